@@ -1,0 +1,205 @@
+"""The ``rezwheel`` command: parse, call the library, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+from .errors import RezwheelError
+
+EXIT_FAILED = 1  # some item failed; the others were done
+EXIT_USAGE = 2
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import Converted, convert_paths
+
+    results = convert_paths(args.paths, args.output, prefix=args.prefix)
+    ok = [r for r in results if isinstance(r, Converted)]
+    bad = [r for r in results if not isinstance(r, Converted)]
+    if args.json:
+        print(json.dumps([r.as_json() for r in ok], indent=1))
+    else:
+        for r in ok:
+            print(f"{r.file}  {r.sha256}")
+    for f in bad:
+        print(f"rezwheel: error: {f.message if f.message.startswith(str(f.where)) else f'{f.where}: {f.message}'}",
+              file=sys.stderr)
+    return EXIT_FAILED if bad or not ok else 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .wheel.reader import open_artifact
+    from packaging.utils import parse_wheel_filename
+
+    with open_artifact(args.wheel, verify_record=False) as art:
+        lay = art.layout
+        _, version, build, tags = parse_wheel_filename(os.path.basename(args.wheel))
+        info = {
+            "file": os.path.basename(args.wheel), "rez_name": lay.rez_name,
+            "rez_version": lay.rez_version, "variant_index": lay.variant_index,
+            "variant_requires": list(lay.variant_requires), "wheel_version": str(version),
+            "build": build[0] if build else None, "tags": sorted(str(t) for t in tags),
+            "requires": [str(r) for r in art.definition.get("requires") or []],
+            "payload": {"files": len(lay.files), "symlinks": len(lay.links),
+                        "empty_dirs": len(lay.dirs),
+                        "bytes": sum(i.file_size for i in art.zip.infolist()
+                                     if i.filename in lay.by_wheel_path)},
+        }
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .wheel.reader import open_artifact
+
+    failed = 0
+    for wheel in args.wheels:
+        try:
+            open_artifact(wheel).close()
+            print(f"{wheel}: ok")
+        except RezwheelError as e:
+            print(f"rezwheel: error: {e}", file=sys.stderr)
+            failed += 1
+    return EXIT_FAILED if failed else 0
+
+
+def _wheels_from(paths: Sequence[str], prefix: str, workdir: str) -> tuple[list[str], list[str]]:
+    """Wheel files as given, plus conversions of any rez package directories."""
+    from .convert import Converted, convert_paths
+
+    wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
+    dirs = [p for p in paths if p not in wheels]
+    errors = []
+    if dirs:
+        for r in convert_paths(dirs, workdir, prefix=prefix):
+            if isinstance(r, Converted):
+                wheels.append(r.file)
+            else:
+                errors.append(f"{r.where}: {r.message}")
+    return wheels, errors
+
+
+def _publish(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .index.local import LocalIndex
+
+    if "://" in args.to and not args.to.startswith("file://"):
+        raise RezwheelError(f"{args.to}: remote targets are not supported yet; give a directory")
+    with tempfile.TemporaryDirectory(prefix="rezwheel-publish-") as work:
+        wheels, errors = _wheels_from(args.paths, args.prefix, work)
+        index = LocalIndex(args.to.removeprefix("file://"))
+        report = []
+        for wheel in wheels:
+            try:
+                r = index.publish([wheel])[0]
+                report.append({"file": r.file, "sha256": r.sha256, "status": r.status, "error": None})
+            except RezwheelError as e:
+                report.append({"file": os.path.basename(wheel), "sha256": None, "status": "failed",
+                               "error": str(e)})
+                errors.append(str(e))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for r in report:
+            if r["status"] != "failed":
+                print(f"{r['status']:9} {r['file']}")
+    for e in errors:
+        print(f"rezwheel: error: {e}", file=sys.stderr)
+    return EXIT_FAILED if errors else 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    from .install import install_wheel
+    from .resolve_local import find_in_index
+
+    report, errors = [], []
+    for item in args.items:
+        try:
+            if item.endswith(".whl") and os.path.isfile(item):
+                wheels = [item]
+            elif args.index:
+                wheels = find_in_index(args.index, item, prefix=args.prefix)
+            else:
+                raise RezwheelError(f"{item}: not a wheel file (give --index to look requests up)")
+            for w in wheels:
+                r = install_wheel(w, args.into, force=args.force)
+                report.append(r)
+        except RezwheelError as e:
+            errors.append(str(e))
+    if args.json:
+        print(json.dumps([vars(r) for r in report], indent=1))
+    else:
+        for r in report:
+            v = "" if r.variant_index is None else f" variant {r.variant_index}"
+            print(f"{r.status:9} {r.rez_name}-{r.rez_version}{v} -> {r.root}")
+    for e in errors:
+        print(f"rezwheel: error: {e}", file=sys.stderr)
+    return EXIT_FAILED if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rezwheel", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="rez package variants -> wheels")
+    c.add_argument("paths", nargs="+", metavar="PATH",
+                   help="package version dir, family dir or repository root")
+    c.add_argument("-o", "--output", required=True, metavar="DIR")
+    c.add_argument("--prefix", default="", help="prefix for distribution names")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_convert)
+
+    i = sub.add_parser("inspect", help="what rez variant a wheel holds")
+    i.add_argument("wheel")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_inspect)
+
+    v = sub.add_parser("verify", help="check RECORD, embedded definition and layout")
+    v.add_argument("wheels", nargs="+", metavar="WHEEL")
+    v.set_defaults(func=_verify)
+
+    pub = sub.add_parser("publish", help="publish wheels (or rez packages) to an index")
+    pub.add_argument("paths", nargs="+", metavar="WHEEL_OR_PATH")
+    pub.add_argument("--to", required=True, metavar="DIR", help="local directory index")
+    pub.add_argument("--prefix", default="")
+    pub.add_argument("--json", action="store_true")
+    pub.set_defaults(func=_publish)
+
+    ins = sub.add_parser("install", help="restore variants into a rez filesystem repository")
+    ins.add_argument("items", nargs="+", metavar="WHEEL_OR_REQUEST")
+    ins.add_argument("--into", required=True, metavar="REPO")
+    ins.add_argument("--index", metavar="DIR", help="local directory index for name==version")
+    ins.add_argument("--prefix", default="")
+    ins.add_argument("--force", action="store_true", help="replace a different definition")
+    ins.add_argument("--json", action="store_true")
+    ins.set_defaults(func=_install)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="rezwheel: warning: %(message)s", level=logging.WARNING)
+    try:
+        return args.func(args)
+    except RezwheelError as e:
+        if args.debug:
+            raise
+        print(f"rezwheel: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Indexes rezwheel publishes to and reads from (DESIGN.md section 4)."""

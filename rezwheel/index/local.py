@@ -1,0 +1,157 @@
+"""The local directory index: wheels plus static PEP 503 pages and PEP 658 sidecars.
+
+Layout: ``DIR/files/<wheel>``, ``DIR/files/<wheel>.metadata`` and ``DIR/simple/<project>/
+index.html``, so ``pip --index-url file://DIR/simple`` and any static file server work unchanged.
+Pages are derived from the files present (no other state), rewritten atomically under one lock,
+so concurrent publishers never lose an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from filelock import FileLock
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from .. import naming
+from ..convert import metadata_of
+from ..errors import PublishError
+from ..wheel.writer import CHUNK
+
+
+@dataclass(frozen=True)
+class Published:
+    file: str
+    sha256: str
+    status: str  # "uploaded" | "skipped"
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class LocalIndex:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.files = os.path.join(self.root, "files")
+        self.simple = os.path.join(self.root, "simple")
+
+    def wheels(self, project: Optional[str] = None) -> Iterator[str]:
+        if not os.path.isdir(self.files):
+            return
+        want = canonicalize_name(project) if project else None
+        for name in sorted(os.listdir(self.files)):
+            if name.endswith(".whl") and (want is None or parse_wheel_filename(name)[0] == want):
+                yield os.path.join(self.files, name)
+
+    def publish(self, wheels: list[str]) -> list[Published]:
+        """Add wheels; identical files are skipped, a different file under a taken name refused."""
+        os.makedirs(self.files, exist_ok=True)
+        results = []
+        with FileLock(os.path.join(self.root, ".lock")):
+            touched = set()
+            for wheel in wheels:
+                results.append(self._add(wheel))
+                touched.add(parse_wheel_filename(os.path.basename(wheel))[0])
+            for project in sorted(touched):
+                self._write_project_page(project)
+            self._write_root_page()
+        return results
+
+    def _add(self, wheel: str) -> Published:
+        name = os.path.basename(wheel)
+        dest = os.path.join(self.files, name)
+        sha = sha256_of(wheel)
+        if os.path.exists(dest):
+            have = sha256_of(dest)
+            if have != sha:
+                raise PublishError(f"{name}: the index {self.root} already holds a different file "
+                                   f"under this name (index sha256 {have}, new sha256 {sha})")
+            return Published(name, sha, "skipped")
+        self._check_family(wheel)
+        _atomic_write(dest + ".metadata", metadata_of(wheel).encode())
+        fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
+        os.close(fd)
+        try:
+            shutil.copyfile(wheel, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return Published(name, sha, "uploaded")
+
+    def _check_family(self, wheel: str) -> None:
+        """Refuse a version whose PEP 440 mapping collides with, or misorders, the family's."""
+        project, version, _, _ = parse_wheel_filename(os.path.basename(wheel))
+        versions = {naming.pep440_to_rez(str(parse_wheel_filename(os.path.basename(w))[1]))
+                    for w in self.wheels(project)}
+        new = naming.pep440_to_rez(str(version))
+        if new in versions:
+            return
+        problems = [p for p in naming.family_version_problems(versions | {new}) if repr(new) in p]
+        if problems:
+            raise PublishError(f"{os.path.basename(wheel)}: {problems[0]}")
+
+    def _write_project_page(self, project: str) -> None:
+        links = []
+        for wheel in self.wheels(project):
+            name = os.path.basename(wheel)
+            attrs = ""
+            meta = wheel + ".metadata"
+            if os.path.exists(meta):
+                msha = sha256_of(meta)
+                attrs += f' data-dist-info-metadata="sha256={msha}" data-core-metadata="sha256={msha}"'
+                rp = _requires_python(meta)
+                if rp:
+                    attrs += f' data-requires-python="{html.escape(rp)}"'
+            href = f"../../files/{name}#sha256={sha256_of(wheel)}"
+            links.append(f'    <a href="{html.escape(href)}"{attrs}>{html.escape(name)}</a><br/>')
+        body = "\n".join(links)
+        page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
+                f"content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n"
+                f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
+        _atomic_write(os.path.join(self.simple, project, "index.html"), page.encode())
+
+    def _write_root_page(self) -> None:
+        projects = sorted({parse_wheel_filename(os.path.basename(w))[0] for w in self.wheels()})
+        links = "\n".join(f'    <a href="{p}/">{p}</a><br/>' for p in projects)
+        page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
+                f"content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
+                f"{links}\n  </body>\n</html>\n")
+        _atomic_write(os.path.join(self.simple, "index.html"), page.encode())
+
+
+def _requires_python(metadata_path: str) -> Optional[str]:
+    with open(metadata_path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                return None
+            if line.startswith("Requires-Python:"):
+                return line.split(":", 1)[1].strip()
+    return None

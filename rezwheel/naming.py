@@ -1,0 +1,186 @@
+"""Rez names, versions and requests <-> Python distribution names, PEP 440 versions, PEP 508.
+
+The version mapping is a bijection between rez version strings and the PEP 440 strings it
+produces, so an index listing (file names only) tells the exact rez versions without reading any
+definition. It keeps rez order in the common cases and is checked per family before publishing.
+
+Rules (``rez_to_pep440``):
+- the leading tokens that are canonical integers (``0`` or no leading zero) are the public
+  version, unchanged; a version with no such token gets public version ``0``;
+- the remaining tokens, when they are lowercase ``alpha[digits]`` or canonical integers, become
+  the local label split at alpha/digit boundaries (``1.0.0.rc10`` -> ``1.0.0+rc.10``), which sorts
+  like rez (alphas before numbers, numbers numerically, longer after shorter);
+- anything else (upper case, ``-`` separators, zero-padded numbers such as ``2023.01``, ``_``,
+  a version starting with letters, the empty version) is escaped as ``+x0.<hex of the rest>``:
+  exact and reversible, but ordered only by its public part.
+The empty (unversioned) rez version maps to ``0+x0``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+_CANON_INT = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+_NATURAL_TOKEN = re.compile(r"([a-z]+)(0|[1-9][0-9]*)?\Z|(0|[1-9][0-9]*)\Z")
+_REZ_TOKEN = re.compile(r"[a-zA-Z0-9_]+")
+_SPLIT = re.compile(r"[a-z]+|[0-9]+")
+_ESCAPE = "x0"
+
+#: rez families that describe the host, not a dependency: they become wheel tags.
+TAG_FAMILIES = frozenset({"platform", "arch", "os", "python"})
+
+
+def dist_name(rez_name: str, prefix: str = "", pip_name: Optional[str] = None) -> str:
+    """The normalized distribution name of a rez family.
+
+    A package rez-pip made from a PyPI project (``pip_name = "PyYAML (6.0)"``) keeps that project's
+    name, so pip users get the name they know; everything else is the rez name plus the prefix.
+    """
+    if pip_name:
+        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", pip_name)
+        if m:
+            return canonicalize_name(m.group(1))
+    return canonicalize_name(prefix + rez_name)
+
+
+def _numeric_prefix(tokens: list[str], seps: list[str]) -> int:
+    n = 0
+    while n < len(tokens) and _CANON_INT.match(tokens[n]) and (n == 0 or seps[n - 1] == "."):
+        n += 1
+    return n
+
+
+def _natural_label(tokens: list[str], seps: list[str]) -> Optional[str]:
+    if any(s != "." for s in seps) or not all(_NATURAL_TOKEN.match(t) for t in tokens):
+        return None
+    label = ".".join(p for t in tokens for p in _SPLIT.findall(t))
+    return label if _decode_label(label) == ".".join(tokens) else None
+
+
+def _decode_label(label: str) -> str:
+    tokens: list[str] = []
+    for seg in label.split("."):
+        if seg.isdigit() and tokens and tokens[-1].isalpha():
+            tokens[-1] += seg
+        else:
+            tokens.append(seg)
+    return ".".join(tokens)
+
+
+def rez_to_pep440(rez_version: str) -> str:
+    """Map a rez version string to a normalized PEP 440 version string (see module rules)."""
+    tokens = _REZ_TOKEN.findall(rez_version)
+    seps = _REZ_TOKEN.split(rez_version)[1:-1] if tokens else []
+    n = _numeric_prefix(tokens, seps)
+    public = ".".join(tokens[:n]) if n else "0"
+    if n == len(tokens) and n:
+        return str(Version(public))
+    label = _natural_label(tokens[n:], seps[n - 1:]) if n else None
+    if label is None:
+        rest = rez_version[len(".".join(tokens[:n])):] if n else rez_version
+        label = _ESCAPE + ("." + rest.encode().hex() if rest else "")
+    return str(Version(f"{public}+{label}"))
+
+
+def pep440_to_rez(version: str) -> str:
+    """Inverse of ``rez_to_pep440`` for the strings it produces."""
+    try:
+        v = Version(version)
+    except InvalidVersion as e:
+        raise ValueError(f"not a PEP 440 version: {version!r}") from e
+    public = ".".join(str(x) for x in v.release)
+    if v.local is None:
+        return public
+    segs = v.local.split(".")
+    if segs[0] != _ESCAPE:
+        return f"{public}.{_decode_label(v.local)}"
+    rest = bytes.fromhex("".join(segs[1:])).decode()
+    if not rest:
+        return ""  # unversioned
+    if (rest[0].isalnum() or rest[0] == "_"):
+        return rest  # the rez version had no numeric prefix
+    return public + rest
+
+
+def family_version_problems(rez_versions: Iterable[str]) -> list[str]:
+    """What is wrong with publishing these versions of one family side by side.
+
+    Two rez versions whose PEP 440 strings are equal collide (distinct files would share a name);
+    a pair that PEP 440 orders the other way round from rez breaks `pip install "x>=..."`.
+    Versions equal under PEP 440 but written differently (``1.0`` and ``1.0.0``) are allowed:
+    their files differ and every rez path reads the exact version from the definition.
+    """
+    from rez.version import Version as RezVersion
+
+    mapped = sorted(((RezVersion(v), v, rez_to_pep440(v)) for v in set(rez_versions)),
+                    key=lambda t: t[0])
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for _, v, p in mapped:
+        if p in seen:
+            problems.append(f"rez versions {seen[p]!r} and {v!r} both map to {p!r}")
+        seen[p] = v
+    for (_, a, pa), (_, b, pb) in zip(mapped, mapped[1:]):
+        if Version(pa) > Version(pb):
+            problems.append(f"rez orders {a!r} < {b!r} but PEP 440 orders {pa!r} > {pb!r}")
+    return problems
+
+
+def python_requirement(ranges: Iterable[str]) -> Optional[str]:
+    """``Requires-Python`` from the rez ranges requested of ``python`` (``3.9``, ``3.7+``)."""
+    specs = [s for r in ranges if (s := range_to_specifier(r))]
+    return ",".join(specs) or None
+
+
+def range_to_specifier(rez_range: str) -> str:
+    """A rez version range as a PEP 440 specifier set; "" when no single set says the same.
+
+    ``1.2+<2`` -> ``>=1.2,<2``; ``1.2`` (a prefix family) -> ``==1.2.*``; ``==1.2`` -> ``==1.2``.
+    Unions (``1|3``) have no PEP 440 form: they are left unconstrained rather than wrong.
+    """
+    from rez.version import VersionRange
+
+    bounds = VersionRange(rez_range).bounds
+    if len(bounds) != 1:
+        return ""
+    b = bounds[0]
+    lo, hi = b.lower, b.upper
+    if b.lower_bounded() and b.upper_bounded():
+        if lo.version == hi.version and lo.inclusive and hi.inclusive:
+            return "==" + rez_to_pep440(str(lo.version))
+        if lo.inclusive and not hi.inclusive and hi.version == lo.version.next():
+            p = rez_to_pep440(str(lo.version))
+            return f"=={p}.*" if "+" not in p else _ordered(">=", str(lo.version))
+    specs = []
+    if b.lower_bounded():
+        specs.append(_ordered(">=" if lo.inclusive else ">", str(lo.version)))
+    if b.upper_bounded():
+        specs.append(_ordered("<=" if hi.inclusive else "<", str(hi.version)))
+    return ",".join(specs)
+
+
+def _ordered(op: str, rez_version: str) -> str:
+    """PEP 440 forbids local labels in ordered comparisons: loosen to the public version."""
+    v = Version(rez_to_pep440(rez_version))
+    if v.local is None:
+        return op + str(v)
+    return (">=" if op[0] == ">" else "<=") + v.public
+
+
+def request_to_requirement(request: str, prefix: str = "") -> Optional[str]:
+    """A rez request as a PEP 508 requirement, or None when pip has no such notion.
+
+    Weak (``~``), conflict (``!``) and ephemeral (``.``) requests, and the host families that
+    become tags (platform, arch, os, python), are not dependencies a pip user could install.
+    """
+    from rez.version import Requirement
+
+    req = Requirement(request)
+    if req.conflict or req.weak or req.name.startswith(".") or req.name in TAG_FAMILIES:
+        return None
+    spec = range_to_specifier(str(req.range)) if not req.range.is_any() else ""
+    return dist_name(req.name, prefix) + spec

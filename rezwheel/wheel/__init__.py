@@ -1,0 +1,1 @@
+"""Writing and reading the artifact format (DESIGN.md section 2)."""

@@ -1,0 +1,1 @@
++ mayaplug 1.3.0 ../python

@@ -1,0 +1,53 @@
+"""Shared fixtures: a private copy of the sample repository, its wheels, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "packages"
+BIN = Path(sys.executable).parent
+
+
+def copy_samples(dest: Path) -> Path:
+    """The samples as a user has them built: git cannot store the empty directory, so add it."""
+    shutil.copytree(SAMPLES, dest, symlinks=True)
+    (dest / "sitedata" / "2023.01" / "cache" / "empty").mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def rezwheel(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "rezwheel", *map(str, args)],
+                       capture_output=True, text=True, **kw)
+    if check and r.returncode:
+        raise AssertionError(f"rezwheel {' '.join(map(str, args))} failed:\n{r.stderr}")
+    return r
+
+
+def rez(*args: str, packages_path: str, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, REZ_PACKAGES_PATH=packages_path, REZ_QUIET="1")
+    return subprocess.run([str(BIN / "rez"), *args], capture_output=True, text=True, env=env, **kw)
+
+
+@pytest.fixture(scope="session")
+def sample_repo(tmp_path_factory) -> Path:
+    return copy_samples(tmp_path_factory.mktemp("samples") / "packages")
+
+
+@pytest.fixture(scope="session")
+def wheels(sample_repo, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheels")
+    rezwheel("convert", sample_repo, "-o", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def local_index(wheels, tmp_path_factory) -> Path:
+    idx = tmp_path_factory.mktemp("index")
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", idx)
+    return idx

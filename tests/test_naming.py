@@ -1,0 +1,84 @@
+from hypothesis import given, strategies as st
+from packaging.version import Version
+from rez.version import Version as RezVersion
+
+from rezwheel import naming
+
+TABLE = [
+    ("1.0.0", "1.0.0"),
+    ("1.0", "1.0"),
+    ("1.0.1", "1.0.1"),
+    ("1.0.0.rc1", "1.0.0+rc.1"),
+    ("1.0.0.rc10", "1.0.0+rc.10"),
+    ("2.5.beta", "2.5+beta"),
+    ("2023.01", "2023+x0.2e3031"),  # zero padding has no PEP 440 form: escaped, exact
+    ("1.0.RC1", "1.0+x0.2e524331"),  # upper case would be folded: escaped
+    ("alpha", "0+x0.616c706861"),
+    ("", "0+x0"),  # unversioned
+]
+
+
+def test_table_maps_and_reverses():
+    for rez_v, pep in TABLE:
+        assert naming.rez_to_pep440(rez_v) == pep
+        assert str(Version(pep)) == pep  # already normalized: it is what file names carry
+        assert naming.pep440_to_rez(pep) == rez_v
+
+
+def test_sample_family_keeps_rez_order():
+    family = ["1.0.0.rc1", "1.0.0", "1.0.1", "1.0"]
+    by_rez = sorted(family, key=RezVersion)
+    assert by_rez == ["1.0", "1.0.0", "1.0.0.rc1", "1.0.1"]  # not PEP 440's order
+    peps = [Version(naming.rez_to_pep440(v)) for v in by_rez]
+    assert peps == sorted(peps)
+    assert len({naming.rez_to_pep440(v) for v in family}) == 4
+    assert naming.family_version_problems(family) == []
+
+
+def test_family_problems_reported():
+    # the escaped form orders by its public part only: rez says 1.0.RC1 < 1.0.rc1
+    problems = naming.family_version_problems(["1.0.rc1", "1.0.RC1", "1.0.0"])
+    assert problems and "1.0.RC1" in problems[0] + "".join(problems)
+
+
+token = st.from_regex(r"[a-zA-Z0-9_]{1,6}", fullmatch=True)
+rez_versions = st.builds(
+    lambda toks, seps: "".join(t + s for t, s in zip(toks, seps))[:-1] if toks else "",
+    st.lists(token, max_size=5), st.lists(st.sampled_from([".", "-"]), min_size=5, max_size=5))
+natural = st.lists(st.one_of(st.integers(0, 30).map(str),
+                             st.from_regex(r"[a-z]{1,3}(0|[1-9][0-9]?)?", fullmatch=True)),
+                   min_size=0, max_size=3)
+
+
+@given(rez_versions, rez_versions)
+def test_mapping_is_injective_and_reversible(a, b):
+    pa, pb = naming.rez_to_pep440(a), naming.rez_to_pep440(b)
+    assert naming.pep440_to_rez(pa) == a
+    if a != b:
+        assert pa != pb
+
+
+@given(st.lists(st.integers(0, 20).map(str), min_size=1, max_size=3), natural, natural)
+def test_natural_versions_keep_rez_order(prefix, rest_a, rest_b):
+    a = ".".join(prefix + rest_a)
+    b = ".".join(prefix + rest_b)
+    ra, rb = RezVersion(a), RezVersion(b)
+    pa, pb = Version(naming.rez_to_pep440(a)), Version(naming.rez_to_pep440(b))
+    if ra < rb and pa.public == pb.public and "x0" not in str(pa) + str(pb):
+        assert pa < pb, (a, b)
+
+
+def test_requirements():
+    r = naming.request_to_requirement
+    assert r("foo-1.2+<2") == "foo>=1.2,<2"
+    assert r("foo-1.2") == "foo==1.2.*"
+    assert r("foo==1.2") == "foo==1.2"
+    assert r("foo", prefix="rez-") == "rez-foo"
+    assert r("~foo-1") is None and r("!foo") is None and r(".foo-1") is None
+    assert r("python-3.9") is None and r("platform-linux") is None
+    assert naming.python_requirement(["3.9"]) == "==3.9.*"
+
+
+def test_dist_name():
+    assert naming.dist_name("My_Tool", prefix="studio-") == "studio-my-tool"
+    assert naming.dist_name("tabulate", prefix="studio-", pip_name="tabulate (0.9.0)") == "tabulate"
