@@ -27,8 +27,7 @@ def _convert(args: argparse.Namespace) -> int:
         for r in ok:
             print(f"{r.file}  {r.sha256}")
     for f in bad:
-        print(f"rezwheel: error: {f.message if f.message.startswith(str(f.where)) else f'{f.where}: {f.message}'}",
-              file=sys.stderr)
+        print(f"rezwheel: error: {f.message}", file=sys.stderr)
     return EXIT_FAILED if bad or not ok else 0
 
 
@@ -84,7 +83,7 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str) -> tuple[list[
             if isinstance(r, Converted):
                 wheels.append(r.file)
             else:
-                errors.append(f"{r.where}: {r.message}")
+                errors.append(r.message)
     return wheels, errors
 
 
@@ -97,16 +96,9 @@ def _publish(args: argparse.Namespace) -> int:
         raise RezwheelError(f"{args.to}: remote targets are not supported yet; give a directory")
     with tempfile.TemporaryDirectory(prefix="rezwheel-publish-") as work:
         wheels, errors = _wheels_from(args.paths, args.prefix, work)
-        index = LocalIndex(args.to.removeprefix("file://"))
-        report = []
-        for wheel in wheels:
-            try:
-                r = index.publish([wheel])[0]
-                report.append({"file": r.file, "sha256": r.sha256, "status": r.status, "error": None})
-            except RezwheelError as e:
-                report.append({"file": os.path.basename(wheel), "sha256": None, "status": "failed",
-                               "error": str(e)})
-                errors.append(str(e))
+        results = LocalIndex(args.to.removeprefix("file://")).publish(wheels)
+    report = [vars(r) for r in results]
+    errors += [r.error for r in results if r.error]
     if args.json:
         print(json.dumps(report, indent=1))
     else:

@@ -45,8 +45,7 @@ class Converted:
 
 @dataclass(frozen=True)
 class Failure:
-    where: str
-    message: str
+    message: str  # one line, naming the package or path
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
     families: dict[str, str] = {}  # distribution name -> rez family
     for pkg in iter_packages(list(paths)):
         if isinstance(pkg, LoadFailure):
-            results.append(Failure(pkg.where, pkg.message))
+            results.append(Failure(pkg.message))
             continue
         try:
             data = rezdef.package_data(pkg)
@@ -75,9 +74,9 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
                                       f"both map to distribution {dist!r}")
             results.extend(convert_package(pkg, data, outdir, dist, linux_tag))
         except RezwheelError as e:
-            results.append(Failure(pkg.uri, str(e)))
+            results.append(Failure(str(e)))
         except Exception as e:  # rez's own load and validation errors
-            results.append(Failure(pkg.uri, " ".join(str(e).split())[:300]))
+            results.append(Failure(f"{pkg.uri}: {' '.join(str(e).split())[:300]}"))
     return results
 
 
@@ -253,9 +252,9 @@ def _metadata(pkg: Any, plan: dict, data: dict, definition: str) -> str:
     requests += [str(r) for r in variant.variant_requires]
     reqs = [r for r in (naming.request_to_requirement(q) for q in requests) if r]
     from rez.version import Requirement
-    py_ranges = [str(Requirement(q).range) for q in requests
-                 if Requirement(q).name == "python" and not Requirement(q).range.is_any()]
-    requires_python = naming.python_requirement(py_ranges)
+    parsed = [Requirement(q) for q in requests]
+    requires_python = naming.python_requirement(
+        str(r.range) for r in parsed if r.name == "python" and not r.range.is_any())
     lines = ["Metadata-Version: 2.1", f"Name: {plan['dist']}", f"Version: {plan['version']}",
              f"Summary: {summary[:500]}"]
     if requires_python:

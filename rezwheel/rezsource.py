@@ -19,8 +19,7 @@ DEFINITION_FILES = ("package.py", "package.yaml", "package.txt")
 
 @dataclass
 class LoadFailure:
-    where: str
-    message: str
+    message: str  # one line, naming the path
 
 
 def _has_definition(path: str) -> bool:
@@ -78,7 +77,12 @@ def iter_packages(paths: list[str]) -> Iterator[Union[Any, LoadFailure]]:
     from rez.packages import iter_packages as rez_iter_packages
 
     for path in paths:
-        for repo, family, version in _targets(path):
+        try:
+            targets = _targets(path)
+        except NotAPackageError as e:
+            yield LoadFailure(str(e))
+            continue
+        for repo, family, version in targets:
             where = os.path.join(repo, family)
             try:
                 if version is None:
@@ -88,16 +92,16 @@ def iter_packages(paths: list[str]) -> Iterator[Union[Any, LoadFailure]]:
                     candidates = [p for p in rez_iter_packages(family, paths=[repo], range_=rng)
                                   if str(p.version) == version]
             except Exception as e:  # rez raises many types for unreadable repositories
-                yield LoadFailure(where, _one_line(e))
+                yield LoadFailure(f"{where}: {_one_line(e)}")
                 continue
             if not candidates:
-                yield LoadFailure(os.path.join(where, version or ""), "no rez package found")
+                yield LoadFailure(f"{os.path.join(where, version or '')}: no rez package found")
             for pkg in candidates:
                 try:
                     pkg.validate_data()
                     yield pkg
                 except Exception as e:
-                    yield LoadFailure(getattr(pkg, "uri", where), _one_line(e))
+                    yield LoadFailure(f"{getattr(pkg, 'uri', where)}: {_one_line(e)}")
 
 
 def _one_line(e: BaseException) -> str:

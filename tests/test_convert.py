@@ -116,7 +116,7 @@ def test_identical_variants_refused(tmp_path):
     r = rezwheel("convert", pkg, "-o", tmp_path / "out", check=False)
     assert r.returncode != 0
     assert "variants 0 and 1 would both produce dupe-1.0-py311-none-any.whl" in r.stderr
-    assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+    assert not list(tmp_path.glob("out/*"))
 
 
 def test_two_families_one_distribution_refused(tmp_path):
@@ -126,3 +126,12 @@ def test_two_families_one_distribution_refused(tmp_path):
         (d / "package.py").write_text(f"name = '{name}'\nversion = '1.0'\n")
     r = rezwheel("convert", tmp_path / "repo", "-o", tmp_path / "out", check=False)
     assert r.returncode != 0 and "both map to distribution 'foo-bar'" in r.stderr
+
+
+def test_one_bad_path_does_not_stop_the_others(sample_repo, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = rezwheel("convert", tmp_path / "empty", sample_repo / "pyutil", "-o", tmp_path / "out",
+                 check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"rezwheel: error: {tmp_path / 'empty'}: no rez package found"
+    assert _names(tmp_path / "out") == ["pyutil-1.2.0-py3-none-any.whl"]

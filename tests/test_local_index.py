@@ -1,3 +1,4 @@
+import hashlib
 import re
 import shutil
 
@@ -7,7 +8,8 @@ from conftest import rezwheel
 def test_pages_hashes_and_metadata_sidecars(local_index, wheels):
     page = (local_index / "simple" / "relfam" / "index.html").read_text()
     links = re.findall(r'href="\.\./\.\./files/([^"#]+)#sha256=([0-9a-f]{64})"', page)
-    assert sorted(n for n, _ in links) == sorted(p.name for p in wheels.glob("relfam-*.whl"))
+    assert sorted(links) == sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest())
+                                   for p in wheels.glob("relfam-*.whl"))
     assert page.count('data-core-metadata="sha256=') == 4
     assert (local_index / "files" / "relfam-1.0.0+rc.1-py3-none-any.whl.metadata").read_text() \
         .startswith("Metadata-Version: 2.1\nName: relfam\nVersion: 1.0.0+rc.1\n")

@@ -2,8 +2,8 @@
 
 Layout: ``DIR/files/<wheel>``, ``DIR/files/<wheel>.metadata`` and ``DIR/simple/<project>/
 index.html``, so ``pip --index-url file://DIR/simple`` and any static file server work unchanged.
-Pages are derived from the files present (no other state), rewritten atomically under one lock,
-so concurrent publishers never lose an entry.
+Pages are derived from the files present (plus a ``.sha256`` beside each, written when it was
+published), rewritten atomically under one lock, so concurrent publishers never lose an entry.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from ..wheel.writer import CHUNK
 @dataclass(frozen=True)
 class Published:
     file: str
-    sha256: str
-    status: str  # "uploaded" | "skipped"
+    sha256: Optional[str]
+    status: str  # "uploaded" | "skipped" | "failed"
+    error: Optional[str] = None
 
 
 def sha256_of(path: str) -> str:
@@ -69,31 +70,51 @@ class LocalIndex:
                 yield os.path.join(self.files, name)
 
     def publish(self, wheels: list[str]) -> list[Published]:
-        """Add wheels; identical files are skipped, a different file under a taken name refused."""
+        """Add wheels; identical files are skipped, a different file under a taken name fails.
+
+        One lock and one page rewrite per project for the whole batch; a failure is reported for
+        its file and the others still go in.
+        """
         os.makedirs(self.files, exist_ok=True)
         results = []
         with FileLock(os.path.join(self.root, ".lock")):
             touched = set()
             for wheel in wheels:
-                results.append(self._add(wheel))
+                try:
+                    results.append(self._add(wheel))
+                except PublishError as e:
+                    results.append(Published(os.path.basename(wheel), None, "failed", str(e)))
+                    continue
                 touched.add(parse_wheel_filename(os.path.basename(wheel))[0])
             for project in sorted(touched):
                 self._write_project_page(project)
-            self._write_root_page()
+            if touched:
+                self._write_root_page()
         return results
+
+    def _sha256(self, path: str) -> str:
+        """A published file's sha256, hashed once at publish time and kept beside it."""
+        side = path + ".sha256"
+        if os.path.exists(side):
+            with open(side) as fh:
+                return fh.read().strip()
+        sha = sha256_of(path)
+        _atomic_write(side, sha.encode())
+        return sha
 
     def _add(self, wheel: str) -> Published:
         name = os.path.basename(wheel)
         dest = os.path.join(self.files, name)
         sha = sha256_of(wheel)
         if os.path.exists(dest):
-            have = sha256_of(dest)
+            have = self._sha256(dest)
             if have != sha:
                 raise PublishError(f"{name}: the index {self.root} already holds a different file "
                                    f"under this name (index sha256 {have}, new sha256 {sha})")
             return Published(name, sha, "skipped")
         self._check_family(wheel)
         _atomic_write(dest + ".metadata", metadata_of(wheel).encode())
+        _atomic_write(dest + ".sha256", sha.encode())
         fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
         os.close(fd)
         try:
@@ -130,7 +151,7 @@ class LocalIndex:
                 rp = _requires_python(meta)
                 if rp:
                     attrs += f' data-requires-python="{html.escape(rp)}"'
-            href = f"../../files/{name}#sha256={sha256_of(wheel)}"
+            href = f"../../files/{name}#sha256={self._sha256(wheel)}"
             links.append(f'    <a href="{html.escape(href)}"{attrs}>{html.escape(name)}</a><br/>')
         body = "\n".join(links)
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
