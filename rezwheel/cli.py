@@ -90,24 +90,30 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str) -> tuple[list[
 def _publish(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .index.local import LocalIndex
+    from .config import resolve_target
+    from .publish import publish
 
-    if "://" in args.to and not args.to.startswith("file://"):
-        raise RezwheelError(f"{args.to}: remote targets are not supported yet; give a directory")
+    target = resolve_target(args.to)
     with tempfile.TemporaryDirectory(prefix="rezwheel-publish-") as work:
         wheels, errors = _wheels_from(args.paths, args.prefix, work)
-        results = LocalIndex(args.to.removeprefix("file://")).publish(wheels)
-    report = [vars(r) for r in results]
+        progress = None if args.json else _progress()
+        results = publish(wheels, target, jobs=args.jobs, wait=args.wait, dry_run=args.dry_run,
+                          allow_foreign_name=args.allow_foreign_name, progress=progress)
     errors += [r.error for r in results if r.error]
     if args.json:
-        print(json.dumps(report, indent=1))
-    else:
-        for r in report:
-            if r["status"] != "failed":
-                print(f"{r['status']:9} {r['file']}")
+        print(json.dumps([r.as_json() for r in results], indent=1))
     for e in errors:
         print(f"rezwheel: error: {e}", file=sys.stderr)
     return EXIT_FAILED if errors else 0
+
+
+def _progress():
+    """A rich bar on a terminal; plain lines in CI and pipes."""
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        from .progress import RichProgress
+        return RichProgress()
+    from .progress import LineProgress
+    return LineProgress()
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -163,8 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     pub = sub.add_parser("publish", help="publish wheels (or rez packages) to an index")
     pub.add_argument("paths", nargs="+", metavar="WHEEL_OR_PATH")
-    pub.add_argument("--to", required=True, metavar="DIR", help="local directory index")
+    pub.add_argument("--to", required=True, metavar="TARGET",
+                     help="local directory, upload URL, or a name from the config file")
     pub.add_argument("--prefix", default="")
+    pub.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel uploads (8)")
+    pub.add_argument("--wait", type=float, nargs="?", const=300.0, default=None,
+                     metavar="SECONDS", help="poll until the index lists every new file")
+    pub.add_argument("--dry-run", action="store_true", help="read the index, upload nothing")
+    pub.add_argument("--allow-foreign-name", action="store_true",
+                     help="add files to a project that is not a rezwheel one")
     pub.add_argument("--json", action="store_true")
     pub.set_defaults(func=_publish)
 

@@ -29,7 +29,7 @@ from ..wheel.writer import CHUNK
 class Published:
     file: str
     sha256: Optional[str]
-    status: str  # "uploaded" | "skipped" | "failed"
+    status: str  # "uploaded" | "skipped" | "failed" | "would-upload"
     error: Optional[str] = None
 
 
@@ -69,23 +69,24 @@ class LocalIndex:
             if name.endswith(".whl") and (want is None or parse_wheel_filename(name)[0] == want):
                 yield os.path.join(self.files, name)
 
-    def publish(self, wheels: list[str]) -> list[Published]:
+    def publish(self, wheels: list[str], dry_run: bool = False) -> list[Published]:
         """Add wheels; identical files are skipped, a different file under a taken name fails.
 
         One lock and one page rewrite per project for the whole batch; a failure is reported for
         its file and the others still go in.
         """
-        os.makedirs(self.files, exist_ok=True)
+        os.makedirs(self.files if not dry_run else self.root, exist_ok=True)
         results = []
         with FileLock(os.path.join(self.root, ".lock")):
             touched = set()
             for wheel in wheels:
                 try:
-                    results.append(self._add(wheel))
+                    results.append(self._add(wheel, dry_run))
                 except PublishError as e:
                     results.append(Published(os.path.basename(wheel), None, "failed", str(e)))
                     continue
-                touched.add(parse_wheel_filename(os.path.basename(wheel))[0])
+                if not dry_run:
+                    touched.add(parse_wheel_filename(os.path.basename(wheel))[0])
             for project in sorted(touched):
                 self._write_project_page(project)
             if touched:
@@ -102,7 +103,7 @@ class LocalIndex:
         _atomic_write(side, sha.encode())
         return sha
 
-    def _add(self, wheel: str) -> Published:
+    def _add(self, wheel: str, dry_run: bool = False) -> Published:
         name = os.path.basename(wheel)
         dest = os.path.join(self.files, name)
         sha = sha256_of(wheel)
@@ -113,6 +114,8 @@ class LocalIndex:
                                    f"under this name (index sha256 {have}, new sha256 {sha})")
             return Published(name, sha, "skipped")
         self._check_family(wheel)
+        if dry_run:
+            return Published(name, sha, "would-upload")
         _atomic_write(dest + ".metadata", metadata_of(wheel).encode())
         _atomic_write(dest + ".sha256", sha.encode())
         fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)

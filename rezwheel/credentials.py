@@ -1,0 +1,144 @@
+"""Credentials for an index, from providers tried in order; the first that has some wins.
+
+1. explicit config (``token`` or ``username``/``password`` of a named index);
+2. environment: ``REZWHEEL_<NAME>_TOKEN``, ``REZWHEEL_<NAME>_USERNAME``/``_PASSWORD``, then the
+   unnamed ``REZWHEEL_TOKEN`` / ``REZWHEEL_USERNAME``/``REZWHEEL_PASSWORD``;
+3. ``~/.netrc`` (or ``$NETRC``) by host;
+4. keyring (``pip install rezwheel[keyring]``), service = the URL's host;
+5. third-party providers registered under the entry-point group ``rezwheel.credentials``: a
+   callable ``provider(name, url) -> Credential | None`` (a farm host can plug its vault in).
+
+A Credential never renders its secret (repr, str), so it cannot leak through logs or errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+from urllib.parse import urlsplit
+
+from .config import IndexConfig
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "rezwheel.credentials"
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+    token: Optional[str] = field(default=None, repr=False)
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"credentials from {self.source}"
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password, self.token) if s]
+
+    def headers(self, kind: str) -> dict[str, str]:
+        """Artifactory access tokens go as Bearer; everything else as basic auth."""
+        import base64
+
+        if self.token and kind == "artifactory" and not self.username:
+            return {"Authorization": f"Bearer {self.token}"}
+        user = self.username or ("__token__" if self.token else "")
+        secret = self.token or self.password or ""
+        raw = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+
+
+Provider = Callable[[Optional[str], str], Optional[Credential]]
+
+
+def _env_key(name: Optional[str]) -> str:
+    return "REZWHEEL_" + (re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_" if name else "")
+
+
+def from_config(cfg: IndexConfig) -> Optional[Credential]:
+    if cfg.token or cfg.password:
+        return Credential(cfg.username, cfg.password, cfg.token, "config")
+    return None
+
+
+def from_env(name: Optional[str], url: str) -> Optional[Credential]:
+    for prefix in ([_env_key(name)] if name else []) + [_env_key(None)]:
+        token = os.environ.get(prefix + "TOKEN")
+        user = os.environ.get(prefix + "USERNAME")
+        password = os.environ.get(prefix + "PASSWORD")
+        if token:
+            return Credential(user, None, token, f"${prefix}TOKEN")
+        if password:
+            return Credential(user, password, None, f"${prefix}PASSWORD")
+    return None
+
+
+def from_netrc(name: Optional[str], url: str) -> Optional[Credential]:
+    import netrc
+
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    host = urlsplit(url).hostname
+    if not host or not os.path.exists(path):
+        return None
+    try:
+        auth = netrc.netrc(path).authenticators(host)
+    except (netrc.NetrcParseError, OSError) as e:
+        log.warning("%s: ignored: %s", path, getattr(e, "msg", e))
+        return None
+    if not auth:
+        return None
+    login, _, password = auth
+    return Credential(login or None, password, None, "netrc")
+
+
+def from_keyring(name: Optional[str], url: str) -> Optional[Credential]:
+    try:
+        import keyring
+    except ImportError:
+        return None
+    host = urlsplit(url).hostname or url
+    try:
+        cred = keyring.get_credential(host, None)
+    except Exception:  # a misconfigured backend must not stop a publish that needs no keyring
+        return None
+    if cred is None or not cred.password:
+        return None
+    return Credential(cred.username or None, cred.password, None, "keyring")
+
+
+def _entry_point_providers() -> Iterable[tuple[str, Provider]]:
+    from importlib.metadata import entry_points
+
+    try:
+        eps = entry_points(group=ENTRY_POINT_GROUP)
+    except TypeError:  # Python 3.9
+        eps = entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[attr-defined]
+    for ep in sorted(eps, key=lambda e: e.name):
+        try:
+            yield ep.name, ep.load()
+        except Exception as e:
+            log.warning("credential provider %s cannot be loaded: %s", ep.name, type(e).__name__)
+
+
+def find_credentials(cfg: IndexConfig) -> Optional[Credential]:
+    """The first credentials any provider has for this index, or None (anonymous)."""
+    found = from_config(cfg)
+    if found:
+        return found
+    for provider in (from_env, from_netrc, from_keyring):
+        found = provider(cfg.name, cfg.upload_url)
+        if found:
+            return found
+    for ep_name, provider in _entry_point_providers():
+        try:
+            found = provider(cfg.name, cfg.upload_url)
+        except Exception as e:
+            log.warning("credential provider %s failed: %s", ep_name, type(e).__name__)
+            continue
+        if found:
+            return Credential(found.username, found.password, found.token,
+                              found.source or f"provider {ep_name}")
+    return None

@@ -1,0 +1,128 @@
+"""Reading a PEP 503 / PEP 691 simple index (pypiserver, devpi, Artifactory, warehouse).
+
+Sends the Accept header pip sends and parses whichever form comes back. File links are resolved
+against the page URL with its trailing slash (Artifactory's links are relative). Only the
+standard library parses HTML: this sits on the rez plugin's path, where import time counts.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import json
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import urldefrag, urljoin
+
+import requests
+
+from ..errors import RezwheelError
+from ..http import describe
+
+ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
+          "text/html; q=0.01")
+
+
+class IndexError_(RezwheelError):
+    """The index answered something other than a page or a 404."""
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    filename: str
+    url: str
+    sha256: Optional[str]
+    metadata: Optional[str]  # "sha256=<hex>" or "true" when a PEP 658 file is advertised
+    requires_python: Optional[str] = None
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[dict, str]] = []
+        self._attrs: Optional[dict] = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "a":
+            self._attrs, self._text = dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._attrs is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._attrs is not None:
+            self.links.append((self._attrs, "".join(self._text).strip()))
+            self._attrs = None
+
+
+def _file_from(url: str, filename: str, hashes: dict, metadata: object,
+               requires_python: Optional[str]) -> IndexFile:
+    meta: Optional[str] = None
+    if isinstance(metadata, dict):
+        meta = f"sha256={metadata['sha256']}" if "sha256" in metadata else "true"
+    elif metadata:
+        meta = metadata if isinstance(metadata, str) else "true"
+    return IndexFile(filename, url, hashes.get("sha256"), meta, requires_python)
+
+
+def parse_project_page(body: bytes, content_type: str, page_url: str) -> list[IndexFile]:
+    base = page_url if page_url.endswith("/") else page_url + "/"
+    if "json" in content_type:
+        doc = json.loads(body)
+        return [_file_from(urljoin(base, f["url"]), f["filename"], f.get("hashes") or {},
+                           f.get("core-metadata", f.get("dist-info-metadata")),
+                           f.get("requires-python")) for f in doc.get("files", [])]
+    parser = _Links()
+    parser.feed(body.decode("utf-8", "replace"))
+    files = []
+    for attrs, text in parser.links:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, frag = urldefrag(urljoin(base, href))
+        hashes = dict([frag.split("=", 1)]) if "=" in frag else {}
+        filename = text or url.rsplit("/", 1)[-1]
+        meta = attrs.get("data-core-metadata") or attrs.get("data-dist-info-metadata")
+        files.append(_file_from(url, filename, hashes, meta, attrs.get("data-requires-python")))
+    return files
+
+
+def parse_root_page(body: bytes, content_type: str) -> set[str]:
+    from packaging.utils import canonicalize_name
+
+    if "json" in content_type:
+        return {canonicalize_name(p["name"]) for p in json.loads(body).get("projects", [])}
+    parser = _Links()
+    parser.feed(body.decode("utf-8", "replace"))
+    return {canonicalize_name(text) for _, text in parser.links if text}
+
+
+class SimpleIndex:
+    def __init__(self, index_url: str, session: requests.Session,
+                 headers: Optional[dict] = None) -> None:
+        self.url = index_url if index_url.endswith("/") else index_url + "/"
+        self.session = session
+        self.headers = {"Accept": ACCEPT, **(headers or {})}
+        self.requests = 0
+
+    def _get(self, url: str) -> Optional[requests.Response]:
+        self.requests += 1
+        r = self.session.get(url, headers=self.headers)
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise IndexError_(describe(r, url))
+        return r
+
+    def projects(self) -> Optional[set[str]]:
+        """Every project on the index, or None when the index does not list them."""
+        r = self._get(self.url)
+        return parse_root_page(r.content, r.headers.get("Content-Type", "")) if r else None
+
+    def project_files(self, project: str) -> list[IndexFile]:
+        url = f"{self.url}{project}/"
+        r = self._get(url)
+        if r is None:
+            return []
+        return parse_project_page(r.content, r.headers.get("Content-Type", ""), r.url or url)

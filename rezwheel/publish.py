@@ -1,0 +1,378 @@
+"""Publish: put artifacts on an index, safely, again and again (DESIGN.md sections 4 and 7).
+
+``publish`` reads like the steps: hash the files, read the index once per distribution, decide
+per file (skip what is there, refuse what differs, refuse versions that would break the family's
+order or a name that belongs to someone else), upload the rest in parallel with the twine
+protocol, and optionally wait until the index lists them. Nothing is ever overwritten: servers
+that would silently overwrite (Artifactory with delete permission) are checked first.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from packaging.utils import parse_wheel_filename
+
+from . import naming
+from .config import IndexConfig
+from .credentials import Credential, find_credentials
+from .errors import PublishError, RezwheelError
+from .http import RETRY_STATUS, describe, make_session, redact, retry_after
+from .index.local import LocalIndex
+from .index.simple import IndexFile, SimpleIndex
+from .wheel.writer import CHUNK
+
+UPLOAD_ATTEMPTS = 5
+WAIT_POLL = 1.0
+
+
+class Progress(Protocol):
+    def start(self, files: int, size: int) -> None: ...
+    def advance(self, result: "Result", size: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+@dataclass
+class Result:
+    file: str
+    sha256: Optional[str]
+    status: str  # uploaded | skipped | failed | would-upload
+    error: Optional[str] = None
+
+    def as_json(self) -> dict:
+        return {"file": self.file, "sha256": self.sha256, "status": self.status,
+                "error": self.error}
+
+
+@dataclass
+class _Wheel:
+    path: str
+    name: str
+    project: str
+    version: str
+    sha256: str
+    size: int
+    result: Optional[Result] = None
+
+    @property
+    def rez_version(self) -> str:
+        return naming.pep440_to_rez(self.version)
+
+
+@dataclass
+class Stats:
+    """Requests sent, for tests and benchmarks to hold the index-read promise to account."""
+    index_requests: int = 0
+    uploads: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
+            wait: Optional[float] = None, dry_run: bool = False,
+            allow_foreign_name: bool = False, progress: Optional[Progress] = None,
+            stats: Optional[Stats] = None) -> list[Result]:
+    """Publish wheel files to ``target``; returns one Result per file, in the order given."""
+    if target.type == "local":
+        return [Result(p.file, p.sha256, p.status, p.error)
+                for p in LocalIndex(target.upload_url).publish(wheels, dry_run=dry_run)]
+    remote = _Remote(target, find_credentials(target), jobs, stats or Stats())
+    items = [_describe(w) for w in wheels]
+    if progress:
+        progress.start(len(items), sum(i.size for i in items))
+    by_project: dict[str, list[_Wheel]] = {}
+    for item in items:
+        by_project.setdefault(item.project, []).append(item)
+
+    listed = remote.projects()
+    todo: list[_Wheel] = []
+    for project, group in by_project.items():
+        existing = remote.files(project) if listed is None or project in listed else {}
+        new = _decide(group, existing)
+        if new:
+            _check_family(new, existing)
+            _check_owner(project, [w for w in new if w.result is None], existing, remote,
+                         allow_foreign_name)
+        todo += [w for w in new if w.result is None]
+    for item in items:
+        if item.result is not None and progress:
+            progress.advance(item.result, item.size)
+
+    if dry_run:
+        for w in todo:
+            w.result = Result(w.name, w.sha256, "would-upload")
+    else:
+        with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
+            for w, result in zip(todo, pool.map(remote.upload, todo)):
+                w.result = result
+                if progress:
+                    progress.advance(result, w.size)
+        if wait is not None:
+            _wait_until_listed([w for w in todo if w.result.status == "uploaded"],  # type: ignore[union-attr]
+                               remote, wait)
+    if progress:
+        progress.finish()
+    return [i.result for i in items]  # type: ignore[misc]
+
+
+def _describe(path: str) -> _Wheel:
+    name = os.path.basename(path)
+    try:
+        project, version, _, _ = parse_wheel_filename(name)
+    except ValueError as e:
+        raise PublishError(f"{path}: not a wheel file name: {e}") from None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return _Wheel(path, name, str(project), str(version), h.hexdigest(), os.path.getsize(path))
+
+
+def _decide(group: list[_Wheel], existing: dict[str, IndexFile]) -> list[_Wheel]:
+    """Mark files already on the index; return those that are not."""
+    new = []
+    for w in group:
+        have = existing.get(w.name)
+        if have is None:
+            new.append(w)
+        elif have.sha256 == w.sha256:
+            w.result = Result(w.name, w.sha256, "skipped")
+        else:
+            w.result = Result(w.name, w.sha256, "failed",
+                              f"{w.name}: the index already holds a different file under this name "
+                              f"(index sha256 {have.sha256 or 'unknown'}, new sha256 {w.sha256})")
+    return new
+
+
+def _check_family(new: list[_Wheel], existing: dict[str, IndexFile]) -> None:
+    """Refuse new versions whose PEP 440 form collides with, or misorders, the family's."""
+    versions: set[str] = set()
+    for f in existing:
+        try:
+            versions.add(naming.pep440_to_rez(str(parse_wheel_filename(f)[1])))
+        except ValueError:
+            continue  # not a wheel, or not ours: the owner check deals with it
+    for w in new:
+        if w.result is not None or w.rez_version in versions:
+            continue
+        problems = [p for p in naming.family_version_problems(versions | {w.rez_version})
+                    if repr(w.rez_version) in p]
+        if problems:
+            w.result = Result(w.name, w.sha256, "failed", f"{w.name}: {problems[0]}")
+
+
+def _check_owner(project: str, new: list[_Wheel], existing: dict[str, IndexFile],
+                 remote: "_Remote", allow: bool) -> None:
+    """Dependency-confusion guard: never add files to a project that is not a rezwheel one."""
+    if not new or not existing or allow:
+        return
+    sample = next(iter(sorted(existing.values(), key=lambda f: f.filename)))
+    if remote.is_rezwheel_file(sample):
+        return
+    for w in new:
+        w.result = Result(w.name, w.sha256, "failed",
+                          f"{w.name}: {project!r} already exists on the index and is not a rezwheel "
+                          f"project ({sample.filename} has no rez definition); use "
+                          "--allow-foreign-name or --prefix")
+
+
+def _wait_until_listed(uploaded: list[_Wheel], remote: "_Remote", timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {w.name: w for w in uploaded}
+    while pending:
+        for project in sorted({w.project for w in pending.values()}):
+            listed = remote.files(project)
+            for name in [n for n, w in pending.items() if w.project == project]:
+                if name in listed:
+                    del pending[name]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(WAIT_POLL, max(0.0, deadline - time.monotonic())))
+    for w in pending.values():
+        w.result.error = (f"{w.name}: uploaded, but {redact(remote.cfg.index_url)} does not list it "  # type: ignore[union-attr]
+                          f"after {timeout:g} s")
+
+
+class _Remote:
+    """An upload URL and its simple index, with the server kind's quirks."""
+
+    def __init__(self, cfg: IndexConfig, cred: Optional[Credential], jobs: int,
+                 stats: Stats) -> None:
+        self.cfg = cfg
+        self.session = make_session(pool=max(jobs, 4))
+        self.headers = cred.headers(cfg.type) if cred else {}
+        self.index = SimpleIndex(cfg.index_url, self.session, self.headers)
+        self.stats = stats
+
+    def _count(self, what: str) -> None:
+        with self.stats.lock:
+            setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+    def projects(self) -> Optional[set[str]]:
+        self._count("index_requests")
+        try:
+            return self.index.projects()
+        except RezwheelError:
+            return None  # some servers refuse the full listing; read project pages instead
+
+    def files(self, project: str) -> dict[str, IndexFile]:
+        self._count("index_requests")
+        return {f.filename: f for f in self.index.project_files(project)}
+
+    def is_rezwheel_file(self, f: IndexFile) -> bool:
+        """Whether an index file carries a rez definition, read as cheaply as the index allows."""
+        if f.metadata:
+            r = self.session.get(f.url + ".metadata", headers=self.headers)
+            if r.status_code == 200:
+                return "\n# rez package `" in "\n" + r.text.split("\n\n", 1)[-1]
+        names = self._zip_names(f.url)
+        return any(n.endswith(".dist-info/rez-package.py") for n in names)
+
+    def _zip_names(self, url: str) -> list[str]:
+        """Member names from the archive's tail (HEAD, then an explicit range), else the file."""
+        import io
+
+        head = self.session.head(url, headers=self.headers, allow_redirects=True)
+        size = int(head.headers.get("Content-Length", "0") or 0)
+        if head.status_code == 200 and size > 0:
+            start = max(0, size - 65536)
+            r = self.session.get(url, headers={**self.headers, "Range": f"bytes={start}-{size - 1}"})
+            if r.status_code == 206 and r.headers.get("Content-Range", "").startswith(
+                    f"bytes {start}-{size - 1}/"):
+                try:
+                    return zipfile.ZipFile(_Tail(r.content, start, size)).namelist()
+                except (zipfile.BadZipFile, ValueError, OSError):
+                    pass  # the central directory is larger than the tail: read it all
+        r = self.session.get(url, headers=self.headers)
+        if r.status_code != 200:
+            raise PublishError(describe(r, url))
+        try:
+            return zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+        except zipfile.BadZipFile:
+            return []
+
+    def lookup(self, w: _Wheel) -> Optional[str]:
+        """The sha256 the server holds under this file name, if any (listed or not yet)."""
+        if self.cfg.type == "artifactory":
+            url = _artifactory_storage_url(self.cfg.upload_url, w)
+            r = self.session.head(url, headers=self.headers)
+            if r.status_code == 200:
+                return r.headers.get("X-Checksum-Sha256") or ""
+            return None
+        have = self.files(w.project).get(w.name)
+        return (have.sha256 or "") if have else None
+
+    def upload(self, w: _Wheel) -> Result:
+        from requests_toolbelt import MultipartEncoder
+
+        delay = 1.0
+        last = ""
+        for _ in range(UPLOAD_ATTEMPTS):
+            with open(w.path, "rb") as fh:
+                body = MultipartEncoder(fields=_form(w, fh))
+                self._count("uploads")
+                try:
+                    r = self.session.post(self.cfg.upload_url, data=body, allow_redirects=False,
+                                          headers={**self.headers, "Content-Type": body.content_type})
+                except (requests.ConnectionError, requests.Timeout) as e:
+                    # the answer is lost, not necessarily the upload: look before trying again
+                    last = f"{redact(self.cfg.upload_url)}: {type(e).__name__}"
+                    found = self._safe_lookup(w)
+                    if found is not None:
+                        return self._judge(w, found, "uploaded")
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+            if r.status_code in (200, 201):
+                return Result(w.name, w.sha256, "uploaded")
+            if r.status_code in RETRY_STATUS:
+                last = describe(r, self.cfg.upload_url)
+                time.sleep(retry_after(r, delay))
+                delay *= 2
+                continue
+            found = self._safe_lookup(w) if r.status_code in (400, 403, 404, 409) else None
+            if found is not None:  # a duplicate answer: Artifactory 403/404, pypiserver 409
+                return self._judge(w, found, "skipped")
+            return Result(w.name, w.sha256, "failed", f"{w.name}: {describe(r, self.cfg.upload_url)}")
+        return Result(w.name, w.sha256, "failed",
+                      f"{w.name}: gave up after {UPLOAD_ATTEMPTS} attempts: {last}")
+
+    def _safe_lookup(self, w: _Wheel) -> Optional[str]:
+        try:
+            return self.lookup(w)
+        except (requests.RequestException, RezwheelError):
+            return None
+
+    def _judge(self, w: _Wheel, found: str, status: str) -> Result:
+        if found and found != w.sha256:
+            return Result(w.name, w.sha256, "failed",
+                          f"{w.name}: the index already holds a different file under this name "
+                          f"(index sha256 {found}, new sha256 {w.sha256})")
+        return Result(w.name, w.sha256, status)
+
+
+def _form(w: _Wheel, fh: object) -> list:
+    _, _, _, tags = parse_wheel_filename(w.name)
+    meta = _metadata_fields(w.path)
+    fields: list = [(":action", "file_upload"), ("protocol_version", "1"),
+                    ("name", w.project), ("version", w.version), ("filetype", "bdist_wheel"),
+                    ("pyversion", sorted(t.interpreter for t in tags)[0]),
+                    ("metadata_version", meta.get("Metadata-Version", "2.1")),
+                    ("summary", meta.get("Summary", "")), ("sha256_digest", w.sha256)]
+    if meta.get("Requires-Python"):
+        fields.append(("requires_python", meta["Requires-Python"]))
+    fields.append(("content", (w.name, fh, "application/octet-stream")))
+    return fields
+
+
+def _metadata_fields(path: str) -> dict[str, str]:
+    with zipfile.ZipFile(path) as z:
+        name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
+        text = z.read(name).decode("utf-8", "replace") if name else ""
+    out: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key not in out:
+            out[key] = value
+    return out
+
+
+def _artifactory_storage_url(upload_url: str, w: _Wheel) -> str:
+    """``…/artifactory/api/pypi/<repo>`` -> ``…/artifactory/<repo>/<name>/<version>/<file>``."""
+    parts = urlsplit(upload_url)
+    head, _, repo = parts.path.rstrip("/").partition("/api/pypi/")
+    repo = repo.split("/", 1)[0]
+    return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{w.project}/{w.version}/{w.name}"
+
+
+class _Tail:
+    """A read-only file over the last bytes of a remote archive, enough for zipfile's listing."""
+
+    def __init__(self, data: bytes, start: int, size: int) -> None:
+        self.data, self.start, self.size, self.pos = data, start, size, 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos < self.start:
+            raise ValueError("outside the fetched tail")
+        end = self.size if n < 0 else min(self.size, self.pos + n)
+        out = self.data[self.pos - self.start:end - self.start]
+        self.pos += len(out)
+        return out
