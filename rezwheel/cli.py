@@ -73,12 +73,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _wheels_from(paths: Sequence[str], prefix: str, workdir: str) -> tuple[list[str], list[str]]:
     """Wheel files as given, plus conversions of any rez package directories."""
-    from .convert import Converted, convert_paths
-
     wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
     dirs = [p for p in paths if p not in wheels]
     errors = []
-    if dirs:
+    if dirs:  # converting imports rez: only pay for it when there is something to convert
+        from .convert import Converted, convert_paths
+
         for r in convert_paths(dirs, workdir, prefix=prefix):
             if isinstance(r, Converted):
                 wheels.append(r.file)

@@ -41,6 +41,7 @@ class IndexConfig:
     token: Optional[str] = None
     username: Optional[str] = None
     password: Optional[str] = None
+    keyring: bool = False
 
     def __repr__(self) -> str:  # never show secrets, even in a traceback
         return f"IndexConfig(name={self.name!r}, upload_url={self.upload_url!r}, type={self.type!r})"
@@ -106,7 +107,8 @@ def resolve_target(target: str, config: Optional[dict] = None) -> IndexConfig:
         if not upload:
             raise ConfigError(f"{config_path()}: index {target!r} has no upload-url")
         return IndexConfig(target, upload, named.get("index-url") or index_url_for(upload, kind),
-                           kind, named.get("token"), named.get("username"), named.get("password"))
+                           kind, named.get("token"), named.get("username"), named.get("password"),
+                           bool(named.get("keyring", False)))
     kind = guess_type(target)
     if kind == "local":
         path = target[len("file://"):] if target.startswith("file://") else target

@@ -277,12 +277,3 @@ def _wheel_file(plan: dict) -> str:
         lines.append(f"Build: {plan['build']}")
     return "\n".join(lines) + "\n"
 
-
-def metadata_of(path: str) -> str:
-    """The METADATA text of a wheel (what a PEP 658 sidecar serves)."""
-    import zipfile
-    with zipfile.ZipFile(path) as z:
-        name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        return z.read(name).decode()
-
-

@@ -4,7 +4,9 @@
 2. environment: ``REZWHEEL_<NAME>_TOKEN``, ``REZWHEEL_<NAME>_USERNAME``/``_PASSWORD``, then the
    unnamed ``REZWHEEL_TOKEN`` / ``REZWHEEL_USERNAME``/``REZWHEEL_PASSWORD``;
 3. ``~/.netrc`` (or ``$NETRC``) by host;
-4. keyring (``pip install rezwheel[keyring]``), service = the URL's host;
+4. keyring (``pip install rezwheel[keyring]``), service = the URL's host, when enabled with
+   ``keyring = true`` on the named index or ``REZWHEEL_KEYRING=1``: a keyring backend costs
+   50-100 ms to start and may try to unlock a desktop wallet, which a CI host must not wait on;
 5. third-party providers registered under the entry-point group ``rezwheel.credentials``: a
    callable ``provider(name, url) -> Credential | None`` (a farm host can plug its vault in).
 
@@ -128,7 +130,10 @@ def find_credentials(cfg: IndexConfig) -> Optional[Credential]:
     found = from_config(cfg)
     if found:
         return found
-    for provider in (from_env, from_netrc, from_keyring):
+    providers: list[Provider] = [from_env, from_netrc]
+    if cfg.keyring or os.environ.get("REZWHEEL_KEYRING") == "1":
+        providers.append(from_keyring)
+    for provider in providers:
         found = provider(cfg.name, cfg.upload_url)
         if found:
             return found

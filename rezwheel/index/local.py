@@ -20,9 +20,10 @@ from filelock import FileLock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .. import naming
-from ..convert import metadata_of
 from ..errors import PublishError
-from ..wheel.writer import CHUNK
+from ..wheel.metadata import read_metadata
+
+CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class LocalIndex:
         self._check_family(wheel)
         if dry_run:
             return Published(name, sha, "would-upload")
-        _atomic_write(dest + ".metadata", metadata_of(wheel).encode())
+        _atomic_write(dest + ".metadata", read_metadata(wheel).encode())
         _atomic_write(dest + ".sha256", sha.encode())
         fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
         os.close(fd)

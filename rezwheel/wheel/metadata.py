@@ -1,0 +1,25 @@
+"""The METADATA of a wheel on disk: what a PEP 658 sidecar serves and what an upload form sends.
+
+Kept apart from the reader so publishing does not import the installer machinery.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+
+def read_metadata(path: str) -> str:
+    with zipfile.ZipFile(path) as z:
+        name = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")
+                     and n.count("/") == 1), None)
+        return z.read(name).decode("utf-8", "replace") if name else ""
+
+
+def header_fields(metadata: str) -> dict[str, str]:
+    """First value of each header field (enough for an upload form)."""
+    out: dict[str, str] = {}
+    for line in metadata.split("\n\n", 1)[0].splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key not in out:
+            out[key] = value
+    return out
