@@ -11,6 +11,7 @@ import re
 from typing import Any, Optional
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -38,6 +39,21 @@ def make_session(pool: int = 10, retries: int = 5, backoff: float = 0.5) -> requ
     s.mount("https://", adapter)
     s.headers["User-Agent"] = USER_AGENT
     return s
+
+
+class HeaderAuth(requests.auth.AuthBase):
+    """Fixed credential headers, given as ``auth`` so requests neither overrides them with
+    ``~/.netrc`` nor replays them to another host on a redirect."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers.update(self._headers)
+        return r
+
+    def __repr__(self) -> str:
+        return "HeaderAuth(***)"
 
 
 def redact(url: str) -> str:

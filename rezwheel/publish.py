@@ -26,7 +26,7 @@ from . import naming
 from .config import IndexConfig
 from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
-from .http import RETRY_STATUS, describe, make_session, redact, retry_after
+from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
 from .index.local import LocalIndex
 from .index.simple import IndexFile, SimpleIndex
 from .wheel.metadata import header_fields, read_metadata
@@ -215,8 +215,10 @@ class _Remote:
                  stats: Stats) -> None:
         self.cfg = cfg
         self.session = make_session(pool=max(jobs, 4))
-        self.headers = cred.headers(cfg.type) if cred else {}
-        self.index = SimpleIndex(cfg.index_url, self.session, self.headers)
+        self.has_credentials = cred is not None
+        if cred:
+            self.session.auth = HeaderAuth(cred.headers(cfg.type))
+        self.index = SimpleIndex(cfg.index_url, self.session)
         self.stats = stats
 
     def _count(self, what: str) -> None:
@@ -237,7 +239,7 @@ class _Remote:
     def is_rezwheel_file(self, f: IndexFile) -> bool:
         """Whether an index file carries a rez definition, read as cheaply as the index allows."""
         if f.metadata:
-            r = self.session.get(f.url + ".metadata", headers=self.headers)
+            r = self.session.get(f.url + ".metadata")
             if r.status_code == 200:
                 return "\n# rez package `" in "\n" + r.text.split("\n\n", 1)[-1]
         names = self._zip_names(f.url)
@@ -247,18 +249,18 @@ class _Remote:
         """Member names from the archive's tail (HEAD, then an explicit range), else the file."""
         import io
 
-        head = self.session.head(url, headers=self.headers, allow_redirects=True)
+        head = self.session.head(url, allow_redirects=True)
         size = int(head.headers.get("Content-Length", "0") or 0)
         if head.status_code == 200 and size > 0:
             start = max(0, size - 65536)
-            r = self.session.get(url, headers={**self.headers, "Range": f"bytes={start}-{size - 1}"})
+            r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"})
             if r.status_code == 206 and r.headers.get("Content-Range", "").startswith(
                     f"bytes {start}-{size - 1}/"):
                 try:
                     return zipfile.ZipFile(_Tail(r.content, start, size)).namelist()
                 except (zipfile.BadZipFile, ValueError, OSError):
                     pass  # the central directory is larger than the tail: read it all
-        r = self.session.get(url, headers=self.headers)
+        r = self.session.get(url)
         if r.status_code != 200:
             raise PublishError(describe(r, url))
         try:
@@ -270,7 +272,7 @@ class _Remote:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""
         if self.cfg.type == "artifactory":
             url = _artifactory_storage_url(self.cfg.upload_url, w)
-            r = self.session.head(url, headers=self.headers)
+            r = self.session.head(url)
             if r.status_code == 200:
                 return r.headers.get("X-Checksum-Sha256") or ""
             return None
@@ -289,7 +291,7 @@ class _Remote:
                 self._count("uploads")
                 try:
                     r = self.session.post(self.cfg.upload_url, data=data, allow_redirects=False,
-                                          headers={**self.headers, "Content-Type": body.content_type})
+                                          headers={"Content-Type": body.content_type})
                 except (requests.ConnectionError, requests.Timeout) as e:
                     # the answer is lost, not necessarily the upload: look before trying again
                     last = f"{redact(self.cfg.upload_url)}: {type(e).__name__}"
@@ -309,7 +311,10 @@ class _Remote:
             found = self._safe_lookup(w) if r.status_code in (400, 403, 404, 409) else None
             if found is not None:  # a duplicate answer: Artifactory 403/404, pypiserver 409
                 return self._judge(w, found, "skipped")
-            return Result(w.name, w.sha256, "failed", f"{w.name}: {describe(r, self.cfg.upload_url)}")
+            hint = "" if self.has_credentials or r.status_code not in (401, 403, 404) else \
+                " (no credentials found for this index: see REZWHEEL_TOKEN, ~/.netrc, the config)"
+            return Result(w.name, w.sha256, "failed",
+                          f"{w.name}: {describe(r, self.cfg.upload_url)}{hint}")
         return Result(w.name, w.sha256, "failed",
                       f"{w.name}: gave up after {UPLOAD_ATTEMPTS} attempts: {last}")
 

@@ -1,0 +1,251 @@
+"""A WSGI stand-in for Artifactory's PyPI repositories, following JFrog's documented behaviour
+(see ../shared/ARTIFACTORY.md): the twine upload API at ``/artifactory/api/pypi/<repo>``, the
+index at ``…/simple/`` with relative links, an index recalculated only after a quiet period,
+duplicate uploads answered 403 (or 404 when unauthorized resources are hidden) with
+``{"errors": […]}``, anonymous requests answered 404, access tokens as Bearer or as the basic-auth
+password, storage paths with checksum headers, HEAD and explicit Range, the storage API (``size``
+as a string). Faults can be queued per upload: ``"429:N"`` (Retry-After N) and ``"drop"`` (store
+the file, then cut the connection before answering).
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import hashlib
+import html
+import json
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Optional
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
+
+from packaging.utils import canonicalize_name
+
+
+class Drop(Exception):
+    """Raised by the app to cut the connection without an answer."""
+
+
+@dataclass
+class Stored:
+    data: bytes
+    sha256: str
+    stored_at: float
+
+
+def _json(status: str, doc: dict, extra: Optional[list] = None):
+    return status, [("Content-Type", "application/json"), *(extra or [])], json.dumps(doc).encode()
+
+
+def _errors(code: int, message: str) -> tuple:
+    return _json(f"{code} {'Forbidden' if code == 403 else 'Not Found' if code == 404 else 'Error'}",
+                 {"errors": [{"status": code, "message": message}]})
+
+
+class Artifactory:
+    def __init__(self, repo: str = "rez", tokens: tuple = ("tok-ci",), quiet: float = 0.0,
+                 duplicate_status: int = 403, latency: float = 0.0) -> None:
+        self.repo = repo
+        self.tokens = set(tokens)
+        self.quiet = quiet
+        self.duplicate_status = duplicate_status
+        self.latency = latency
+        self.files: dict[str, Stored] = {}  # "<name>/<version>/<file>"
+        self.last_upload = 0.0
+        self.indexed_at = 0.0
+        self.faults: list[str] = []
+        self.log: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    # -- what tests look at
+    def uploads_of(self, filename: str) -> int:
+        return sum(1 for m, p in self.log if m == "POST" and p.endswith("#" + filename))
+
+    # -- WSGI
+    def __call__(self, environ, start_response):
+        if self.latency:
+            time.sleep(self.latency)
+        status, headers, body = self.route(environ)
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+    def _authorized(self, environ) -> bool:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if auth.startswith("Bearer "):
+            return auth[7:] in self.tokens
+        if auth.startswith("Basic "):
+            _, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            return secret in self.tokens
+        return False
+
+    def route(self, environ):
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        api = f"/artifactory/api/pypi/{self.repo}"
+        with self.lock:
+            self.log.append((method, path))
+        if not self._authorized(environ):
+            return _errors(404, "Could not locate artifact")  # hides unauthorized resources
+        if method == "POST" and path.rstrip("/") == api:
+            return self.upload(environ)
+        if method == "POST" and path.startswith(api + "/simple"):
+            return "415 Unsupported Media Type", [], b""
+        if path == api + "/simple/":
+            return self.root_page()
+        if path.startswith(api + "/simple/"):
+            project = path[len(api + "/simple/"):]
+            if not project.endswith("/"):
+                return "302 Found", [("Location", path + "/")], b""
+            return self.project_page(project.rstrip("/"))
+        for prefix in (api + "/", f"/artifactory/{self.repo}/"):
+            if path.startswith(prefix) and method in ("GET", "HEAD"):
+                return self.download(path[len(prefix):], environ)
+        storage = f"/artifactory/api/storage/{self.repo}/"
+        if path.startswith(storage):
+            return self.storage(path[len(storage):])
+        return _errors(404, "Not found")
+
+    def _listed(self) -> dict[str, Stored]:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last_upload >= self.quiet:
+                self.indexed_at = now
+            return {k: v for k, v in self.files.items() if v.stored_at <= self.indexed_at}
+
+    def root_page(self):
+        names = sorted({k.split("/")[0] for k in self._listed()})
+        links = "".join(f'<a href="{n}/" rel="internal">{n}</a><br/>\n' for n in names)
+        return "200 OK", [("Content-Type", "text/html")], (
+            f'<html><head><meta name="api-version" value="2"/></head><body>\n{links}</body></html>'
+        ).encode()
+
+    def project_page(self, project: str):
+        files = {k: v for k, v in self._listed().items()
+                 if canonicalize_name(k.split("/")[0]) == canonicalize_name(project)}
+        if not files:
+            return _errors(404, "Could not locate artifact")
+        links = "".join(
+            f'<a href="../../{html.escape(k)}#sha256={v.sha256}" rel="internal">'
+            f'{html.escape(k.rsplit("/", 1)[1])}</a><br/>\n' for k, v in sorted(files.items()))
+        return "200 OK", [("Content-Type", "text/html")], (
+            f'<html><head><meta name="api-version" value="2"/><title>Links for {project}</title>'
+            f'</head><body><h1>Links for {project}</h1>\n{links}</body></html>').encode()
+
+    def _checksums(self, f: Stored) -> list:
+        return [("X-Checksum-Sha256", f.sha256),
+                ("X-Checksum-Sha1", hashlib.sha1(f.data).hexdigest()),
+                ("X-Checksum-Md5", hashlib.md5(f.data).hexdigest()),
+                ("ETag", hashlib.sha1(f.data).hexdigest()), ("Accept-Ranges", "bytes")]
+
+    def download(self, key: str, environ):
+        f = self.files.get(key)
+        if f is None:
+            return _errors(404, "Could not locate artifact")
+        headers = [("Content-Type", "application/octet-stream"), *self._checksums(f)]
+        rng = environ.get("HTTP_RANGE", "")
+        if rng.startswith("bytes=") and "-" in rng and not rng.startswith("bytes=-"):
+            a, _, b = rng[6:].partition("-")
+            start, end = int(a), min(int(b or len(f.data) - 1), len(f.data) - 1)
+            if start >= len(f.data):
+                return "416 Range Not Satisfiable", [], b""
+            return "206 Partial Content", headers + [
+                ("Content-Range", f"bytes {start}-{end}/{len(f.data)}")], f.data[start:end + 1]
+        return "200 OK", headers, f.data
+
+    def storage(self, key: str):
+        f = self.files.get(key.rstrip("/"))
+        if f is None:
+            return _errors(404, "Unable to find item")
+        return _json("200 OK", {
+            "repo": self.repo, "path": "/" + key, "size": str(len(f.data)),
+            "checksums": {"sha256": f.sha256, "sha1": hashlib.sha1(f.data).hexdigest(),
+                          "md5": hashlib.md5(f.data).hexdigest()}})
+
+    def upload(self, environ):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        msg = email.message_from_bytes(
+            f"Content-Type: {environ.get('CONTENT_TYPE', '')}\r\n\r\n".encode() + raw)
+        form, content, filename = {}, b"", ""
+        for part in msg.get_payload() if msg.is_multipart() else []:
+            name = part.get_param("name", header="content-disposition")
+            if part.get_filename():
+                content, filename = part.get_payload(decode=True), part.get_filename()
+            else:
+                form[name] = part.get_payload(decode=True).decode()
+        if form.get(":action") != "file_upload" or not filename:
+            return _errors(400, "Missing file")
+        key = f"{form['name']}/{form['version']}/{filename}"
+        with self.lock:
+            self.log.append(("POST", f"#{filename}"))
+            fault = self.faults.pop(0) if self.faults else ""
+            if fault.startswith("429"):
+                return _errors(429, "Too many requests")[0], [
+                    ("Retry-After", fault.split(":")[1])], b'{"errors":[]}'
+            if key in self.files:
+                return _errors(self.duplicate_status,
+                               "Not enough permissions to delete/overwrite artifact"
+                               if self.duplicate_status == 403 else "Could not locate artifact")
+            sha = hashlib.sha256(content).hexdigest()
+            if form.get("sha256_digest") not in (None, sha):
+                return _errors(400, "Checksum mismatch")
+            now = time.monotonic()
+            self.files[key] = Stored(content, sha, now)
+            self.last_upload = now
+        if fault == "drop":
+            raise Drop()
+        return "200 OK", [("Content-Type", "text/plain")], b""
+
+
+class _Handler(ServerHandler):
+    def handle_error(self):  # a Drop cuts the connection; anything else is a 500
+        if isinstance(sys.exc_info()[1], Drop):
+            conn = self.request_handler.connection
+            conn.shutdown(socket.SHUT_RDWR)
+            self.request_handler.close_connection = True
+            return
+        super().handle_error()
+
+
+class _RequestHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet tests
+        pass
+
+    def handle_one_request(self):
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if not self.parse_request():
+            return
+        handler = _Handler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(),
+                           multithread=True)
+        handler.request_handler = self
+        handler.http_version = "1.1"
+        try:
+            handler.run(self.server.get_app())
+        except OSError:
+            self.close_connection = True
+
+    def handle(self):
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            self.handle_one_request()
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def serve(app: Artifactory) -> tuple[str, "_Server"]:
+    """Start the app on 127.0.0.1 with an ephemeral port; returns (base URL, server)."""
+    server = make_server("127.0.0.1", 0, app, server_class=_Server, handler_class=_RequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server

@@ -1,0 +1,189 @@
+"""`rezwheel publish` against real servers, as CI runs it."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from artifactory import Artifactory, serve
+from conftest import rezwheel
+from servers import PyPIServer
+
+SECRET = "s3cret-Pa55"
+TOKEN = "tok-ci"
+
+
+def statuses(r):
+    return [x["status"] for x in json.loads(r.stdout)]
+
+
+def env(**kw):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("REZWHEEL_")}
+    e.update(kw)
+    e.setdefault("REZWHEEL_CONFIG", "/nonexistent/rezwheel.toml")
+    e.setdefault("NETRC", "/nonexistent/netrc")
+    return e
+
+
+@pytest.fixture()
+def pypiserver(tmp_path):
+    server = PyPIServer(tmp_path / "srv", password=SECRET)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def artifactory():
+    app = Artifactory(tokens=(TOKEN,))
+    base, server = serve(app)
+    app.url = f"{base}/artifactory/api/pypi/rez"
+    yield app
+    server.shutdown()
+
+
+def test_pypiserver_publish_install_republish(pypiserver, wheels, tmp_path):
+    files = sorted(map(str, wheels.glob("*.whl")))
+    e = env(REZWHEEL_USERNAME="ci", REZWHEEL_PASSWORD=SECRET)
+    r = rezwheel("publish", *files, "--to", pypiserver.url, "--json", env=e)
+    assert statuses(r) == ["uploaded"] * len(files)
+    assert sorted(os.listdir(pypiserver.root)) == sorted(os.path.basename(f) for f in files)
+    assert SECRET not in r.stdout + r.stderr
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--isolated", "--index-url",
+                    pypiserver.url + "simple/", "pyutil"], check=True)
+    out = subprocess.run([str(venv / "bin" / "pyutil"), "--version"], capture_output=True, text=True)
+    assert out.stdout.strip() == "pyutil 1.2.0"
+
+    mtimes = {p.name: p.stat().st_mtime_ns for p in pypiserver.root.iterdir()}
+    r = rezwheel("publish", *files, "--to", pypiserver.url, "--json", env=e)
+    assert statuses(r) == ["skipped"] * len(files)
+    assert mtimes == {p.name: p.stat().st_mtime_ns for p in pypiserver.root.iterdir()}
+
+
+def test_pypiserver_changed_file_and_wrong_password(pypiserver, wheels, tmp_path):
+    good = wheels / "pyutil-1.2.0-py3-none-any.whl"
+    e = env(REZWHEEL_USERNAME="ci", REZWHEEL_PASSWORD=SECRET)
+    rezwheel("publish", good, "--to", pypiserver.url, env=e)
+    changed = tmp_path / good.name
+    shutil.copy(good, changed)
+    with open(changed, "ab") as fh:
+        fh.write(b"\0")
+    r = rezwheel("publish", changed, "--to", pypiserver.url, env=e, check=False)
+    assert r.returncode == 1
+    assert re.search(r"already holds a different file under this name \(index sha256 [0-9a-f]{64}, "
+                     r"new sha256 [0-9a-f]{64}\)", r.stderr)
+
+    wrong = "not-" + SECRET
+    other = wheels / "sitedata-2023+x0.2e3031-py3-none-any.whl"
+    r = rezwheel("publish", other, "--to", pypiserver.url, check=False,
+                 env=env(REZWHEEL_USERNAME="ci", REZWHEEL_PASSWORD=wrong))
+    assert r.returncode == 1
+    (line,) = r.stderr.strip().splitlines()
+    assert re.match(rf"rezwheel: error: {re.escape(other.name)}: HTTP 40[13] from "
+                    rf"{re.escape(pypiserver.url)}", line), line
+    assert wrong not in r.stdout + r.stderr
+
+
+def test_dependency_confusion_guard(pypiserver, sample_repo, tmp_path):
+    # someone else's "pyutil" is on the index already: a plain wheel with no rez definition
+    (tmp_path / "dist").mkdir()
+    with zipfile.ZipFile(tmp_path / "dist" / "pyutil-0.1-py3-none-any.whl", "w") as z:
+        z.writestr("pyutil/__init__.py", "")
+        z.writestr("pyutil-0.1.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: pyutil\nVersion: 0.1\n")
+        z.writestr("pyutil-0.1.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("pyutil-0.1.dist-info/RECORD", "")
+    e = env(REZWHEEL_USERNAME="ci", REZWHEEL_PASSWORD=SECRET)
+    rezwheel("publish", *tmp_path.glob("dist/*.whl"), "--to", pypiserver.url, env=e)
+    r = rezwheel("publish", sample_repo / "pyutil", "--to", pypiserver.url, env=e, check=False)
+    assert r.returncode == 1
+    assert "'pyutil' already exists on the index and is not a rezwheel project" in r.stderr
+    r = rezwheel("publish", sample_repo / "pyutil", "--to", pypiserver.url, "--allow-foreign-name",
+                 env=e)
+    assert "uploaded" in r.stdout
+
+
+def test_artifactory_wait_across_quiet_period(artifactory, wheels):
+    artifactory.quiet = 1.5
+    files = sorted(map(str, wheels.glob("relfam-*.whl")))
+    start = time.monotonic()
+    r = rezwheel("publish", *files, "--to", artifactory.url, "--wait=20", "--json",
+                 env=env(REZWHEEL_TOKEN=TOKEN))
+    assert statuses(r) == ["uploaded"] * 4
+    assert time.monotonic() - start >= 1.5  # it did wait for the index to list them
+    r = rezwheel("publish", *files, "--to", artifactory.url, "--json", env=env(REZWHEEL_TOKEN=TOKEN))
+    assert statuses(r) == ["skipped"] * 4
+
+
+def test_artifactory_wait_times_out(artifactory, wheels):
+    artifactory.quiet = 60
+    r = rezwheel("publish", wheels / "pyutil-1.2.0-py3-none-any.whl", "--to", artifactory.url,
+                 "--wait=1", env=env(REZWHEEL_TOKEN=TOKEN), check=False)
+    assert r.returncode == 1 and "does not list it after 1 s" in r.stderr
+
+
+@pytest.mark.parametrize("duplicate_status", [403, 404])
+def test_artifactory_duplicate_answers_are_skips(artifactory, wheels, duplicate_status):
+    artifactory.quiet = 60  # stored but not listed: the publisher cannot see it in the index
+    artifactory.duplicate_status = duplicate_status
+    w = wheels / "pyutil-1.2.0-py3-none-any.whl"
+    e = env(REZWHEEL_TOKEN=TOKEN)
+    assert statuses(rezwheel("publish", w, "--to", artifactory.url, "--json", env=e)) == ["uploaded"]
+    r = rezwheel("publish", w, "--to", artifactory.url, "--json", env=e)
+    assert statuses(r) == ["skipped"]
+    assert artifactory.uploads_of(w.name) == 2  # the server refused the second: nothing overwritten
+
+
+def test_artifactory_retry_after_is_honoured(artifactory, wheels):
+    artifactory.faults = ["429:2"]
+    w = wheels / "pyutil-1.2.0-py3-none-any.whl"
+    start = time.monotonic()
+    r = rezwheel("publish", w, "--to", artifactory.url, "--json", env=env(REZWHEEL_TOKEN=TOKEN))
+    assert statuses(r) == ["uploaded"]
+    assert time.monotonic() - start >= 2
+    assert artifactory.uploads_of(w.name) == 2
+
+
+def test_artifactory_dropped_answer_is_not_uploaded_twice(artifactory, wheels):
+    artifactory.faults = ["drop"]
+    artifactory.quiet = 60  # and the index does not list it yet
+    w = wheels / "pyutil-1.2.0-py3-none-any.whl"
+    r = rezwheel("publish", w, "--to", artifactory.url, "--json", env=env(REZWHEEL_TOKEN=TOKEN))
+    assert statuses(r) == ["uploaded"]
+    assert artifactory.uploads_of(w.name) == 1
+
+
+def test_artifactory_anonymous_gets_a_clear_error(artifactory, wheels):
+    w = wheels / "pyutil-1.2.0-py3-none-any.whl"
+    r = rezwheel("publish", w, "--to", artifactory.url, env=env(), check=False)
+    assert r.returncode == 1
+    assert "HTTP 404" in r.stderr and "no credentials found for this index" in r.stderr
+    assert artifactory.files == {}
+
+
+def test_named_target_and_dry_run(artifactory, wheels, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[index.studio]\nupload-url = "{artifactory.url}"\ntype = "artifactory"\n')
+    w = wheels / "pyutil-1.2.0-py3-none-any.whl"
+    e = env(REZWHEEL_CONFIG=str(cfg), REZWHEEL_STUDIO_TOKEN=TOKEN)
+    r = rezwheel("publish", w, "--to", "studio", "--dry-run", "--json", env=e)
+    assert statuses(r) == ["would-upload"] and artifactory.files == {}
+    r = rezwheel("publish", w, "--to", "studio", "--json", env=e)
+    assert statuses(r) == ["uploaded"]
+    assert set(artifactory.files) == {f"pyutil/1.2.0/{w.name}"}
+
+
+def test_plain_output_lines_in_ci(artifactory, wheels):
+    files = sorted(map(str, wheels.glob("relfam-*.whl")))
+    r = rezwheel("publish", *files, "--to", artifactory.url, env=env(REZWHEEL_TOKEN=TOKEN, CI="true"))
+    assert sorted(r.stdout.split()) == sorted(["uploaded"] * 4 + [Path(f).name for f in files])
