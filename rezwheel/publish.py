@@ -27,7 +27,6 @@ from .config import IndexConfig
 from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
 from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
-from .index.local import LocalIndex
 from .index.simple import IndexFile, SimpleIndex
 from .wheel.metadata import header_fields, read_metadata
 
@@ -85,6 +84,8 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
             stats: Optional[Stats] = None) -> list[Result]:
     """Publish wheel files to ``target``; returns one Result per file, in the order given."""
     if target.type == "local":
+        from .index.local import LocalIndex
+
         results = [Result(p.file, p.sha256, p.status, p.error)
                    for p in LocalIndex(target.upload_url).publish(wheels, dry_run=dry_run)]
         for path, result in zip(wheels, results):
@@ -99,10 +100,15 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
     for item in items:
         by_project.setdefault(item.project, []).append(item)
 
-    listed = remote.projects()
+    # One page per distribution that exists, read in parallel. With several distributions, one
+    # listing of the index first spares a request (a 404) for each project that is new.
+    listed = remote.projects() if len(by_project) > 1 else None
+    known = [p for p in by_project if listed is None or p in listed]
+    with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
+        pages = dict(zip(known, pool.map(remote.files, known)))
     todo: list[_Wheel] = []
     for project, group in by_project.items():
-        existing = remote.files(project) if listed is None or project in listed else {}
+        existing = pages.get(project, {})
         new = _decide(group, existing)
         if new:
             _check_family(new, existing)

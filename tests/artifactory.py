@@ -60,6 +60,7 @@ class Artifactory:
         self.indexed_at = 0.0
         self.faults: list[str] = []
         self.log: list[tuple[str, str]] = []
+        self.auth_schemes: set[str] = set()
         self.lock = threading.Lock()
 
     # -- what tests look at
@@ -76,6 +77,7 @@ class Artifactory:
 
     def _authorized(self, environ) -> bool:
         auth = environ.get("HTTP_AUTHORIZATION", "")
+        self.auth_schemes.add(auth.split(" ", 1)[0] if auth else "anonymous")
         if auth.startswith("Bearer "):
             return auth[7:] in self.tokens
         if auth.startswith("Basic "):

@@ -52,3 +52,36 @@ class PyPIServer:
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+class DevpiServer:
+    """devpi-server (offline) with a stage index ``root/dev``; it answers PEP 691 JSON."""
+
+    def __init__(self, root: Path, password: str) -> None:
+        self.port = free_port()
+        base = f"http://127.0.0.1:{self.port}"
+        self.url = f"{base}/root/dev/"
+        serverdir = root / "devpi"
+        subprocess.run([str(BIN / "devpi-init"), "--serverdir", str(serverdir), "--root-passwd",
+                        password, "--no-root-pypi"], check=True, capture_output=True)
+        self.log = open(root / "devpi.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(BIN / "devpi-server"), "--serverdir", str(serverdir), "--host", "127.0.0.1",
+             "--port", str(self.port), "--offline-mode"], stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                requests.get(base + "/+api", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError("devpi-server did not start within 30 s")
+        r = requests.put(base + "/root/dev", auth=("root", password),
+                         json={"type": "stage", "bases": [], "volatile": False})
+        r.raise_for_status()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()

@@ -61,6 +61,7 @@ def test_config_with_secret_readable_by_others_is_refused(art, wheels, tmp_path)
 def test_environment(art, wheels, tmp_path, variables):
     cfg = write_config(tmp_path, art.url)
     assert uploaded(publish(wheels, "studio", env(REZWHEEL_CONFIG=str(cfg), **variables)))
+    assert art.auth_schemes == ({"Basic"} if "REZWHEEL_STUDIO_USERNAME" in variables else {"Bearer"})
 
 
 def test_named_environment_beats_unnamed_and_netrc(art, wheels, tmp_path):

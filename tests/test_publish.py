@@ -11,10 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from artifactory import Artifactory, serve
 from conftest import rezwheel
-from servers import PyPIServer
+from servers import DevpiServer, PyPIServer
 
 SECRET = "s3cret-Pa55"
 TOKEN = "tok-ci"
@@ -121,8 +122,12 @@ def test_artifactory_wait_across_quiet_period(artifactory, wheels):
                  env=env(REZWHEEL_TOKEN=TOKEN))
     assert statuses(r) == ["uploaded"] * 4
     assert time.monotonic() - start >= 1.5  # it did wait for the index to list them
+    posts = artifactory.uploads_of
+    before = sum(posts(Path(f).name) for f in files)
     r = rezwheel("publish", *files, "--to", artifactory.url, "--json", env=env(REZWHEEL_TOKEN=TOKEN))
     assert statuses(r) == ["skipped"] * 4
+    assert sum(posts(Path(f).name) for f in files) == before  # nothing sent again
+    assert artifactory.auth_schemes == {"Bearer"}  # an access token goes as Bearer, up front
 
 
 def test_artifactory_wait_times_out(artifactory, wheels):
@@ -187,3 +192,27 @@ def test_plain_output_lines_in_ci(artifactory, wheels):
     files = sorted(map(str, wheels.glob("relfam-*.whl")))
     r = rezwheel("publish", *files, "--to", artifactory.url, env=env(REZWHEEL_TOKEN=TOKEN, CI="true"))
     assert sorted(r.stdout.split()) == sorted(["uploaded"] * 4 + [Path(f).name for f in files])
+
+
+def test_devpi_json_index(wheels, tmp_path):
+    if not (Path(sys.executable).parent / "devpi-server").exists():
+        pytest.skip("devpi-server is not installed in this environment")
+    try:
+        server = DevpiServer(tmp_path, "rootpw")
+    except RuntimeError as e:
+        pytest.skip(str(e))
+    try:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[index.devpi]\nupload-url = "{server.url}"\ntype = "devpi"\n')
+        e = env(REZWHEEL_CONFIG=str(cfg), REZWHEEL_DEVPI_USERNAME="root",
+                REZWHEEL_DEVPI_PASSWORD="rootpw")
+        files = sorted(map(str, wheels.glob("relfam-*.whl")))
+        assert statuses(rezwheel("publish", *files, "--to", "devpi", "--json", env=e)) == \
+            ["uploaded"] * 4
+        assert statuses(rezwheel("publish", *files, "--to", "devpi", "--json", env=e)) == \
+            ["skipped"] * 4
+        page = requests.get(server.url + "+simple/relfam/",
+                            headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        assert page.headers["Content-Type"].startswith("application/vnd.pypi.simple.v1+json")
+    finally:
+        server.stop()
