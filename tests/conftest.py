@@ -51,3 +51,19 @@ def local_index(wheels, tmp_path_factory) -> Path:
     idx = tmp_path_factory.mktemp("index")
     rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", idx)
     return idx
+
+
+#: access tokens the Artifactory fixture accepts (test_publish and test_credentials use one each)
+ARTIFACTORY_TOKENS = ("tok-ci", "tok-5ecret-9f2c")
+
+
+@pytest.fixture()
+def artifactory():
+    """The Artifactory fixture on an ephemeral port; ``.url`` is the repository's PyPI API."""
+    from artifactory import Artifactory, serve
+
+    app = Artifactory(tokens=ARTIFACTORY_TOKENS)
+    base, server = serve(app)
+    app.url = f"{base}/artifactory/api/pypi/rez"
+    yield app
+    server.shutdown()

@@ -5,21 +5,11 @@ import os
 
 import pytest
 
-from artifactory import Artifactory, serve
-from conftest import rezwheel
+from conftest import ARTIFACTORY_TOKENS, rezwheel
 from test_publish import env
 
-TOKEN = "tok-5ecret-9f2c"
+TOKEN = ARTIFACTORY_TOKENS[1]
 WHEEL = "pyutil-1.2.0-py3-none-any.whl"
-
-
-@pytest.fixture()
-def art():
-    app = Artifactory(tokens=(TOKEN,))
-    base, server = serve(app)
-    app.url = f"{base}/artifactory/api/pypi/rez"
-    yield app
-    server.shutdown()
 
 
 def publish(wheels, to, e):
@@ -39,18 +29,18 @@ def write_config(tmp_path, url, body="", mode=0o600):
     return cfg
 
 
-def test_config_token(art, wheels, tmp_path):
-    cfg = write_config(tmp_path, art.url, f'token = "{TOKEN}"\n')
+def test_config_token(artifactory, wheels, tmp_path):
+    cfg = write_config(tmp_path, artifactory.url, f'token = "{TOKEN}"\n')
     assert uploaded(publish(wheels, "studio", env(REZWHEEL_CONFIG=str(cfg))))
 
 
-def test_config_with_secret_readable_by_others_is_refused(art, wheels, tmp_path):
-    cfg = write_config(tmp_path, art.url, f'token = "{TOKEN}"\n', mode=0o644)
+def test_config_with_secret_readable_by_others_is_refused(artifactory, wheels, tmp_path):
+    cfg = write_config(tmp_path, artifactory.url, f'token = "{TOKEN}"\n', mode=0o644)
     r = publish(wheels, "studio", env(REZWHEEL_CONFIG=str(cfg)))
     assert r.returncode == 2
     assert r.stderr.strip() == (f"rezwheel: error: {cfg}: holds credentials but is readable by "
                                 f"others; run: chmod 600 {cfg}")
-    assert art.files == {}
+    assert artifactory.files == {}
 
 
 @pytest.mark.parametrize("variables", [
@@ -58,14 +48,14 @@ def test_config_with_secret_readable_by_others_is_refused(art, wheels, tmp_path)
     {"REZWHEEL_TOKEN": TOKEN},
     {"REZWHEEL_STUDIO_USERNAME": "ci", "REZWHEEL_STUDIO_PASSWORD": TOKEN},  # basic, token as password
 ])
-def test_environment(art, wheels, tmp_path, variables):
-    cfg = write_config(tmp_path, art.url)
+def test_environment(artifactory, wheels, tmp_path, variables):
+    cfg = write_config(tmp_path, artifactory.url)
     assert uploaded(publish(wheels, "studio", env(REZWHEEL_CONFIG=str(cfg), **variables)))
-    assert art.auth_schemes == ({"Basic"} if "REZWHEEL_STUDIO_USERNAME" in variables else {"Bearer"})
+    assert artifactory.auth_schemes == ({"Basic"} if "REZWHEEL_STUDIO_USERNAME" in variables else {"Bearer"})
 
 
-def test_named_environment_beats_unnamed_and_netrc(art, wheels, tmp_path):
-    cfg = write_config(tmp_path, art.url)
+def test_named_environment_beats_unnamed_and_netrc(artifactory, wheels, tmp_path):
+    cfg = write_config(tmp_path, artifactory.url)
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login ci password wrong\n")
     e = env(REZWHEEL_CONFIG=str(cfg), REZWHEEL_STUDIO_TOKEN=TOKEN, REZWHEEL_TOKEN="wrong",
@@ -73,27 +63,27 @@ def test_named_environment_beats_unnamed_and_netrc(art, wheels, tmp_path):
     assert uploaded(publish(wheels, "studio", e))
 
 
-def test_netrc(art, wheels, tmp_path):
+def test_netrc(artifactory, wheels, tmp_path):
     netrc = tmp_path / "netrc"
     netrc.write_text(f"machine 127.0.0.1 login ci password {TOKEN}\n")
     os.chmod(netrc, 0o600)
-    assert uploaded(publish(wheels, art.url, env(NETRC=str(netrc))))
+    assert uploaded(publish(wheels, artifactory.url, env(NETRC=str(netrc))))
 
 
-def test_keyring_when_enabled(art, wheels):
+def test_keyring_when_enabled(artifactory, wheels):
     e = env(PYTHON_KEYRING_BACKEND="rezwheel_test_keyring.EnvKeyring",
             REZWHEEL_TEST_KEYRING=f"ci:{TOKEN}")
-    assert not uploaded(publish(wheels, art.url, e))  # not consulted unless asked for
-    assert uploaded(publish(wheels, art.url, {**e, "REZWHEEL_KEYRING": "1"}))
+    assert not uploaded(publish(wheels, artifactory.url, e))  # not consulted unless asked for
+    assert uploaded(publish(wheels, artifactory.url, {**e, "REZWHEEL_KEYRING": "1"}))
 
 
-def test_entry_point_provider(art, wheels):
-    r = publish(wheels, art.url, env())
+def test_entry_point_provider(artifactory, wheels):
+    r = publish(wheels, artifactory.url, env())
     assert not uploaded(r) and "no credentials found" in r.stderr
-    assert uploaded(publish(wheels, art.url, env(REZWHEEL_TEST_VAULT=TOKEN)))
+    assert uploaded(publish(wheels, artifactory.url, env(REZWHEEL_TEST_VAULT=TOKEN)))
 
 
-def test_secret_never_in_debug_output(art, wheels):
-    r = rezwheel("--debug", "publish", wheels / WHEEL, "--to", art.url.replace("rez", "nope"),
+def test_secret_never_in_debug_output(artifactory, wheels):
+    r = rezwheel("--debug", "publish", wheels / WHEEL, "--to", artifactory.url.replace("rez", "nope"),
                  env=env(REZWHEEL_TOKEN=TOKEN), check=False)
     assert r.returncode == 1 and TOKEN not in r.stdout + r.stderr

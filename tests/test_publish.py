@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from artifactory import Artifactory, serve
 from conftest import rezwheel
 from servers import DevpiServer, PyPIServer
 
@@ -38,15 +37,6 @@ def pypiserver(tmp_path):
     server = PyPIServer(tmp_path / "srv", password=SECRET)
     yield server
     server.stop()
-
-
-@pytest.fixture()
-def artifactory():
-    app = Artifactory(tokens=(TOKEN,))
-    base, server = serve(app)
-    app.url = f"{base}/artifactory/api/pypi/rez"
-    yield app
-    server.shutdown()
 
 
 def test_pypiserver_publish_install_republish(pypiserver, wheels, tmp_path):

@@ -22,7 +22,7 @@ ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+h
           "text/html; q=0.01")
 
 
-class IndexError_(RezwheelError):
+class IndexReadError(RezwheelError):
     """The index answered something other than a page or a 404."""
 
 
@@ -112,7 +112,7 @@ class SimpleIndex:
         if r.status_code == 404:
             return None
         if r.status_code != 200:
-            raise IndexError_(describe(r, url))
+            raise IndexReadError(describe(r, url))
         return r
 
     def projects(self) -> Optional[set[str]]:
