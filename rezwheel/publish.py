@@ -28,6 +28,7 @@ from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
 from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
 from .index.simple import IndexFile, SimpleIndex
+from .index.source import Tail
 from .wheel.metadata import header_fields, read_metadata
 
 CHUNK = 1 << 20
@@ -263,7 +264,7 @@ class _Remote:
             if r.status_code == 206 and r.headers.get("Content-Range", "").startswith(
                     f"bytes {start}-{size - 1}/"):
                 try:
-                    return zipfile.ZipFile(_Tail(r.content, start, size)).namelist()
+                    return zipfile.ZipFile(Tail(r.content, start, size)).namelist()
                 except (zipfile.BadZipFile, ValueError, OSError):
                     pass  # the central directory is larger than the tail: read it all
         r = self.session.get(url)
@@ -402,29 +403,4 @@ class Multipart:
                     self._parts[0] = rest
                 else:
                     self._parts.pop(0)
-        return out
-
-
-class _Tail:
-    """A read-only file over the last bytes of a remote archive, enough for zipfile's listing."""
-
-    def __init__(self, data: bytes, start: int, size: int) -> None:
-        self.data, self.start, self.size, self.pos = data, start, size, 0
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def read(self, n: int = -1) -> bytes:
-        if self.pos < self.start:
-            raise ValueError("outside the fetched tail")
-        end = self.size if n < 0 else min(self.size, self.pos + n)
-        out = self.data[self.pos - self.start:end - self.start]
-        self.pos += len(out)
         return out

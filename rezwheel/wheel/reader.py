@@ -9,8 +9,10 @@ never run) and the layout map against the archive.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from dataclasses import dataclass
+from typing import Optional
 
 from installer.sources import WheelFile
 from packaging.utils import parse_wheel_filename, InvalidWheelFilename
@@ -116,3 +118,8 @@ def _check_layout(zf: zipfile.ZipFile, layout: Layout, definition: dict, path: s
             str(definition.get("version", "")) != layout.rez_version:
         raise InvalidWheelError(f"{path}: {LAYOUT} and {DEFINITION} name different packages")
 
+
+def definition_from_metadata(metadata: str) -> Optional[str]:
+    """The definition carried in a METADATA body (what a PEP 658 sidecar serves), if any."""
+    m = re.search(r"^(`{3,})python\n(.*?)^\1$", metadata, re.S | re.M)
+    return m.group(2) if m else None

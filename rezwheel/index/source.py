@@ -1,0 +1,268 @@
+"""Where a reader gets index pages, definitions and payloads: an HTTP index or a local directory.
+
+Reading a definition costs, in order: nothing (the store has it, by the wheel's sha256); the PEP
+658 metadata file when the page advertises one; a range read of the wheel's tail (HEAD for the
+length, then an explicit ``bytes=A-B``: Artifactory may ignore Range, breaks suffix ranges on
+virtual repositories and answers 416 past the end, so each answer is checked); the whole file,
+which is then kept as the payload. Project pages are kept with their validators, sent back as
+conditional requests, and served from the store when the index cannot be reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import Optional
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from ..errors import RezwheelError
+from ..http import describe, redact
+from ..wheel.reader import DEFINITION, definition_from_metadata
+from .simple import ACCEPT, IndexFile, parse_project_page, parse_root_page
+
+log = logging.getLogger(__name__)
+TAIL = 1 << 16
+
+
+class Unreachable(RezwheelError):
+    """The index cannot be reached and nothing about the request is cached."""
+
+
+@dataclass
+class Counters:
+    """What a reader cost: tests and benchmarks hold the plugin's promises to account."""
+    requests: int = 0
+    bytes: int = 0
+    by_kind: dict = field(default_factory=dict)
+
+    def add(self, kind: str, nbytes: int = 0) -> None:
+        self.requests += 1
+        self.bytes += nbytes
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+
+
+class Tail:
+    """A read-only file over the last bytes of a remote archive: enough for zipfile to list the
+    members and read those stored at the end (rezwheel writes .dist-info last)."""
+
+    def __init__(self, data: bytes, start: int, size: int) -> None:
+        self.data, self.start, self.size, self.pos = data, start, size, 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos < self.start:
+            raise ValueError("outside the fetched tail")
+        end = self.size if n < 0 else min(self.size, self.pos + n)
+        out = self.data[self.pos - self.start:end - self.start]
+        self.pos += len(out)
+        return out
+
+
+def definition_from_zip(z: zipfile.ZipFile) -> Optional[str]:
+    name = next((n for n in z.namelist() if n.endswith(".dist-info/" + DEFINITION)
+                 and n.count("/") == 1), None)
+    return z.read(name).decode() if name else None
+
+
+class HttpSource:
+    """A PEP 503/691 index over HTTP, with a page cache for conditional and offline reads."""
+
+    def __init__(self, index_url: str, session: requests.Session, cache_dir: Optional[str],
+                 counters: Optional[Counters] = None) -> None:
+        self.url = index_url if index_url.endswith("/") else index_url + "/"
+        self.session = session
+        self.cache_dir = cache_dir
+        self.counters = counters or Counters()
+        self.offline = False
+
+    # -- pages
+    def _cache_path(self, url: str) -> Optional[str]:
+        if not self.cache_dir:
+            return None
+        return os.path.join(self.cache_dir, hashlib.sha256(url.encode()).hexdigest() + ".json")
+
+    def _page(self, url: str) -> Optional[tuple[bytes, str, str]]:
+        """(body, content type, final URL) of a page, None for a 404."""
+        path = self._cache_path(url)
+        cached = None
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                cached = json.load(fh)
+        headers = {"Accept": ACCEPT}
+        if cached and cached.get("etag"):
+            headers["If-None-Match"] = cached["etag"]
+        if cached and cached.get("last_modified"):
+            headers["If-Modified-Since"] = cached["last_modified"]
+        if not self.offline:
+            try:
+                r = self.session.get(url, headers=headers)
+                self.counters.add("page", len(r.content))
+            except requests.ConnectionError:
+                self.offline = True
+                log.warning("rezwheel: index %s unreachable: resolving from cached pages", redact(self.url))
+            else:
+                if r.status_code == 304 and cached:
+                    return cached["body"].encode(), cached["content_type"], cached["url"]
+                if r.status_code == 404:
+                    return None
+                if r.status_code != 200:
+                    raise RezwheelError(describe(r, url))
+                entry = {"url": r.url, "etag": r.headers.get("ETag"),
+                         "last_modified": r.headers.get("Last-Modified"),
+                         "content_type": r.headers.get("Content-Type", ""),
+                         "body": r.content.decode("utf-8", "replace")}
+                if path:
+                    _atomic_json(path, entry)
+                return r.content, entry["content_type"], r.url
+        if cached:
+            return cached["body"].encode(), cached["content_type"], cached["url"]
+        raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
+
+    def projects(self) -> set[str]:
+        page = self._page(self.url)
+        return parse_root_page(page[0], page[1]) if page else set()
+
+    def files(self, project: str) -> list[IndexFile]:
+        url = f"{self.url}{project}/"
+        page = self._page(url)
+        return parse_project_page(page[0], page[1], page[2] or url) if page else []
+
+    # -- definitions and payloads
+    def metadata(self, f: IndexFile) -> Optional[str]:
+        r = self.session.get(f.url + ".metadata")
+        self.counters.add("metadata", len(r.content))
+        return r.text if r.status_code == 200 else None
+
+    def tail_zip(self, url: str) -> Optional[zipfile.ZipFile]:
+        """The archive as seen from its last 64 KiB, or None when the server cannot range."""
+        head = self.session.head(url, allow_redirects=True)
+        self.counters.add("head")
+        size = int(head.headers.get("Content-Length", "0") or 0)
+        if head.status_code != 200 or size <= 0:
+            return None
+        start = max(0, size - TAIL)
+        r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"}, stream=True)
+        if r.status_code != 206 or not r.headers.get("Content-Range", "").startswith(
+                f"bytes {start}-{size - 1}/"):
+            r.close()  # ignored (200, whole file) or broken: do not read it here
+            return None
+        data = r.content
+        self.counters.add("range", len(data))
+        try:
+            return zipfile.ZipFile(Tail(data, start, size))
+        except (zipfile.BadZipFile, ValueError, OSError):
+            return None
+
+    def fetch(self, f: IndexFile, dest: str) -> None:
+        """Stream a file to ``dest`` (the caller verifies its sha256)."""
+        with self.session.get(f.url, stream=True) as r:
+            if r.status_code != 200:
+                raise RezwheelError(describe(r, f.url))
+            n = 0
+            with open(dest, "wb") as out:
+                for chunk in r.iter_content(1 << 20):
+                    out.write(chunk)
+                    n += len(chunk)
+        self.counters.add("payload", n)
+
+
+class LocalSource:
+    """A local directory index (``DIR/simple`` pages, ``DIR/files``): no server, no copies."""
+
+    def __init__(self, root: str, counters: Optional[Counters] = None) -> None:
+        self.root = os.path.abspath(root)
+        self.url = self.root
+        self.counters = counters or Counters()
+        self.offline = False
+
+    def projects(self) -> set[str]:
+        simple = os.path.join(self.root, "simple")
+        return set(os.listdir(simple)) - {"index.html"} if os.path.isdir(simple) else set()
+
+    def files(self, project: str) -> list[IndexFile]:
+        page = os.path.join(self.root, "simple", project, "index.html")
+        if not os.path.exists(page):
+            return []
+        with open(page, "rb") as fh:
+            body = fh.read()
+        base = "file://" + os.path.join(self.root, "simple", project) + "/"
+        return parse_project_page(body, "text/html", base)
+
+    def _path(self, url: str) -> str:
+        return unquote(urlsplit(url).path)
+
+    def metadata(self, f: IndexFile) -> Optional[str]:
+        p = self._path(f.url) + ".metadata"
+        if not os.path.exists(p):
+            return None
+        with open(p, encoding="utf-8") as fh:
+            return fh.read()
+
+    def tail_zip(self, url: str) -> Optional[zipfile.ZipFile]:
+        return zipfile.ZipFile(self._path(url))
+
+    def fetch(self, f: IndexFile, dest: str) -> None:
+        shutil.copyfile(self._path(f.url), dest)
+
+
+Source = "HttpSource | LocalSource"
+
+
+def read_definition(source: "HttpSource | LocalSource", f: IndexFile,
+                    keep_payload: Optional[str] = None) -> str:
+    """A file's embedded definition, by the cheapest way the index allows (see module doc).
+
+    ``keep_payload``: where to leave the whole file when it had to be downloaded.
+    """
+    if f.metadata:
+        text = source.metadata(f)
+        found = definition_from_metadata(text) if text else None
+        if found is not None:
+            return found
+    z = source.tail_zip(f.url)
+    if z is not None:
+        try:
+            found = definition_from_zip(z)
+            if found is not None:
+                return found
+        except (ValueError, zipfile.BadZipFile, OSError, KeyError):
+            pass  # the member starts before the tail
+    tmpdir = tempfile.mkdtemp(prefix=".rezwheel-")
+    try:
+        tmp = os.path.join(tmpdir, f.filename)
+        source.fetch(f, tmp)
+        with zipfile.ZipFile(tmp) as z2:
+            found = definition_from_zip(z2)
+        if found is None:
+            raise RezwheelError(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
+        if keep_payload:
+            os.makedirs(os.path.dirname(keep_payload), exist_ok=True)
+            os.replace(tmp, keep_payload)
+        return found
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _atomic_json(path: str, doc: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=os.path.dirname(path))
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    os.replace(tmp, path)

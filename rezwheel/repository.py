@@ -1,0 +1,211 @@
+"""An index seen as a rez repository: families, versions, definitions and variant roots.
+
+The rez plugin (``rezwheel.rezplugin``) is a thin adapter over this. Versions come from file
+names (the version mapping is reversible), definitions from the store or the cheapest read the
+index allows, and a variant's root is localized into the store the first time rez asks for it.
+A definition that is not plain data is reported once, on one line naming the file, and its
+package is left out; nothing from the index is ever executed here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Optional
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from . import naming, rezdef
+from .errors import RezwheelError
+from .index.simple import IndexFile
+from .index.source import Counters, HttpSource, LocalSource, read_definition
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexVersion:
+    rez_version: str
+    files: list[IndexFile]
+    data: Optional[dict] = None
+
+
+@dataclass
+class Settings:
+    """The plugin's rez settings (``plugins.package_repository.artifactory``)."""
+    indexes: dict = field(default_factory=dict)
+    prefix: str = ""
+    store: str = ""
+    site_path: str = ""
+
+
+def resolve_location(location: str, settings: Settings) -> tuple[str, str]:
+    """(kind, where): kind "local" with a directory, or "http" with an index URL.
+
+    A location is a URL, a directory, or a name looked up in the plugin's ``indexes`` setting,
+    then in the rezwheel config file (the names `rezwheel publish --to` knows).
+    """
+    if "://" in location:
+        if location.startswith("file://"):
+            return "local", location[len("file://"):]
+        return "http", location
+    named = settings.indexes.get(location)
+    if named is None:
+        from .config import load_config
+        cfg = load_config().get("index", {}).get(location)
+        if cfg is not None:
+            from .config import resolve_target
+            target = resolve_target(location)
+            return ("local", target.upload_url) if target.type == "local" else ("http", target.index_url)
+    if named is not None:
+        url = named.get("url") if isinstance(named, dict) else str(named)
+        return resolve_location(url, Settings())
+    if os.path.isdir(os.path.expanduser(location)):
+        return "local", os.path.abspath(os.path.expanduser(location))
+    raise RezwheelError(f"artifactory@{location}: not a URL, a directory, or a configured index name")
+
+
+class IndexRepository:
+    def __init__(self, location: str, settings: Optional[Settings] = None) -> None:
+        self.settings = settings or Settings()
+        self.location = location
+        self.store = Store(self.settings.store or None)
+        self.counters = Counters()
+        kind, where = resolve_location(location, self.settings)
+        if kind == "local":
+            self.source: "HttpSource | LocalSource" = LocalSource(where, self.counters)
+        else:
+            self.source = self._http_source(location, where)
+        self._families: dict[str, dict[str, IndexVersion]] = {}
+        self._lock = threading.Lock()
+
+    def _http_source(self, name: str, url: str) -> HttpSource:
+        import hashlib
+
+        from .config import IndexConfig
+        from .credentials import find_credentials
+        from .http import HeaderAuth, make_session
+
+        session = make_session(pool=8, retries=2)
+        cfg = IndexConfig(None if "://" in name else name, url, url, "artifactory"
+                          if "/api/pypi/" in url else "pypi")
+        cred = find_credentials(cfg)
+        if cred:
+            session.auth = HeaderAuth(cred.headers(cfg.type))
+        pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
+        return HttpSource(url, session, pages, self.counters)
+
+    # -- families and versions
+    def project(self, rez_name: str) -> str:
+        return naming.dist_name(rez_name, self.settings.prefix)
+
+    def family_names(self) -> list[str]:
+        names = []
+        for project in sorted(self.source.projects()):
+            for v in self.versions_of_project(project).values():
+                if v.data is not None:
+                    names.append(v.data["name"])
+                    break
+        return names
+
+    def versions(self, rez_name: str) -> dict[str, IndexVersion]:
+        """The family's versions with valid definitions, loaded (in parallel) once per process."""
+        with self._lock:
+            if rez_name in self._families:
+                return self._families[rez_name]
+        found = {k: v for k, v in self.versions_of_project(self.project(rez_name)).items()
+                 if v.data is not None and v.data.get("name") == rez_name}
+        with self._lock:
+            self._families[rez_name] = found
+        return found
+
+    def versions_of_project(self, project: str) -> dict[str, IndexVersion]:
+        by_version: dict[str, IndexVersion] = {}
+        for f in self.source.files(project):
+            try:
+                name, version, _, _ = parse_wheel_filename(f.filename)
+                rez_version = naming.pep440_to_rez(str(version))
+            except ValueError:
+                continue  # not a wheel of ours: a foreign file on a shared index
+            if canonicalize_name(name) != project:
+                continue
+            by_version.setdefault(rez_version, IndexVersion(rez_version, [])).files.append(f)
+        todo = list(by_version.values())
+        if len(todo) > 1 and isinstance(self.source, HttpSource):
+            with cf.ThreadPoolExecutor(8) as pool:
+                list(pool.map(self._load, todo))
+        else:
+            for v in todo:
+                self._load(v)
+        return by_version
+
+    def _load(self, v: IndexVersion) -> None:
+        f = sorted(v.files, key=lambda x: x.filename)[0]
+        label = f"{f.filename}:{DEFINITION_LABEL}"
+        try:
+            text = self.store.definition(f.sha256) if f.sha256 else None
+            if text is None:
+                keep = self.store.wheel_path(f.sha256, f.filename) if f.sha256 else None
+                text = read_definition(self.source, f, keep_payload=keep)
+                if f.sha256:
+                    self.store.put_definition(f.sha256, text)
+            data = rezdef.parse(text, label)
+            if str(data.get("version", "")) != v.rez_version:
+                raise RezwheelError(f"{label}: defines version {data.get('version')!r}, "
+                                    f"the file name says {v.rez_version!r}")
+            data.pop("base", None)
+            v.data = data
+        except RezwheelError as e:
+            log.warning("rezwheel: skipping invalid package: %s", e)
+
+    # -- variants
+    def file_for_variant(self, rez_name: str, rez_version: str, index: Optional[int]) -> IndexFile:
+        from .tags import variant_tags
+
+        v = self.versions(rez_name).get(rez_version)
+        if v is None:
+            raise RezwheelError(f"{rez_name}-{rez_version}: not on {self.location}")
+        if index is None or len(v.files) == 1:
+            return v.files[0]
+        requires = [str(r) for r in (v.data or {}).get("variants", [])[index]]
+        for f in v.files:
+            _, _, build, tags = parse_wheel_filename(f.filename)
+            if build:
+                if build[0] == index:
+                    return f
+                continue
+            names = {str(t) for t in tags}
+            if any(str(variant_tags(requires, compiled)) in names for compiled in (False, True)):
+                return f
+        raise RezwheelError(f"{rez_name}-{rez_version}: no file on {self.location} for variant "
+                            f"{index} {requires}")
+
+    def state(self, rez_name: str, rez_version: str, index: Optional[int]) -> Optional[str]:
+        try:
+            return self.file_for_variant(rez_name, rez_version, index).sha256
+        except RezwheelError:
+            return None
+
+    def localize(self, rez_name: str, rez_version: str, index: Optional[int],
+                 subpath: Optional[str]) -> str:
+        """The variant's root on disk: extracted into the store, or a site path for packages
+        that ask never to be localized (``rezwheel = {"localize": "never"}``)."""
+        data = (self.versions(rez_name).get(rez_version) or IndexVersion("", [])).data or {}
+        if (data.get("rezwheel") or {}).get("localize") == "never":
+            base = os.path.join(self.settings.site_path or "", rez_name, rez_version)
+            root = os.path.join(base, subpath) if subpath else base
+            if not self.settings.site_path or not os.path.isdir(root):
+                raise RezwheelError(f"{rez_name}-{rez_version}: is never localized, and its site "
+                                    f"path {root!r} does not exist (setting site_path)")
+            return root
+        f = self.file_for_variant(rez_name, rez_version, index)
+        if not f.sha256:
+            raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
+        return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest))
+
+
+DEFINITION_LABEL = "rez-package.py"

@@ -1,0 +1,1 @@
+"""The rez package repository plugin (entry point ``rez.plugins.package_repository``)."""

@@ -1,0 +1,140 @@
+"""rez package repository type ``artifactory``: resolve from a PyPI-style index of rezwheel
+artifacts (``artifactory@https://…/simple/``, ``artifactory@studio``, ``artifactory@/dir``).
+
+A thin adapter in the shape of rez's in-memory repository: rez resources on one side,
+``rezwheel.repository.IndexRepository`` on the other. This module imports nothing heavy (rez
+loads every repository plugin on start, and one that fails to import breaks all of them); the
+library is imported the first time a repository of this type is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from rez.package_repository import PackageRepository
+from rez.package_resources import (PackageFamilyResource, PackageResourceHelper,
+                                   VariantResourceHelper, package_pod_schema)
+from rez.utils.resources import cached_property
+from rez.version import VersionedObject
+
+TYPE = "artifactory"
+
+
+class ArtifactoryFamilyResource(PackageFamilyResource):
+    key = "artifactory.family"
+    repository_type = TYPE
+
+    def _uri(self) -> str:
+        return f"{TYPE}@{self.location}:{self.name}"
+
+    def iter_packages(self) -> Iterator["ArtifactoryPackageResource"]:
+        for version in self._repository.index.versions(self.name):
+            yield self._repository.get_resource(
+                ArtifactoryPackageResource.key, location=self.location, name=self.name,
+                version=version)
+
+
+class ArtifactoryPackageResource(PackageResourceHelper):
+    key = "artifactory.package"
+    variant_key = "artifactory.variant"
+    repository_type = TYPE
+    schema = package_pod_schema
+
+    def _uri(self) -> str:
+        return f"{TYPE}@{self.location}:{VersionedObject.construct(self.name, self.version)}"
+
+    @property
+    def base(self) -> Optional[str]:
+        return None  # there is no package directory; variant roots are localized one by one
+
+    @cached_property
+    def parent(self) -> ArtifactoryFamilyResource:
+        return self._repository.get_resource(
+            ArtifactoryFamilyResource.key, location=self.location, name=self.name)
+
+    def _load(self) -> dict:
+        version = self.get("version") or ""
+        entry = self._repository.index.versions(self.name).get(version)
+        return dict(entry.data) if entry and entry.data else {}
+
+
+class ArtifactoryVariantResource(VariantResourceHelper):
+    key = "artifactory.variant"
+    repository_type = TYPE
+
+    def _root(self, ignore_shortlinks: bool = False) -> str:
+        # rez reads root once per resolved variant when it builds a context (never while
+        # solving): that is when the payload is localized, synchronously, so rez env works
+        return self._repository.index.localize(self.name, self.get("version") or "", self.index,
+                                               self._subpath())
+
+    @cached_property
+    def parent(self) -> ArtifactoryPackageResource:
+        return self._repository.get_resource(
+            ArtifactoryPackageResource.key, location=self.location, name=self.name,
+            version=self.get("version"))
+
+
+class ArtifactoryPackageRepository(PackageRepository):
+    """Packages from an index of rezwheel artifacts (see the module docstring)."""
+
+    schema_dict = {"indexes": dict, "prefix": str, "store": str, "site_path": str}
+
+    @classmethod
+    def name(cls) -> str:
+        return TYPE
+
+    def __init__(self, location: str, resource_pool: Any) -> None:
+        # the location is the cache identity: normalized, and never holding secrets
+        super().__init__(location.rstrip("/") if "://" in location else location, resource_pool)
+        self.register_resource(ArtifactoryFamilyResource)
+        self.register_resource(ArtifactoryPackageResource)
+        self.register_resource(ArtifactoryVariantResource)
+
+    @cached_property
+    def index(self) -> Any:
+        from rez.config import config
+
+        from rezwheel.repository import IndexRepository, Settings
+
+        s = config.plugins.package_repository.artifactory
+        return IndexRepository(self.location, Settings(
+            indexes=dict(s.indexes or {}), prefix=s.prefix or "", store=s.store or "",
+            site_path=s.site_path or ""))
+
+    def _uid(self) -> tuple:
+        return (TYPE, self.location)
+
+    def get_package_family(self, name: str) -> Optional[ArtifactoryFamilyResource]:
+        if not self.index.versions(name):
+            return None
+        return self.get_resource(ArtifactoryFamilyResource.key, location=self.location, name=name)
+
+    def iter_package_families(self) -> Iterator[ArtifactoryFamilyResource]:
+        for name in self.index.family_names():
+            family = self.get_package_family(name)
+            if family is not None:
+                yield family
+
+    def iter_packages(self, package_family_resource: Any) -> Iterator[Any]:
+        yield from package_family_resource.iter_packages()
+
+    def iter_variants(self, package_resource: Any) -> Iterator[Any]:
+        yield from package_resource.iter_variants()
+
+    def get_parent_package_family(self, package_resource: Any) -> Any:
+        return package_resource.parent
+
+    def get_parent_package(self, variant_resource: Any) -> Any:
+        return variant_resource.parent
+
+    def get_variant_state_handle(self, variant_resource: Any) -> Optional[str]:
+        return self.index.state(variant_resource.name, variant_resource.get("version") or "",
+                                variant_resource.index)
+
+    def get_last_release_time(self, package_family_resource: Any) -> int:
+        return 0  # the simple API carries no upload times: rez then skips resolve caching
+
+
+def register_plugin() -> type:
+    return ArtifactoryPackageRepository

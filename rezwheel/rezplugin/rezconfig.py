@@ -1,0 +1,14 @@
+# Defaults for every setting of the 'artifactory' package repository type. rez requires each key
+# of a plugin's schema to have a value, so all of them are here.
+artifactory = {
+    # Named indexes: packages_path = ["artifactory@studio"]. Names not found here are looked up
+    # in the rezwheel config file ([index.<name>]), so CI and rez share one name.
+    #   "indexes": {"studio": {"url": "https://host/artifactory/api/pypi/rez/simple/"}}
+    "indexes": {},
+    # Prefix of distribution names (as given to `rezwheel convert/publish --prefix`).
+    "prefix": "",
+    # Where definitions, payloads and localized roots live ("" = the user cache dir).
+    "store": "",
+    # Root of a site mirror holding packages that set rezwheel = {"localize": "never"}.
+    "site_path": "",
+}

@@ -1,0 +1,185 @@
+"""The local store: definitions, payloads and extracted variant roots, keyed by wheel sha256.
+
+Layout under the root (default: the platform's user cache dir, ``rezwheel``)::
+
+    defs/<sha256>.py              definitions, forever (a sha256 names one content)
+    wheels/<sha256>/<file>.whl    payloads, verified against the index's sha256
+    roots/<sha256>/               extracted variant roots (what rez's ``root`` points at)
+    pages/<hash>.json             index pages with their validators, for offline resolves
+    locks/<sha256>.lock           one lock per artifact
+
+Every write goes to a temporary name in the same directory and is renamed into place, so a
+killed process leaves nothing half-written visible; the per-artifact lock makes N processes
+asking for one variant download and extract it once, and all of them succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from typing import Callable, Optional
+
+from filelock import FileLock
+
+from .errors import InvalidWheelError
+
+CHUNK = 1 << 20
+
+
+def default_root() -> str:
+    env = os.environ.get("REZWHEEL_STORE")
+    if env:
+        return env
+    from platformdirs import user_cache_dir
+    return user_cache_dir("rezwheel")
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Store:
+    def __init__(self, root: Optional[str] = None) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root or default_root()))
+
+    def _dir(self, *parts: str) -> str:
+        path = os.path.join(self.root, *parts)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    @property
+    def pages(self) -> str:
+        return self._dir("pages")
+
+    # -- definitions
+    def definition(self, sha: str) -> Optional[str]:
+        path = os.path.join(self.root, "defs", sha + ".py")
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+
+    def put_definition(self, sha: str, text: str) -> None:
+        directory = self._dir("defs")
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, os.path.join(directory, sha + ".py"))
+
+    # -- payloads and roots
+    def wheel_path(self, sha: str, filename: str) -> str:
+        return os.path.join(self.root, "wheels", sha, filename)
+
+    def root_path(self, sha: str) -> str:
+        return os.path.join(self.root, "roots", sha)
+
+    def lock(self, sha: str) -> FileLock:
+        return FileLock(os.path.join(self._dir("locks"), sha + ".lock"))
+
+    def localize(self, sha: str, filename: str, fetch: Callable[[str], None]) -> str:
+        """The extracted variant root of an artifact, downloading and extracting it once."""
+        from .install import restore_variant
+        from .wheel.reader import open_artifact
+
+        root = self.root_path(sha)
+        if os.path.isdir(root):
+            return root
+        with self.lock(sha):
+            if os.path.isdir(root):  # another process did it while we waited
+                return root
+            wheel = self._verified_wheel(sha, filename, fetch)
+            parent = self._dir("roots")
+            tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+            try:
+                with open_artifact(wheel) as art:
+                    restore_variant(art, os.path.join(tmp, "root"))
+                os.rename(os.path.join(tmp, "root"), root)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return root
+
+    def _verified_wheel(self, sha: str, filename: str, fetch: Callable[[str], None]) -> str:
+        path = self.wheel_path(sha, filename)
+        if os.path.exists(path) and sha256_file(path) == sha:
+            return path
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        os.close(fd)
+        try:
+            fetch(tmp)
+            got = sha256_file(tmp)
+            if got != sha:
+                raise InvalidWheelError(f"{filename}: sha256 {got} does not match the index's {sha}")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    # -- maintenance (rezwheel cache)
+    def entries(self) -> list[dict]:
+        out = []
+        wheels = os.path.join(self.root, "wheels")
+        for sha in sorted(os.listdir(wheels)) if os.path.isdir(wheels) else []:
+            files = os.listdir(os.path.join(wheels, sha))
+            root = self.root_path(sha)
+            out.append({"sha256": sha, "file": files[0] if files else None,
+                        "wheel_bytes": sum(os.path.getsize(os.path.join(wheels, sha, f))
+                                           for f in files),
+                        "root_bytes": _tree_size(root) if os.path.isdir(root) else 0,
+                        "used": _mtime(root if os.path.isdir(root) else os.path.join(wheels, sha))})
+        return out
+
+    def verify(self) -> list[str]:
+        """Re-hash every stored payload; returns one line per problem."""
+        bad = []
+        for e in self.entries():
+            if e["file"]:
+                got = sha256_file(self.wheel_path(e["sha256"], e["file"]))
+                if got != e["sha256"]:
+                    bad.append(f"{self.wheel_path(e['sha256'], e['file'])}: sha256 {got}, "
+                               f"stored as {e['sha256']}")
+        return bad
+
+    def remove(self, sha: str) -> bool:
+        """Remove an artifact's payload and root unless a process holds its lock."""
+        lock = self.lock(sha)
+        try:
+            lock.acquire(timeout=0)
+        except Exception:
+            return False
+        try:
+            for path in (self.root_path(sha), os.path.join(self.root, "wheels", sha)):
+                if os.path.isdir(path):
+                    trash = tempfile.mkdtemp(prefix=".trash-", dir=os.path.dirname(path))
+                    os.rename(path, os.path.join(trash, "x"))
+                    shutil.rmtree(trash, ignore_errors=True)
+        finally:
+            lock.release()
+        return True
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            p = os.path.join(d, f)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
