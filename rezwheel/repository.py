@@ -62,7 +62,7 @@ def resolve_location(location: str, settings: Settings) -> tuple[str, str]:
             target = resolve_target(location)
             return ("local", target.upload_url) if target.type == "local" else ("http", target.index_url)
     if named is not None:
-        url = named.get("url") if isinstance(named, dict) else str(named)
+        url = named.get("url") if hasattr(named, "get") else str(named)
         return resolve_location(url, Settings())
     if os.path.isdir(os.path.expanduser(location)):
         return "local", os.path.abspath(os.path.expanduser(location))
@@ -104,9 +104,14 @@ class IndexRepository:
         return naming.dist_name(rez_name, self.settings.prefix)
 
     def family_names(self) -> list[str]:
+        """Rez family names on the index: one definition per project tells it (the distribution
+        name cannot: rez names are case-sensitive and may hold "_" or ".")."""
         names = []
         for project in sorted(self.source.projects()):
-            for v in self.versions_of_project(project).values():
+            files = sorted(self.source.files(project), key=lambda f: f.filename)
+            for f in files:
+                v = IndexVersion("", [f])
+                self._load(v, check_version=False)
                 if v.data is not None:
                     names.append(v.data["name"])
                     break
@@ -143,7 +148,7 @@ class IndexRepository:
                 self._load(v)
         return by_version
 
-    def _load(self, v: IndexVersion) -> None:
+    def _load(self, v: IndexVersion, check_version: bool = True) -> None:
         f = sorted(v.files, key=lambda x: x.filename)[0]
         label = f"{f.filename}:{DEFINITION_LABEL}"
         try:
@@ -154,7 +159,7 @@ class IndexRepository:
                 if f.sha256:
                     self.store.put_definition(f.sha256, text)
             data = rezdef.parse(text, label)
-            if str(data.get("version", "")) != v.rez_version:
+            if check_version and str(data.get("version", "")) != v.rez_version:
                 raise RezwheelError(f"{label}: defines version {data.get('version')!r}, "
                                     f"the file name says {v.rez_version!r}")
             data.pop("base", None)

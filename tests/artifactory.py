@@ -59,6 +59,7 @@ class Artifactory:
         self.last_upload = 0.0
         self.indexed_at = 0.0
         self.faults: list[str] = []
+        self.throttle = 0.0  # seconds per 64 KiB of a full download (to kill a client mid-way)
         self.log: list[tuple[str, str]] = []
         self.auth_schemes: set[str] = set()
         self.lock = threading.Lock()
@@ -73,7 +74,20 @@ class Artifactory:
             time.sleep(self.latency)
         status, headers, body = self.route(environ)
         start_response(status, headers + [("Content-Length", str(len(body)))])
-        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return [b""]
+        if self.throttle and status.startswith("200") and \
+                dict(headers).get("Content-Type") == "application/octet-stream":
+            return self._slowly(body)
+        return [body]
+
+    def _slowly(self, body: bytes):
+        for i in range(0, len(body), 1 << 16):
+            time.sleep(self.throttle)
+            yield body[i:i + (1 << 16)]
+
+    def downloads_of(self, filename: str, kind: str = "full") -> int:
+        return sum(1 for m, p in self.log if m == kind and p.endswith("/" + filename))
 
     def _authorized(self, environ) -> bool:
         auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -149,6 +163,9 @@ class Artifactory:
             return _errors(404, "Could not locate artifact")
         headers = [("Content-Type", "application/octet-stream"), *self._checksums(f)]
         rng = environ.get("HTTP_RANGE", "")
+        if environ["REQUEST_METHOD"] == "GET":
+            with self.lock:
+                self.log.append(("range" if rng else "full", key))
         if rng.startswith("bytes=") and "-" in rng and not rng.startswith("bytes=-"):
             a, _, b = rng[6:].partition("-")
             start, end = int(a), min(int(b or len(f.data) - 1), len(f.data) - 1)

@@ -30,6 +30,7 @@ from .simple import ACCEPT, IndexFile, parse_project_page, parse_root_page
 
 log = logging.getLogger(__name__)
 TAIL = 1 << 16
+_WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
 
 
 class Unreachable(RezwheelError):
@@ -116,7 +117,10 @@ class HttpSource:
                 self.counters.add("page", len(r.content))
             except requests.ConnectionError:
                 self.offline = True
-                log.warning("rezwheel: index %s unreachable: resolving from cached pages", redact(self.url))
+                if self.url not in _WARNED_OFFLINE:
+                    _WARNED_OFFLINE.add(self.url)
+                    log.warning("rezwheel: index %s unreachable: resolving from cached pages",
+                                redact(self.url))
             else:
                 if r.status_code == 304 and cached:
                     return cached["body"].encode(), cached["content_type"], cached["url"]

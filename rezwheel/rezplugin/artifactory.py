@@ -20,6 +20,18 @@ from rez.version import VersionedObject
 TYPE = "artifactory"
 
 
+def _rez_errors(fn: Any, *args: Any) -> Any:
+    """Library errors as rez's own, so rez prints one line instead of a traceback."""
+    from rez.exceptions import PackageRepositoryError
+
+    from rezwheel.errors import RezwheelError
+
+    try:
+        return fn(*args)
+    except RezwheelError as e:
+        raise PackageRepositoryError(str(e)) from None
+
+
 class ArtifactoryFamilyResource(PackageFamilyResource):
     key = "artifactory.family"
     repository_type = TYPE
@@ -28,7 +40,7 @@ class ArtifactoryFamilyResource(PackageFamilyResource):
         return f"{TYPE}@{self.location}:{self.name}"
 
     def iter_packages(self) -> Iterator["ArtifactoryPackageResource"]:
-        for version in self._repository.index.versions(self.name):
+        for version in _rez_errors(self._repository.index.versions, self.name):
             yield self._repository.get_resource(
                 ArtifactoryPackageResource.key, location=self.location, name=self.name,
                 version=version)
@@ -54,7 +66,7 @@ class ArtifactoryPackageResource(PackageResourceHelper):
 
     def _load(self) -> dict:
         version = self.get("version") or ""
-        entry = self._repository.index.versions(self.name).get(version)
+        entry = _rez_errors(self._repository.index.versions, self.name).get(version)
         return dict(entry.data) if entry and entry.data else {}
 
 
@@ -65,8 +77,8 @@ class ArtifactoryVariantResource(VariantResourceHelper):
     def _root(self, ignore_shortlinks: bool = False) -> str:
         # rez reads root once per resolved variant when it builds a context (never while
         # solving): that is when the payload is localized, synchronously, so rez env works
-        return self._repository.index.localize(self.name, self.get("version") or "", self.index,
-                                               self._subpath())
+        return _rez_errors(self._repository.index.localize, self.name,
+                           self.get("version") or "", self.index, self._subpath())
 
     @cached_property
     def parent(self) -> ArtifactoryPackageResource:
@@ -106,12 +118,12 @@ class ArtifactoryPackageRepository(PackageRepository):
         return (TYPE, self.location)
 
     def get_package_family(self, name: str) -> Optional[ArtifactoryFamilyResource]:
-        if not self.index.versions(name):
+        if not _rez_errors(self.index.versions, name):
             return None
         return self.get_resource(ArtifactoryFamilyResource.key, location=self.location, name=name)
 
     def iter_package_families(self) -> Iterator[ArtifactoryFamilyResource]:
-        for name in self.index.family_names():
+        for name in _rez_errors(self.index.family_names):
             family = self.get_package_family(name)
             if family is not None:
                 yield family

@@ -1,0 +1,228 @@
+"""The rez plugin, as rez users meet it: `rez env` and `rez search` against indexes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ARTIFACTORY_TOKENS, BIN, rezwheel
+from servers import PyPIServer
+from test_publish import env
+from test_verify import rebuild
+
+REQUESTS = ["multitool python-3.11", "sitedata", "relfam", "localtools", "mayaplug maya-2024",
+            "yamlpkg", "shotbundle", "tabulate", "relfam-1.0", "relfam==1.0.0.rc1"]
+
+
+def rez(tmp_path, packages_path, *args, store=None, settings="", **kw):
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = {packages_path!r}\n{settings}")
+    e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1",
+            REZWHEEL_STORE=str(store or tmp_path / "store"), **kw.pop("env", {}))
+    return subprocess.run([str(BIN / "rez"), *args], capture_output=True, text=True, env=e, **kw)
+
+
+def resolve(tmp_path, packages_path, request, **kw):
+    r = rez(tmp_path, packages_path, "env", *request.split(), "--", "printenv", "REZ_USED_RESOLVE",
+            **kw)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture()
+def served(artifactory, wheels):
+    """The samples published to the Artifactory fixture."""
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", artifactory.url,
+             env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    artifactory.log.clear()
+    return artifactory
+
+
+def test_plugin_module_imports_nothing_heavy():
+    code = ("import sys, rezwheel.rezplugin.artifactory as m; m.register_plugin(); "
+            "print(sorted(k for k in ('requests', 'rezwheel.repository', 'installer', "
+            "'filelock') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("where", ["local", "pypiserver"])
+def test_resolves_like_the_filesystem(sample_repo, local_index, tmp_path, where):
+    if where == "local":
+        location = f"artifactory@{local_index}"
+    else:
+        server = PyPIServer(tmp_path / "srv")
+        rezwheel("publish", *sorted((local_index / "files").glob("*.whl")), "--to", server.url)
+        location = f"artifactory@{server.url}simple/"
+    try:
+        for request in REQUESTS:
+            assert resolve(tmp_path, [location], request) == \
+                resolve(tmp_path, [str(sample_repo)], request), request
+        r = rez(tmp_path, [location], "env", "pyutil", "--", "printenv", "REZ_PYUTIL_ROOT")
+        root = Path(r.stdout.strip())
+        assert root.is_dir() and str(root).startswith(str(tmp_path / "store"))
+        assert (root / "python" / "pyutil" / "__init__.py").is_file()
+        r = rez(tmp_path, [location], "env", "multitool", "python-3.11", "--", "multitool")
+        assert r.stdout.strip() == "multitool 2.1.0 (python 3.11)", r.stderr
+    finally:
+        if where != "local":
+            server.stop()
+
+
+def test_search_reads_definitions_not_payloads(served, tmp_path):
+    loc = [f"artifactory@{served.url}/simple/"]
+    e = {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0]}
+    r = rez(tmp_path, loc, "search", "relfam", env=e)
+    assert r.stdout.split() == ["relfam-1.0", "relfam-1.0.0", "relfam-1.0.0.rc1", "relfam-1.0.1"], \
+        r.stderr
+    assert sum(1 for m, _ in served.log if m == "full") == 0  # definitions only, by range reads
+    assert sum(1 for m, _ in served.log if m == "range") > 0
+    served.log.clear()
+    r = rez(tmp_path, loc, "search", "relfam", env=e)  # warm store: pages only, no definitions
+    assert r.stdout.split()[0] == "relfam-1.0"
+    assert {m for m, _ in served.log} == {"GET"}
+    served.log.clear()
+    r = rez(tmp_path, loc, "env", "multitool", "python-3.11", "--", "multitool", env=e)
+    assert r.returncode == 0, r.stderr
+    full = sorted(p.rsplit("/", 1)[1] for m, p in served.log if m == "full")
+    assert full == sorted(["multitool-2.1.0-cp311-cp311-linux_x86_64.whl",
+                           "platform-0+x0.6c696e7578-py3-none-any.whl",
+                           "python-3.11-py3-none-any.whl", "pyutil-1.2.0-py3-none-any.whl",
+                           "arch-0+x0.7838365f3634-py3-none-any.whl"])  # one per resolved variant
+
+
+def test_malicious_definition_never_runs(wheels, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = f"name = 'pyutil'\nversion = '1.2.0'\n__import__('os').system('touch {marker}')\n"
+
+    def change(name, data):
+        if name.endswith("rez-package.py"):
+            return evil.encode()
+        if name.endswith("METADATA"):
+            head, _, _ = data.decode().partition("```python\n")
+            return (head + "```python\n" + evil + "```\n").encode()
+        return data
+    bad = rebuild(wheels / "pyutil-1.2.0-py3-none-any.whl",
+                  tmp_path / "pyutil-1.2.0-py3-none-any.whl", change)
+    rezwheel("publish", bad, wheels / "sitedata-2023+x0.2e3031-py3-none-any.whl",
+             "--to", tmp_path / "idx")
+    loc = [f"artifactory@{tmp_path / 'idx'}"]
+    r = rez(tmp_path, loc, "search", "pyutil")
+    warnings = [line for line in r.stderr.splitlines() if "pyutil-1.2.0-py3-none-any.whl" in line]
+    assert len(warnings) == 1 and "is not allowed in a package definition" in warnings[0]
+    assert "Traceback" not in r.stderr
+    r = rez(tmp_path, loc, "env", "pyutil", "--", "true")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert rez(tmp_path, loc, "env", "sitedata", "--", "true").returncode == 0
+    assert not marker.exists()
+
+
+def test_eight_processes_download_once(served, tmp_path):
+    served.throttle = 0.02
+    loc = [f"artifactory@{served.url}/simple/"]
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = {loc!r}\n")
+    e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "store"),
+            REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0])
+    procs = [subprocess.Popen([str(BIN / "rez"), "env", "sitedata", "--", "sitedata-info"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+             for _ in range(8)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert len({o[0] for o in outs}) == 1 and outs[0][0].startswith("sitedata at ")
+    assert served.downloads_of("sitedata-2023+x0.2e3031-py3-none-any.whl") == 1
+
+
+def test_killed_download_leaves_no_partial_root(served, wheels, tmp_path):
+    big = tmp_path / "repo" / "bigdata" / "1.0"
+    (big / "data").mkdir(parents=True)
+    (big / "package.py").write_text("name = 'bigdata'\nversion = '1.0'\n")
+    (big / "data" / "blob.bin").write_bytes(os.urandom(4 << 20))
+    rezwheel("publish", big, "--to", served.url, env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    served.throttle = 0.05  # 64 chunks: about 3 s
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = ['artifactory@{served.url}/simple/']\n")
+    store = tmp_path / "store"
+    e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(store),
+            REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0])
+    p = subprocess.Popen([str(BIN / "rez"), "env", "bigdata", "--", "true"], env=e,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not any(m == "full" for m, _ in served.log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    roots = store / "roots"
+    assert not roots.exists() or all(n.startswith(".tmp-") for n in os.listdir(roots))
+    visible = [f for d in (store / "wheels").iterdir() for f in os.listdir(d)
+               if not f.startswith(".tmp-")]
+    assert visible == []
+    served.throttle = 0
+    r = subprocess.run([str(BIN / "rez"), "env", "bigdata", "--", "printenv", "REZ_BIGDATA_ROOT"],
+                       env=e, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (Path(r.stdout.strip()) / "data" / "blob.bin").stat().st_size == 4 << 20
+
+
+def test_offline_resolves_from_the_store(local_index, tmp_path):
+    server = PyPIServer(tmp_path / "srv")
+    rezwheel("publish", *sorted((local_index / "files").glob("*.whl")), "--to", server.url)
+    loc = [f"artifactory@{server.url}simple/"]
+    online = resolve(tmp_path, loc, "multitool python-3.11")
+    server.stop()
+    r = rez(tmp_path, loc, "env", "multitool", "python-3.11", "--", "multitool")
+    assert r.returncode == 0 and r.stdout.strip() == "multitool 2.1.0 (python 3.11)", r.stderr
+    assert r.stderr.count("unreachable: resolving from cached pages") == 1
+    assert resolve(tmp_path, loc, "multitool python-3.11") == online
+    r = rez(tmp_path, loc, "env", "sitedata", "--", "true")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "unreachable and" in r.stderr and "was never read" in r.stderr
+
+
+def test_saved_context_reloads_in_a_new_process(local_index, tmp_path):
+    loc = [f"artifactory@{local_index}"]
+    ctx = tmp_path / "ctx.rxt"
+    r = rez(tmp_path, loc, "env", "pyutil", "--output", str(ctx))
+    assert r.returncode == 0 and ctx.exists(), r.stderr
+    r = rez(tmp_path, loc, "env", "--input", str(ctx), "--", "pyutil", "--version")
+    assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
+    r = rez(tmp_path, loc, "context", str(ctx))
+    line = next(x for x in r.stdout.splitlines() if x.startswith("pyutil-1.2.0"))
+    assert str(tmp_path / "store" / "roots") in line  # the localized root, not the index
+
+
+def test_named_location_in_rez_packages_path(local_index, sample_repo, tmp_path):
+    plugins = {"package_repository": {"artifactory": {
+        "indexes": {"studio": {"url": f"file://{local_index}"}}}}}
+    settings = f"plugins = {plugins!r}\n"
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(settings)
+    e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "store"),
+            REZ_PACKAGES_PATH=f"artifactory@studio{os.pathsep}{tmp_path / 'empty'}")
+    r = subprocess.run([str(BIN / "rez"), "env", "pyutil", "--", "pyutil", "--version"], env=e,
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
+
+
+def test_never_localized_package_uses_the_site_path(tmp_path):
+    pkg = tmp_path / "repo" / "bigsite" / "2.0"
+    pkg.mkdir(parents=True)
+    (pkg / "package.py").write_text(
+        "name = 'bigsite'\nversion = '2.0'\nrezwheel = {'localize': 'never'}\n\n"
+        "def commands():\n    env.BIGSITE = '{root}'\n")
+    rezwheel("publish", pkg, "--to", tmp_path / "idx")
+    loc = [f"artifactory@{tmp_path / 'idx'}"]
+    site = tmp_path / "mirror"
+    plugins = {"package_repository": {"artifactory": {"site_path": str(site)}}}
+    settings = f"plugins = {plugins!r}\n"
+    r = rez(tmp_path, loc, "env", "bigsite", "--", "printenv", "BIGSITE", settings=settings)
+    assert r.returncode != 0 and "is never localized, and its site path" in r.stderr
+    (site / "bigsite" / "2.0").mkdir(parents=True)
+    r = rez(tmp_path, loc, "env", "bigsite", "--", "printenv", "BIGSITE", settings=settings)
+    assert r.stdout.strip() == str(site / "bigsite" / "2.0"), r.stderr
+    assert not (tmp_path / "store" / "roots").exists()
