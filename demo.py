@@ -1,5 +1,5 @@
-"""The README demo: sample rez packages -> wheels -> local directory index -> a fresh rez
-repository -> a command run in `rez env`. Everything lands in ./demo-out (recreated each run)."""
+"""The README demo: sample rez packages -> wheels -> local directory index -> `rez env` through
+the rezwheel plugin (artifactory@<dir>). Everything lands in ./demo-out (recreated each run)."""
 
 import os
 import shutil
@@ -24,12 +24,14 @@ rw = os.path.join(bindir, "rezwheel")
 run(rw, "convert", samples, "-o", os.path.join(out, "wheels"))
 wheels = sorted(os.path.join(out, "wheels", f) for f in os.listdir(os.path.join(out, "wheels")))
 run(rw, "publish", *wheels, "--to", os.path.join(out, "index"))
-repo = os.path.join(out, "repo")
-for request in ("pyutil==1.2.0", "python==3.11", "platform==linux", "arch==x86_64",
-                "multitool==2.1.0"):
-    run(rw, "install", request, "--index", os.path.join(out, "index"), "--into", repo)
+# rez resolves straight from the index through the plugin: no install step, payloads are
+# localized into the store (here inside demo-out) when rez env needs them
+config = os.path.join(out, "rezconfig.py")
+with open(config, "w") as fh:
+    fh.write(f"packages_path = ['artifactory@{os.path.join(out, 'index')}']\n")
+rez_env = dict(REZ_CONFIG_FILE=config, REZ_QUIET="1", REZWHEEL_STORE=os.path.join(out, "store"))
 run(os.path.join(bindir, "rez"), "env", "multitool", "python-3.11", "--", "pyutil", "--version",
-    REZ_PACKAGES_PATH=repo, REZ_QUIET="1")
-run(os.path.join(bindir, "rez"), "env", "multitool", "python-3.11", "--", "multitool",
-    REZ_PACKAGES_PATH=repo, REZ_QUIET="1")
-print("demo ok: wheels, index and rez repository are in", out)
+    **rez_env)
+run(os.path.join(bindir, "rez"), "env", "multitool", "python-3.11", "--", "multitool", **rez_env)
+run(os.path.join(bindir, "rez"), "env", "sitedata", "--", "sitedata-info", **rez_env)
+print("demo ok: wheels, index and store are in", out)

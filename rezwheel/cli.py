@@ -145,6 +145,42 @@ def _install(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors else 0
 
 
+def _cache(args: argparse.Namespace) -> int:
+    import time
+
+    from .store import Store
+
+    store = Store(args.store)
+    entries = store.entries()
+    if args.cache_command == "ls":
+        if args.json:
+            print(json.dumps(entries, indent=1))
+        for e in entries if not args.json else []:
+            print(f"{e['sha256'][:12]}  {e['wheel_bytes']:>12,}  {e['root_bytes']:>12,}  {e['file']}")
+        return 0
+    if args.cache_command == "verify":
+        bad = store.verify()
+        for line in bad:
+            print(f"rezwheel: error: {line}", file=sys.stderr)
+        print(f"{len(entries) - len(bad)} of {len(entries)} stored payloads verified")
+        return EXIT_FAILED if bad else 0
+    # prune: oldest first; never what a process holds locked
+    by_age = sorted(entries, key=lambda e: e["used"], reverse=True)
+    keep = {e["sha256"] for e in by_age[:args.keep_last]} if args.keep_last is not None else set()
+    cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None
+    removed = 0
+    for e in by_age:
+        if e["sha256"] in keep or (cutoff is not None and e["used"] > cutoff):
+            continue
+        if store.remove(e["sha256"]):
+            removed += 1
+            print(f"removed   {e['file']}")
+        else:
+            print(f"in use    {e['file']}")
+    print(f"{removed} removed, {len(entries) - removed} kept")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rezwheel", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -189,6 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--force", action="store_true", help="replace a different definition")
     ins.add_argument("--json", action="store_true")
     ins.set_defaults(func=_install)
+
+    cache = sub.add_parser("cache", help="the local store the rez plugin fills")
+    cache.add_argument("--store", default=None, help="store root (default: $REZWHEEL_STORE or "
+                       "the user cache dir)")
+    csub = cache.add_subparsers(dest="cache_command", required=True)
+    ls = csub.add_parser("ls", help="stored artifacts: sha256, payload and root sizes")
+    ls.add_argument("--json", action="store_true")
+    csub.add_parser("verify", help="re-hash every stored payload")
+    prune = csub.add_parser("prune", help="remove stored artifacts (never ones in use)")
+    prune.add_argument("--older-than", type=float, metavar="DAYS")
+    prune.add_argument("--keep-last", type=int, metavar="N")
+    cache.set_defaults(func=_cache)
     return p
 
 

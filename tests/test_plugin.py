@@ -226,3 +226,28 @@ def test_never_localized_package_uses_the_site_path(tmp_path):
     r = rez(tmp_path, loc, "env", "bigsite", "--", "printenv", "BIGSITE", settings=settings)
     assert r.stdout.strip() == str(site / "bigsite" / "2.0"), r.stderr
     assert not (tmp_path / "store" / "roots").exists()
+
+
+def test_cache_ls_verify_prune(local_index, tmp_path):
+    from filelock import FileLock
+
+    loc = [f"artifactory@{local_index}"]
+    assert rez(tmp_path, loc, "env", "pyutil", "sitedata", "--", "true").returncode == 0
+    store = ["--store", str(tmp_path / "store")]
+    listed = rezwheel("cache", *store, "ls").stdout
+    assert "pyutil-1.2.0-py3-none-any.whl" in listed and "sitedata-" in listed
+    assert rezwheel("cache", *store, "verify").returncode == 0
+    (wheel,) = (tmp_path / "store" / "wheels").glob("*/pyutil-*.whl")
+    with open(wheel, "ab") as fh:
+        fh.write(b"\0")
+    r = rezwheel("cache", *store, "verify", check=False)
+    assert r.returncode == 1 and f"rezwheel: error: {wheel}: sha256" in r.stderr
+    held = FileLock(str(tmp_path / "store" / "locks" / (wheel.parent.name + ".lock")))
+    with held:
+        out = rezwheel("cache", *store, "prune", "--keep-last", "0").stdout
+    assert "in use    pyutil-1.2.0-py3-none-any.whl" in out
+    assert (tmp_path / "store" / "roots" / wheel.parent.name).is_dir()
+    out = rezwheel("cache", *store, "prune", "--keep-last", "0").stdout
+    assert "removed   pyutil-1.2.0-py3-none-any.whl" in out
+    assert not (tmp_path / "store" / "roots" / wheel.parent.name).exists()
+    assert rezwheel("cache", *store, "ls").stdout.strip() == ""
