@@ -167,6 +167,13 @@ class IndexRepository:
         except RezwheelError as e:
             log.warning("rezwheel: skipping invalid package: %s", e)
 
+    def last_release_time(self, rez_name: str) -> int:
+        """When the family last changed, from upload times the index gives (PEP 700 JSON, a
+        local index's files); 0, which rez reads as unknown, when it gives none."""
+        times = [f.upload_time for v in self.versions(rez_name).values() for f in v.files
+                 if f.upload_time]
+        return int(max(times)) if times else 0
+
     # -- variants
     def file_for_variant(self, rez_name: str, rez_version: str, index: Optional[int]) -> IndexFile:
         from .tags import variant_tags

@@ -1,5 +1,6 @@
 """The rez plugin, as rez users meet it: `rez env` and `rez search` against indexes."""
 
+import json
 import os
 import signal
 import subprocess
@@ -251,3 +252,25 @@ def test_cache_ls_verify_prune(local_index, tmp_path):
     assert "removed   pyutil-1.2.0-py3-none-any.whl" in out
     assert not (tmp_path / "store" / "roots" / wheel.parent.name).exists()
     assert rezwheel("cache", *store, "ls").stdout.strip() == ""
+
+
+def test_release_time_and_state_handle(local_index, tmp_path):
+    """What rez's resolve caching keys on: the family's last upload, each variant's sha256."""
+    code = f"""
+import json
+from rez.packages import iter_packages
+from rez.package_repository import package_repository_manager
+repo = package_repository_manager.get_repository("artifactory@{local_index}")
+fam = repo.get_package_family("relfam")
+pkg = next(p for p in iter_packages("pyutil", paths=["artifactory@{local_index}"]))
+variant = next(pkg.iter_variants())
+print(json.dumps([repo.get_last_release_time(fam), repo.get_variant_state_handle(variant.resource)]))
+"""
+    e = env(REZWHEEL_STORE=str(tmp_path / "store"), REZ_QUIET="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e)
+    when, state = json.loads(out.stdout)
+    newest = max(p.stat().st_mtime for p in (local_index / "files").glob("relfam-*.whl"))
+    assert when == int(newest)
+    import hashlib
+    assert state == hashlib.sha256((local_index / "files" / "pyutil-1.2.0-py3-none-any.whl")
+                                   .read_bytes()).hexdigest()

@@ -33,6 +33,7 @@ class IndexFile:
     sha256: Optional[str]
     metadata: Optional[str]  # "sha256=<hex>" or "true" when a PEP 658 file is advertised
     requires_python: Optional[str] = None
+    upload_time: Optional[float] = None  # epoch seconds (PEP 700 JSON, or a local file's mtime)
 
 
 class _Links(html.parser.HTMLParser):
@@ -57,13 +58,20 @@ class _Links(html.parser.HTMLParser):
 
 
 def _file_from(url: str, filename: str, hashes: dict, metadata: object,
-               requires_python: Optional[str]) -> IndexFile:
+               requires_python: Optional[str], upload_time: Optional[str] = None) -> IndexFile:
     meta: Optional[str] = None
     if isinstance(metadata, dict):
         meta = f"sha256={metadata['sha256']}" if "sha256" in metadata else "true"
     elif metadata:
         meta = metadata if isinstance(metadata, str) else "true"
-    return IndexFile(filename, url, hashes.get("sha256"), meta, requires_python)
+    when = None
+    if upload_time:
+        from datetime import datetime
+        try:
+            when = datetime.fromisoformat(upload_time.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            when = None
+    return IndexFile(filename, url, hashes.get("sha256"), meta, requires_python, when)
 
 
 def parse_project_page(body: bytes, content_type: str, page_url: str) -> list[IndexFile]:
@@ -72,7 +80,8 @@ def parse_project_page(body: bytes, content_type: str, page_url: str) -> list[In
         doc = json.loads(body)
         return [_file_from(urljoin(base, f["url"]), f["filename"], f.get("hashes") or {},
                            f.get("core-metadata", f.get("dist-info-metadata")),
-                           f.get("requires-python")) for f in doc.get("files", [])]
+                           f.get("requires-python"), f.get("upload-time"))
+                for f in doc.get("files", [])]
     parser = _Links()
     parser.feed(body.decode("utf-8", "replace"))
     files = []

@@ -10,6 +10,7 @@ conditional requests, and served from the store when the index cannot be reached
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -207,7 +208,8 @@ class LocalSource:
         with open(page, "rb") as fh:
             body = fh.read()
         base = "file://" + os.path.join(self.root, "simple", project) + "/"
-        return parse_project_page(body, "text/html", base)
+        files = parse_project_page(body, "text/html", base)
+        return [dataclasses.replace(f, upload_time=_mtime(self._path(f.url))) for f in files]
 
     def _path(self, url: str) -> str:
         return unquote(urlsplit(url).path)
@@ -270,3 +272,10 @@ def _atomic_json(path: str, doc: dict) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(doc, fh)
     os.replace(tmp, path)
+
+
+def _mtime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None

@@ -145,7 +145,7 @@ class ArtifactoryPackageRepository(PackageRepository):
                                 variant_resource.index)
 
     def get_last_release_time(self, package_family_resource: Any) -> int:
-        return 0  # the simple API carries no upload times: rez then skips resolve caching
+        return _rez_errors(self.index.last_release_time, package_family_resource.name)
 
 
 def register_plugin() -> type:
