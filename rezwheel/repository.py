@@ -219,5 +219,10 @@ class IndexRepository:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
         return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest))
 
+    def drop_extracted(self, root: str) -> None:
+        """Forget a store root once another cache holds the copy (the wheel stays)."""
+        if os.path.dirname(root) == os.path.join(self.store.root, "roots"):
+            self.store.remove_root(os.path.basename(root))
+
 
 DEFINITION_LABEL = "rez-package.py"

@@ -148,6 +148,11 @@ class Store:
                                f"stored as {e['sha256']}")
         return bad
 
+    def remove_root(self, sha: str) -> None:
+        """Drop an extracted root (under the artifact's lock), keeping its payload."""
+        with self.lock(sha):
+            _discard(self.root_path(sha))
+
     def remove(self, sha: str) -> bool:
         """Remove an artifact's payload and root unless a process holds its lock."""
         lock = self.lock(sha)
@@ -157,13 +162,18 @@ class Store:
             return False
         try:
             for path in (self.root_path(sha), os.path.join(self.root, "wheels", sha)):
-                if os.path.isdir(path):
-                    trash = tempfile.mkdtemp(prefix=".trash-", dir=os.path.dirname(path))
-                    os.rename(path, os.path.join(trash, "x"))
-                    shutil.rmtree(trash, ignore_errors=True)
+                _discard(path)
         finally:
             lock.release()
         return True
+
+
+def _discard(path: str) -> None:
+    """Remove a directory so that it vanishes at once: rename it aside, then delete."""
+    if os.path.isdir(path):
+        trash = tempfile.mkdtemp(prefix=".trash-", dir=os.path.dirname(path))
+        os.rename(path, os.path.join(trash, "x"))
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _tree_size(path: str) -> int:

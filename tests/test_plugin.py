@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -274,3 +275,21 @@ print(json.dumps([repo.get_last_release_time(fam), repo.get_variant_state_handle
     import hashlib
     assert state == hashlib.sha256((local_index / "files" / "pyutil-1.2.0-py3-none-any.whl")
                                    .read_bytes()).hexdigest()
+
+
+def test_rez_package_cache_holds_the_one_extracted_copy(local_index, tmp_path):
+    cache = tmp_path / "pkgcache"
+    cache.mkdir()
+    loc = [f"artifactory@{local_index}"]
+    settings = f"cache_packages_path = {str(cache)!r}\n"
+    r = rez(tmp_path, loc, "env", "pyutil", "--", "printenv", "REZ_PYUTIL_ROOT", settings=settings)
+    root = Path(r.stdout.strip())
+    assert root.is_relative_to(cache) and (root / "python" / "pyutil").is_dir(), r.stderr
+    listing = rez(tmp_path, loc, "pkg-cache", settings=settings).stdout
+    assert any(line.split()[:2] == ["cached", "pyutil-1.2.0"] for line in listing.splitlines())
+    roots = tmp_path / "store" / "roots"
+    assert [n for n in os.listdir(roots) if not n.startswith(".")] == []  # no second copy
+    shutil.rmtree(cache / "pyutil")  # what a clean-up of the cache does
+    r = rez(tmp_path, loc, "env", "pyutil", "--", "pyutil", "--version", settings=settings)
+    assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
+    assert (cache / "pyutil").is_dir()

@@ -9,6 +9,8 @@ library is imported the first time a repository of this type is used.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any, Iterator, Optional
 
 from rez.package_repository import PackageRepository
@@ -70,15 +72,56 @@ class ArtifactoryPackageResource(PackageResourceHelper):
         return dict(entry.data) if entry and entry.data else {}
 
 
+_copying = threading.local()  # set while rez's package cache copies from our root
+
+
+def _package_cache() -> Any:
+    """rez's package cache when it is configured for use, else None."""
+    from rez.config import config
+
+    if not (config.cache_packages_path and config.read_package_cache
+            and config.write_package_cache):
+        return None
+    from rez.exceptions import PackageCacheError
+    from rez.package_cache import PackageCache
+
+    try:
+        return PackageCache(config.cache_packages_path)
+    except PackageCacheError:
+        return None
+
+
 class ArtifactoryVariantResource(VariantResourceHelper):
     key = "artifactory.variant"
     repository_type = TYPE
 
     def _root(self, ignore_shortlinks: bool = False) -> str:
         # rez reads root once per resolved variant when it builds a context (never while
-        # solving): that is when the payload is localized, synchronously, so rez env works
-        return _rez_errors(self._repository.index.localize, self.name,
-                           self.get("version") or "", self.index, self._subpath())
+        # solving): that is when the payload is localized, synchronously, so rez env works.
+        index, version = self._repository.index, self.get("version") or ""
+        if getattr(_copying, "root", None):
+            return _copying.root
+        cache = _package_cache()
+        if cache is None:
+            return _rez_errors(index.localize, self.name, version, self.index, self._subpath())
+        # rez users know one cache: the variant lives in rez's package cache (rez-pkg-cache lists
+        # and evicts it), copied there from the store, whose extracted copy is then dropped
+        from rez.packages import Variant
+
+        variant = Variant(self)
+        cached = cache.get_cached_root(variant)
+        if cached:
+            return cached
+        store_root = _rez_errors(index.localize, self.name, version, self.index, self._subpath())
+        _copying.root = store_root
+        try:
+            path, _ = cache.add_variant(variant, force=True, wait_for_copying=True)
+        finally:
+            _copying.root = None
+        if path and os.path.isdir(path):
+            index.drop_extracted(store_root)
+            return path
+        return store_root
 
     @cached_property
     def parent(self) -> ArtifactoryPackageResource:
