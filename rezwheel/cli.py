@@ -156,7 +156,8 @@ def _cache(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(entries, indent=1))
         for e in entries if not args.json else []:
-            print(f"{e['sha256'][:12]}  {e['wheel_bytes']:>12,}  {e['root_bytes']:>12,}  {e['file']}")
+            print(f"{e['sha256'][:12]}  {e['wheel_bytes']:>12,}  {e['root_bytes']:>12,}  "
+                  f"{e['file'] or '(payload read in place from a local index)'}")
         return 0
     if args.cache_command == "verify":
         bad = store.verify()
@@ -174,9 +175,9 @@ def _cache(args: argparse.Namespace) -> int:
             continue
         if store.remove(e["sha256"]):
             removed += 1
-            print(f"removed   {e['file']}")
+            print(f"removed   {e['file'] or e['sha256']}")
         else:
-            print(f"in use    {e['file']}")
+            print(f"in use    {e['file'] or e['sha256']}")
     print(f"{removed} removed, {len(entries) - removed} kept")
     return 0
 

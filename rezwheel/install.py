@@ -9,6 +9,8 @@ visible to rez.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import tempfile
@@ -19,7 +21,7 @@ import installer
 from installer.records import RecordEntry
 
 from . import rezdef
-from .errors import InstallError
+from .errors import InstallError, InvalidWheelError
 from .layout import FileEntry, Layout
 from .wheel.reader import Artifact, open_artifact
 from .wheel.writer import CHUNK
@@ -28,10 +30,13 @@ from .wheel.writer import CHUNK
 class RezVariantDestination:
     """An installer ``WheelDestination`` that writes a rez variant root from its layout map."""
 
-    def __init__(self, root: str, layout: Layout, data_dir: str) -> None:
+    def __init__(self, root: str, layout: Layout, data_dir: str,
+                 records: Optional[dict] = None, wheel: str = "") -> None:
         self.root = root
         self.layout = layout
         self.data_dir = data_dir
+        self.records = records  # when given, each file is checked against RECORD as written
+        self.wheel = wheel
 
     def _wheel_path(self, scheme: str, path: str) -> str:
         if scheme in ("purelib", "platlib"):
@@ -48,14 +53,24 @@ class RezVariantDestination:
             return RecordEntry(path, None, None)  # dist-info files, link copies: not in the variant
         target = os.path.join(self.root, entry.path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        digest = hashlib.sha256()
         with open(target, "wb") as out:
             first = stream.read(CHUNK)
+            digest.update(first)
             if entry.shebang and first.startswith(b"#!python"):
                 first = entry.shebang.encode() + first[first.index(b"\n") + 1:]
             while first:
                 out.write(first)
                 first = stream.read(CHUNK)
+                digest.update(first)
         os.chmod(target, entry.mode)
+        if self.records is not None:
+            record = self.records.get(entry.wheel_path)
+            want = record.hash_.value if record is not None and record.hash_ else None
+            got = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+            if want != got:
+                raise InvalidWheelError(f"{self.wheel}: RECORD check failed: hash of "
+                                        f"{entry.wheel_path} does not match RECORD")
         return RecordEntry(path, None, None)
 
     def finalize_installation(self, scheme: str, record_file_path: str,
@@ -77,11 +92,17 @@ class Installed:
     status: str  # "installed" | "present" | "replaced"
 
 
-def restore_variant(artifact: Artifact, root: str) -> None:
-    """Write the variant's payload into ``root`` (which must not exist yet)."""
+def restore_variant(artifact: Artifact, root: str, check_as_written: bool = False) -> None:
+    """Write the variant's payload into ``root`` (which must not exist yet).
+
+    ``check_as_written``: verify RECORD hashes while extracting (one pass over the archive)
+    instead of trusting an earlier full check; a mismatch raises and ``root`` is to be discarded.
+    """
     os.makedirs(root)
     data_dir = artifact.source.dist_info_dir[: -len(".dist-info")] + ".data"
-    installer.install(artifact.source, RezVariantDestination(root, artifact.layout, data_dir), {})
+    records = artifact.records() if check_as_written else None
+    destination = RezVariantDestination(root, artifact.layout, data_dir, records, artifact.path)
+    installer.install(artifact.source, destination, {})
 
 
 def install_wheel(path: str, repo: str, force: bool = False) -> Installed:

@@ -9,6 +9,7 @@ package is left out; nothing from the index is ever executed here.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import logging
 import os
@@ -32,6 +33,8 @@ class IndexVersion:
     rez_version: str
     files: list[IndexFile]
     data: Optional[dict] = None
+    loaded: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass
@@ -81,6 +84,7 @@ class IndexRepository:
         else:
             self.source = self._http_source(location, where)
         self._families: dict[str, dict[str, IndexVersion]] = {}
+        self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
 
     def _http_source(self, name: str, url: str) -> HttpSource:
@@ -118,15 +122,32 @@ class IndexRepository:
         return names
 
     def versions(self, rez_name: str) -> dict[str, IndexVersion]:
-        """The family's versions with valid definitions, loaded (in parallel) once per process."""
+        """The family's versions, from its project page (read once per process); definitions
+        are read only when rez asks for a package's data (``definition``)."""
         with self._lock:
             if rez_name in self._families:
                 return self._families[rez_name]
-        found = {k: v for k, v in self.versions_of_project(self.project(rez_name)).items()
-                 if v.data is not None and v.data.get("name") == rez_name}
+        found = self.versions_of_project(self.project(rez_name))
         with self._lock:
             self._families[rez_name] = found
+        if isinstance(self.source, HttpSource) and len(found) > 1:
+            # rez reads every version in a requested range: fetch them side by side now
+            pool = self._prefetcher()
+            for v in found.values():
+                pool.submit(self._prefetch, v)
         return found
+
+    def _prefetcher(self) -> "cf.ThreadPoolExecutor":
+        with self._lock:
+            if self._pool is None:
+                self._pool = cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-prefetch")
+                atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
+            return self._pool
+
+    def _prefetch(self, v: IndexVersion) -> None:
+        with v.lock:
+            if not v.loaded:
+                self._load(v)
 
     def versions_of_project(self, project: str) -> dict[str, IndexVersion]:
         by_version: dict[str, IndexVersion] = {}
@@ -139,18 +160,26 @@ class IndexRepository:
             if canonicalize_name(name) != project:
                 continue
             by_version.setdefault(rez_version, IndexVersion(rez_version, [])).files.append(f)
-        todo = list(by_version.values())
-        if len(todo) > 1 and isinstance(self.source, HttpSource):
-            with cf.ThreadPoolExecutor(8) as pool:
-                list(pool.map(self._load, todo))
-        else:
-            for v in todo:
-                self._load(v)
         return by_version
+
+    def definition(self, rez_name: str, rez_version: str) -> Optional[dict]:
+        """A package's definition data, or None (reported once) when it is not plain data."""
+        v = self.versions(rez_name).get(rez_version)
+        if v is None:
+            return None
+        with v.lock:
+            if not v.loaded:
+                self._load(v)
+                if v.data is not None and v.data.get("name") != rez_name:
+                    log.warning("rezwheel: skipping %s-%s: its definition names %r", rez_name,
+                                rez_version, v.data.get("name"))
+                    v.data = None
+        return v.data
 
     def _load(self, v: IndexVersion, check_version: bool = True) -> None:
         f = sorted(v.files, key=lambda x: x.filename)[0]
         label = f"{f.filename}:{DEFINITION_LABEL}"
+        v.loaded = True
         try:
             text = self.store.definition(f.sha256) if f.sha256 else None
             if text is None:
@@ -183,7 +212,8 @@ class IndexRepository:
             raise RezwheelError(f"{rez_name}-{rez_version}: not on {self.location}")
         if index is None or len(v.files) == 1:
             return v.files[0]
-        requires = [str(r) for r in (v.data or {}).get("variants", [])[index]]
+        data = self.definition(rez_name, rez_version) or {}
+        requires = [str(r) for r in data.get("variants", [])[index]]
         for f in v.files:
             _, _, build, tags = parse_wheel_filename(f.filename)
             if build:
@@ -206,7 +236,7 @@ class IndexRepository:
                  subpath: Optional[str]) -> str:
         """The variant's root on disk: extracted into the store, or a site path for packages
         that ask never to be localized (``rezwheel = {"localize": "never"}``)."""
-        data = (self.versions(rez_name).get(rez_version) or IndexVersion("", [])).data or {}
+        data = self.definition(rez_name, rez_version) or {}
         if (data.get("rezwheel") or {}).get("localize") == "never":
             base = os.path.join(self.settings.site_path or "", rez_name, rez_version)
             root = os.path.join(base, subpath) if subpath else base
@@ -217,7 +247,9 @@ class IndexRepository:
         f = self.file_for_variant(rez_name, rez_version, index)
         if not f.sha256:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
-        return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest))
+        local = self.source.local_path(f) if isinstance(self.source, LocalSource) else None
+        return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest),
+                                   local_path=local)
 
     def drop_extracted(self, root: str) -> None:
         """Forget a store root once another cache holds the copy (the wheel stays)."""

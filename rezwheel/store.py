@@ -82,8 +82,13 @@ class Store:
     def lock(self, sha: str) -> FileLock:
         return FileLock(os.path.join(self._dir("locks"), sha + ".lock"))
 
-    def localize(self, sha: str, filename: str, fetch: Callable[[str], None]) -> str:
-        """The extracted variant root of an artifact, downloading and extracting it once."""
+    def localize(self, sha: str, filename: str, fetch: Callable[[str], None],
+                 local_path: Optional[str] = None) -> str:
+        """The extracted variant root of an artifact, downloading and extracting it once.
+
+        ``local_path``: the artifact already on this host (a local directory index): it is
+        verified and read in place rather than copied into the store.
+        """
         from .install import restore_variant
         from .wheel.reader import open_artifact
 
@@ -93,12 +98,19 @@ class Store:
         with self.lock(sha):
             if os.path.isdir(root):  # another process did it while we waited
                 return root
-            wheel = self._verified_wheel(sha, filename, fetch)
+            if local_path:
+                got = sha256_file(local_path)
+                if got != sha:
+                    raise InvalidWheelError(f"{local_path}: sha256 {got} does not match the "
+                                            f"index's {sha}")
+                wheel = local_path
+            else:
+                wheel = self._verified_wheel(sha, filename, fetch)
             parent = self._dir("roots")
             tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
             try:
-                with open_artifact(wheel) as art:
-                    restore_variant(art, os.path.join(tmp, "root"))
+                with open_artifact(wheel, verify_record=False) as art:
+                    restore_variant(art, os.path.join(tmp, "root"), check_as_written=True)
                 os.rename(os.path.join(tmp, "root"), root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -125,16 +137,20 @@ class Store:
 
     # -- maintenance (rezwheel cache)
     def entries(self) -> list[dict]:
+        """Stored artifacts: payloads, and roots extracted from payloads read in place."""
         out = []
-        wheels = os.path.join(self.root, "wheels")
-        for sha in sorted(os.listdir(wheels)) if os.path.isdir(wheels) else []:
-            files = os.listdir(os.path.join(wheels, sha))
+        wheels, roots = os.path.join(self.root, "wheels"), os.path.join(self.root, "roots")
+        shas = {n for d in (wheels, roots) if os.path.isdir(d) for n in os.listdir(d)
+                if not n.startswith(".")}
+        for sha in sorted(shas):
+            wdir = os.path.join(wheels, sha)
+            files = [f for f in os.listdir(wdir) if not f.startswith(".")] \
+                if os.path.isdir(wdir) else []
             root = self.root_path(sha)
             out.append({"sha256": sha, "file": files[0] if files else None,
-                        "wheel_bytes": sum(os.path.getsize(os.path.join(wheels, sha, f))
-                                           for f in files),
+                        "wheel_bytes": sum(os.path.getsize(os.path.join(wdir, f)) for f in files),
                         "root_bytes": _tree_size(root) if os.path.isdir(root) else 0,
-                        "used": _mtime(root if os.path.isdir(root) else os.path.join(wheels, sha))})
+                        "used": _mtime(root if os.path.isdir(root) else wdir)})
         return out
 
     def verify(self) -> list[str]:

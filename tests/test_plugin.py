@@ -230,11 +230,12 @@ def test_never_localized_package_uses_the_site_path(tmp_path):
     assert not (tmp_path / "store" / "roots").exists()
 
 
-def test_cache_ls_verify_prune(local_index, tmp_path):
+def test_cache_ls_verify_prune(served, tmp_path):
     from filelock import FileLock
 
-    loc = [f"artifactory@{local_index}"]
-    assert rez(tmp_path, loc, "env", "pyutil", "sitedata", "--", "true").returncode == 0
+    loc = [f"artifactory@{served.url}/simple/"]
+    e = {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0]}
+    assert rez(tmp_path, loc, "env", "pyutil", "sitedata", "--", "true", env=e).returncode == 0
     store = ["--store", str(tmp_path / "store")]
     listed = rezwheel("cache", *store, "ls").stdout
     assert "pyutil-1.2.0-py3-none-any.whl" in listed and "sitedata-" in listed
@@ -293,3 +294,15 @@ def test_rez_package_cache_holds_the_one_extracted_copy(local_index, tmp_path):
     r = rez(tmp_path, loc, "env", "pyutil", "--", "pyutil", "--version", settings=settings)
     assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
     assert (cache / "pyutil").is_dir()
+
+
+def test_tampered_payload_is_refused_while_localizing(wheels, tmp_path):
+    bad = rebuild(wheels / "pyutil-1.2.0-py3-none-any.whl", tmp_path / "pyutil-1.2.0-py3-none-any.whl",
+                  lambda n, d: d + b"# tampered\n" if n == "pyutil/cli.py" else d, fix_record=False)
+    rezwheel("publish", bad, wheels / "python-3.11-py3-none-any.whl", "--to", tmp_path / "idx")
+    r = rez(tmp_path, [f"artifactory@{tmp_path / 'idx'}"], "env", "pyutil", "--", "true")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "RECORD check failed: hash of pyutil/cli.py does not match RECORD" in r.stderr
+    import hashlib
+    sha = hashlib.sha256(bad.read_bytes()).hexdigest()
+    assert not (tmp_path / "store" / "roots" / sha).exists()

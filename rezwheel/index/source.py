@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -156,7 +158,21 @@ class HttpSource:
         return r.text if r.status_code == 200 else None
 
     def tail_zip(self, url: str) -> Optional[zipfile.ZipFile]:
-        """The archive as seen from its last 64 KiB, or None when the server cannot range."""
+        """The archive as seen from its last 64 KiB, or None when the server cannot range.
+
+        Artifactory breaks suffix ranges on virtual repositories, so there (URLs under
+        ``/api/pypi/``) the length comes from a HEAD and the range is explicit; elsewhere one
+        suffix range does, and its answer is checked all the same.
+        """
+        if "/api/pypi/" not in url:
+            r = self.session.get(url, headers={"Range": f"bytes=-{TAIL}"})
+            self.counters.add("range", len(r.content))
+            span = _content_range(r)
+            if r.status_code == 206 and span and len(r.content) == span[1] - span[0] + 1 \
+                    and span[1] == span[2] - 1:
+                return _zip_or_none(Tail(r.content, span[0], span[2]))
+            if r.status_code == 200:  # Range ignored: this is the whole file
+                return _zip_or_none(io.BytesIO(r.content))
         head = self.session.head(url, allow_redirects=True)
         self.counters.add("head")
         size = int(head.headers.get("Content-Length", "0") or 0)
@@ -170,10 +186,7 @@ class HttpSource:
             return None
         data = r.content
         self.counters.add("range", len(data))
-        try:
-            return zipfile.ZipFile(Tail(data, start, size))
-        except (zipfile.BadZipFile, ValueError, OSError):
-            return None
+        return _zip_or_none(Tail(data, start, size))
 
     def fetch(self, f: IndexFile, dest: str) -> None:
         """Stream a file to ``dest`` (the caller verifies its sha256)."""
@@ -213,6 +226,9 @@ class LocalSource:
 
     def _path(self, url: str) -> str:
         return unquote(urlsplit(url).path)
+
+    def local_path(self, f: IndexFile) -> str:
+        return self._path(f.url)
 
     def metadata(self, f: IndexFile) -> Optional[str]:
         p = self._path(f.url) + ".metadata"
@@ -278,4 +294,16 @@ def _mtime(path: str) -> Optional[float]:
     try:
         return os.stat(path).st_mtime
     except OSError:
+        return None
+
+
+def _content_range(r: requests.Response) -> Optional[tuple[int, int, int]]:
+    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", r.headers.get("Content-Range", "").strip())
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def _zip_or_none(fh: object) -> Optional[zipfile.ZipFile]:
+    try:
+        return zipfile.ZipFile(fh)  # type: ignore[arg-type]
+    except (zipfile.BadZipFile, ValueError, OSError):
         return None

@@ -20,6 +20,7 @@ from rez.utils.resources import cached_property
 from rez.version import VersionedObject
 
 TYPE = "artifactory"
+INVALID = "rezwheel_invalid_definition"
 
 
 def _rez_errors(fn: Any, *args: Any) -> Any:
@@ -68,8 +69,12 @@ class ArtifactoryPackageResource(PackageResourceHelper):
 
     def _load(self) -> dict:
         version = self.get("version") or ""
-        entry = _rez_errors(self._repository.index.versions, self.name).get(version)
-        return dict(entry.data) if entry and entry.data else {}
+        data = _rez_errors(self._repository.index.definition, self.name, version)
+        if data is None:
+            # not plain data (already reported, one line naming the file): a package that needs
+            # a family no repository has can never be chosen, so rez resolves around it
+            return {"name": self.name, "version": version, "requires": [INVALID]}
+        return dict(data)
 
 
 _copying = threading.local()  # set while rez's package cache copies from our root

@@ -38,6 +38,13 @@ class Artifact:
     definition: dict
     layout: Layout
 
+    def records(self) -> dict:
+        """RECORD entries by member path."""
+        from installer.records import RecordEntry, parse_record_file
+
+        rows = parse_record_file(self.source.read_dist_info("RECORD").splitlines())
+        return {r[0]: RecordEntry.from_elements(*r) for r in rows}
+
     @property
     def rez_name(self) -> str:
         return self.layout.rez_name
@@ -74,12 +81,17 @@ def open_artifact(path: str, verify_record: bool = True) -> Artifact:
             raise InvalidWheelError(f"{path}: {e}") from None
         if DEFINITION not in files or LAYOUT not in files:
             raise InvalidWheelError(f"{path}: not a rezwheel artifact (no {DEFINITION} in {dist_info})")
-        if verify_record:
-            try:
-                source.validate_record()
-            except Exception as e:
-                issues = getattr(e, "issues", None) or [str(e)]
-                raise InvalidWheelError(f"{path}: RECORD check failed: {issues[0]}") from None
+        try:
+            # everything, or (when payload hashes are checked as they are extracted) the names
+            # and the small files read here
+            source.validate_record(validate_contents=verify_record)
+            if not verify_record:
+                _check_dist_info_hashes(source, zf)
+        except InvalidWheelError:
+            raise
+        except Exception as e:
+            issues = getattr(e, "issues", None) or [str(e)]
+            raise InvalidWheelError(f"{path}: RECORD check failed: {issues[0]}") from None
         text = source.read_dist_info(DEFINITION)
         definition = rezdef.parse(text, f"{path}:{dist_info}/{DEFINITION}")
         layout = Layout.from_json(source.read_dist_info(LAYOUT), path)
@@ -88,6 +100,17 @@ def open_artifact(path: str, verify_record: bool = True) -> Artifact:
         zf.close()
         raise
     return Artifact(path, zf, source, text, definition, layout)
+
+
+def _check_dist_info_hashes(source: WheelFile, zf: zipfile.ZipFile) -> None:
+    from installer.records import RecordEntry, parse_record_file
+
+    base = source.dist_info_dir + "/"
+    for row in parse_record_file(source.read_dist_info("RECORD").splitlines()):
+        if row[0].startswith(base) and row[0] != base + "RECORD":
+            if not RecordEntry.from_elements(*row).validate(zf.read(row[0])):
+                raise InvalidWheelError(f"{zf.filename}: RECORD check failed: hash of {row[0]} "
+                                        "does not match RECORD")
 
 
 def _check_members(zf: zipfile.ZipFile, path: str) -> None:
