@@ -119,7 +119,7 @@ def resolves(tmp: Path, families: int, versions: int) -> None:
 
 def localize(tmp: Path) -> None:
     repo = tmp / "lrepo"
-    generate(repo, 18, 1, payload=850_000, seed=2)  # 2 variants x 18 x 0.85 MB = ~30 MB
+    generate(repo, 18, 1, payload=1_700_000, seed=2)  # 18 x 1.7 MB for python-3.11 = ~30 MB
     rezwheel("convert", repo, "-o", tmp / "lwheels")
     wheels = sorted(w for w in (tmp / "lwheels").glob("*.whl") if "cp311" in w.name
                     or "py311" in w.name)

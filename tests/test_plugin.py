@@ -86,7 +86,13 @@ def test_search_reads_definitions_not_payloads(served, tmp_path):
     served.log.clear()
     r = rez(tmp_path, loc, "search", "relfam", env=e)  # warm store: pages only, no definitions
     assert r.stdout.split()[0] == "relfam-1.0"
-    assert {m for m, _ in served.log} == {"GET"}
+    assert {m for m, _ in served.log} == {"GET", "304"}  # conditional requests, nothing changed
+    assert sum(1 for m, _ in served.log if m == "304") == sum(1 for m, _ in served.log if m == "GET")
+    served.log.clear()
+    # resolving (and saving the context) reads definitions only: no payload yet
+    r = rez(tmp_path, loc, "env", "multitool", "python-3.11", "--output", str(tmp_path / "c.rxt"),
+            store=tmp_path / "store2", env=e)
+    assert r.returncode == 0 and sum(1 for m, _ in served.log if m == "full") == 0, r.stderr
     served.log.clear()
     r = rez(tmp_path, loc, "env", "multitool", "python-3.11", "--", "multitool", env=e)
     assert r.returncode == 0, r.stderr
@@ -306,3 +312,13 @@ def test_tampered_payload_is_refused_while_localizing(wheels, tmp_path):
     import hashlib
     sha = hashlib.sha256(bad.read_bytes()).hexdigest()
     assert not (tmp_path / "store" / "roots" / sha).exists()
+
+
+def test_range_ignored_falls_back_to_the_whole_file_once(served, tmp_path):
+    served.ignore_range = True  # the server answers 200 and the whole file to a Range
+    loc = [f"artifactory@{served.url}/simple/"]
+    e = {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0]}
+    r = rez(tmp_path, loc, "env", "pyutil", "--", "pyutil", "--version", env=e)
+    assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
+    # read whole for its definition, kept, and so never downloaded again to localize it
+    assert served.downloads_of("pyutil-1.2.0-py3-none-any.whl") == 1

@@ -157,8 +157,11 @@ class HttpSource:
         self.counters.add("metadata", len(r.content))
         return r.text if r.status_code == 200 else None
 
-    def tail_zip(self, url: str) -> Optional[zipfile.ZipFile]:
+    def tail_zip(self, url: str, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
         """The archive as seen from its last 64 KiB, or None when the server cannot range.
+
+        A server that ignores Range sends the whole file: it is then saved to ``keep`` (it is
+        the payload too) rather than read a second time.
 
         Artifactory breaks suffix ranges on virtual repositories, so there (URLs under
         ``/api/pypi/``) the length comes from a HEAD and the range is explicit; elsewhere one
@@ -172,6 +175,7 @@ class HttpSource:
                     and span[1] == span[2] - 1:
                 return _zip_or_none(Tail(r.content, span[0], span[2]))
             if r.status_code == 200:  # Range ignored: this is the whole file
+                _save(r.content, keep)
                 return _zip_or_none(io.BytesIO(r.content))
         head = self.session.head(url, allow_redirects=True)
         self.counters.add("head")
@@ -180,10 +184,21 @@ class HttpSource:
             return None
         start = max(0, size - TAIL)
         r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"}, stream=True)
+        if r.status_code == 200 and keep:  # Range ignored: the whole file, streamed to the store
+            os.makedirs(os.path.dirname(keep), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(keep))
+            n = 0
+            with os.fdopen(fd, "wb") as out:
+                for chunk in r.iter_content(1 << 20):
+                    out.write(chunk)
+                    n += len(chunk)
+            os.replace(tmp, keep)
+            self.counters.add("payload", n)
+            return _zip_or_none(keep)
         if r.status_code != 206 or not r.headers.get("Content-Range", "").startswith(
                 f"bytes {start}-{size - 1}/"):
-            r.close()  # ignored (200, whole file) or broken: do not read it here
-            return None
+            r.close()
+            return None  # a broken range answer: read the whole file instead
         data = r.content
         self.counters.add("range", len(data))
         return _zip_or_none(Tail(data, start, size))
@@ -237,7 +252,7 @@ class LocalSource:
         with open(p, encoding="utf-8") as fh:
             return fh.read()
 
-    def tail_zip(self, url: str) -> Optional[zipfile.ZipFile]:
+    def tail_zip(self, url: str, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
         return zipfile.ZipFile(self._path(url))
 
     def fetch(self, f: IndexFile, dest: str) -> None:
@@ -258,7 +273,7 @@ def read_definition(source: "HttpSource | LocalSource", f: IndexFile,
         found = definition_from_metadata(text) if text else None
         if found is not None:
             return found
-    z = source.tail_zip(f.url)
+    z = source.tail_zip(f.url, keep_payload)
     if z is not None:
         try:
             found = definition_from_zip(z)
@@ -295,6 +310,17 @@ def _mtime(path: str) -> Optional[float]:
         return os.stat(path).st_mtime
     except OSError:
         return None
+
+
+def _save(data: bytes, path: Optional[str]) -> None:
+    """Keep a whole file that came in place of a range: it is the payload (verified later)."""
+    if not path:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
 
 
 def _content_range(r: requests.Response) -> Optional[tuple[int, int, int]]:
