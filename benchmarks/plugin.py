@@ -5,6 +5,9 @@
    then warm store) and from the same packages in a rez filesystem repository; each mode in a
    fresh process. Prints time ratios, HTTP requests and bytes, and checks resolves are identical.
    Goals: warm <= 0.8x filesystem, cold <= 1.5x, cold requests <= families touched + definitions.
+   Three indexes: a local directory, the tests' Artifactory fixture (a threaded WSGI server in
+   this process) and pypiserver (which re-reads its whole directory for every page and file, so
+   at 6,000 files it is the bottleneck: its figures measure the server more than the client).
 2. Localize an 18-wheel, ~30 MB environment (cold store) vs `uv pip install` of the same wheels
    into a fresh venv with an empty uv cache. Goal: ratio <= 1.0.
 """
@@ -83,6 +86,7 @@ def rezwheel(*args: str) -> None:
 
 
 def resolves(tmp: Path, families: int, versions: int) -> None:
+    from artifactory import Artifactory, serve
     from servers import PyPIServer
 
     repo = tmp / "repo"
@@ -92,6 +96,10 @@ def resolves(tmp: Path, families: int, versions: int) -> None:
     wheels = sorted((tmp / "wheels").glob("*.whl"))
     print(f"setup: {len(wheels)} wheels converted in {time.perf_counter() - t:.1f}s")
     rezwheel("publish", *wheels, "--to", tmp / "idx")
+    art = Artifactory(tokens=("bench",))
+    base, _ = serve(art)
+    os.environ["REZWHEEL_TOKEN"] = "bench"
+    rezwheel("publish", *wheels, "--to", f"{base}/artifactory/api/pypi/rez")
     server = PyPIServer(tmp / "srv")
     try:
         rezwheel("publish", *wheels, "--to", server.url)
@@ -100,8 +108,10 @@ def resolves(tmp: Path, families: int, versions: int) -> None:
                     for _ in range(20)]
         fs = run_worker(str(repo), requests, tmp / "unused")
         print(f"filesystem repository: 20 resolves in {fs['seconds']:.2f}s")
-        for label, location in (("pypiserver", f"artifactory@{server.url}simple/"),
-                                ("local dir", f"artifactory@{tmp / 'idx'}")):
+        for label, location in (("local dir", f"artifactory@{tmp / 'idx'}"),
+                                ("Artifactory fixture",
+                                 f"artifactory@{base}/artifactory/api/pypi/rez/simple/"),
+                                ("pypiserver", f"artifactory@{server.url}simple/")):
             store = tmp / f"store-{label.replace(' ', '')}"
             cold = run_worker(location, requests, store)
             warm = run_worker(location, requests, store)

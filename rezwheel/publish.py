@@ -14,7 +14,6 @@ import hashlib
 import os
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 from urllib.parse import urlsplit
@@ -28,7 +27,6 @@ from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
 from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
 from .index.simple import IndexFile, SimpleIndex
-from .index.source import Tail
 from .wheel.metadata import header_fields, read_metadata
 
 CHUNK = 1 << 20
@@ -244,36 +242,15 @@ class _Remote:
         return {f.filename: f for f in self.index.project_files(project)}
 
     def is_rezwheel_file(self, f: IndexFile) -> bool:
-        """Whether an index file carries a rez definition, read as cheaply as the index allows."""
-        if f.metadata:
-            r = self.session.get(f.url + ".metadata")
-            if r.status_code == 200:
-                return "\n# rez package `" in "\n" + r.text.split("\n\n", 1)[-1]
-        names = self._zip_names(f.url)
-        return any(n.endswith(".dist-info/rez-package.py") for n in names)
+        """Whether an index file carries a rez definition, read as cheaply as the index allows
+        (the same reads the rez plugin makes: PEP 658 file, tail of the wheel, whole file)."""
+        from .index.source import HttpSource, read_definition
 
-    def _zip_names(self, url: str) -> list[str]:
-        """Member names from the archive's tail (HEAD, then an explicit range), else the file."""
-        import io
-
-        head = self.session.head(url, allow_redirects=True)
-        size = int(head.headers.get("Content-Length", "0") or 0)
-        if head.status_code == 200 and size > 0:
-            start = max(0, size - 65536)
-            r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"})
-            if r.status_code == 206 and r.headers.get("Content-Range", "").startswith(
-                    f"bytes {start}-{size - 1}/"):
-                try:
-                    return zipfile.ZipFile(Tail(r.content, start, size)).namelist()
-                except (zipfile.BadZipFile, ValueError, OSError):
-                    pass  # the central directory is larger than the tail: read it all
-        r = self.session.get(url)
-        if r.status_code != 200:
-            raise PublishError(describe(r, url))
         try:
-            return zipfile.ZipFile(io.BytesIO(r.content)).namelist()
-        except zipfile.BadZipFile:
-            return []
+            read_definition(HttpSource(self.cfg.index_url, self.session, None), f)
+            return True
+        except RezwheelError:
+            return False
 
     def lookup(self, w: _Wheel) -> Optional[str]:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""

@@ -19,11 +19,12 @@ import hashlib
 import os
 import shutil
 import tempfile
-from typing import Callable, Optional
-
-from filelock import FileLock
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import InvalidWheelError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 CHUNK = 1 << 20
 
@@ -79,7 +80,9 @@ class Store:
     def root_path(self, sha: str) -> str:
         return os.path.join(self.root, "roots", sha)
 
-    def lock(self, sha: str) -> FileLock:
+    def lock(self, sha: str) -> "FileLock":
+        from filelock import FileLock
+
         return FileLock(os.path.join(self._dir("locks"), sha + ".lock"))
 
     def localize(self, sha: str, filename: str, fetch: Callable[[str], None],

@@ -10,13 +10,13 @@ from __future__ import annotations
 import html.parser
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import urldefrag, urljoin
 
-import requests
-
 from ..errors import RezwheelError
-from ..http import describe
+
+if TYPE_CHECKING:
+    import requests
 
 ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
           "text/html; q=0.01")
@@ -108,14 +108,16 @@ def parse_root_page(body: bytes, content_type: str) -> set[str]:
 
 
 class SimpleIndex:
-    def __init__(self, index_url: str, session: requests.Session,
+    def __init__(self, index_url: str, session: "requests.Session",
                  headers: Optional[dict] = None) -> None:
         self.url = index_url if index_url.endswith("/") else index_url + "/"
         self.session = session
         self.headers = {"Accept": ACCEPT, **(headers or {})}
         self.requests = 0
 
-    def _get(self, url: str) -> Optional[requests.Response]:
+    def _get(self, url: str) -> "Optional[requests.Response]":
+        from ..http import describe
+
         self.requests += 1
         r = self.session.get(url, headers=self.headers)
         if r.status_code == 404:

@@ -21,15 +21,15 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import unquote, urlsplit
 
-import requests
-
 from ..errors import RezwheelError
-from ..http import describe, redact
-from ..wheel.reader import DEFINITION, definition_from_metadata
+from ..wheel.metadata import DEFINITION, definition_from_metadata
 from .simple import ACCEPT, IndexFile, parse_project_page, parse_root_page
+
+if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
+    import requests
 
 log = logging.getLogger(__name__)
 TAIL = 1 << 16
@@ -88,7 +88,7 @@ def definition_from_zip(z: zipfile.ZipFile) -> Optional[str]:
 class HttpSource:
     """A PEP 503/691 index over HTTP, with a page cache for conditional and offline reads."""
 
-    def __init__(self, index_url: str, session: requests.Session, cache_dir: Optional[str],
+    def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
                  counters: Optional[Counters] = None) -> None:
         self.url = index_url if index_url.endswith("/") else index_url + "/"
         self.session = session
@@ -114,6 +114,10 @@ class HttpSource:
             headers["If-None-Match"] = cached["etag"]
         if cached and cached.get("last_modified"):
             headers["If-Modified-Since"] = cached["last_modified"]
+        import requests
+
+        from ..http import describe, redact
+
         if not self.offline:
             try:
                 r = self.session.get(url, headers=headers)
@@ -205,6 +209,8 @@ class HttpSource:
 
     def fetch(self, f: IndexFile, dest: str) -> None:
         """Stream a file to ``dest`` (the caller verifies its sha256)."""
+        from ..http import describe
+
         with self.session.get(f.url, stream=True) as r:
             if r.status_code != 200:
                 raise RezwheelError(describe(r, f.url))
@@ -257,9 +263,6 @@ class LocalSource:
 
     def fetch(self, f: IndexFile, dest: str) -> None:
         shutil.copyfile(self._path(f.url), dest)
-
-
-Source = "HttpSource | LocalSource"
 
 
 def read_definition(source: "HttpSource | LocalSource", f: IndexFile,
@@ -323,7 +326,7 @@ def _save(data: bytes, path: Optional[str]) -> None:
     os.replace(tmp, path)
 
 
-def _content_range(r: requests.Response) -> Optional[tuple[int, int, int]]:
+def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:
     m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", r.headers.get("Content-Range", "").strip())
     return (int(m[1]), int(m[2]), int(m[3])) if m else None
 

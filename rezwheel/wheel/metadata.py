@@ -5,7 +5,12 @@ Kept apart from the reader so publishing does not import the installer machinery
 
 from __future__ import annotations
 
+import re
 import zipfile
+from typing import Optional
+
+#: The definition's file name inside ``.dist-info``.
+DEFINITION = "rez-package.py"
 
 
 def read_metadata(path: str) -> str:
@@ -23,3 +28,9 @@ def header_fields(metadata: str) -> dict[str, str]:
         if sep and key not in out:
             out[key] = value
     return out
+
+
+def definition_from_metadata(metadata: str) -> Optional[str]:
+    """The definition carried in a METADATA body (what a PEP 658 sidecar serves), if any."""
+    m = re.search(r"^(`{3,})python\n(.*?)^\1$", metadata, re.S | re.M)
+    return m.group(2) if m else None

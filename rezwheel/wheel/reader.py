@@ -9,10 +9,8 @@ never run) and the layout map against the archive.
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from dataclasses import dataclass
-from typing import Optional
 
 from installer.sources import WheelFile
 from packaging.utils import parse_wheel_filename, InvalidWheelFilename
@@ -21,7 +19,7 @@ from .. import rezdef
 from ..errors import InvalidWheelError
 from ..layout import FILENAME as LAYOUT, Layout, is_safe_relpath
 
-DEFINITION = "rez-package.py"
+from .metadata import DEFINITION
 #: Largest total unpacked size accepted, overridable for studios with huge payloads.
 MAX_UNPACKED = int(os.environ.get("REZWHEEL_MAX_UNPACKED", str(64 << 30)))
 _MAX_RATIO = 1100  # deflate cannot do better than ~1032:1; more means a forged header
@@ -141,8 +139,3 @@ def _check_layout(zf: zipfile.ZipFile, layout: Layout, definition: dict, path: s
             str(definition.get("version", "")) != layout.rez_version:
         raise InvalidWheelError(f"{path}: {LAYOUT} and {DEFINITION} name different packages")
 
-
-def definition_from_metadata(metadata: str) -> Optional[str]:
-    """The definition carried in a METADATA body (what a PEP 658 sidecar serves), if any."""
-    m = re.search(r"^(`{3,})python\n(.*?)^\1$", metadata, re.S | re.M)
-    return m.group(2) if m else None
