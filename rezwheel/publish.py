@@ -10,7 +10,6 @@ that would silently overwrite (Artifactory with delete permission) are checked f
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import os
 import threading
 import time
@@ -26,10 +25,9 @@ from .config import IndexConfig
 from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
 from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
+from .hashing import CHUNK, sha256_file
 from .index.simple import IndexFile, SimpleIndex
 from .wheel.metadata import header_fields, read_metadata
-
-CHUNK = 1 << 20
 
 UPLOAD_ATTEMPTS = 5
 SMALL_BODY = 8 << 20
@@ -141,11 +139,7 @@ def _describe(path: str) -> _Wheel:
         project, version, _, _ = parse_wheel_filename(name)
     except ValueError as e:
         raise PublishError(f"{path}: not a wheel file name: {e}") from None
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return _Wheel(path, name, str(project), str(version), h.hexdigest(), os.path.getsize(path))
+    return _Wheel(path, name, str(project), str(version), sha256_file(path), os.path.getsize(path))
 
 
 def _decide(group: list[_Wheel], existing: dict[str, IndexFile]) -> list[_Wheel]:

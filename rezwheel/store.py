@@ -15,19 +15,16 @@ asking for one variant download and extract it once, and all of them succeed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import InvalidWheelError
+from .hashing import sha256_file
 
 if TYPE_CHECKING:
     from filelock import FileLock
-
-CHUNK = 1 << 20
-
 
 def default_root() -> str:
     env = os.environ.get("REZWHEEL_STORE")
@@ -35,14 +32,6 @@ def default_root() -> str:
         return env
     from platformdirs import user_cache_dir
     return user_cache_dir("rezwheel")
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Store:

@@ -8,7 +8,6 @@ published), rewritten atomically under one lock, so concurrent publishers never 
 
 from __future__ import annotations
 
-import hashlib
 import html
 import os
 import shutil
@@ -21,9 +20,8 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .. import naming
 from ..errors import PublishError
+from ..hashing import sha256_file
 from ..wheel.metadata import read_metadata
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -32,14 +30,6 @@ class Published:
     sha256: Optional[str]
     status: str  # "uploaded" | "skipped" | "failed" | "would-upload"
     error: Optional[str] = None
-
-
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -100,14 +90,14 @@ class LocalIndex:
         if os.path.exists(side):
             with open(side) as fh:
                 return fh.read().strip()
-        sha = sha256_of(path)
+        sha = sha256_file(path)
         _atomic_write(side, sha.encode())
         return sha
 
     def _add(self, wheel: str, dry_run: bool = False) -> Published:
         name = os.path.basename(wheel)
         dest = os.path.join(self.files, name)
-        sha = sha256_of(wheel)
+        sha = sha256_file(wheel)
         if os.path.exists(dest):
             have = self._sha256(dest)
             if have != sha:
@@ -150,7 +140,7 @@ class LocalIndex:
             attrs = ""
             meta = wheel + ".metadata"
             if os.path.exists(meta):
-                msha = sha256_of(meta)
+                msha = sha256_file(meta)
                 attrs += f' data-dist-info-metadata="sha256={msha}" data-core-metadata="sha256={msha}"'
                 rp = _requires_python(meta)
                 if rp:
