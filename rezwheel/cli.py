@@ -117,29 +117,41 @@ def _progress():
 
 
 def _install(args: argparse.Namespace) -> int:
-    from .install import install_wheel
-    from .resolve_local import find_in_index
+    from .apply import apply, install_file
+    from .pypi import Target
+    from .store import Store
 
-    report, errors = [], []
-    for item in args.items:
-        try:
-            if item.endswith(".whl") and os.path.isfile(item):
-                wheels = [item]
-            elif args.index:
-                wheels = find_in_index(args.index, item, prefix=args.prefix)
+    target = Target.current(args.python)
+    files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
+    requests = [i for i in args.items if i not in files]
+    repo = os.path.abspath(args.into)
+    done = [install_file(f, repo, target, args.force, args.dry_run) for f in files]
+    if requests:
+        from .plan import Planner
+
+        if not args.index:
+            raise RezwheelError(f"{requests[0]}: give --index URL|NAME|DIR to resolve requests")
+        with Planner(args.index, target, args.prefix, explicit_python=bool(args.python)) as planner:
+            steps = planner.plan(requests, repo, no_deps=args.no_deps)
+            if args.dry_run:
+                from .apply import Done
+                done += [Done(s, s.status) for s in steps]
             else:
-                raise RezwheelError(f"{item}: not a wheel file (give --index to look requests up)")
-            for w in wheels:
-                r = install_wheel(w, args.into, force=args.force)
-                report.append(r)
-        except RezwheelError as e:
-            errors.append(str(e))
+                progress = None if args.json else _progress()
+                done += apply(steps, repo, Store(), jobs=args.jobs, progress=progress,
+                              force=args.force)
     if args.json:
-        print(json.dumps([vars(r) for r in report], indent=1))
-    else:
-        for r in report:
-            v = "" if r.variant_index is None else f" variant {r.variant_index}"
-            print(f"{r.status:9} {r.rez_name}-{r.rez_version}{v} -> {r.root}")
+        print(json.dumps([d.as_json() for d in done], indent=1))
+    elif args.dry_run:
+        for d in done:
+            s = d.step
+            v = "" if s.variant is None else f"[{s.variant}]"
+            print(f"{d.status:9} {s.package}{v}  {s.file or '(in ' + repo + ')'}  ->  {s.root}")
+    else:  # what the progress lines did not show: wheel files, and what was there already
+        for d in done:
+            if d in done[:len(files)] or d.status == "present":
+                print(f"{d.status:12} {d.file}")
+    errors = [d.error for d in done if d.error]
     for e in errors:
         print(f"rezwheel: error: {e}", file=sys.stderr)
     return EXIT_FAILED if errors else 0
@@ -218,11 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--json", action="store_true")
     pub.set_defaults(func=_publish)
 
-    ins = sub.add_parser("install", help="restore variants into a rez filesystem repository")
-    ins.add_argument("items", nargs="+", metavar="WHEEL_OR_REQUEST")
+    ins = sub.add_parser("install", help="resolve requests (or take wheel files) and install "
+                         "them into a rez filesystem repository")
+    ins.add_argument("items", nargs="+", metavar="REQUEST_OR_WHEEL",
+                     help="a rez request (mytool-2+<3) or a wheel file")
     ins.add_argument("--into", required=True, metavar="REPO")
-    ins.add_argument("--index", metavar="DIR", help="local directory index for name==version")
+    ins.add_argument("--index", action="append", metavar="URL|NAME|DIR",
+                     help="index to resolve from; repeat to read several in order")
+    ins.add_argument("--python", metavar="VERSION",
+                     help="target python for markers and variants (default: this one)")
+    ins.add_argument("--no-deps", action="store_true", help="the requested packages only")
+    ins.add_argument("--dry-run", action="store_true",
+                     help="print the plan: rez packages -> files -> target paths")
     ins.add_argument("--prefix", default="")
+    ins.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
     ins.add_argument("--force", action="store_true", help="replace a different definition")
     ins.add_argument("--json", action="store_true")
     ins.set_defaults(func=_install)

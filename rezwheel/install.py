@@ -21,7 +21,7 @@ import installer
 from installer.records import RecordEntry
 
 from . import rezdef
-from .errors import InstallError, InvalidWheelError
+from .errors import InstallError, InvalidWheelError, RezwheelError
 from .layout import FileEntry, Layout
 from .wheel.reader import Artifact, open_artifact
 from .wheel.writer import CHUNK
@@ -140,7 +140,7 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
         stage_root = os.path.join(staging, "root")
         restore_variant(art, stage_root)
         if variantless:
-            _write_definition(os.path.join(stage_root, "package.py"), data)
+            write_definition(os.path.join(stage_root, "package.py"), data)
             _swap_in(stage_root, pkg_dir, staging)
         else:
             final = _root(pkg_dir, layout)
@@ -151,11 +151,29 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
             merged = dict(data)
             merged["variants"] = _merged_variants(existing if status != "replaced" else None,
                                                   data, layout)
-            _write_definition(pkg_file, merged)
+            write_definition(pkg_file, merged)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
                      _root(pkg_dir, layout), status)
+
+
+def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
+    """This definition is installed in ``repo`` with this variant (None: the package)."""
+    name, version = data["name"], str(data.get("version") or "")
+    pkg_dir = os.path.join(repo, name, version) if version else os.path.join(repo, name)
+    try:
+        existing = _read_existing(os.path.join(pkg_dir, "package.py"))
+    except RezwheelError:
+        return False
+    if existing is None or _without_variants(existing) != _without_variants(data):
+        return False
+    if variant is None:
+        return os.path.isdir(pkg_dir)
+    want = _requires_key(data["variants"][variant])
+    have = {_requires_key(v) for v in existing.get("variants") or []}
+    sub = os.path.join(*want) if want else ""
+    return want in have and os.path.isdir(os.path.join(pkg_dir, sub))
 
 
 def _root(pkg_dir: str, layout: Layout) -> str:
@@ -199,7 +217,7 @@ def _merged_variants(existing: Optional[dict], data: dict, layout: Layout) -> li
     return [list(v) for v in ordered]
 
 
-def _write_definition(path: str, data: dict) -> None:
+def write_definition(path: str, data: dict) -> None:
     text = rezdef.dump(data)
     fd, tmp = tempfile.mkstemp(prefix=".package.py-", dir=os.path.dirname(path))
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

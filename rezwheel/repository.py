@@ -22,7 +22,8 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from . import naming, rezdef
 from .errors import RezwheelError
 from .index.simple import IndexFile
-from .index.source import Counters, HttpSource, LocalSource, read_definition
+from .index.source import (ChainSource, Counters, HttpSource, LocalSource, NotAnArtifact,
+                           Source, read_definition)
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class IndexVersion:
     files: list[IndexFile]
     data: Optional[dict] = None
     loaded: bool = False
+    foreign: bool = False  # a plain wheel, no rez definition
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -46,29 +48,39 @@ class Settings:
     site_path: str = ""
 
 
-def resolve_location(location: str, settings: Settings) -> tuple[str, str]:
-    """(kind, where): kind "local" with a directory, or "http" with an index URL.
+def resolve_location(location: str, settings: Settings) -> list[tuple[str, str]]:
+    """Where a location points, as (kind, where) pairs in the order to read them: kind "local"
+    with a directory, or "http" with an index URL.
 
     A location is a URL, a directory, or a name looked up in the plugin's ``indexes`` setting,
-    then in the rezwheel config file (the names `rezwheel publish --to` knows).
+    then in the rezwheel config file (the names `rezwheel publish --to` knows). A name may list
+    several indexes (``urls = [mirror, upstream]``): they are read in order, file by file.
     """
     if "://" in location:
         if location.startswith("file://"):
-            return "local", location[len("file://"):]
-        return "http", location
+            return [("local", location[len("file://"):])]
+        return [("http", location)]
     named = settings.indexes.get(location)
     if named is None:
         from .config import load_config
         cfg = load_config().get("index", {}).get(location)
-        if cfg is not None:
+        if cfg is not None and cfg.get("urls"):
+            named = cfg
+        elif cfg is not None:
             from .config import resolve_target
             target = resolve_target(location)
-            return ("local", target.upload_url) if target.type == "local" else ("http", target.index_url)
+            return [("local", target.upload_url) if target.type == "local"
+                    else ("http", target.index_url)]
     if named is not None:
-        url = named.get("url") if hasattr(named, "get") else str(named)
-        return resolve_location(url, Settings())
+        if isinstance(named, str):
+            urls = [named]
+        elif isinstance(named, (list, tuple)):
+            urls = list(named)
+        else:
+            urls = list(named.get("urls") or [named.get("url")])
+        return [pair for url in urls for pair in resolve_location(str(url), Settings())]
     if os.path.isdir(os.path.expanduser(location)):
-        return "local", os.path.abspath(os.path.expanduser(location))
+        return [("local", os.path.abspath(os.path.expanduser(location)))]
     raise RezwheelError(f"artifactory@{location}: not a URL, a directory, or a configured index name")
 
 
@@ -78,11 +90,11 @@ class IndexRepository:
         self.location = location
         self.store = Store(self.settings.store or None)
         self.counters = Counters()
-        kind, where = resolve_location(location, self.settings)
-        if kind == "local":
-            self.source: "HttpSource | LocalSource" = LocalSource(where, self.counters)
-        else:
-            self.source = self._http_source(location, where)
+        sources = [LocalSource(where, self.counters) if kind == "local"
+                   else self._http_source(location, where)
+                   for kind, where in resolve_location(location, self.settings)]
+        self.source: Source = sources[0] if len(sources) == 1 else ChainSource(sources)
+        self.where = [s.url for s in sources]
         self._families: dict[str, dict[str, IndexVersion]] = {}
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
@@ -101,7 +113,9 @@ class IndexRepository:
         if cred:
             session.auth = HeaderAuth(cred.headers(cfg.type))
         pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
-        return HttpSource(url, session, pages, self.counters)
+        source = HttpSource(url, session, pages, self.counters)
+        source.credential = cred  # pip, when it reads this index for an install, needs them too
+        return source
 
     # -- families and versions
     def project(self, rez_name: str) -> str:
@@ -128,14 +142,30 @@ class IndexRepository:
             if rez_name in self._families:
                 return self._families[rez_name]
         found = self.versions_of_project(self.project(rez_name))
+        if found and not self._is_rez_family(found):
+            found = {}
         with self._lock:
             self._families[rez_name] = found
-        if isinstance(self.source, HttpSource) and len(found) > 1:
+        if not isinstance(self.source, LocalSource) and len(found) > 1:
             # rez reads every version in a requested range: fetch them side by side now
             pool = self._prefetcher()
             for v in found.values():
                 pool.submit(self._prefetch, v)
         return found
+
+    def _is_rez_family(self, found: dict[str, IndexVersion]) -> bool:
+        """A project whose files carry no rez definition (a plain PyPI distribution on a shared
+        index) is not a rez family here; one definition read tells, and rez needs it anyway."""
+        v = found[max(found, key=_version_key)]
+        with v.lock:
+            if not v.loaded:
+                self._load(v)
+        return not v.foreign
+
+    def is_plain_project(self, project: str) -> bool:
+        """True when the index holds ``project`` and its files are not rezwheel artifacts."""
+        found = self.versions_of_project(project)
+        return bool(found) and not self._is_rez_family(found)
 
     def _prefetcher(self) -> "cf.ThreadPoolExecutor":
         with self._lock:
@@ -184,15 +214,22 @@ class IndexRepository:
             text = self.store.definition(f.sha256) if f.sha256 else None
             if text is None:
                 keep = self.store.wheel_path(f.sha256, f.filename) if f.sha256 else None
-                text = read_definition(self.source, f, keep_payload=keep)
+                try:
+                    text = read_definition(self.source, f, keep_payload=keep)
+                except NotAnArtifact:
+                    text = ""  # remembered as "not ours", like a definition
                 if f.sha256:
                     self.store.put_definition(f.sha256, text)
+            if not text:
+                raise NotAnArtifact(f.filename)
             data = rezdef.parse(text, label)
             if check_version and str(data.get("version", "")) != v.rez_version:
                 raise RezwheelError(f"{label}: defines version {data.get('version')!r}, "
                                     f"the file name says {v.rez_version!r}")
             data.pop("base", None)
             v.data = data
+        except NotAnArtifact:
+            v.foreign = True
         except RezwheelError as e:
             log.warning("rezwheel: skipping invalid package: %s", e)
 
@@ -247,7 +284,7 @@ class IndexRepository:
         f = self.file_for_variant(rez_name, rez_version, index)
         if not f.sha256:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
-        local = self.source.local_path(f) if isinstance(self.source, LocalSource) else None
+        local = self.source.local_path(f) if not isinstance(self.source, HttpSource) else None
         return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest),
                                    local_path=local)
 
@@ -258,3 +295,8 @@ class IndexRepository:
 
 
 DEFINITION_LABEL = "rez-package.py"
+
+
+def _version_key(rez_version: str) -> object:
+    from rez.version import Version
+    return Version(rez_version)

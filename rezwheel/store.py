@@ -97,7 +97,7 @@ class Store:
                                             f"index's {sha}")
                 wheel = local_path
             else:
-                wheel = self._verified_wheel(sha, filename, fetch)
+                wheel = self.fetch_wheel(sha, filename, fetch)
             parent = self._dir("roots")
             tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
             try:
@@ -108,7 +108,8 @@ class Store:
                 shutil.rmtree(tmp, ignore_errors=True)
         return root
 
-    def _verified_wheel(self, sha: str, filename: str, fetch: Callable[[str], None]) -> str:
+    def fetch_wheel(self, sha: str, filename: str, fetch: Callable[[str], None]) -> str:
+        """The payload in the store, fetched (to a temporary name) and sha256-checked once."""
         path = self.wheel_path(sha, filename)
         if os.path.exists(path) and sha256_file(path) == sha:
             return path

@@ -40,6 +40,10 @@ class Unreachable(RezwheelError):
     """The index cannot be reached and nothing about the request is cached."""
 
 
+class NotAnArtifact(RezwheelError):
+    """A wheel with no embedded rez definition: a plain PyPI distribution, not a rez package."""
+
+
 @dataclass
 class Counters:
     """What a reader cost: tests and benchmarks hold the plugin's promises to account."""
@@ -95,6 +99,7 @@ class HttpSource:
         self.cache_dir = cache_dir
         self.counters = counters or Counters()
         self.offline = False
+        self.credential: object = None
 
     # -- pages
     def _cache_path(self, url: str) -> Optional[str]:
@@ -248,7 +253,7 @@ class LocalSource:
     def _path(self, url: str) -> str:
         return unquote(urlsplit(url).path)
 
-    def local_path(self, f: IndexFile) -> str:
+    def local_path(self, f: IndexFile) -> Optional[str]:
         return self._path(f.url)
 
     def metadata(self, f: IndexFile) -> Optional[str]:
@@ -265,25 +270,107 @@ class LocalSource:
         shutil.copyfile(self._path(f.url), dest)
 
 
-def read_definition(source: "HttpSource | LocalSource", f: IndexFile,
-                    keep_payload: Optional[str] = None) -> str:
+class ChainSource:
+    """Several indexes read in order as one (a site mirror first, Artifactory second).
+
+    A project's files are the union by file name; the first index listing a name serves it, and
+    a download that fails there, or whose sha256 differs from the listed one, falls through to
+    the next index holding that file. An unreachable index is skipped while another answers.
+    """
+
+    def __init__(self, sources: list) -> None:
+        self.sources = sources
+        self.url = sources[0].url
+        self.counters = sources[0].counters
+        self._alternatives: dict[str, list[tuple[object, IndexFile]]] = {}
+
+    @property
+    def offline(self) -> bool:
+        return all(s.offline for s in self.sources)
+
+    def _each(self, read):  # type: ignore[no-untyped-def]
+        answers, failures = [], []
+        for s in self.sources:
+            try:
+                answers.append((s, read(s)))
+            except Unreachable as e:
+                failures.append(e)
+        if not answers:
+            raise failures[0]
+        return answers
+
+    def projects(self) -> set[str]:
+        return set().union(*(found for _, found in self._each(lambda s: s.projects())))
+
+    def files(self, project: str) -> list[IndexFile]:
+        merged: dict[str, IndexFile] = {}
+        alternatives: dict[str, list] = {}
+        for s, found in self._each(lambda s: s.files(project)):
+            for f in found:
+                merged.setdefault(f.filename, f)
+                alternatives.setdefault(f.filename, []).append((s, f))
+        for name, f in merged.items():
+            self._alternatives[f.url] = alternatives[name]
+        return list(merged.values())
+
+    def _owner(self, url: str):  # type: ignore[no-untyped-def]
+        return self._alternatives[url][0][0]
+
+    def metadata(self, f: IndexFile) -> Optional[str]:
+        return self._owner(f.url).metadata(f)
+
+    def tail_zip(self, url: str, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
+        return self._owner(url).tail_zip(url, keep)
+
+    def local_path(self, f: IndexFile) -> Optional[str]:
+        owner = self._owner(f.url)
+        return owner.local_path(f) if isinstance(owner, LocalSource) else None
+
+    def fetch(self, f: IndexFile, dest: str) -> None:
+        from ..hashing import sha256_file
+
+        alternatives = self._alternatives.get(f.url) or []
+        last: Optional[Exception] = None
+        for s, g in alternatives:
+            if f.sha256 and g.sha256 and g.sha256 != f.sha256:
+                continue
+            try:
+                s.fetch(g, dest)
+                if f.sha256 and len(alternatives) > 1 and sha256_file(dest) != f.sha256:
+                    raise RezwheelError(f"{g.url}: sha256 does not match the index's {f.sha256}")
+                return
+            except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+                last = e
+                log.warning("rezwheel: %s: %s; trying the next index", f.filename, e)
+        raise last or RezwheelError(f"{f.filename}: no index holds it")
+
+
+Source = "HttpSource | LocalSource | ChainSource"
+
+
+def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] = None) -> str:
     """A file's embedded definition, by the cheapest way the index allows (see module doc).
 
-    ``keep_payload``: where to leave the whole file when it had to be downloaded.
+    ``keep_payload``: where to leave the whole file when it had to be downloaded. Raises
+    ``NotAnArtifact`` as soon as a complete METADATA or member list shows there is none.
     """
     if f.metadata:
         text = source.metadata(f)
-        found = definition_from_metadata(text) if text else None
-        if found is not None:
+        if text:
+            found = definition_from_metadata(text)
+            if found is None:  # rezwheel always embeds the definition in METADATA too
+                raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
             return found
     z = source.tail_zip(f.url, keep_payload)
     if z is not None:
         try:
             found = definition_from_zip(z)
-            if found is not None:
-                return found
         except (ValueError, zipfile.BadZipFile, OSError, KeyError):
             pass  # the member starts before the tail
+        else:
+            if found is None:  # the central directory is complete: there is none
+                raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
+            return found
     tmpdir = tempfile.mkdtemp(prefix=".rezwheel-")
     try:
         tmp = os.path.join(tmpdir, f.filename)
@@ -291,7 +378,7 @@ def read_definition(source: "HttpSource | LocalSource", f: IndexFile,
         with zipfile.ZipFile(tmp) as z2:
             found = definition_from_zip(z2)
         if found is None:
-            raise RezwheelError(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
+            raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
         if keep_payload:
             os.makedirs(os.path.dirname(keep_payload), exist_ok=True)
             os.replace(tmp, keep_payload)

@@ -1,0 +1,153 @@
+"""Carrying out an install plan: downloads side by side into the store, each checked against
+the sha256 the index lists, then every variant restored into the repository (ours from its
+layout map, plain wheels rez-pip style), one at a time as its download completes.
+
+A failed download or install is reported for its package and the others still go in; nothing
+of a failed one is left visible (downloads and roots are staged under temporary names).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
+
+from . import install, pypi
+from .errors import InstallError, InvalidWheelError, RezwheelError
+from .hashing import sha256_file
+from .index.simple import IndexFile
+from .install import install_wheel
+from .plan import Step
+from .store import Store
+
+
+@dataclass
+class Done:
+    step: Step
+    status: str  # "installed" | "present" | "replaced" | "failed" (dry run: "install")
+    error: Optional[str] = None
+
+    @property
+    def file(self) -> str:
+        return f"{self.step.package}  {self.step.root}"
+
+    def as_json(self) -> dict:
+        return dict(self.step.as_json(), status=self.status, error=self.error)
+
+
+def check_writable(repo: str) -> None:
+    """Fail before any download when ``repo`` cannot take a new package."""
+    try:
+        os.makedirs(repo, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".rezwheel-probe-", dir=repo)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InstallError(f"{repo}: cannot write to the repository: {e.strerror}") from None
+
+
+def _local(url: str) -> Optional[str]:
+    return unquote(urlsplit(url).path) if url.startswith("file://") else None
+
+
+def download(step: Step, store: Store) -> str:
+    """The step's file on this host, sha256-checked against the index."""
+    if not step.sha256:
+        raise InvalidWheelError(f"{step.file}: the index gives no sha256 to verify it against")
+    source: Any = step.index.source if step.index else None
+    f = step.index_file or IndexFile(step.file, step.url, step.sha256, None)
+    local = _local(step.url)
+    if local is None and step.kind == "rezwheel" and hasattr(source, "local_path"):
+        local = source.local_path(f)
+    if local:
+        got = sha256_file(local)
+        if got != step.sha256:
+            raise InvalidWheelError(f"{local}: sha256 {got} does not match the index's "
+                                    f"{step.sha256}")
+        return local
+    if step.kind == "pypi":  # a URL from pip's report: read it with that index's session
+        source = next((s for s in getattr(source, "sources", [source])
+                       if getattr(s, "session", None) and urlsplit(s.url).netloc
+                       == urlsplit(step.url).netloc.rsplit("@", 1)[-1]), None) or _plain_http()
+    return store.fetch_wheel(step.sha256, step.file, lambda dest: source.fetch(f, dest))
+
+
+def _plain_http() -> Any:
+    from .http import make_session
+    from .index.source import HttpSource
+
+    return HttpSource("http://unused/", make_session(), None)
+
+
+def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
+                 dry_run: bool = False) -> Done:
+    """A wheel file given on the command line: ours restored as is, a plain one rez-pip style."""
+    import zipfile
+
+    from .index.source import definition_from_zip
+
+    sha = sha256_file(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            ours = definition_from_zip(z) is not None
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
+    if not ours:
+        data = pypi.definition(pypi.wheel_metadata(path), path, target, "", sha)
+        root = os.path.join(repo, data["name"], data["version"], pypi.variant_subpath(data))
+        step = Step(data["name"], data["version"], None, "pypi", os.path.basename(path),
+                    "file://" + os.path.abspath(path), sha, root.rstrip("/"), "install", data=data)
+        if pypi.is_installed(repo, data):
+            return Done(step, "present")
+        if not dry_run:
+            check_writable(repo)
+            pypi.install_plain(path, repo, data)
+        return Done(step, "installed" if not dry_run else "install")
+    if dry_run:
+        from .wheel.reader import open_artifact
+
+        with open_artifact(path) as art:
+            lay = art.layout
+            present = install.is_installed(repo, art.definition, lay.variant_index)
+        root = os.path.join(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
+        step = Step(lay.rez_name, lay.rez_version, lay.variant_index, "rezwheel",
+                    os.path.basename(path), "file://" + os.path.abspath(path), sha,
+                    root.rstrip("/"), "present" if present else "install")
+        return Done(step, step.status)
+    r = install_wheel(path, repo, force=force)
+    step = Step(r.rez_name, r.rez_version, r.variant_index, "rezwheel", os.path.basename(path),
+                "file://" + os.path.abspath(path), sha, r.root, r.status)
+    return Done(step, r.status)
+
+
+def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
+          progress: Any = None, force: bool = False) -> list[Done]:
+    todo = [s for s in steps if s.status == "install"]
+    done = [Done(s, "present") for s in steps if s.status != "install"]
+    if not todo:
+        return done
+    check_writable(repo)
+    if progress:
+        progress.start(len(todo), 0)
+    with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-download") as pool:
+        futures = {pool.submit(download, s, store): s for s in todo}
+        for fut in cf.as_completed(futures):
+            step = futures[fut]
+            try:
+                path = fut.result()
+                if step.kind == "pypi":
+                    pypi.install_plain(path, repo, step.data or {})
+                else:
+                    install_wheel(path, repo, force=force)
+                result = Done(step, "installed")
+            except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+                result = Done(step, "failed", str(e))
+            done.append(result)
+            if progress:
+                progress.advance(result, 0)
+    if progress:
+        progress.finish()
+    return done

@@ -1,0 +1,297 @@
+"""Planning installs and mirror syncs: rez requests -> index files -> target paths.
+
+One rez solve decides everything, so rez semantics hold (variants, weak and conflict requests,
+implicit packages). Our artifacts take part through the plugin's repository class; plain PyPI
+distributions that the requests or our definitions name are resolved by pip against the same
+indexes first and join the solve as rez-pip style definitions in a scratch repository. What is
+already in the target repository counts as installed. Planning downloads no payload:
+definitions come from the store, PEP 658 files or range reads, and pip reads metadata alike.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from packaging.utils import canonicalize_name
+
+from . import install, pypi
+from .errors import RezwheelError
+from .index.simple import IndexFile
+from .repository import IndexRepository, Settings
+
+#: families rez gets from the host (implicit packages); never looked up as PyPI projects
+HOST_FAMILIES = ("platform", "arch", "os", "python")
+
+
+@dataclass
+class Step:
+    """One variant to put in place: what rez chose, which file holds it, where it goes."""
+    rez_name: str
+    rez_version: str
+    variant: Optional[int]
+    kind: str  # "rezwheel" | "pypi"
+    file: str
+    url: str
+    sha256: Optional[str]
+    root: str
+    status: str  # "install" | "present"
+    index: Optional[IndexRepository] = field(default=None, repr=False)
+    index_file: Optional[IndexFile] = field(default=None, repr=False)
+    data: Optional[dict] = field(default=None, repr=False)  # pypi: the rez definition
+
+    @property
+    def package(self) -> str:
+        return f"{self.rez_name}-{self.rez_version}" if self.rez_version else self.rez_name
+
+    def as_json(self) -> dict:
+        return {"package": self.package, "variant": self.variant, "kind": self.kind,
+                "file": self.file, "url": _redact(self.url), "sha256": self.sha256,
+                "root": self.root, "status": self.status}
+
+
+def _redact(url: str) -> str:
+    from .http import redact
+    return redact(url)
+
+
+class Planner:
+    """Reads the indexes (in order) for one install or sync; ``plan`` may be called once."""
+
+    def __init__(self, indexes: list[str], target: pypi.Target, prefix: str = "",
+                 store: Optional[str] = None, explicit_python: bool = False) -> None:
+        if not indexes:
+            raise RezwheelError("no index given (--index URL|NAME|DIR)")
+        self.locations = indexes
+        self.target = target
+        self.explicit_python = explicit_python
+        self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
+                      for loc in indexes]
+        self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
+
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self) -> "Planner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def tried(self) -> str:
+        return ", ".join(_redact(w) for r in self.repos for w in r.where)
+
+    # -- which families are ours, which are plain PyPI projects
+    def _ours(self, name: str) -> list[tuple[IndexRepository, str]]:
+        return [(r, v) for r in self.repos for v in r.versions(name)]
+
+    def _plain(self, name: str) -> bool:
+        project = canonicalize_name(name)
+        return any(r.is_plain_project(project) for r in self.repos)
+
+    def pip_requirements(self, requests: list[str], repo: Optional[str]) -> list[str]:
+        """PyPI requirements for plain projects the requests name, directly or through the
+        requires of any of our versions in range (pip decides among them; rez checks)."""
+        from rez.version import Requirement, Version
+
+        out: list[str] = []
+        plain_seen: set[str] = set()
+        visited: set[tuple[str, str]] = set()
+        unknown: list[str] = []
+        queue = [(Requirement(r), True) for r in requests]
+        while queue:
+            req, top = queue.pop()
+            if req.conflict or req.weak or req.name.startswith(".") or req.name in HOST_FAMILIES:
+                continue
+            ours = self._ours(req.name)
+            if ours:
+                for r, ver in ours:
+                    if (req.name, ver) in visited or Version(ver) not in req.range:
+                        continue
+                    visited.add((req.name, ver))
+                    data = r.definition(req.name, ver) or {}
+                    for s in list(data.get("requires") or []) + [
+                            x for v in data.get("variants") or [] for x in v]:
+                        queue.append((Requirement(str(s)), False))
+            elif self._plain(req.name):
+                spec = _specifier(req) if top else ""
+                if top or req.name not in plain_seen:
+                    out.append(canonicalize_name(req.name) + spec)
+                plain_seen.add(req.name)
+            elif top and not (repo and os.path.isdir(os.path.join(repo, req.name))):
+                unknown.append(req.name)
+        if unknown:
+            raise RezwheelError(f"{', '.join(sorted(set(unknown)))}: no such package on "
+                                f"{self.tried()}" + (f" nor in {repo}" if repo else ""))
+        return sorted(set(out))
+
+    def pip_index_urls(self) -> list[str]:
+        urls = []
+        for r in self.repos:
+            for w, src in zip(r.where, _sources(r)):
+                if "://" not in w:
+                    urls.append("file://" + os.path.join(w, "simple") + "/")
+                else:
+                    urls.append(_with_credentials(w, getattr(src, "credential", None)))
+        return urls
+
+    def resolve_plain(self, requirements: list[str], no_deps: bool = False) -> dict[str, tuple]:
+        """pip's picks as rez definitions, written to the scratch repository for the solve."""
+        from .install import write_definition
+
+        picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps)
+        out = {}
+        for p in picks:
+            data = pypi.definition(p.metadata, p.filename, self.target, _index_of(p.url),
+                                   p.sha256)
+            pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
+            os.makedirs(pkg_dir, exist_ok=True)
+            write_definition(os.path.join(pkg_dir, "package.py"), data)
+            out[data["name"]] = (p, data)
+        return out
+
+    # -- the plan
+    def plan(self, requests: list[str], repo: Optional[str], no_deps: bool = False,
+             all_variants: bool = False) -> list[Step]:
+        """Steps for ``requests``; ``repo`` (the install target) counts as installed.
+
+        ``all_variants``: every variant of each chosen package version (a mirror serves hosts
+        that differ from this one), not just the one rez chose here.
+        """
+        plain = self.resolve_plain(self.pip_requirements(requests, repo), no_deps)
+        if no_deps:
+            variants = self._latest(requests, plain)
+        else:
+            variants = self._solve(requests, repo)
+        steps = []
+        for v in variants:
+            if v.repository.name() == "artifactory":
+                index = v.repository.index
+                indices = range(len(v.parent.variants or [])) if all_variants and v.index \
+                    is not None else [v.index]
+                for i in indices:
+                    steps.append(self._ours_step(index, v.name, str(v.version), i, repo))
+            elif os.path.realpath(v.resource.location) == os.path.realpath(self.scratch):
+                pick, data = plain[v.name]
+                steps.append(self._plain_step(pick, data, repo))
+            else:  # already in the target repository
+                steps.append(Step(v.name, str(v.version), v.index, "installed", "", "", None,
+                                  v.root, "present"))
+        return steps
+
+    def _bind(self) -> list[str]:
+        """The package paths of the solve, with rez's repository objects reading through our
+        IndexRepository instances (so one set of page reads serves planning and solving)."""
+        from rez.package_repository import package_repository_manager
+
+        paths = []
+        for loc, r in zip(self.locations, self.repos):
+            path = f"artifactory@{loc}"
+            package_repository_manager.get_repository(path).index = r
+            paths.append(path)
+        return paths
+
+    def _solve(self, requests: list[str], repo: Optional[str]) -> list[Any]:
+        from rez.resolved_context import ResolvedContext
+
+        paths = self._bind() + [self.scratch] + ([repo] if repo and os.path.isdir(repo) else [])
+        extra = [f"~python-{self.target.short}"] if self.explicit_python else []
+        from rez.exceptions import RezError
+
+        try:
+            ctx = ResolvedContext(list(requests) + extra, package_paths=paths,
+                                  package_caching=False)
+        except RezError as e:  # a family or version no repository has
+            raise RezwheelError(f"cannot resolve {' '.join(requests)}: {e}") from None
+        if not ctx.success:
+            why = " ".join((ctx.failure_description or "no resolve").split())
+            raise RezwheelError(f"cannot resolve {' '.join(requests)}: {why}")
+        return list(ctx.resolved_packages)
+
+    def _latest(self, requests: list[str], plain: dict) -> list[Any]:
+        """--no-deps: the newest version in range of each request, by itself."""
+        from rez.packages import iter_packages
+
+        paths = self._bind() + [self.scratch]
+        out = []
+        for request in requests:
+            from rez.version import Requirement
+
+            req = Requirement(request)
+            found = sorted(iter_packages(req.name, range_=req.range, paths=paths),
+                           key=lambda p: p.version)
+            if not found:
+                raise RezwheelError(f"{request}: no such package on {self.tried()}")
+            out.extend(found[-1].iter_variants())
+        return out
+
+    def _ours_step(self, index: IndexRepository, name: str, version: str, variant: Optional[int],
+                   repo: Optional[str]) -> Step:
+        f = index.file_for_variant(name, version, variant)
+        data = index.definition(name, version) or {}
+        sub = _subpath(data, variant)
+        root = _target(repo, name, version, sub)
+        present = bool(repo) and install.is_installed(repo, data, variant)
+        return Step(name, version, variant, "rezwheel", f.filename, f.url, f.sha256, root,
+                    "present" if present else "install", index, f)
+
+    def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
+        root = _target(repo, data["name"], data["version"], pypi.variant_subpath(data))
+        present = bool(repo) and pypi.is_installed(repo, data)
+        index = next((r for r in self.repos for w in r.where if pick.url.startswith(
+            "file://" + w) or _same_host(pick.url, w)), self.repos[0])
+        return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
+                    pick.filename, pick.url, pick.sha256, root,
+                    "present" if present else "install", index, None, data)
+
+
+def _sources(r: IndexRepository) -> list:
+    return list(getattr(r.source, "sources", [r.source]))
+
+
+def _specifier(req: Any) -> str:
+    from . import naming
+
+    return "" if req.range.is_any() else naming.range_to_specifier(str(req.range))
+
+
+def _subpath(data: dict, variant: Optional[int]) -> str:
+    if variant is None or not data.get("variants"):
+        return ""
+    requires = [str(r) for r in data["variants"][variant]]
+    if data.get("hashed_variants"):
+        return pypi.variant_subpath({"variants": [requires]})
+    return os.path.join(*requires) if requires else ""
+
+
+def _target(repo: Optional[str], name: str, version: str, sub: str) -> str:
+    parts = [repo or "", name] + ([version] if version else []) + ([sub] if sub else [])
+    return os.path.join(*parts)
+
+
+def _index_of(url: str) -> str:
+    """The index a pip pick came from, for the ``pip`` attribute (no credentials, no file)."""
+    base = _redact(url).split("#")[0]
+    return base.rsplit("/", 1)[0] + "/"
+
+
+def _same_host(url: str, index: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return "://" in index and urlsplit(url).netloc.rsplit("@", 1)[-1] == urlsplit(index).netloc
+
+
+def _with_credentials(url: str, cred: Any) -> str:
+    """An index URL pip can read: credentials go in it (pip redacts them when printing)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    secret = cred and (cred.token or cred.password)
+    if not secret:
+        return url
+    user = cred.username or "__token__"
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(secret, safe='')}@{parts.netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))

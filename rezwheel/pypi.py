@@ -1,0 +1,338 @@
+"""Plain PyPI wheels (no embedded rez definition) as rez packages, the way rez-pip makes them.
+
+pip resolves them (``pip install --dry-run --report``, against the same indexes, so pip's
+resolver, markers and Requires-Python apply); each pick becomes a rez definition built with
+rez's own pip helpers, and ``installer`` writes the payload: importable code under ``python/``,
+scripts under ``bin/`` with a ``#!/usr/bin/env python`` line (the python of the rez context),
+everything else where rez's ``pip_install_remaps`` puts it. Pure wheels get no variants; binary
+wheels, and pure ones whose dependencies hang on python or platform markers, get one hashed
+variant on platform/arch/python, as rez-pip does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from typing import BinaryIO, Optional
+
+from packaging.requirements import Requirement
+from packaging.utils import parse_wheel_filename
+
+from .errors import InstallError, RezwheelError
+
+INTERPRETER = "/usr/bin/env python"
+_MULTI = {"classifier", "requires_dist", "provides_extra", "project_url", "dynamic",
+          "license_file", "platform", "supported_platform", "obsoletes_dist", "provides_dist",
+          "requires_external"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The python a host runs (``--python``): markers and variants are evaluated for it."""
+    python: str  # "3.11" or "3.11.4"
+
+    @classmethod
+    def current(cls, python: Optional[str] = None) -> "Target":
+        return cls(python or "%d.%d" % sys.version_info[:2])
+
+    @property
+    def short(self) -> str:
+        return ".".join(self.python.split(".")[:2])
+
+    def markers(self) -> dict[str, str]:
+        from packaging.markers import default_environment
+
+        full = self.python if self.python.count(".") >= 2 else self.python + ".0"
+        env = dict(default_environment())
+        env.update(python_version=self.short, python_full_version=full,
+                   implementation_version=full, extra="")
+        return env
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One distribution pip chose: where to get it and what its metadata says."""
+    name: str
+    version: str
+    filename: str
+    url: str
+    sha256: Optional[str]
+    metadata: dict  # PEP 566 JSON form of the core metadata
+
+
+def metadata_json(text: str) -> dict:
+    """Core metadata (RFC 822 form) as PEP 566 JSON, the form pip's report uses."""
+    msg = HeaderParser().parsestr(text)
+    out: dict = {}
+    for key, value in msg.items():
+        k = key.lower().replace("-", "_")
+        if k in _MULTI:
+            out.setdefault(k, []).append(value)
+        elif k not in out:
+            out[k] = value
+    return out
+
+
+def wheel_metadata(path: str) -> dict:
+    from .wheel.metadata import read_metadata
+
+    return metadata_json(read_metadata(path))
+
+
+def is_pure(filename: str) -> bool:
+    tags = parse_wheel_filename(os.path.basename(filename))[3]
+    return all(t.abi == "none" and t.platform == "any" for t in tags)
+
+
+# -- resolving with pip
+def pip_index_args(index_urls: list[str]) -> list[str]:
+    args = ["--index-url", index_urls[0]]
+    for url in index_urls[1:]:
+        args += ["--extra-index-url", url]
+    return args
+
+
+def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
+                no_deps: bool = False) -> list[Pick]:
+    """What ``pip install`` would install for ``requirements`` on ``target``, without installing.
+
+    ``index_urls`` may carry credentials; pip redacts them from what it prints, and they are
+    not repeated in errors here.
+    """
+    if not requirements:
+        return []
+    with tempfile.TemporaryDirectory(prefix="rezwheel-pip-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--report", report,
+               "--quiet", "--ignore-installed", "--only-binary=:all:", "--no-input",
+               "--disable-pip-version-check", "--python-version", target.python,
+               *pip_index_args(index_urls), *(["--no-deps"] if no_deps else []), *requirements]
+        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_NO_PYTHON_VERSION_WARNING="1")
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if r.returncode:
+            errors = [ln.strip() for ln in r.stderr.splitlines() if ln.startswith("ERROR:")]
+            said = "; ".join(errors) or r.stderr.strip().splitlines()[-1:][0] if r.stderr else ""
+            raise RezwheelError(f"pip could not resolve {', '.join(requirements)}: {said}")
+        with open(report, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    picks = []
+    for item in doc.get("install", []):
+        info = item["download_info"]
+        hashes = (info.get("archive_info") or {}).get("hashes") or {}
+        url = info["url"]
+        meta = item["metadata"]
+        picks.append(Pick(meta["name"], meta["version"], url.rsplit("/", 1)[-1].split("#")[0],
+                          url, hashes.get("sha256"), meta))
+    return picks
+
+
+# -- rez definitions
+def rez_name(dist: str) -> str:
+    from rez.utils.pip import pip_to_rez_package_name
+
+    return pip_to_rez_package_name(dist)
+
+
+def definition(meta: dict, filename: str, target: Target, index: str = "",
+               sha256: Optional[str] = None) -> dict:
+    """A rez-pip style definition for a plain wheel (``tools`` is added at install time)."""
+    from packaging.specifiers import SpecifierSet
+    from rez.system import system
+    from rez.utils.pip import (get_marker_sys_requirements, packaging_req_to_rez_req,
+                               pip_specifier_to_rez_requirement, pip_to_rez_version)
+    from rez.utils.sourcecode import SourceCode
+
+    pure = is_pure(filename)
+    sys_requires = set() if pure else {"platform", "arch", "python"}
+    env = target.markers()
+    requires, variant_requires = [], []
+    for line in meta.get("requires_dist") or []:
+        req = Requirement(line)
+        marked = set()
+        if req.marker:
+            if not req.marker.evaluate(env):
+                continue  # another python or platform, or an extra nobody asked for
+            marked = set(get_marker_sys_requirements(str(req.marker)))
+        rez_req = str(packaging_req_to_rez_req(req))
+        (variant_requires if marked else requires).append(rez_req)
+        sys_requires |= marked
+    variant = ([f"platform-{system.platform}"] if "platform" in sys_requires else []) + \
+        ([f"arch-{system.arch}"] if "arch" in sys_requires else []) + \
+        ([f"python-{target.short}"] if "python" in sys_requires else []) + variant_requires
+    if not variant and meta.get("requires_python"):
+        requires.append(f"python-{pip_specifier_to_rez_requirement(SpecifierSet(meta['requires_python']))}")
+    commands = SourceCode(source="env.PYTHONPATH.append('{root}/python')\n"
+                                 "env.PATH.append('{root}/bin')")
+    commands.funcname = "commands"
+    data: dict = {
+        "name": rez_name(meta["name"]),
+        "version": pip_to_rez_version(meta["version"]),
+        "description": meta.get("summary") or None,
+        "requires": requires or None,
+        "commands": commands,
+        "pip_name": f"{meta['name']} ({meta['version']})",
+        "from_pip": True,
+        "is_pure_python": pure,
+        "pip": {"name": meta["name"], "version": meta["version"], "index": index,
+                "file": os.path.basename(filename), "sha256": sha256},
+    }
+    if variant:
+        data["variants"] = [variant]
+        data["hashed_variants"] = True
+    author = meta.get("author") or meta.get("author_email")
+    if author:
+        data["authors"] = [author]
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def variant_subpath(data: dict) -> str:
+    """Where rez looks for the (single) variant: the sha1 rez gives hashed variants."""
+    if not data.get("variants"):
+        return ""
+    return hashlib.sha1(str([str(r) for r in data["variants"][0]]).encode("utf8")).hexdigest()
+
+
+# -- installing
+def _remap(record_path: str, wheel: str) -> str:
+    """Where rez-pip puts a file pip would record outside site-packages (``../../bin/x``)."""
+    from rez.config import config
+
+    for remap in config.pip_install_remaps:
+        pattern = remap["record_path"]
+        if re.search(pattern, record_path):
+            return re.sub(pattern, remap["rez_install"], record_path)
+    raise InstallError(f"{wheel}: no pip_install_remaps rule (rez config) places {record_path}")
+
+
+_PLACEHOLDER = "/rezwheel/python"  # installer quotes an interpreter with a space: swap it in after
+
+
+def _env_shebang(data: bytes) -> bytes:
+    if data.startswith(b"#!" + _PLACEHOLDER.encode()):
+        return b"#!" + INTERPRETER.encode() + data[data.index(b"\n"):]
+    return data
+
+
+def _rez_pip_destination(root: str, wheel: str):  # type: ignore[no-untyped-def]
+    import io
+
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.scripts import Script
+    from installer.utils import fix_shebang
+
+    class RezPipDestination(SchemeDictionaryDestination):
+        def write_file(self, scheme, path, stream: BinaryIO, is_executable: bool):  # type: ignore[no-untyped-def,override]
+            path = os.fspath(path)
+            if scheme in ("purelib", "platlib"):
+                return self.write_to_fs(scheme, path, stream, is_executable)
+            sub = {"scripts": "bin/", "headers": "include/"}.get(scheme, "")
+            placed = _remap(os.path.join(os.pardir, os.pardir, sub + path), wheel)
+            if scheme == "scripts":
+                with fix_shebang(stream, _PLACEHOLDER) as fixed:
+                    stream = io.BytesIO(_env_shebang(fixed.read()))
+            return self.write_to_fs("data", placed, stream, is_executable)  # type: ignore[arg-type]
+
+        def write_script(self, name, module, attr, section):  # type: ignore[no-untyped-def]
+            _, data = Script(name, module, attr, section).generate(_PLACEHOLDER, "posix")
+            data = _env_shebang(data)
+            placed = _remap(os.path.join(os.pardir, os.pardir, "bin", name), wheel)
+            return self.write_to_fs("data", placed, io.BytesIO(data), True)  # type: ignore[arg-type]
+
+    python = os.path.join(root, "python")
+    return RezPipDestination({"purelib": python, "platlib": python, "data": root,
+                              "scripts": os.path.join(root, "bin"),
+                              "headers": os.path.join(root, "include")},
+                             interpreter=INTERPRETER, script_kind="posix")
+
+
+def restore_plain(wheel: str, root: str) -> list[str]:
+    """Write a plain wheel's payload into ``root`` (new) rez-pip style; returns its tools."""
+    import installer
+    from installer.sources import WheelFile
+
+    os.makedirs(root)
+    try:
+        with WheelFile.open(wheel) as source:
+            installer.install(source, _rez_pip_destination(root, wheel), {"INSTALLER": b"rezwheel"})
+    except (ValueError, zipfile.BadZipFile, KeyError) as e:
+        raise InstallError(f"{wheel}: cannot install: {e}") from None
+    bindir = os.path.join(root, "bin")
+    return sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
+
+
+def installed_definition(repo: str, data: dict) -> Optional[dict]:
+    from . import rezdef
+
+    path = os.path.join(repo, data["name"], data["version"], "package.py")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return rezdef.parse(fh.read(), path)
+
+
+def is_installed(repo: str, data: dict) -> bool:
+    """The same pip file is installed there, in this variant."""
+    have = installed_definition(repo, data)
+    if have is None or (have.get("pip") or {}).get("sha256") != data["pip"].get("sha256"):
+        return False
+    want = [str(r) for r in (data.get("variants") or [[]])[0]]
+    variants = [[str(r) for r in v] for v in have.get("variants") or []]
+    sub = variant_subpath(data)
+    return (not want or want in variants) and os.path.isdir(
+        os.path.join(repo, data["name"], data["version"], sub))
+
+
+def install_plain(wheel: str, repo: str, data: dict) -> str:
+    """Install a plain wheel as the rez package ``data`` into ``repo``; returns its root.
+
+    Staged beside its final place and renamed in; ``package.py`` is written last and
+    atomically, merging variants already installed for other pythons or platforms.
+    """
+    from .install import write_definition
+
+    pkg_dir = os.path.join(repo, data["name"], data["version"])
+    try:
+        os.makedirs(os.path.dirname(pkg_dir), exist_ok=True)
+    except OSError as e:
+        raise InstallError(f"{repo}: cannot write to the repository: {e.strerror}") from None
+    have = installed_definition(repo, data)
+    if have is not None and (have.get("pip") or {}).get("sha256") != data["pip"].get("sha256") \
+            and not data.get("variants"):
+        have = None  # another file of a pure package: replace it whole
+    sub = variant_subpath(data)
+    staging = tempfile.mkdtemp(prefix=".rezwheel-tmp-", dir=os.path.dirname(pkg_dir))
+    try:
+        stage = os.path.join(staging, "root")
+        tools = restore_plain(wheel, stage)
+        final = dict(data)
+        if tools:
+            final["tools"] = tools
+        if not sub:
+            write_definition(os.path.join(stage, "package.py"), final)
+            if os.path.lexists(pkg_dir):
+                os.rename(pkg_dir, os.path.join(staging, "old"))
+            os.rename(stage, pkg_dir)
+        else:
+            root = os.path.join(pkg_dir, sub)
+            os.makedirs(pkg_dir, exist_ok=True)
+            if os.path.lexists(root):
+                os.rename(root, os.path.join(staging, "old"))
+            os.rename(stage, root)
+            variants = [list(map(str, v)) for v in (have or {}).get("variants") or []]
+            if list(map(str, data["variants"][0])) not in variants:
+                variants.append(list(map(str, data["variants"][0])))
+            final["variants"] = variants
+            write_definition(os.path.join(pkg_dir, "package.py"), final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return os.path.join(pkg_dir, sub) if sub else pkg_dir
+
