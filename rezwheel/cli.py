@@ -131,7 +131,8 @@ def _install(args: argparse.Namespace) -> int:
 
         if not args.index:
             raise RezwheelError(f"{requests[0]}: give --index URL|NAME|DIR to resolve requests")
-        with Planner(args.index, target, args.prefix, explicit_python=bool(args.python)) as planner:
+        with Planner(args.index, target, args.prefix, explicit_python=bool(args.python),
+                     force=args.force) as planner:
             steps = planner.plan(requests, repo, no_deps=args.no_deps)
             if args.dry_run:
                 from .apply import Done
@@ -152,6 +153,23 @@ def _install(args: argparse.Namespace) -> int:
             if d in done[:len(files)] or d.status == "present":
                 print(f"{d.status:12} {d.file}")
     errors = [d.error for d in done if d.error]
+    for e in errors:
+        print(f"rezwheel: error: {e}", file=sys.stderr)
+    return EXIT_FAILED if errors else 0
+
+
+def _mirror(args: argparse.Namespace) -> int:
+    from .mirror import sync
+
+    results = sync(args.source, args.to, args.filter, jobs=args.jobs, prefix=args.prefix,
+                   progress=None if args.json else _progress())
+    if args.json:
+        print(json.dumps([r.as_json() for r in results], indent=1))
+    else:
+        copied = sum(r.status == "copied" for r in results)
+        present = sum(r.status == "present" for r in results)
+        print(f"{copied} copied, {present} already in the mirror")
+    errors = [r.error for r in results if r.error]
     for e in errors:
         print(f"rezwheel: error: {e}", file=sys.stderr)
     return EXIT_FAILED if errors else 0
@@ -247,6 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--force", action="store_true", help="replace a different definition")
     ins.add_argument("--json", action="store_true")
     ins.set_defaults(func=_install)
+
+    mirror = sub.add_parser("mirror", help="a site mirror: a local directory index filled "
+                            "from upstream")
+    msub = mirror.add_subparsers(dest="mirror_command", required=True)
+    ms = msub.add_parser("sync", help="copy what the mirror lacks (incremental, resumable)")
+    ms.add_argument("--from", dest="source", required=True, metavar="URL|NAME|DIR")
+    ms.add_argument("--to", required=True, metavar="DIR")
+    ms.add_argument("--filter", nargs="+", metavar="REQUEST",
+                    help="only what these rez requests resolve to (default: everything)")
+    ms.add_argument("--prefix", default="")
+    ms.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
+    ms.add_argument("--json", action="store_true")
+    ms.set_defaults(func=_mirror)
 
     cache = sub.add_parser("cache", help="the local store the rez plugin fills")
     cache.add_argument("--store", default=None, help="store root (default: $REZWHEEL_STORE or "

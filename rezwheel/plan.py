@@ -62,12 +62,14 @@ class Planner:
     """Reads the indexes (in order) for one install or sync; ``plan`` may be called once."""
 
     def __init__(self, indexes: list[str], target: pypi.Target, prefix: str = "",
-                 store: Optional[str] = None, explicit_python: bool = False) -> None:
+                 store: Optional[str] = None, explicit_python: bool = False,
+                 force: bool = False) -> None:
         if not indexes:
             raise RezwheelError("no index given (--index URL|NAME|DIR)")
         self.locations = indexes
         self.target = target
         self.explicit_python = explicit_python
+        self.force = force
         self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
                       for loc in indexes]
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
@@ -145,13 +147,21 @@ class Planner:
         picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps)
         out = {}
         for p in picks:
-            data = pypi.definition(p.metadata, p.filename, self.target, _index_of(p.url),
-                                   p.sha256)
+            data = pypi.definition(p.metadata, p.filename, self.target,
+                                   _redact(self._index_for(p.url)[1]), p.sha256)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
             write_definition(os.path.join(pkg_dir, "package.py"), data)
             out[data["name"]] = (p, data)
         return out
+
+    def _index_for(self, url: str) -> tuple[IndexRepository, str]:
+        """The index (and its URL or directory) a file pip picked comes from."""
+        for r in self.repos:
+            for w in r.where:
+                if url.startswith("file://" + w + "/") or _same_host(url, w):
+                    return r, w
+        return self.repos[0], self.repos[0].where[0]
 
     # -- the plan
     def plan(self, requests: list[str], repo: Optional[str], no_deps: bool = False,
@@ -194,10 +204,17 @@ class Planner:
             paths.append(path)
         return paths
 
+    def _scratch(self) -> list[str]:
+        return [self.scratch] if os.listdir(self.scratch) else []
+
     def _solve(self, requests: list[str], repo: Optional[str]) -> list[Any]:
         from rez.resolved_context import ResolvedContext
 
-        paths = self._bind() + [self.scratch] + ([repo] if repo and os.path.isdir(repo) else [])
+        # what the repository holds wins over the same version on an index (present is a no-op),
+        # unless --force asks for the index's definition
+        have = [repo] if repo and os.path.isdir(repo) else []
+        paths = (have if not self.force else []) + self._bind() + self._scratch() + (
+            have if self.force else [])
         extra = [f"~python-{self.target.short}"] if self.explicit_python else []
         from rez.exceptions import RezError
 
@@ -215,7 +232,7 @@ class Planner:
         """--no-deps: the newest version in range of each request, by itself."""
         from rez.packages import iter_packages
 
-        paths = self._bind() + [self.scratch]
+        paths = self._bind() + self._scratch()
         out = []
         for request in requests:
             from rez.version import Requirement
@@ -241,8 +258,7 @@ class Planner:
     def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
         root = _target(repo, data["name"], data["version"], pypi.variant_subpath(data))
         present = bool(repo) and pypi.is_installed(repo, data)
-        index = next((r for r in self.repos for w in r.where if pick.url.startswith(
-            "file://" + w) or _same_host(pick.url, w)), self.repos[0])
+        index = self._index_for(pick.url)[0]
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
                     pick.filename, pick.url, pick.sha256, root,
                     "present" if present else "install", index, None, data)
@@ -270,12 +286,6 @@ def _subpath(data: dict, variant: Optional[int]) -> str:
 def _target(repo: Optional[str], name: str, version: str, sub: str) -> str:
     parts = [repo or "", name] + ([version] if version else []) + ([sub] if sub else [])
     return os.path.join(*parts)
-
-
-def _index_of(url: str) -> str:
-    """The index a pip pick came from, for the ``pip`` attribute (no credentials, no file)."""
-    base = _redact(url).split("#")[0]
-    return base.rsplit("/", 1)[0] + "/"
 
 
 def _same_host(url: str, index: str) -> bool:

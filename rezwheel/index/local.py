@@ -84,6 +84,40 @@ class LocalIndex:
                 self._write_root_page()
         return results
 
+    # -- filling from another index (rezwheel mirror sync); the caller holds ``lock()``
+    def lock(self) -> FileLock:
+        os.makedirs(self.root, exist_ok=True)
+        return FileLock(os.path.join(self.root, ".lock"))
+
+    def present(self) -> dict[str, str]:
+        """File name -> sha256 of every wheel held, from the sidecars written when it came in."""
+        return {os.path.basename(w): self._sha256(w) for w in self.wheels()}
+
+    def partial(self) -> str:
+        """Where downloads in progress live: same filesystem, never listed, cleared on start."""
+        path = os.path.join(self.root, ".partial")
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        return path
+
+    def adopt(self, tmp: str, name: str, sha: str) -> None:
+        """Move a verified download in: sidecars first, then the wheel, each atomically, so a
+        listed wheel always has them and a killed sync leaves only the ``.partial`` dir."""
+        dest = os.path.join(self.files, name)
+        os.makedirs(self.files, exist_ok=True)
+        _atomic_write(dest + ".metadata", read_metadata(tmp).encode())
+        _atomic_write(dest + ".sha256", sha.encode())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+
+    def write_pages(self, projects: Optional[set[str]] = None) -> None:
+        """Rewrite the pages of ``projects`` (all when None), then the root page."""
+        if projects is None:
+            projects = {parse_wheel_filename(os.path.basename(w))[0] for w in self.wheels()}
+        for project in sorted(projects):
+            self._write_project_page(project)
+        self._write_root_page()
+
     def _sha256(self, path: str) -> str:
         """A published file's sha256, hashed once at publish time and kept beside it."""
         side = path + ".sha256"

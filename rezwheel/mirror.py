@@ -1,0 +1,114 @@
+"""``rezwheel mirror sync``: a site's local directory index filled from upstream (Artifactory).
+
+Hosts at the site read the mirror first (``artifactory@/mnt/mirror``, or any static web server
+over it) so each payload crosses the WAN once. A sync copies what is missing, by file name and
+sha256: everything upstream lists, or what the filter requests resolve to (every variant of
+each chosen package version, and the plain PyPI wheels pip picks). Downloads go to a hidden
+directory, are checked against upstream's sha256 and renamed in; project pages are rewritten at
+the end. A sync killed at any point leaves only whole, verified files, and the next one
+finishes the job (a marker says the pages may be behind).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from packaging.utils import parse_wheel_filename
+
+from .errors import RezwheelError
+from .hashing import sha256_file
+from .index.local import LocalIndex
+from .index.simple import IndexFile
+from .repository import IndexRepository, Settings
+
+
+@dataclass
+class Synced:
+    file: str
+    sha256: Optional[str]
+    status: str  # "copied" | "present" | "failed"
+    error: Optional[str] = None
+
+    def as_json(self) -> dict:
+        return vars(self).copy()
+
+
+def _wanted(upstream: IndexRepository, location: str, filters: list[str]) -> list[IndexFile]:
+    if not filters:
+        source = upstream.source
+        return [f for project in sorted(source.projects()) for f in source.files(project)
+                if f.filename.endswith(".whl")]
+    from .plan import Planner
+    from .pypi import Target
+
+    with Planner([location], Target.current(), upstream.settings.prefix,
+                 upstream.settings.store or None) as planner:
+        planner.repos[0] = upstream
+        steps = planner.plan(filters, repo=None, all_variants=True)
+    return [s.index_file or IndexFile(s.file, s.url, s.sha256, None) for s in steps
+            if s.kind != "installed"]
+
+
+def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: int = 8,
+         prefix: str = "", progress: Any = None) -> list[Synced]:
+    upstream = IndexRepository(location, Settings(prefix=prefix))
+    index = LocalIndex(dest)
+    wanted = {f.filename: f for f in _wanted(upstream, location, filters or [])}
+    results: list[Synced] = []
+    with index.lock():
+        marker = os.path.join(index.root, ".sync-in-progress")
+        stale = os.path.exists(marker)  # a killed sync: its files are in, its pages maybe not
+        have = index.present()
+        todo = []
+        for name, f in sorted(wanted.items()):
+            if name not in have:
+                todo.append(f)
+            elif f.sha256 and have[name] != f.sha256:
+                results.append(Synced(name, f.sha256, "failed", f"{name}: the mirror {index.root} "
+                                      f"holds a different file (mirror sha256 {have[name]}, "
+                                      f"upstream sha256 {f.sha256})"))
+            else:
+                results.append(Synced(name, have[name], "present"))
+        if not todo and not stale:
+            return results
+        with open(marker, "w"):
+            pass
+        partial = index.partial()
+        if progress:
+            progress.start(len(todo), 0)
+        touched = set()
+
+        def fetch(f: IndexFile) -> Synced:
+            if not f.sha256:
+                raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
+            tmp = os.path.join(partial, f.filename)
+            upstream.source.fetch(f, tmp)
+            got = sha256_file(tmp)
+            if got != f.sha256:
+                os.unlink(tmp)
+                raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's "
+                                    f"{f.sha256}")
+            index.adopt(tmp, f.filename, f.sha256)
+            return Synced(f.filename, f.sha256, "copied")
+
+        with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-mirror") as pool:
+            futures = {pool.submit(fetch, f): f for f in todo}
+            for fut in cf.as_completed(futures):
+                f = futures[fut]
+                try:
+                    result = fut.result()
+                    touched.add(parse_wheel_filename(f.filename)[0])
+                except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+                    result = Synced(f.filename, f.sha256, "failed", str(e))
+                results.append(result)
+                if progress:
+                    progress.advance(result, 0)
+        index.write_pages(None if stale else touched)
+        os.rmdir(partial)
+        os.unlink(marker)
+        if progress:
+            progress.finish()
+    return results

@@ -1,0 +1,311 @@
+"""`rezwheel install` and `rezwheel mirror sync` as a host and a site meet them: rez requests
+resolved over real indexes into a filesystem rez repository, plain PyPI wheels (built here with
+`build` from small source trees) turned into rez packages the way rez-pip does."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, rezwheel
+from servers import PyPIServer
+from test_publish import env
+
+PROJECTS = {
+    # pure: a console script and package data
+    "pureapp": {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "pureapp"
+            version = "1.0.2"
+            description = "A pure package with a console script"
+            requires-python = ">=3.8"
+            [project.scripts]
+            pureapp = "pureapp.cli:main"
+            [tool.setuptools.package-data]
+            pureapp = ["data/*.txt"]
+            """,
+        "pureapp/__init__.py": "NAME = 'pureapp'\n",
+        "pureapp/cli.py": """
+            import os
+            def main():
+                here = os.path.dirname(__file__)
+                with open(os.path.join(here, "data", "greeting.txt")) as fh:
+                    print(fh.read().strip())
+            """,
+        "pureapp/data/greeting.txt": "hello from pureapp data\n",
+    },
+    # an extension-like platform tag (cpXY-cpXY-linux_x86_64)
+    "fastext": {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "fast-ext"
+            version = "0.3"
+            description = "Pretends to hold a compiled extension"
+            """,
+        "setup.py": """
+            from setuptools import setup
+            from setuptools.dist import Distribution
+            class Binary(Distribution):
+                def has_ext_modules(self):
+                    return True
+            setup(distclass=Binary, packages=["fastext"])
+            """,
+        "fastext/__init__.py": "SPEED = 'fast'\n",
+    },
+    # dependencies behind environment markers: one for this python, one never
+    "markerapp": {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "markerapp"
+            version = "2.0"
+            description = "Depends through markers"
+            dependencies = [
+                'pureapp>=1.0; python_version >= "3.8"',
+                'neverlib>=1; python_version < "3"',
+                'fast-ext',
+            ]
+            """,
+        "markerapp/__init__.py": "from pureapp import NAME as DEP\nimport fastext\n",
+    },
+}
+
+MIXTOOL = """
+name = 'mixtool'
+version = '1.0'
+description = 'One of ours, requiring a plain PyPI distribution'
+requires = ['markerapp-2+']
+tools = ['mixtool']
+
+def commands():
+    env.PATH.append('{root}/bin')
+"""
+
+
+def _write_tree(root: Path, files: dict) -> None:
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text).lstrip())
+
+
+@pytest.fixture(scope="session")
+def plain_wheels(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("plain-wheels")
+    src = tmp_path_factory.mktemp("plain-src")
+    for name, files in PROJECTS.items():
+        _write_tree(src / name, files)
+        subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+                        str(out), str(src / name)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mixtool_wheel(tmp_path_factory) -> Path:
+    pkg = tmp_path_factory.mktemp("mix") / "mixtool" / "1.0"
+    (pkg / "bin").mkdir(parents=True)
+    (pkg / "package.py").write_text(MIXTOOL)
+    script = pkg / "bin" / "mixtool"
+    script.write_text("#!/usr/bin/env python\nimport markerapp\n"
+                      "print('mixtool with', markerapp.DEP, markerapp.fastext.SPEED)\n")
+    script.chmod(0o755)
+    out = pkg.parent.parent / "wheels"
+    rezwheel("convert", pkg, "-o", out)
+    return next(out.glob("*.whl"))
+
+
+@pytest.fixture(scope="session")
+def pypi(plain_wheels, mixtool_wheel, wheels, tmp_path_factory):
+    """pypiserver holding plain wheels, our samples (with the platform/arch stubs) and mixtool."""
+    server = PyPIServer(tmp_path_factory.mktemp("pypiserver"))
+    for w in [*plain_wheels.glob("*.whl"), mixtool_wheel, *wheels.glob("*.whl")]:
+        shutil.copy(w, server.root)
+    yield server
+    server.stop()
+
+
+def host_repo(tmp_path: Path) -> Path:
+    """A host's repository already holds its python package: this interpreter."""
+    repo = tmp_path / "repo"
+    py = "%d.%d" % sys.version_info[:2]
+    (repo / "python" / py).mkdir(parents=True)
+    (repo / "python" / py / "package.py").write_text(
+        f"name = 'python'\nversion = '{py}'\n\ndef commands():\n    env.PATH.prepend('{BIN}')\n")
+    return repo
+
+
+def install(*args, tmp_path, check=True):
+    return rezwheel("install", *map(str, args), check=check,
+                    env=env(REZWHEEL_STORE=str(tmp_path / "store")))
+
+
+def rez_env(repo, *args):
+    e = env(REZ_PACKAGES_PATH=str(repo), REZ_QUIET="1")
+    return subprocess.run([str(BIN / "rez"), "env", *args], capture_output=True, text=True, env=e)
+
+
+def test_plain_wheels_become_rez_packages(pypi, tmp_path):
+    repo = host_repo(tmp_path)
+    r = install("markerapp", "--into", repo, "--index", pypi.url + "simple/", tmp_path=tmp_path)
+    assert sorted(os.listdir(repo)) == ["arch", "fast_ext", "markerapp", "platform", "pureapp",
+                                        "python"], r.stdout
+    # pure: no variants, payload under python/, the console script under bin/ for rez's python
+    pure = (repo / "pureapp" / "1.0.2")
+    text = (pure / "package.py").read_text()
+    assert "variants" not in text and "python-3.8+" in text and "'pureapp'" in text
+    assert "pip_name = 'pureapp (1.0.2)'" in text and "from_pip = True" in text
+    assert (pure / "python" / "pureapp" / "data" / "greeting.txt").exists()
+    assert (pure / "bin" / "pureapp").read_text().startswith("#!/usr/bin/env python\n")
+    # binary: one hashed variant on platform/arch/python
+    fast = (repo / "fast_ext" / "0.3" / "package.py").read_text()
+    py = "%d.%d" % sys.version_info[:2]
+    assert "hashed_variants = True" in fast and f"'python-{py}'" in fast, fast
+    assert "'platform-linux'" in fast and "'arch-x86_64'" in fast
+    # markers: the python one became a variant requirement, the never-true one is gone
+    marker = (repo / "markerapp" / "2.0" / "package.py").read_text()
+    assert "neverlib" not in marker and "pureapp-1.0+" in marker and f"python-{py}" in marker
+    r = rez_env(repo, "markerapp", "--", "python", "-c", "import markerapp; print(markerapp.DEP)")
+    assert r.stdout.strip() == "pureapp", r.stderr
+    r = rez_env(repo, "pureapp", "--", "pureapp")
+    assert r.stdout.strip() == "hello from pureapp data", r.stderr
+    # installing what is present is a no-op, and says so
+    r = install("markerapp", "--into", repo, "--index", pypi.url + "simple/", tmp_path=tmp_path)
+    assert {ln.split()[0] for ln in r.stdout.splitlines()} == {"present"}, r.stdout
+
+
+def test_mixed_request_dry_run_then_install(pypi, tmp_path):
+    repo = host_repo(tmp_path)
+    args = ["mixtool", "--into", repo, "--index", pypi.url + "simple/"]
+    plan = json.loads(install(*args, "--dry-run", "--json", tmp_path=tmp_path).stdout)
+    kinds = {p["package"].rsplit("-", 1)[0]: p["kind"] for p in plan}
+    assert kinds == {"mixtool": "rezwheel", "markerapp": "pypi", "pureapp": "pypi",
+                     "fast_ext": "pypi", "platform": "rezwheel", "arch": "rezwheel",
+                     "python": "installed"}, plan
+    assert all(p["status"] in ("install", "present") and p["sha256"] for p in plan
+               if p["kind"] != "installed")
+    assert sorted(os.listdir(repo)) == ["python"]  # a dry run writes nothing
+    assert not (tmp_path / "store" / "wheels").exists()  # nor downloads a payload
+    install(*args, tmp_path=tmp_path)
+    r = rez_env(repo, "mixtool", "--", "mixtool")
+    assert r.stdout.strip() == "mixtool with pureapp fast", r.stderr
+
+
+def test_wheel_files_on_the_command_line(plain_wheels, tmp_path):
+    repo = host_repo(tmp_path)
+    (pure,) = plain_wheels.glob("pureapp-*.whl")
+    r = install(pure, "--into", repo, tmp_path=tmp_path)
+    assert r.stdout.split()[0] == "installed"
+    assert install(pure, "--into", repo, tmp_path=tmp_path).stdout.split()[0] == "present"
+    r = rez_env(repo, "pureapp", "--", "pureapp")
+    assert r.stdout.strip() == "hello from pureapp data", r.stderr
+
+
+def test_unknown_package_names_the_indexes_tried(pypi, local_index, tmp_path):
+    r = install("nosuchpkg", "--into", tmp_path / "repo", "--index", local_index, "--index",
+                pypi.url + "simple/", tmp_path=tmp_path, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"rezwheel: error: nosuchpkg: no such package on {local_index}, "
+                                f"{pypi.url}simple/ nor in {tmp_path / 'repo'}")
+
+
+def test_unsatisfiable_request_gives_rez_conflict(local_index, tmp_path):
+    r = install("pyutil-1.2", "!pyutil", "--into", tmp_path / "repo", "--index", local_index,
+                tmp_path=tmp_path, check=False)
+    assert r.returncode == 1
+    assert r.stderr.startswith("rezwheel: error: cannot resolve pyutil-1.2 !pyutil: ")
+    assert "pyutil-1.2 <--!--> !pyutil" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_sha256_mismatch_is_refused_and_nothing_written(wheels, tmp_path):
+    idx = tmp_path / "idx"
+    rezwheel("publish", *sorted(wheels.glob("pyutil-*.whl")), "--to", idx)
+    (published,) = (idx / "files").glob("pyutil-*.whl")
+    data = bytearray(published.read_bytes())
+    data[100] ^= 0xFF  # the file changes after the index listed its sha256
+    published.write_bytes(bytes(data))
+    repo = host_repo(tmp_path)
+    r = install("pyutil", "--into", repo, "--index", idx, tmp_path=tmp_path, check=False)
+    assert r.returncode == 1 and "does not match the index's" in r.stderr, r.stderr
+    assert str(published) in r.stderr
+    assert not (repo / "pyutil").exists() or not os.listdir(repo / "pyutil")
+
+
+def test_unwritable_repository_fails_before_downloading(local_index, tmp_path):
+    if os.geteuid() == 0:
+        repo = Path("/proc/rezwheel-repo")  # root ignores modes: use a path no one can create
+    else:
+        repo = tmp_path / "ro"
+        repo.mkdir(mode=0o500)
+    r = install("pyutil", "--into", repo, "--index", local_index, tmp_path=tmp_path, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip().startswith(f"rezwheel: error: {repo}: cannot write to the repository")
+
+
+def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, wheels, tmp_path):
+    server = PyPIServer(tmp_path / "upstream")
+    for w in [*plain_wheels.glob("*.whl"), mixtool_wheel, *wheels.glob("*.whl")]:
+        shutil.copy(w, server.root)
+    mirror = tmp_path / "mirror"
+    try:
+        r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                     "--filter", "mixtool", "pyutil", "--json",
+                     env=env(REZWHEEL_STORE=str(tmp_path / "store")))
+        copied = {x["file"] for x in json.loads(r.stdout) if x["status"] == "copied"}
+        assert {f for f in copied if f.startswith(("mixtool", "markerapp", "pureapp", "fast_ext",
+                                                  "pyutil"))} == {
+            mixtool_wheel.name, *(w.name for w in plain_wheels.glob("*.whl")),
+            "pyutil-1.2.0-py3-none-any.whl"}, copied
+        # incremental: a second sync copies nothing
+        r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                     "--filter", "mixtool", "pyutil",
+                     env=env(REZWHEEL_STORE=str(tmp_path / "store")))
+        assert r.stdout.splitlines()[-1].startswith("0 copied"), r.stdout
+    finally:
+        server.stop()
+    # the plugin lists the mirror first and upstream second: upstream is down, the mirror serves
+    plugins = {"package_repository": {"artifactory": {
+        "indexes": {"site": {"urls": [str(mirror), server.url + "simple/"]}}}}}
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"plugins = {plugins!r}\npackages_path = ['artifactory@site']\n")
+    e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "host-store"))
+    r = subprocess.run([str(BIN / "rez"), "env", "pyutil", "--", "pyutil", "--version"], env=e,
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
+    # and a host installs from the mirror alone, pip and all
+    repo = host_repo(tmp_path)
+    install("mixtool", "--into", repo, "--index", mirror, tmp_path=tmp_path)
+    assert rez_env(repo, "mixtool", "--", "mixtool").stdout.strip() == "mixtool with pureapp fast"
+
+
+def test_killed_sync_resumes(wheels, tmp_path):
+    up = tmp_path / "up"
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", up)
+    mirror = tmp_path / "mirror"
+    # a sync killed mid-way: some files in, pages not written, a download half done
+    rezwheel("mirror", "sync", "--from", up, "--to", mirror, "--filter", "pyutil")
+    (mirror / ".partial").mkdir()
+    (mirror / ".partial" / "relfam-1.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 half")
+    for suffix in (".metadata", ".sha256", ""):  # adopted whole: sidecars, then the wheel
+        shutil.copy(up / "files" / f"relfam-1.0-py3-none-any.whl{suffix}", mirror / "files")
+    (mirror / ".sync-in-progress").touch()
+    r = rezwheel("mirror", "sync", "--from", up, "--to", mirror)
+    assert not (mirror / ".partial").exists() and not (mirror / ".sync-in-progress").exists()
+    listed = sorted(p.name for p in (mirror / "simple").iterdir() if p.is_dir())
+    assert listed == sorted(p.name for p in (up / "simple").iterdir() if p.is_dir()), r.stdout
+    for page in (up / "simple").glob("*/index.html"):
+        assert (mirror / "simple" / page.parent.name / "index.html").read_text() == \
+            page.read_text()
