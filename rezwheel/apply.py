@@ -1,6 +1,6 @@
 """Carrying out an install plan: downloads side by side into the store, each checked against
-the sha256 the index lists, then every variant restored into the repository (ours from its
-layout map, plain wheels rez-pip style), one at a time as its download completes.
+the sha256 the index lists, and every variant restored into the repository as soon as its
+download completes (ours from its layout map, plain wheels rez-pip style).
 
 A failed download or install is reported for its package and the others still go in; nothing
 of a failed one is left visible (downloads and roots are staged under temporary names).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
@@ -132,19 +133,24 @@ def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
     check_writable(repo)
     if progress:
         progress.start(len(todo), 0)
-    with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-download") as pool:
-        futures = {pool.submit(download, s, store): s for s in todo}
-        for fut in cf.as_completed(futures):
-            step = futures[fut]
-            try:
-                path = fut.result()
+    # each worker downloads then installs; variants of one package take turns (one package.py)
+    locks = {s.package: threading.Lock() for s in todo}
+
+    def one(step: Step) -> Done:
+        try:
+            path = download(step, store)
+            with locks[step.package]:
                 if step.kind == "pypi":
                     pypi.install_plain(path, repo, step.data or {})
                 else:
                     install_wheel(path, repo, force=force)
-                result = Done(step, "installed")
-            except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
-                result = Done(step, "failed", str(e))
+            return Done(step, "installed")
+        except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+            return Done(step, "failed", str(e))
+
+    with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-install") as pool:
+        for result in pool.map(one, todo) if not progress else (
+                f.result() for f in cf.as_completed([pool.submit(one, s) for s in todo])):
             done.append(result)
             if progress:
                 progress.advance(result, 0)

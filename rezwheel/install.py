@@ -107,7 +107,7 @@ def restore_variant(artifact: Artifact, root: str, check_as_written: bool = Fals
 
 def install_wheel(path: str, repo: str, force: bool = False) -> Installed:
     """Restore one artifact's variant into the rez repository ``repo``."""
-    with open_artifact(path) as art:
+    with open_artifact(path, verify_record=False) as art:  # payload hashes: checked as written
         return _install(art, os.path.abspath(repo), force)
 
 
@@ -138,7 +138,7 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
     staging = tempfile.mkdtemp(prefix=".rezwheel-tmp-", dir=os.path.dirname(pkg_dir))
     try:
         stage_root = os.path.join(staging, "root")
-        restore_variant(art, stage_root)
+        restore_variant(art, stage_root, check_as_written=True)
         if variantless:
             write_definition(os.path.join(stage_root, "package.py"), data)
             _swap_in(stage_root, pkg_dir, staging)

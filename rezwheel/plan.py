@@ -10,6 +10,7 @@ definitions come from the store, PEP 658 files or range reads, and pip reads met
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import shutil
 import tempfile
@@ -103,13 +104,26 @@ class Planner:
         plain_seen: set[str] = set()
         visited: set[tuple[str, str]] = set()
         unknown: list[str] = []
-        queue = [(Requirement(r), True) for r in requests]
-        while queue:
-            req, top = queue.pop()
+        queue: list[tuple[Any, bool]] = []
+        lookups: dict[str, cf.Future] = {}
+
+        def classify(name: str) -> tuple[list, bool]:
+            ours = self._ours(name)
+            return ours, not ours and self._plain(name)
+
+        def push(req: Any, top: bool) -> None:
             if req.conflict or req.weak or req.name.startswith(".") or req.name in HOST_FAMILIES:
-                continue
-            ours = self._ours(req.name)
-            if ours:
+                return
+            if req.name not in lookups:  # index pages are read side by side
+                lookups[req.name] = pool.submit(classify, req.name)
+            queue.append((req, top))
+
+        with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-plan") as pool:
+            for r in requests:
+                push(Requirement(r), True)
+            while queue:
+                req, top = queue.pop(0)
+                ours, plain = lookups[req.name].result()
                 for r, ver in ours:
                     if (req.name, ver) in visited or Version(ver) not in req.range:
                         continue
@@ -117,14 +131,14 @@ class Planner:
                     data = r.definition(req.name, ver) or {}
                     for s in list(data.get("requires") or []) + [
                             x for v in data.get("variants") or [] for x in v]:
-                        queue.append((Requirement(str(s)), False))
-            elif self._plain(req.name):
-                spec = _specifier(req) if top else ""
-                if top or req.name not in plain_seen:
-                    out.append(canonicalize_name(req.name) + spec)
-                plain_seen.add(req.name)
-            elif top and not (repo and os.path.isdir(os.path.join(repo, req.name))):
-                unknown.append(req.name)
+                        push(Requirement(str(s)), False)
+                if plain:
+                    spec = _specifier(req) if top else ""
+                    if top or req.name not in plain_seen:
+                        out.append(canonicalize_name(req.name) + spec)
+                    plain_seen.add(req.name)
+                elif not ours and top and not (repo and os.path.isdir(os.path.join(repo, req.name))):
+                    unknown.append(req.name)
         if unknown:
             raise RezwheelError(f"{', '.join(sorted(set(unknown)))}: no such package on "
                                 f"{self.tried()}" + (f" nor in {repo}" if repo else ""))
@@ -199,7 +213,8 @@ class Planner:
 
         paths = []
         for loc, r in zip(self.locations, self.repos):
-            path = f"artifactory@{loc}"
+            # the location as the plugin normalizes it: rez finds a variant's repository by it
+            path = f"artifactory@{loc.rstrip('/') if '://' in loc else loc}"
             package_repository_manager.get_repository(path).index = r
             paths.append(path)
         return paths
@@ -208,7 +223,14 @@ class Planner:
         return [self.scratch] if os.listdir(self.scratch) else []
 
     def _solve(self, requests: list[str], repo: Optional[str]) -> list[Any]:
-        from rez.resolved_context import ResolvedContext
+        """rez's solver, with what a context adds (implicit packages, the configured package
+        filter and orderers); a context itself is never built, so no root is asked for."""
+        from rez.config import config
+        from rez.exceptions import RezError
+        from rez.package_filter import PackageFilterList
+        from rez.package_order import PackageOrderList
+        from rez.solver import Solver, SolverStatus
+        from rez.version import Requirement
 
         # what the repository holds wins over the same version on an index (present is a no-op),
         # unless --force asks for the index's definition
@@ -216,17 +238,18 @@ class Planner:
         paths = (have if not self.force else []) + self._bind() + self._scratch() + (
             have if self.force else [])
         extra = [f"~python-{self.target.short}"] if self.explicit_python else []
-        from rez.exceptions import RezError
-
         try:
-            ctx = ResolvedContext(list(requests) + extra, package_paths=paths,
-                                  package_caching=False)
-        except RezError as e:  # a family or version no repository has
+            reqs = [Requirement(r) for r in [*requests, *extra, *config.implicit_packages]]
+            solver = Solver(reqs, paths, package_filter=PackageFilterList.singleton,
+                            package_orderers=PackageOrderList(PackageOrderList.singleton))
+            solver.solve()
+        except RezError as e:  # a family or version no repository has, a bad request
             raise RezwheelError(f"cannot resolve {' '.join(requests)}: {e}") from None
-        if not ctx.success:
-            why = " ".join((ctx.failure_description or "no resolve").split())
-            raise RezwheelError(f"cannot resolve {' '.join(requests)}: {why}")
-        return list(ctx.resolved_packages)
+        if solver.status != SolverStatus.solved:
+            why = solver.failure_description() if solver.status == SolverStatus.failed \
+                else solver.abort_reason
+            raise RezwheelError(f"cannot resolve {' '.join(requests)}: {' '.join(str(why).split())}")
+        return [pv.variant for pv in solver.resolved_packages or []]
 
     def _latest(self, requests: list[str], plain: dict) -> list[Any]:
         """--no-deps: the newest version in range of each request, by itself."""

@@ -30,6 +30,7 @@ from packaging.utils import parse_wheel_filename
 from .errors import InstallError, RezwheelError
 
 INTERPRETER = "/usr/bin/env python"
+_PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
 _MULTI = {"classifier", "requires_dist", "provides_extra", "project_url", "dynamic",
           "license_file", "platform", "supported_platform", "obsoletes_dist", "provides_dist",
           "requires_external"}
@@ -116,7 +117,10 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
                "--quiet", "--ignore-installed", "--only-binary=:all:", "--no-input",
                "--disable-pip-version-check", "--python-version", target.python,
                *pip_index_args(index_urls), *(["--no-deps"] if no_deps else []), *requirements]
-        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_NO_PYTHON_VERSION_WARNING="1")
+        # only the indexes given: a pip config or PIP_* index settings could add public PyPI,
+        # and with it dependency confusion (certificates and proxies in the environment stay)
+        env = {k: v for k, v in os.environ.items() if k not in _PIP_INDEX_ENV}
+        env.update(PIP_CONFIG_FILE=os.devnull)
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode:
             errors = [ln.strip() for ln in r.stderr.splitlines() if ln.startswith("ERROR:")]

@@ -96,6 +96,7 @@ class IndexRepository:
         self.source: Source = sources[0] if len(sources) == 1 else ChainSource(sources)
         self.where = [s.url for s in sources]
         self._families: dict[str, dict[str, IndexVersion]] = {}
+        self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
 
@@ -141,8 +142,10 @@ class IndexRepository:
         with self._lock:
             if rez_name in self._families:
                 return self._families[rez_name]
-        found = self.versions_of_project(self.project(rez_name))
+        project = self.project(rez_name)
+        found = self.versions_of_project(project)
         if found and not self._is_rez_family(found):
+            self._plain.add(project)
             found = {}
         with self._lock:
             self._families[rez_name] = found
@@ -164,6 +167,8 @@ class IndexRepository:
 
     def is_plain_project(self, project: str) -> bool:
         """True when the index holds ``project`` and its files are not rezwheel artifacts."""
+        if project in self._plain:
+            return True
         found = self.versions_of_project(project)
         return bool(found) and not self._is_rez_family(found)
 

@@ -90,13 +90,9 @@ class Store:
         with self.lock(sha):
             if os.path.isdir(root):  # another process did it while we waited
                 return root
-            if local_path:
-                got = sha256_file(local_path)
-                if got != sha:
-                    raise InvalidWheelError(f"{local_path}: sha256 {got} does not match the "
-                                            f"index's {sha}")
+            if local_path and sha256_file(local_path) == sha:
                 wheel = local_path
-            else:
+            else:  # a remote index, or a local copy that went bad: fetch (maybe elsewhere)
                 wheel = self.fetch_wheel(sha, filename, fetch)
             parent = self._dir("roots")
             tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)

@@ -64,6 +64,23 @@ PROJECTS = {
             """,
         "fastext/__init__.py": "SPEED = 'fast'\n",
     },
+    # a data file outside site-packages: where it goes is rez's pip_install_remaps' call
+    "datapkg": {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "datapkg"
+            version = "0.1"
+            """,
+        "setup.py": """
+            from setuptools import setup
+            setup(packages=["datapkg"], data_files=[("share/datapkg", ["notes.txt"])])
+            """,
+        "datapkg/__init__.py": "",
+        "notes.txt": "shared notes\n",
+    },
     # dependencies behind environment markers: one for this python, one never
     "markerapp": {
         "pyproject.toml": """
@@ -267,7 +284,8 @@ def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, 
         copied = {x["file"] for x in json.loads(r.stdout) if x["status"] == "copied"}
         assert {f for f in copied if f.startswith(("mixtool", "markerapp", "pureapp", "fast_ext",
                                                   "pyutil"))} == {
-            mixtool_wheel.name, *(w.name for w in plain_wheels.glob("*.whl")),
+            mixtool_wheel.name, *(w.name for w in plain_wheels.glob("*.whl")
+                                  if not w.name.startswith("datapkg")),
             "pyutil-1.2.0-py3-none-any.whl"}, copied
         # incremental: a second sync copies nothing
         r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
@@ -309,3 +327,67 @@ def test_killed_sync_resumes(wheels, tmp_path):
     for page in (up / "simple").glob("*/index.html"):
         assert (mirror / "simple" / page.parent.name / "index.html").read_text() == \
             page.read_text()
+
+
+def test_plugin_falls_through_per_file(wheels, tmp_path):
+    """Mirror first, upstream second: what the mirror lacks, or holds damaged, comes from
+    upstream; what it holds comes from the mirror."""
+    server = PyPIServer(tmp_path / "upstream")
+    for w in wheels.glob("*.whl"):
+        shutil.copy(w, server.root)
+    mirror = tmp_path / "mirror"
+    try:
+        rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                 "--filter", "pyutil", "relfam==1.0.0", env=env(REZWHEEL_STORE=str(tmp_path / "s")))
+        damaged = mirror / "files" / "relfam-1.0.0-py3-none-any.whl"
+        damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+        plugins = {"package_repository": {"artifactory": {
+            "indexes": {"site": {"urls": [str(mirror), server.url + "simple/"]}}}}}
+        cfg = tmp_path / "rezconfig.py"
+        cfg.write_text(f"plugins = {plugins!r}\npackages_path = ['artifactory@site']\n")
+        e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "host"))
+        for request, var, want in [("pyutil", None, "pyutil 1.2.0"),
+                                   ("relfam==1.0.0", "RELFAM_VERSION", "1.0.0"),
+                                   ("relfam-1.0.1", "RELFAM_VERSION", "1.0.1")]:
+            cmd = ["pyutil", "--version"] if var is None else ["printenv", var]
+            r = subprocess.run([str(BIN / "rez"), "env", request, "--", *cmd], env=e,
+                               capture_output=True, text=True)
+            assert r.stdout.strip() == want, r.stderr
+        # the mirror's good copy was read in place; the other two were downloaded into the store
+        fetched = sorted(p.name for p in (tmp_path / "host" / "wheels").glob("*/*.whl"))
+        assert fetched == ["relfam-1.0.0-py3-none-any.whl", "relfam-1.0.1-py3-none-any.whl"]
+    finally:
+        server.stop()
+
+
+def test_pip_install_remaps_decide_where_data_files_go(plain_wheels, tmp_path):
+    (wheel,) = plain_wheels.glob("datapkg-*.whl")
+    repo = tmp_path / "repo"
+    r = install(wheel, "--into", repo, tmp_path=tmp_path, check=False)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        f"rezwheel: error: {wheel}: no pip_install_remaps rule (rez config) places "
+        "../../share/datapkg/notes.txt")
+    assert not (repo / "datapkg" / "0.1").exists()
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text("pip_install_remaps = [{'record_path': r'^{p}{s}{p}{s}share{s}(.*)', "
+                   "'pip_install': r'\\1', 'rez_install': r'share{s}\\1'}]\n")
+    rezwheel("install", wheel, "--into", repo,
+             env=env(REZ_CONFIG_FILE=str(cfg), REZWHEEL_STORE=str(tmp_path / "store")))
+    assert (repo / "datapkg/0.1/share/datapkg/notes.txt").read_text() == "shared notes\n"
+    assert (repo / "datapkg/0.1/python/datapkg/__init__.py").exists()
+
+
+def test_install_from_artifactory_with_a_token(artifactory, wheels, tmp_path):
+    from conftest import ARTIFACTORY_TOKENS
+
+    token = ARTIFACTORY_TOKENS[1]
+    rezwheel("publish", wheels / "pyutil-1.2.0-py3-none-any.whl",
+             wheels / "python-3.11-py3-none-any.whl", "--to", artifactory.url,
+             env=env(REZWHEEL_TOKEN=token))
+    repo = tmp_path / "repo"
+    r = rezwheel("install", "pyutil", "--into", repo, "--index", artifactory.url + "/simple/",
+                 "--json", env=env(REZWHEEL_TOKEN=token, REZWHEEL_STORE=str(tmp_path / "s")))
+    assert {p["package"]: p["status"] for p in json.loads(r.stdout)} == {
+        "pyutil-1.2.0": "installed", "python-3.11": "installed"}
+    assert token not in r.stdout + r.stderr
+    assert (repo / "pyutil" / "1.2.0" / "bin" / "pyutil").exists()
