@@ -34,4 +34,11 @@ run(os.path.join(bindir, "rez"), "env", "multitool", "python-3.11", "--", "pyuti
     **rez_env)
 run(os.path.join(bindir, "rez"), "env", "multitool", "python-3.11", "--", "multitool", **rez_env)
 run(os.path.join(bindir, "rez"), "env", "sitedata", "--", "sitedata-info", **rez_env)
-print("demo ok: wheels, index and store are in", out)
+# a host without the plugin: rezwheel install resolves with rez's solver and fills a plain
+# filesystem repository (what rez pip did for PyPI)
+repo = os.path.join(out, "repo")
+run(rw, "install", "multitool", "python-3.11", "--into", repo, "--index",
+    os.path.join(out, "index"), REZWHEEL_STORE=os.path.join(out, "store"))
+run(os.path.join(bindir, "rez"), "env", "multitool", "python-3.11", "--", "multitool",
+    REZ_PACKAGES_PATH=repo, REZ_QUIET="1")
+print("demo ok: wheels, index, store and repo are in", out)

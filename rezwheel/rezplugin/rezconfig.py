@@ -4,6 +4,8 @@ artifactory = {
     # Named indexes: packages_path = ["artifactory@studio"]. Names not found here are looked up
     # in the rezwheel config file ([index.<name>]), so CI and rez share one name.
     #   "indexes": {"studio": {"url": "https://host/artifactory/api/pypi/rez/simple/"}}
+    # A name may list several indexes, read in order file by file (a site mirror first):
+    #   "indexes": {"site": {"urls": ["/mnt/mirror", "https://host/.../simple/"]}}
     "indexes": {},
     # Prefix of distribution names (as given to `rezwheel convert/publish --prefix`).
     "prefix": "",
