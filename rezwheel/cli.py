@@ -107,6 +107,13 @@ def _publish(args: argparse.Namespace) -> int:
     return EXIT_FAILED if errors else 0
 
 
+def _errors(errors: Sequence[str]) -> int:
+    """Each failure on one line; the exit status says whether there was any."""
+    for e in errors:
+        print(f"rezwheel: error: {e}", file=sys.stderr)
+    return EXIT_FAILED if errors else 0
+
+
 def _progress():
     """A rich bar on a terminal; plain lines in CI and pipes."""
     if sys.stderr.isatty() and not os.environ.get("CI"):
@@ -152,10 +159,7 @@ def _install(args: argparse.Namespace) -> int:
         for d in done:
             if d in done[:len(files)] or d.status == "present":
                 print(f"{d.status:12} {d.file}")
-    errors = [d.error for d in done if d.error]
-    for e in errors:
-        print(f"rezwheel: error: {e}", file=sys.stderr)
-    return EXIT_FAILED if errors else 0
+    return _errors([d.error for d in done if d.error])
 
 
 def _mirror(args: argparse.Namespace) -> int:
@@ -169,10 +173,7 @@ def _mirror(args: argparse.Namespace) -> int:
         copied = sum(r.status == "copied" for r in results)
         present = sum(r.status == "present" for r in results)
         print(f"{copied} copied, {present} already in the mirror")
-    errors = [r.error for r in results if r.error]
-    for e in errors:
-        print(f"rezwheel: error: {e}", file=sys.stderr)
-    return EXIT_FAILED if errors else 0
+    return _errors([r.error for r in results if r.error])
 
 
 def _cache(args: argparse.Namespace) -> int:

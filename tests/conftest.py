@@ -34,6 +34,15 @@ def rez(*args: str, packages_path: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "rez"), *args], capture_output=True, text=True, env=env, **kw)
 
 
+def unwritable_repo(tmp_path: Path) -> Path:
+    """A repository path this user cannot create (root ignores modes: use /proc)."""
+    if os.geteuid() == 0:
+        return Path("/proc/rezwheel-repo")
+    repo = tmp_path / "ro"
+    repo.mkdir(mode=0o500)
+    return repo
+
+
 @pytest.fixture(scope="session")
 def sample_repo(tmp_path_factory) -> Path:
     return copy_samples(tmp_path_factory.mktemp("samples") / "packages")

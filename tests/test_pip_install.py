@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, rezwheel
+from conftest import BIN, rezwheel, unwritable_repo
 from servers import PyPIServer
 from test_publish import env
 
@@ -20,9 +20,6 @@ PROJECTS = {
     # pure: a console script and package data
     "pureapp": {
         "pyproject.toml": """
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
             [project]
             name = "pureapp"
             version = "1.0.2"
@@ -46,9 +43,6 @@ PROJECTS = {
     # an extension-like platform tag (cpXY-cpXY-linux_x86_64)
     "fastext": {
         "pyproject.toml": """
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
             [project]
             name = "fast-ext"
             version = "0.3"
@@ -67,9 +61,6 @@ PROJECTS = {
     # a data file outside site-packages: where it goes is rez's pip_install_remaps' call
     "datapkg": {
         "pyproject.toml": """
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
             [project]
             name = "datapkg"
             version = "0.1"
@@ -84,9 +75,6 @@ PROJECTS = {
     # dependencies behind environment markers: one for this python, one never
     "markerapp": {
         "pyproject.toml": """
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
             [project]
             name = "markerapp"
             version = "2.0"
@@ -113,7 +101,15 @@ def commands():
 """
 
 
+BUILD_SYSTEM = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+"""
+
+
 def _write_tree(root: Path, files: dict) -> None:
+    files = dict(files, **{"pyproject.toml": BUILD_SYSTEM + textwrap.dedent(files["pyproject.toml"])})
     for rel, text in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -262,11 +258,7 @@ def test_sha256_mismatch_is_refused_and_nothing_written(wheels, tmp_path):
 
 
 def test_unwritable_repository_fails_before_downloading(local_index, tmp_path):
-    if os.geteuid() == 0:
-        repo = Path("/proc/rezwheel-repo")  # root ignores modes: use a path no one can create
-    else:
-        repo = tmp_path / "ro"
-        repo.mkdir(mode=0o500)
+    repo = unwritable_repo(tmp_path)
     r = install("pyutil", "--into", repo, "--index", local_index, tmp_path=tmp_path, check=False)
     assert r.returncode == 1
     assert r.stderr.strip().startswith(f"rezwheel: error: {repo}: cannot write to the repository")
@@ -391,3 +383,16 @@ def test_install_from_artifactory_with_a_token(artifactory, wheels, tmp_path):
         "pyutil-1.2.0": "installed", "python-3.11": "installed"}
     assert token not in r.stdout + r.stderr
     assert (repo / "pyutil" / "1.2.0" / "bin" / "pyutil").exists()
+
+
+def test_python_picks_the_variant_and_no_deps_installs_the_request_only(local_index, tmp_path):
+    plan = json.loads(install("multitool", "--python", "3.9", "--into", tmp_path / "repo",
+                              "--index", local_index, "--dry-run", "--json",
+                              tmp_path=tmp_path).stdout)
+    files = {p["package"]: p["file"] for p in plan}
+    assert files["multitool-2.1.0"] == "multitool-2.1.0-cp39-cp39-linux_x86_64.whl"
+    assert files["python-3.9"] == "python-3.9-py3-none-any.whl" and "pyutil-1.2.0" in files
+    install("multitool", "--no-deps", "--into", tmp_path / "repo", "--index", local_index,
+            tmp_path=tmp_path)
+    assert os.listdir(tmp_path / "repo") == ["multitool"]
+    assert "python-3.9" in (tmp_path / "repo/multitool/2.1.0/package.py").read_text()

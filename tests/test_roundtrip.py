@@ -2,7 +2,7 @@ import os
 import stat
 from pathlib import Path
 
-from conftest import rez, rezwheel
+from conftest import rez, rezwheel, unwritable_repo
 
 
 def tree(root: Path, skip=("package.py", "package.yaml")) -> dict:
@@ -88,10 +88,6 @@ def test_install_by_request_from_local_index(local_index, tmp_path):
 
 
 def test_unwritable_repository(wheels, tmp_path):
-    if os.geteuid() == 0:
-        repo = Path("/proc/rezwheel-repo")  # root ignores modes: use a path no one can create
-    else:
-        repo = tmp_path / "ro"
-        repo.mkdir(mode=0o500)
+    repo = unwritable_repo(tmp_path)
     r = rezwheel("install", wheels / "pyutil-1.2.0-py3-none-any.whl", "--into", repo, check=False)
     assert r.returncode == 1 and "cannot write to the repository" in r.stderr
