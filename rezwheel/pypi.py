@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from typing import BinaryIO, Optional
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
@@ -95,19 +96,13 @@ def is_pure(filename: str) -> bool:
 
 
 # -- resolving with pip
-def pip_index_args(index_urls: list[str]) -> list[str]:
-    args = ["--index-url", index_urls[0]]
-    for url in index_urls[1:]:
-        args += ["--extra-index-url", url]
-    return args
-
-
 def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
                 no_deps: bool = False) -> list[Pick]:
     """What ``pip install`` would install for ``requirements`` on ``target``, without installing.
 
-    ``index_urls`` may carry credentials; pip redacts them from what it prints, and they are
-    not repeated in errors here.
+    ``index_urls`` may carry credentials: they reach pip through its environment (readable by
+    this user only), never its command line (which ``ps`` shows everyone); pip redacts them
+    from what it prints and from its report.
     """
     if not requirements:
         return []
@@ -116,11 +111,12 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--report", report,
                "--quiet", "--ignore-installed", "--only-binary=:all:", "--no-input",
                "--disable-pip-version-check", "--python-version", target.python,
-               *pip_index_args(index_urls), *(["--no-deps"] if no_deps else []), *requirements]
+               *(["--no-deps"] if no_deps else []), *requirements]
         # only the indexes given: a pip config or PIP_* index settings could add public PyPI,
         # and with it dependency confusion (certificates and proxies in the environment stay)
         env = {k: v for k, v in os.environ.items() if k not in _PIP_INDEX_ENV}
-        env.update(PIP_CONFIG_FILE=os.devnull)
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index_urls[0],
+                   PIP_EXTRA_INDEX_URL=" ".join(index_urls[1:]))
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode:
             errors = [ln.strip() for ln in r.stderr.splitlines() if ln.startswith("ERROR:")]
@@ -134,8 +130,9 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
         hashes = (info.get("archive_info") or {}).get("hashes") or {}
         url = info["url"]
         meta = item["metadata"]
-        picks.append(Pick(meta["name"], meta["version"], url.rsplit("/", 1)[-1].split("#")[0],
-                          url, hashes.get("sha256"), meta))
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        picks.append(Pick(meta["name"], meta["version"], filename, url, hashes.get("sha256"),
+                          meta))
     return picks
 
 

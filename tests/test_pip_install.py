@@ -369,20 +369,26 @@ def test_pip_install_remaps_decide_where_data_files_go(plain_wheels, tmp_path):
     assert (repo / "datapkg/0.1/python/datapkg/__init__.py").exists()
 
 
-def test_install_from_artifactory_with_a_token(artifactory, wheels, tmp_path):
+def test_install_from_artifactory_with_a_token(artifactory, wheels, plain_wheels, tmp_path):
+    """Anonymous reads get 404 there: our reads and pip's both need the token."""
     from conftest import ARTIFACTORY_TOKENS
 
     token = ARTIFACTORY_TOKENS[1]
+    (pure,) = plain_wheels.glob("pureapp-*.whl")
     rezwheel("publish", wheels / "pyutil-1.2.0-py3-none-any.whl",
-             wheels / "python-3.11-py3-none-any.whl", "--to", artifactory.url,
-             env=env(REZWHEEL_TOKEN=token))
+             wheels / "python-3.11-py3-none-any.whl", pure, "--allow-foreign-name",
+             "--to", artifactory.url, env=env(REZWHEEL_TOKEN=token))
     repo = tmp_path / "repo"
-    r = rezwheel("install", "pyutil", "--into", repo, "--index", artifactory.url + "/simple/",
-                 "--json", env=env(REZWHEEL_TOKEN=token, REZWHEEL_STORE=str(tmp_path / "s")))
-    assert {p["package"]: p["status"] for p in json.loads(r.stdout)} == {
-        "pyutil-1.2.0": "installed", "python-3.11": "installed"}
+    r = rezwheel("install", "pyutil", "pureapp", "--into", repo, "--index",
+                 artifactory.url + "/simple/", "--json",
+                 env=env(REZWHEEL_TOKEN=token, REZWHEEL_STORE=str(tmp_path / "s")))
+    plan = json.loads(r.stdout)
+    assert {p["package"]: p["status"] for p in plan} == {
+        "pyutil-1.2.0": "installed", "python-3.11": "installed", "pureapp-1.0.2": "installed"}
     assert token not in r.stdout + r.stderr
     assert (repo / "pyutil" / "1.2.0" / "bin" / "pyutil").exists()
+    text = (repo / "pureapp" / "1.0.2" / "package.py").read_text()
+    assert f"'index': '{artifactory.url}/simple/'" in text and token not in text
 
 
 def test_python_picks_the_variant_and_no_deps_installs_the_request_only(local_index, tmp_path):
