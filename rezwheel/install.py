@@ -172,8 +172,17 @@ def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
         return os.path.isdir(pkg_dir)
     want = _requires_key(data["variants"][variant])
     have = {_requires_key(v) for v in existing.get("variants") or []}
-    sub = os.path.join(*want) if want else ""
-    return want in have and os.path.isdir(os.path.join(pkg_dir, sub))
+    return want in have and os.path.isdir(os.path.join(pkg_dir, variant_subpath(data, variant)))
+
+
+def variant_subpath(data: dict, variant: Optional[int]) -> str:
+    """Where rez looks for a variant under its package directory (what rez computes)."""
+    if variant is None or not data.get("variants"):
+        return ""
+    requires = [str(r) for r in data["variants"][variant]]
+    if data.get("hashed_variants"):  # rez: sha1 of the printed list of requires
+        return hashlib.sha1(str(requires).encode("utf8")).hexdigest()
+    return os.path.join(*requires) if requires else ""
 
 
 def _root(pkg_dir: str, layout: Layout) -> str:

@@ -272,14 +272,14 @@ class Planner:
                    repo: Optional[str]) -> Step:
         f = index.file_for_variant(name, version, variant)
         data = index.definition(name, version) or {}
-        sub = _subpath(data, variant)
+        sub = install.variant_subpath(data, variant)
         root = _target(repo, name, version, sub)
         present = bool(repo) and install.is_installed(repo, data, variant)
         return Step(name, version, variant, "rezwheel", f.filename, f.url, f.sha256, root,
                     "present" if present else "install", index, f)
 
     def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
-        root = _target(repo, data["name"], data["version"], pypi.variant_subpath(data))
+        root = _target(repo, data["name"], data["version"], install.variant_subpath(data, 0))
         present = bool(repo) and pypi.is_installed(repo, data)
         index = self._index_for(pick.url)[0]
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
@@ -295,15 +295,6 @@ def _specifier(req: Any) -> str:
     from . import naming
 
     return "" if req.range.is_any() else naming.range_to_specifier(str(req.range))
-
-
-def _subpath(data: dict, variant: Optional[int]) -> str:
-    if variant is None or not data.get("variants"):
-        return ""
-    requires = [str(r) for r in data["variants"][variant]]
-    if data.get("hashed_variants"):
-        return pypi.variant_subpath({"variants": [requires]})
-    return os.path.join(*requires) if requires else ""
 
 
 def _target(repo: Optional[str], name: str, version: str, sub: str) -> str:

@@ -11,7 +11,6 @@ variant on platform/arch/python, as rez-pip does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 
 from .errors import InstallError, RezwheelError
+from .install import variant_subpath, write_definition
 
 INTERPRETER = "/usr/bin/env python"
 _PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
@@ -195,13 +195,6 @@ def definition(meta: dict, filename: str, target: Target, index: str = "",
     return {k: v for k, v in data.items() if v is not None}
 
 
-def variant_subpath(data: dict) -> str:
-    """Where rez looks for the (single) variant: the sha1 rez gives hashed variants."""
-    if not data.get("variants"):
-        return ""
-    return hashlib.sha1(str([str(r) for r in data["variants"][0]]).encode("utf8")).hexdigest()
-
-
 # -- installing
 def _remap(record_path: str, wheel: str) -> str:
     """Where rez-pip puts a file pip would record outside site-packages (``../../bin/x``)."""
@@ -287,7 +280,7 @@ def is_installed(repo: str, data: dict) -> bool:
         return False
     want = [str(r) for r in (data.get("variants") or [[]])[0]]
     variants = [[str(r) for r in v] for v in have.get("variants") or []]
-    sub = variant_subpath(data)
+    sub = variant_subpath(data, 0)
     return (not want or want in variants) and os.path.isdir(
         os.path.join(repo, data["name"], data["version"], sub))
 
@@ -298,8 +291,6 @@ def install_plain(wheel: str, repo: str, data: dict) -> str:
     Staged beside its final place and renamed in; ``package.py`` is written last and
     atomically, merging variants already installed for other pythons or platforms.
     """
-    from .install import write_definition
-
     pkg_dir = os.path.join(repo, data["name"], data["version"])
     try:
         os.makedirs(os.path.dirname(pkg_dir), exist_ok=True)
@@ -309,7 +300,7 @@ def install_plain(wheel: str, repo: str, data: dict) -> str:
     if have is not None and (have.get("pip") or {}).get("sha256") != data["pip"].get("sha256") \
             and not data.get("variants"):
         have = None  # another file of a pure package: replace it whole
-    sub = variant_subpath(data)
+    sub = variant_subpath(data, 0)
     staging = tempfile.mkdtemp(prefix=".rezwheel-tmp-", dir=os.path.dirname(pkg_dir))
     try:
         stage = os.path.join(staging, "root")
