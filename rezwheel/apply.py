@@ -98,7 +98,7 @@ def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
         raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
     if not ours:
         data = pypi.definition(pypi.wheel_metadata(path), path, target, "", sha)
-        root = os.path.join(repo, data["name"], data["version"], install.variant_subpath(data, 0))
+        root = os.path.join(repo, data["name"], data["version"], pypi.variant_subpath(data, 0))
         step = Step(data["name"], data["version"], None, "pypi", os.path.basename(path),
                     "file://" + os.path.abspath(path), sha, root.rstrip("/"), "install", data=data)
         if pypi.is_installed(repo, data):

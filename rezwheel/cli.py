@@ -124,15 +124,16 @@ def _progress():
 
 
 def _install(args: argparse.Namespace) -> int:
-    from .apply import apply, install_file
     from .pypi import Target
-    from .store import Store
 
     target = Target.current(args.python)
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
     requests = [i for i in args.items if i not in files]
     repo = os.path.abspath(args.into)
-    done = [install_file(f, repo, target, args.force, args.dry_run) for f in files]
+    done = []
+    if files:
+        from .apply import install_file
+        done = [install_file(f, repo, target, args.force, args.dry_run) for f in files]
     if requests:
         from .plan import Planner
 
@@ -141,8 +142,10 @@ def _install(args: argparse.Namespace) -> int:
         with Planner(args.index, target, args.prefix, explicit_python=bool(args.python),
                      force=args.force) as planner:
             steps = planner.plan(requests, repo, no_deps=args.no_deps)
+            from .apply import Done, apply
+            from .store import Store
+
             if args.dry_run:
-                from .apply import Done
                 done += [Done(s, s.status) for s in steps]
             else:
                 progress = None if args.json else _progress()

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
 
-from . import install, pypi
+from . import pypi
 from .errors import RezwheelError
 from .index.simple import IndexFile
 from .repository import IndexRepository, Settings
@@ -59,6 +61,14 @@ def _redact(url: str) -> str:
     return redact(url)
 
 
+class MissingFamily(Exception):
+    """rez found no package family of this name (perhaps a plain PyPI project)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name, self.message = name, message
+
+
 class Planner:
     """Reads the indexes (in order) for one install or sync; ``plan`` may be called once."""
 
@@ -95,54 +105,31 @@ class Planner:
         project = canonicalize_name(name)
         return any(r.is_plain_project(project) for r in self.repos)
 
-    def pip_requirements(self, requests: list[str], repo: Optional[str]) -> list[str]:
-        """PyPI requirements for plain projects the requests name, directly or through the
-        requires of any of our versions in range (pip decides among them; rez checks)."""
-        from rez.version import Requirement, Version
+    def classify(self, requests: list[str], repo: Optional[str]) -> list[str]:
+        """Read the requested families side by side (pages and definitions land in memory for
+        the solve); returns pip requirements for the plain PyPI projects among them. A family
+        that is nowhere is an error naming every index tried."""
+        from rez.version import Requirement
 
-        out: list[str] = []
-        plain_seen: set[str] = set()
-        visited: set[tuple[str, str]] = set()
-        unknown: list[str] = []
-        queue: list[tuple[Any, bool]] = []
-        lookups: dict[str, cf.Future] = {}
-
-        def classify(name: str) -> tuple[list, bool]:
-            ours = self._ours(name)
-            return ours, not ours and self._plain(name)
-
-        def push(req: Any, top: bool) -> None:
-            if req.conflict or req.weak or req.name.startswith(".") or req.name in HOST_FAMILIES:
-                return
-            if req.name not in lookups:  # index pages are read side by side
-                lookups[req.name] = pool.submit(classify, req.name)
-            queue.append((req, top))
-
+        reqs = [Requirement(r) for r in requests]
+        names = sorted({r.name for r in reqs if not (r.conflict or r.weak or r.name.startswith(
+            ".") or r.name in HOST_FAMILIES)})
         with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-plan") as pool:
-            for r in requests:
-                push(Requirement(r), True)
-            while queue:
-                req, top = queue.pop(0)
-                ours, plain = lookups[req.name].result()
-                for r, ver in ours:
-                    if (req.name, ver) in visited or Version(ver) not in req.range:
-                        continue
-                    visited.add((req.name, ver))
-                    data = r.definition(req.name, ver) or {}
-                    for s in list(data.get("requires") or []) + [
-                            x for v in data.get("variants") or [] for x in v]:
-                        push(Requirement(str(s)), False)
-                if plain:
-                    spec = _specifier(req) if top else ""
-                    if top or req.name not in plain_seen:
-                        out.append(canonicalize_name(req.name) + spec)
-                    plain_seen.add(req.name)
-                elif not ours and top and not (repo and os.path.isdir(os.path.join(repo, req.name))):
-                    unknown.append(req.name)
+            found = pool.map(self._kind, names)
+            _warm_imports()  # rez's solver and installer load while the pages are on the wire
+            kinds = dict(zip(names, found))
+        unknown = [n for n, k in kinds.items()
+                   if k is None and not (repo and os.path.isdir(os.path.join(repo, n)))]
         if unknown:
-            raise RezwheelError(f"{', '.join(sorted(set(unknown)))}: no such package on "
-                                f"{self.tried()}" + (f" nor in {repo}" if repo else ""))
-        return sorted(set(out))
+            raise RezwheelError(f"{', '.join(unknown)}: no such package on {self.tried()}"
+                                + (f" nor in {repo}" if repo else ""))
+        return [canonicalize_name(r.name) + _specifier(r) for r in reqs
+                if kinds.get(r.name) == "pypi"]
+
+    def _kind(self, name: str) -> Optional[str]:
+        if any(r.versions(name) for r in self.repos):
+            return "rezwheel"
+        return "pypi" if self._plain(name) else None
 
     def pip_index_urls(self) -> list[str]:
         urls = []
@@ -156,8 +143,6 @@ class Planner:
 
     def resolve_plain(self, requirements: list[str], no_deps: bool = False) -> dict[str, tuple]:
         """pip's picks as rez definitions, written to the scratch repository for the solve."""
-        from .install import write_definition
-
         picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps)
         out = {}
         for p in picks:
@@ -165,7 +150,7 @@ class Planner:
                                    _redact(self._index_for(p.url)[1]), p.sha256)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
-            write_definition(os.path.join(pkg_dir, "package.py"), data)
+            pypi.write_definition(os.path.join(pkg_dir, "package.py"), data)
             out[data["name"]] = (p, data)
         return out
 
@@ -185,11 +170,22 @@ class Planner:
         ``all_variants``: every variant of each chosen package version (a mirror serves hosts
         that differ from this one), not just the one rez chose here.
         """
-        plain = self.resolve_plain(self.pip_requirements(requests, repo), no_deps)
-        if no_deps:
-            variants = self._latest(requests, plain)
-        else:
-            variants = self._solve(requests, repo)
+        pip_reqs = self.classify(requests, repo)
+        plain = self.resolve_plain(pip_reqs, no_deps) if pip_reqs else {}
+        asked = {canonicalize_name(PipRequirement(r).name) for r in pip_reqs}
+        while True:
+            try:
+                variants = self._latest(requests) if no_deps else self._solve(requests, repo)
+                break
+            except MissingFamily as e:
+                # one of our packages requires a plain PyPI project: pip picks it (by name:
+                # the rez solve then checks its version against every range that applies)
+                project = canonicalize_name(e.name)
+                if project in asked or not self._plain(e.name):
+                    raise RezwheelError(e.message) from None
+                asked.add(project)
+                pip_reqs.append(project)
+                plain = self.resolve_plain(pip_reqs, no_deps)
         steps = []
         for v in variants:
             if v.repository.name() == "artifactory":
@@ -244,14 +240,18 @@ class Planner:
                             package_orderers=PackageOrderList(PackageOrderList.singleton))
             solver.solve()
         except RezError as e:  # a family or version no repository has, a bad request
-            raise RezwheelError(f"cannot resolve {' '.join(requests)}: {e}") from None
+            message = f"cannot resolve {' '.join(requests)}: {' '.join(str(e).split())}"
+            m = re.match(r"package family not found: ([^\s,(]+)", str(e))
+            if m:
+                raise MissingFamily(m.group(1), message) from None
+            raise RezwheelError(message) from None
         if solver.status != SolverStatus.solved:
             why = solver.failure_description() if solver.status == SolverStatus.failed \
                 else solver.abort_reason
             raise RezwheelError(f"cannot resolve {' '.join(requests)}: {' '.join(str(why).split())}")
         return [pv.variant for pv in solver.resolved_packages or []]
 
-    def _latest(self, requests: list[str], plain: dict) -> list[Any]:
+    def _latest(self, requests: list[str]) -> list[Any]:
         """--no-deps: the newest version in range of each request, by itself."""
         from rez.packages import iter_packages
 
@@ -272,19 +272,28 @@ class Planner:
                    repo: Optional[str]) -> Step:
         f = index.file_for_variant(name, version, variant)
         data = index.definition(name, version) or {}
-        sub = install.variant_subpath(data, variant)
+        sub = pypi.variant_subpath(data, variant)
         root = _target(repo, name, version, sub)
-        present = bool(repo) and install.is_installed(repo, data, variant)
+        from .install import is_installed
+
+        present = bool(repo) and is_installed(repo, data, variant)
         return Step(name, version, variant, "rezwheel", f.filename, f.url, f.sha256, root,
                     "present" if present else "install", index, f)
 
     def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
-        root = _target(repo, data["name"], data["version"], install.variant_subpath(data, 0))
+        root = _target(repo, data["name"], data["version"], pypi.variant_subpath(data, 0))
         present = bool(repo) and pypi.is_installed(repo, data)
         index = self._index_for(pick.url)[0]
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
                     pick.filename, pick.url, pick.sha256, root,
                     "present" if present else "install", index, None, data)
+
+
+def _warm_imports() -> None:
+    import importlib
+
+    for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.apply"):
+        importlib.import_module(module)
 
 
 def _sources(r: IndexRepository) -> list:

@@ -28,7 +28,6 @@ from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 
 from .errors import InstallError, RezwheelError
-from .install import variant_subpath, write_definition
 
 INTERPRETER = "/usr/bin/env python"
 _PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
@@ -261,6 +260,18 @@ def restore_plain(wheel: str, root: str) -> list[str]:
         raise InstallError(f"{wheel}: cannot install: {e}") from None
     bindir = os.path.join(root, "bin")
     return sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
+
+
+def variant_subpath(data: dict, variant: Optional[int]) -> str:
+    from .install import variant_subpath as subpath  # installer loads only to install
+
+    return subpath(data, variant)
+
+
+def write_definition(path: str, data: dict) -> None:
+    from .install import write_definition as write
+
+    write(path, data)
 
 
 def installed_definition(repo: str, data: dict) -> Optional[dict]:
