@@ -1,10 +1,11 @@
 """Planning installs and mirror syncs: rez requests -> index files -> target paths.
 
 One rez solve decides everything, so rez semantics hold (variants, weak and conflict requests,
-implicit packages). Our artifacts take part through the plugin's repository class; plain PyPI
-distributions that the requests or our definitions name are resolved by pip against the same
-indexes first and join the solve as rez-pip style definitions in a scratch repository. What is
-already in the target repository counts as installed. Planning downloads no payload:
+implicit packages, the package filter). Our artifacts take part through the plugin's repository
+class. Plain PyPI distributions are resolved by pip against the same indexes and join the solve
+as rez-pip style definitions in a scratch repository: the requested ones before the first
+solve, one that our packages require when rez reports its family missing (then solved again).
+What is already in the target repository counts as installed. Planning downloads no payload:
 definitions come from the store, PEP 658 files or range reads, and pip reads metadata alike.
 """
 
