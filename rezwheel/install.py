@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Optional
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Optional
 
 import installer
 from installer.records import RecordEntry
@@ -25,6 +25,9 @@ from .errors import InstallError, InvalidWheelError, RezwheelError
 from .layout import FileEntry, Layout
 from .wheel.reader import Artifact, open_artifact
 from .wheel.writer import CHUNK
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 class RezVariantDestination:
@@ -107,8 +110,24 @@ def restore_variant(artifact: Artifact, root: str, check_as_written: bool = Fals
 
 def install_wheel(path: str, repo: str, force: bool = False) -> Installed:
     """Restore one artifact's variant into the rez repository ``repo``."""
+    repo = os.path.abspath(repo)
     with open_artifact(path, verify_record=False) as art:  # payload hashes: checked as written
-        return _install(art, os.path.abspath(repo), force)
+        with package_lock(repo, art.layout.rez_name, art.layout.rez_version):
+            return _install(art, repo, force)
+
+
+def package_lock(repo: str, name: str, version: str) -> "FileLock":
+    """One writer per package at a time, across processes: variants installed side by side
+    would otherwise race on the merged ``package.py``. The lock directory's name is not a valid
+    rez family name, so rez never lists it."""
+    from filelock import FileLock
+
+    locks = os.path.join(repo, ".rezwheel-locks")
+    try:
+        os.makedirs(locks, exist_ok=True)
+    except OSError as e:
+        raise InstallError(f"{repo}: cannot write to the repository: {e.strerror}") from None
+    return FileLock(os.path.join(locks, f"{name}-{version or '_'}.lock"))
 
 
 def _install(art: Artifact, repo: str, force: bool) -> Installed:

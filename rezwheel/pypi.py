@@ -302,6 +302,13 @@ def install_plain(wheel: str, repo: str, data: dict) -> str:
     Staged beside its final place and renamed in; ``package.py`` is written last and
     atomically, merging variants already installed for other pythons or platforms.
     """
+    from .install import package_lock
+
+    with package_lock(repo, data["name"], data["version"]):
+        return _install_plain(wheel, repo, data)
+
+
+def _install_plain(wheel: str, repo: str, data: dict) -> str:
     pkg_dir = os.path.join(repo, data["name"], data["version"])
     try:
         os.makedirs(os.path.dirname(pkg_dir), exist_ok=True)

@@ -1,5 +1,7 @@
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import rez, rezwheel, unwritable_repo
@@ -91,3 +93,17 @@ def test_unwritable_repository(wheels, tmp_path):
     repo = unwritable_repo(tmp_path)
     r = rezwheel("install", wheels / "pyutil-1.2.0-py3-none-any.whl", "--into", repo, check=False)
     assert r.returncode == 1 and "cannot write to the repository" in r.stderr
+
+
+def test_concurrent_variant_installs_keep_both(wheels, tmp_path):
+    """Two processes installing the two variants of one package at once: both stay listed."""
+    v0, v1 = wheels / "multitool-2.1.0-cp39-cp39-linux_x86_64.whl", \
+        wheels / "multitool-2.1.0-cp311-cp311-linux_x86_64.whl"
+    for round_ in range(6):
+        repo = tmp_path / f"repo{round_}"
+        procs = [subprocess.Popen([sys.executable, "-m", "rezwheel", "install", w, "--into", repo],
+                                  stdout=subprocess.DEVNULL) for w in (v0, v1)]
+        assert [p.wait() for p in procs] == [0, 0]
+        text = (repo / "multitool/2.1.0/package.py").read_text()
+        assert "python-3.9" in text and "python-3.11" in text, f"round {round_}: {text}"
+        assert sorted(os.listdir(repo)) == [".rezwheel-locks", "multitool"]
