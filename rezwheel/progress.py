@@ -30,7 +30,7 @@ class RichProgress:
                              TaskProgressColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
                              console=_console())
         self._files = self._bar.add_task("files", total=files)
-        self._bytes = self._bar.add_task("bytes", total=size)
+        self._bytes = self._bar.add_task("bytes", total=size, visible=size > 0)
         self._bar.start()
 
     def advance(self, result: Any, size: int) -> None:
