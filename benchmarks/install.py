@@ -68,7 +68,7 @@ def main() -> None:
             cold["rezwheel"] = min(timed(ours(str(i)), REZWHEEL_STORE=str(tmp / f"store{i}"),
                                          CI="1") for i in range(RUNS))
             warm["rezwheel"] = best(ours("0"), REZWHEEL_STORE=str(tmp / "store0"), CI="1")
-            installed = sorted(os.listdir(tmp / "repo0"))
+            installed = sorted(n for n in os.listdir(tmp / "repo0") if not n.startswith("."))
             assert installed == sorted(names + ["python"]), installed
             # uv: fresh venv, empty cache
             uv_cmd = [uv, "pip", "install", "-q", "--index-url", index, *names]

@@ -85,8 +85,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             if not f.sha256:
                 raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
             tmp = os.path.join(partial, f.filename)
-            upstream.source.fetch(f, tmp)
-            got = sha256_file(tmp)
+            got = upstream.source.fetch(f, tmp) or sha256_file(tmp)
             if got != f.sha256:
                 os.unlink(tmp)
                 raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's "

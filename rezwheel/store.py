@@ -74,7 +74,7 @@ class Store:
 
         return FileLock(os.path.join(self._dir("locks"), sha + ".lock"))
 
-    def localize(self, sha: str, filename: str, fetch: Callable[[str], None],
+    def localize(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]],
                  local_path: Optional[str] = None) -> str:
         """The extracted variant root of an artifact, downloading and extracting it once.
 
@@ -104,7 +104,7 @@ class Store:
                 shutil.rmtree(tmp, ignore_errors=True)
         return root
 
-    def fetch_wheel(self, sha: str, filename: str, fetch: Callable[[str], None]) -> str:
+    def fetch_wheel(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]]) -> str:
         """The payload in the store, fetched (to a temporary name) and sha256-checked once."""
         path = self.wheel_path(sha, filename)
         if os.path.exists(path) and sha256_file(path) == sha:
@@ -114,8 +114,7 @@ class Store:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         os.close(fd)
         try:
-            fetch(tmp)
-            got = sha256_file(tmp)
+            got = fetch(tmp) or sha256_file(tmp)  # a fetch may hash on the way
             if got != sha:
                 raise InvalidWheelError(f"{filename}: sha256 {got} does not match the index's {sha}")
             os.replace(tmp, path)

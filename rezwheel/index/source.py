@@ -212,10 +212,12 @@ class HttpSource:
         self.counters.add("range", len(data))
         return _zip_or_none(Tail(data, start, size))
 
-    def fetch(self, f: IndexFile, dest: str) -> None:
-        """Stream a file to ``dest`` (the caller verifies its sha256)."""
+    def fetch(self, f: IndexFile, dest: str) -> Optional[str]:
+        """Stream a file to ``dest``; returns its sha256, hashed on the way (the caller
+        compares it with the index's, without reading the file again)."""
         from ..http import describe
 
+        digest = hashlib.sha256()
         with self.session.get(f.url, stream=True) as r:
             if r.status_code != 200:
                 raise RezwheelError(describe(r, f.url))
@@ -223,8 +225,10 @@ class HttpSource:
             with open(dest, "wb") as out:
                 for chunk in r.iter_content(1 << 20):
                     out.write(chunk)
+                    digest.update(chunk)
                     n += len(chunk)
         self.counters.add("payload", n)
+        return digest.hexdigest()
 
 
 class LocalSource:
@@ -266,8 +270,9 @@ class LocalSource:
     def tail_zip(self, url: str, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
         return zipfile.ZipFile(self._path(url))
 
-    def fetch(self, f: IndexFile, dest: str) -> None:
+    def fetch(self, f: IndexFile, dest: str) -> Optional[str]:
         shutil.copyfile(self._path(f.url), dest)
+        return None  # not hashed on the way: the caller hashes the copy
 
 
 class ChainSource:
@@ -326,7 +331,7 @@ class ChainSource:
         owner = self._owner(f.url)
         return owner.local_path(f) if isinstance(owner, LocalSource) else None
 
-    def fetch(self, f: IndexFile, dest: str) -> None:
+    def fetch(self, f: IndexFile, dest: str) -> Optional[str]:
         from ..hashing import sha256_file
 
         alternatives = self._alternatives.get(f.url) or []
@@ -335,10 +340,10 @@ class ChainSource:
             if f.sha256 and g.sha256 and g.sha256 != f.sha256:
                 continue
             try:
-                s.fetch(g, dest)
-                if f.sha256 and len(alternatives) > 1 and sha256_file(dest) != f.sha256:
+                got = s.fetch(g, dest) or sha256_file(dest)
+                if f.sha256 and got != f.sha256:
                     raise RezwheelError(f"{g.url}: sha256 does not match the index's {f.sha256}")
-                return
+                return got
             except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
                 last = e
                 log.warning("rezwheel: %s: %s; trying the next index", f.filename, e)
