@@ -118,8 +118,9 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
                    PIP_EXTRA_INDEX_URL=" ".join(index_urls[1:]))
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode:
-            errors = [ln.strip() for ln in r.stderr.splitlines() if ln.startswith("ERROR:")]
-            said = "; ".join(errors) or r.stderr.strip().splitlines()[-1:][0] if r.stderr else ""
+            lines = r.stderr.strip().splitlines()
+            said = "; ".join(ln.strip() for ln in lines if ln.startswith("ERROR:")) or (
+                lines[-1].strip() if lines else f"exit status {r.returncode}")
             raise RezwheelError(f"pip could not resolve {', '.join(requirements)}: {said}")
         with open(report, encoding="utf-8") as fh:
             doc = json.load(fh)

@@ -240,6 +240,14 @@ def test_unknown_package_names_the_indexes_tried(pypi, local_index, tmp_path):
                                 f"{pypi.url}simple/ nor in {tmp_path / 'repo'}")
 
 
+def test_unsatisfiable_plain_request_gives_pips_reason(pypi, tmp_path):
+    r = install("pureapp-9+", "--into", host_repo(tmp_path), "--index", pypi.url + "simple/",
+                tmp_path=tmp_path, check=False)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("rezwheel: error: pip could not resolve pureapp>=9: ERROR: ")
+    assert "No matching distribution found for pureapp>=9" in r.stderr
+
+
 def test_unsatisfiable_request_gives_rez_conflict(local_index, tmp_path):
     r = install("pyutil-1.2", "!pyutil", "--into", tmp_path / "repo", "--index", local_index,
                 tmp_path=tmp_path, check=False)
