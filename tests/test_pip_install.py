@@ -415,3 +415,45 @@ def test_python_picks_the_variant_and_no_deps_installs_the_request_only(local_in
             tmp_path=tmp_path)
     assert families(tmp_path / "repo") == ["multitool"]
     assert "python-3.9" in (tmp_path / "repo/multitool/2.1.0/package.py").read_text()
+
+
+def test_sync_killed_for_real_resumes(artifactory, wheels, tmp_path):
+    """SIGKILL in the middle of a sync from Artifactory: the mirror shows only whole, verified
+    files; the next sync finishes, and the mirror then equals one synced in a single go."""
+    import hashlib
+    import signal
+    import time
+
+    from conftest import ARTIFACTORY_TOKENS
+
+    e = env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0], REZWHEEL_STORE=str(tmp_path / "store"))
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", artifactory.url, env=e)
+    upstream = artifactory.url + "/simple/"
+    mirror = tmp_path / "mirror"
+    artifactory.throttle = 0.1  # per 64 KiB sent: the sync takes seconds, one file at a time
+    p = subprocess.Popen([sys.executable, "-m", "rezwheel", "mirror", "sync", "--from", upstream,
+                          "--to", str(mirror), "--jobs", "1"], env=e, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list((mirror / "files").glob("*.whl"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    artifactory.throttle = 0
+    held = sorted((mirror / "files").glob("*.whl"))
+    assert 3 <= len(held) < 22
+    for w in held:  # whole and verified: matches upstream's file and its own sidecar
+        sha = hashlib.sha256(w.read_bytes()).hexdigest()
+        assert sha == hashlib.sha256((wheels / w.name).read_bytes()).hexdigest()
+        assert (mirror / "files" / (w.name + ".sha256")).read_text() == sha
+    r = rezwheel("mirror", "sync", "--from", upstream, "--to", mirror, "--json", env=e)
+    status = [x["status"] for x in json.loads(r.stdout)]
+    assert status.count("present") == len(held) and status.count("copied") == 22 - len(held)
+    fresh = tmp_path / "fresh"
+    rezwheel("mirror", "sync", "--from", upstream, "--to", fresh, env=e)
+    pages = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()
+                   and not p.name.startswith("."))
+    assert pages == sorted(p.relative_to(mirror) for p in mirror.rglob("*") if p.is_file()
+                           and not p.name.startswith("."))
+    for rel in pages:
+        assert (mirror / rel).read_bytes() == (fresh / rel).read_bytes(), rel
