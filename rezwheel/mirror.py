@@ -48,6 +48,13 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str]) -> lis
                  upstream.settings.store or None) as planner:
         planner.repos[0] = upstream
         steps = planner.plan(filters, repo=None, all_variants=True)
+        # hosts unlike this one choose other variants: each of those brings its own closure
+        chosen = planner.last_chosen
+        for s in list(steps):
+            if s.kind == "rezwheel" and (s.rez_name, s.rez_version, s.variant) not in chosen:
+                data = upstream.definition(s.rez_name, s.rez_version) or {}
+                requires = [str(r) for r in data["variants"][s.variant]]
+                steps += planner.plan([f"{s.rez_name}=={s.rez_version}", *requires], repo=None)
     return [s.index_file or IndexFile(s.file, s.url, s.sha256, None) for s in steps
             if s.kind != "installed"]
 

@@ -71,7 +71,7 @@ class MissingFamily(Exception):
 
 
 class Planner:
-    """Reads the indexes (in order) for one install or sync; ``plan`` may be called once."""
+    """Reads the indexes (in order) for one install or sync."""
 
     def __init__(self, indexes: list[str], target: pypi.Target, prefix: str = "",
                  store: Optional[str] = None, explicit_python: bool = False,
@@ -85,6 +85,7 @@ class Planner:
         self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
                       for loc in indexes]
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
+        self.last_chosen: set[tuple[str, str, Optional[int]]] = set()
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -187,6 +188,8 @@ class Planner:
                 asked.add(project)
                 pip_reqs.append(project)
                 plain = self.resolve_plain(pip_reqs, no_deps)
+        # the variants rez chose, before all_variants widens the steps
+        self.last_chosen = {(v.name, str(v.version), v.index) for v in variants}
         steps = []
         for v in variants:
             if v.repository.name() == "artifactory":

@@ -284,7 +284,7 @@ def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, 
     mirror = tmp_path / "mirror"
     try:
         r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
-                     "--filter", "mixtool", "pyutil", "--json",
+                     "--filter", "mixtool", "pyutil", "multitool", "--json",
                      env=env(REZWHEEL_STORE=str(tmp_path / "store")))
         copied = {x["file"] for x in json.loads(r.stdout) if x["status"] == "copied"}
         assert {f for f in copied if f.startswith(("mixtool", "markerapp", "pureapp", "fast_ext",
@@ -294,7 +294,7 @@ def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, 
             "pyutil-1.2.0-py3-none-any.whl"}, copied
         # incremental: a second sync copies nothing
         r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
-                     "--filter", "mixtool", "pyutil",
+                     "--filter", "mixtool", "pyutil", "multitool",
                      env=env(REZWHEEL_STORE=str(tmp_path / "store")))
         assert r.stdout.splitlines()[-1].startswith("0 copied"), r.stdout
     finally:
@@ -305,9 +305,12 @@ def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, 
     cfg = tmp_path / "rezconfig.py"
     cfg.write_text(f"plugins = {plugins!r}\npackages_path = ['artifactory@site']\n")
     e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "host-store"))
-    r = subprocess.run([str(BIN / "rez"), "env", "pyutil", "--", "pyutil", "--version"], env=e,
-                       capture_output=True, text=True)
-    assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
+    for request, cmd, want in [("pyutil", "pyutil --version", "pyutil 1.2.0"),
+                               ("multitool python-3.11", "multitool", "multitool 2.1.0 (python 3.11)"),
+                               ("multitool python-3.9", "pyutil --version", "pyutil 1.2.0")]:
+        r = subprocess.run([str(BIN / "rez"), "env", *request.split(), "--", *cmd.split()],
+                           env=e, capture_output=True, text=True)
+        assert r.stdout.strip() == want, r.stderr
     # and a host installs from the mirror alone, pip and all
     repo = host_repo(tmp_path)
     install("mixtool", "--into", repo, "--index", mirror, tmp_path=tmp_path)
