@@ -14,9 +14,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import unquote, urlsplit
 
-from . import install, pypi
+from . import fsrepo, pypi
 from .errors import InstallError, InvalidWheelError, RezwheelError
 from .hashing import sha256_file
 from .index.simple import IndexFile
@@ -50,37 +49,20 @@ def check_writable(repo: str) -> None:
         raise InstallError(f"{repo}: cannot write to the repository: {e.strerror}") from None
 
 
-def _local(url: str) -> Optional[str]:
-    return unquote(urlsplit(url).path) if url.startswith("file://") else None
-
-
 def download(step: Step, store: Store) -> str:
-    """The step's file on this host, sha256-checked against the index."""
+    """The step's file on this host, sha256-checked against the index: a local index's file is
+    checked and read in place, anything else fetched into the store by the step's reader."""
     if not step.sha256:
         raise InvalidWheelError(f"{step.file}: the index gives no sha256 to verify it against")
-    source: Any = step.index.source if step.index else None
     f = step.index_file or IndexFile(step.file, step.url, step.sha256, None)
-    local = _local(step.url)
-    if local is None and step.kind == "rezwheel" and hasattr(source, "local_path"):
-        local = source.local_path(f)
+    local = step.source.local_path(f) if hasattr(step.source, "local_path") else None
     if local:
         got = sha256_file(local)
         if got != step.sha256:
             raise InvalidWheelError(f"{local}: sha256 {got} does not match the index's "
                                     f"{step.sha256}")
         return local
-    if step.kind == "pypi":  # a URL from pip's report: read it with that index's session
-        source = next((s for s in getattr(source, "sources", [source])
-                       if getattr(s, "session", None) and urlsplit(s.url).netloc
-                       == urlsplit(step.url).netloc.rsplit("@", 1)[-1]), None) or _plain_http()
-    return store.fetch_wheel(step.sha256, step.file, lambda dest: source.fetch(f, dest))
-
-
-def _plain_http() -> Any:
-    from .http import make_session
-    from .index.source import HttpSource
-
-    return HttpSource("http://unused/", make_session(), None)
+    return store.fetch_wheel(step.sha256, step.file, lambda dest: step.source.fetch(f, dest))
 
 
 def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
@@ -98,9 +80,11 @@ def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
         raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
     if not ours:
         data = pypi.definition(pypi.wheel_metadata(path), path, target, "", sha)
-        root = os.path.join(repo, data["name"], data["version"], pypi.variant_subpath(data, 0))
-        step = Step(data["name"], data["version"], None, "pypi", os.path.basename(path),
-                    "file://" + os.path.abspath(path), sha, root.rstrip("/"), "install", data=data)
+        root = fsrepo.variant_root(repo, data["name"], data["version"],
+                                   fsrepo.variant_subpath(data, 0))
+        step = Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
+                    os.path.basename(path), "file://" + os.path.abspath(path), sha, root,
+                    "install", data=data)
         if pypi.is_installed(repo, data):
             return Done(step, "present")
         if not dry_run:
@@ -112,11 +96,11 @@ def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
 
         with open_artifact(path) as art:
             lay = art.layout
-            present = install.is_installed(repo, art.definition, lay.variant_index)
-        root = os.path.join(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
+            present = fsrepo.is_installed(repo, art.definition, lay.variant_index)
+        root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
         step = Step(lay.rez_name, lay.rez_version, lay.variant_index, "rezwheel",
-                    os.path.basename(path), "file://" + os.path.abspath(path), sha,
-                    root.rstrip("/"), "present" if present else "install")
+                    os.path.basename(path), "file://" + os.path.abspath(path), sha, root,
+                    "present" if present else "install")
         return Done(step, step.status)
     r = install_wheel(path, repo, force=force)
     step = Step(r.rez_name, r.rez_version, r.variant_index, "rezwheel", os.path.basename(path),

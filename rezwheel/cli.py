@@ -159,8 +159,8 @@ def _install(args: argparse.Namespace) -> int:
             v = "" if s.variant is None else f"[{s.variant}]"
             print(f"{d.status:9} {s.package}{v}  {s.file or '(in ' + repo + ')'}  ->  {s.root}")
     else:  # what the progress lines did not show: wheel files, and what was there already
-        for d in done:
-            if d in done[:len(files)] or d.status == "present":
+        for i, d in enumerate(done):
+            if i < len(files) or d.status == "present":
                 print(f"{d.status:12} {d.file}")
     return _errors([d.error for d in done if d.error])
 

@@ -36,11 +36,13 @@ class Synced:
         return vars(self).copy()
 
 
-def _wanted(upstream: IndexRepository, location: str, filters: list[str]) -> list[IndexFile]:
+def _wanted(upstream: IndexRepository, location: str,
+            filters: list[str]) -> list[tuple[IndexFile, Any]]:
+    """(file, the reader that fetches it) for everything the sync should hold."""
     if not filters:
         source = upstream.source
-        return [f for project in sorted(source.projects()) for f in source.files(project)
-                if f.filename.endswith(".whl")]
+        return [(f, source) for project in sorted(source.projects())
+                for f in source.files(project) if f.filename.endswith(".whl")]
     from .plan import Planner
     from .pypi import Target
 
@@ -55,7 +57,7 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str]) -> lis
                 data = upstream.definition(s.rez_name, s.rez_version) or {}
                 requires = [str(r) for r in data["variants"][s.variant]]
                 steps += planner.plan([f"{s.rez_name}=={s.rez_version}", *requires], repo=None)
-    return [s.index_file or IndexFile(s.file, s.url, s.sha256, None) for s in steps
+    return [(s.index_file or IndexFile(s.file, s.url, s.sha256, None), s.source) for s in steps
             if s.kind != "installed"]
 
 
@@ -63,16 +65,16 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
          prefix: str = "", progress: Any = None) -> list[Synced]:
     upstream = IndexRepository(location, Settings(prefix=prefix))
     index = LocalIndex(dest)
-    wanted = {f.filename: f for f in _wanted(upstream, location, filters or [])}
+    wanted = {f.filename: (f, source) for f, source in _wanted(upstream, location, filters or [])}
     results: list[Synced] = []
     with index.lock():
         marker = os.path.join(index.root, ".sync-in-progress")
         stale = os.path.exists(marker)  # a killed sync: its files are in, its pages maybe not
         have = index.present()
         todo = []
-        for name, f in sorted(wanted.items()):
+        for name, (f, source) in sorted(wanted.items()):
             if name not in have:
-                todo.append(f)
+                todo.append((f, source))
             elif f.sha256 and have[name] != f.sha256:
                 results.append(Synced(name, f.sha256, "failed", f"{name}: the mirror {index.root} "
                                       f"holds a different file (mirror sha256 {have[name]}, "
@@ -88,11 +90,11 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             progress.start(len(todo), 0)
         touched = set()
 
-        def fetch(f: IndexFile) -> Synced:
+        def fetch(f: IndexFile, source: Any) -> Synced:
             if not f.sha256:
                 raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
             tmp = os.path.join(partial, f.filename)
-            got = upstream.source.fetch(f, tmp) or sha256_file(tmp)
+            got = source.fetch(f, tmp) or sha256_file(tmp)
             if got != f.sha256:
                 os.unlink(tmp)
                 raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's "
@@ -101,7 +103,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             return Synced(f.filename, f.sha256, "copied")
 
         with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-mirror") as pool:
-            futures = {pool.submit(fetch, f): f for f in todo}
+            futures = {pool.submit(fetch, f, source): f for f, source in todo}
             for fut in cf.as_completed(futures):
                 f = futures[fut]
                 try:

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
 
-from . import pypi
+from . import fsrepo, pypi
 from .errors import RezwheelError
 from .index.simple import IndexFile
 from .repository import IndexRepository, Settings
@@ -37,13 +37,13 @@ class Step:
     rez_name: str
     rez_version: str
     variant: Optional[int]
-    kind: str  # "rezwheel" | "pypi"
+    kind: str  # "rezwheel" | "pypi" | "installed" (resolved from the target repository)
     file: str
     url: str
     sha256: Optional[str]
     root: str
     status: str  # "install" | "present"
-    index: Optional[IndexRepository] = field(default=None, repr=False)
+    source: Any = field(default=None, repr=False)  # the index reader that fetches the file
     index_file: Optional[IndexFile] = field(default=None, repr=False)
     data: Optional[dict] = field(default=None, repr=False)  # pypi: the rez definition
 
@@ -100,9 +100,6 @@ class Planner:
         return ", ".join(_redact(w) for r in self.repos for w in r.where)
 
     # -- which families are ours, which are plain PyPI projects
-    def _ours(self, name: str) -> list[tuple[IndexRepository, str]]:
-        return [(r, v) for r in self.repos for v in r.versions(name)]
-
     def _plain(self, name: str) -> bool:
         project = canonicalize_name(name)
         return any(r.is_plain_project(project) for r in self.repos)
@@ -152,17 +149,17 @@ class Planner:
                                    _redact(self._index_for(p.url)[1]), p.sha256)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
-            pypi.write_definition(os.path.join(pkg_dir, "package.py"), data)
+            fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), data)
             out[data["name"]] = (p, data)
         return out
 
-    def _index_for(self, url: str) -> tuple[IndexRepository, str]:
-        """The index (and its URL or directory) a file pip picked comes from."""
+    def _index_for(self, url: str) -> tuple[Any, str]:
+        """The index reader (and its URL or directory) a file pip picked comes from."""
         for r in self.repos:
-            for w in r.where:
+            for w, src in zip(r.where, _sources(r)):
                 if url.startswith("file://" + w + "/") or _same_host(url, w):
-                    return r, w
-        return self.repos[0], self.repos[0].where[0]
+                    return src, w
+        return _sources(self.repos[0])[0], self.repos[0].where[0]
 
     # -- the plan
     def plan(self, requests: list[str], repo: Optional[str], no_deps: bool = False,
@@ -259,11 +256,11 @@ class Planner:
         """--no-deps: the newest version in range of each request, by itself."""
         from rez.packages import iter_packages
 
+        from rez.version import Requirement
+
         paths = self._bind() + self._scratch()
         out = []
         for request in requests:
-            from rez.version import Requirement
-
             req = Requirement(request)
             found = sorted(iter_packages(req.name, range_=req.range, paths=paths),
                            key=lambda p: p.version)
@@ -276,21 +273,18 @@ class Planner:
                    repo: Optional[str]) -> Step:
         f = index.file_for_variant(name, version, variant)
         data = index.definition(name, version) or {}
-        sub = pypi.variant_subpath(data, variant)
-        root = _target(repo, name, version, sub)
-        from .install import is_installed
-
-        present = bool(repo) and is_installed(repo, data, variant)
+        root = fsrepo.variant_root(repo or "", name, version, fsrepo.variant_subpath(data, variant))
+        present = bool(repo) and fsrepo.is_installed(repo, data, variant)
         return Step(name, version, variant, "rezwheel", f.filename, f.url, f.sha256, root,
-                    "present" if present else "install", index, f)
+                    "present" if present else "install", index.source, f)
 
     def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
-        root = _target(repo, data["name"], data["version"], pypi.variant_subpath(data, 0))
+        root = fsrepo.variant_root(repo or "", data["name"], data["version"],
+                                   fsrepo.variant_subpath(data, 0))
         present = bool(repo) and pypi.is_installed(repo, data)
-        index = self._index_for(pick.url)[0]
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
                     pick.filename, pick.url, pick.sha256, root,
-                    "present" if present else "install", index, None, data)
+                    "present" if present else "install", self._index_for(pick.url)[0], None, data)
 
 
 def _warm_imports() -> None:
@@ -308,11 +302,6 @@ def _specifier(req: Any) -> str:
     from . import naming
 
     return "" if req.range.is_any() else naming.range_to_specifier(str(req.range))
-
-
-def _target(repo: Optional[str], name: str, version: str, sub: str) -> str:
-    parts = [repo or "", name] + ([version] if version else []) + ([sub] if sub else [])
-    return os.path.join(*parts)
 
 
 def _same_host(url: str, index: str) -> bool:

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.requirements import Requirement
 from packaging.utils import parse_wheel_filename
 
+from . import fsrepo
 from .errors import InstallError, RezwheelError
 
 INTERPRETER = "/usr/bin/env python"
@@ -263,38 +264,19 @@ def restore_plain(wheel: str, root: str) -> list[str]:
     return sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
 
 
-def variant_subpath(data: dict, variant: Optional[int]) -> str:
-    from .install import variant_subpath as subpath  # installer loads only to install
-
-    return subpath(data, variant)
-
-
-def write_definition(path: str, data: dict) -> None:
-    from .install import write_definition as write
-
-    write(path, data)
-
-
-def installed_definition(repo: str, data: dict) -> Optional[dict]:
-    from . import rezdef
-
-    path = os.path.join(repo, data["name"], data["version"], "package.py")
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as fh:
-        return rezdef.parse(fh.read(), path)
-
-
 def is_installed(repo: str, data: dict) -> bool:
     """The same pip file is installed there, in this variant."""
-    have = installed_definition(repo, data)
+    pkg_dir = fsrepo.package_dir(repo, data["name"], data["version"])
+    try:
+        have = fsrepo.read_definition(os.path.join(pkg_dir, "package.py"))
+    except RezwheelError:
+        return False
     if have is None or (have.get("pip") or {}).get("sha256") != data["pip"].get("sha256"):
         return False
-    want = [str(r) for r in (data.get("variants") or [[]])[0]]
-    variants = [[str(r) for r in v] for v in have.get("variants") or []]
-    sub = variant_subpath(data, 0)
-    return (not want or want in variants) and os.path.isdir(
-        os.path.join(repo, data["name"], data["version"], sub))
+    root = os.path.join(pkg_dir, fsrepo.variant_subpath(data, 0))
+    if not data.get("variants"):
+        return os.path.isdir(root)
+    return fsrepo.has_variant(have, fsrepo.requires_key(data["variants"][0]), root)
 
 
 def install_plain(wheel: str, repo: str, data: dict) -> str:
@@ -303,47 +285,29 @@ def install_plain(wheel: str, repo: str, data: dict) -> str:
     Staged beside its final place and renamed in; ``package.py`` is written last and
     atomically, merging variants already installed for other pythons or platforms.
     """
-    from .install import package_lock
-
-    with package_lock(repo, data["name"], data["version"]):
+    with fsrepo.package_lock(repo, data["name"], data["version"]):
         return _install_plain(wheel, repo, data)
 
 
 def _install_plain(wheel: str, repo: str, data: dict) -> str:
-    pkg_dir = os.path.join(repo, data["name"], data["version"])
-    try:
-        os.makedirs(os.path.dirname(pkg_dir), exist_ok=True)
-    except OSError as e:
-        raise InstallError(f"{repo}: cannot write to the repository: {e.strerror}") from None
-    have = installed_definition(repo, data)
-    if have is not None and (have.get("pip") or {}).get("sha256") != data["pip"].get("sha256") \
-            and not data.get("variants"):
-        have = None  # another file of a pure package: replace it whole
-    sub = variant_subpath(data, 0)
+    pkg_dir = fsrepo.package_dir(repo, data["name"], data["version"])
+    fsrepo.make_dirs(repo, os.path.dirname(pkg_dir))
+    sub = fsrepo.variant_subpath(data, 0)
     staging = tempfile.mkdtemp(prefix=".rezwheel-tmp-", dir=os.path.dirname(pkg_dir))
     try:
         stage = os.path.join(staging, "root")
         tools = restore_plain(wheel, stage)
-        final = dict(data)
-        if tools:
-            final["tools"] = tools
-        if not sub:
-            write_definition(os.path.join(stage, "package.py"), final)
-            if os.path.lexists(pkg_dir):
-                os.rename(pkg_dir, os.path.join(staging, "old"))
-            os.rename(stage, pkg_dir)
-        else:
-            root = os.path.join(pkg_dir, sub)
-            os.makedirs(pkg_dir, exist_ok=True)
-            if os.path.lexists(root):
-                os.rename(root, os.path.join(staging, "old"))
-            os.rename(stage, root)
-            variants = [list(map(str, v)) for v in (have or {}).get("variants") or []]
-            if list(map(str, data["variants"][0])) not in variants:
-                variants.append(list(map(str, data["variants"][0])))
-            final["variants"] = variants
-            write_definition(os.path.join(pkg_dir, "package.py"), final)
+        final = dict(data, **({"tools": tools} if tools else {}))
+        if not sub:  # pure: the package is its own root, replaced whole
+            fsrepo.write_definition(os.path.join(stage, "package.py"), final)
+            fsrepo.swap_in(stage, pkg_dir, staging)
+        else:  # one variant among those installed for other pythons or platforms
+            have = fsrepo.read_definition(os.path.join(pkg_dir, "package.py")) or {}
+            fsrepo.swap_in(stage, os.path.join(pkg_dir, sub), staging)
+            variants = [list(fsrepo.requires_key(v)) for v in have.get("variants") or []]
+            mine = list(fsrepo.requires_key(data["variants"][0]))
+            final["variants"] = variants + ([mine] if mine not in variants else [])
+            fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return os.path.join(pkg_dir, sub) if sub else pkg_dir
-

@@ -114,9 +114,7 @@ class IndexRepository:
         if cred:
             session.auth = HeaderAuth(cred.headers(cfg.type))
         pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
-        source = HttpSource(url, session, pages, self.counters)
-        source.credential = cred  # pip, when it reads this index for an install, needs them too
-        return source
+        return HttpSource(url, session, pages, self.counters, cred)
 
     # -- families and versions
     def project(self, rez_name: str) -> str:

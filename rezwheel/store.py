@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Callable, Optional
 
+from .atomic import atomic_write
 from .errors import InvalidWheelError
 from .hashing import sha256_file
 
@@ -56,11 +57,7 @@ class Store:
             return fh.read()
 
     def put_definition(self, sha: str, text: str) -> None:
-        directory = self._dir("defs")
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, os.path.join(directory, sha + ".py"))
+        atomic_write(os.path.join(self.root, "defs", sha + ".py"), text.encode(), prefix=".tmp-")
 
     # -- payloads and roots
     def wheel_path(self, sha: str, filename: str) -> str:

@@ -362,7 +362,8 @@ def test_plugin_falls_through_per_file(wheels, tmp_path):
                                capture_output=True, text=True)
             assert r.stdout.strip() == want, r.stderr
         # the mirror's good copy was read in place; the other two were downloaded into the store
-        fetched = sorted(p.name for p in (tmp_path / "host" / "wheels").glob("*/*.whl"))
+        stored = json.loads(rezwheel("cache", "--store", tmp_path / "host", "ls", "--json").stdout)
+        fetched = sorted(e["file"] for e in stored if e["file"])
         assert fetched == ["relfam-1.0.0-py3-none-any.whl", "relfam-1.0.1-py3-none-any.whl"]
     finally:
         server.stop()

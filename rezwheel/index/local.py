@@ -19,6 +19,7 @@ from filelock import FileLock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .. import naming
+from ..atomic import atomic_write
 from ..errors import PublishError
 from ..hashing import sha256_file
 from ..wheel.metadata import read_metadata
@@ -30,20 +31,6 @@ class Published:
     sha256: Optional[str]
     status: str  # "uploaded" | "skipped" | "failed" | "would-upload"
     error: Optional[str] = None
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class LocalIndex:
@@ -105,8 +92,8 @@ class LocalIndex:
         listed wheel always has them and a killed sync leaves only the ``.partial`` dir."""
         dest = os.path.join(self.files, name)
         os.makedirs(self.files, exist_ok=True)
-        _atomic_write(dest + ".metadata", read_metadata(tmp).encode())
-        _atomic_write(dest + ".sha256", sha.encode())
+        atomic_write(dest + ".metadata", read_metadata(tmp).encode())
+        atomic_write(dest + ".sha256", sha.encode())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
 
@@ -125,7 +112,7 @@ class LocalIndex:
             with open(side) as fh:
                 return fh.read().strip()
         sha = sha256_file(path)
-        _atomic_write(side, sha.encode())
+        atomic_write(side, sha.encode())
         return sha
 
     def _add(self, wheel: str, dry_run: bool = False) -> Published:
@@ -141,14 +128,11 @@ class LocalIndex:
         self._check_family(wheel)
         if dry_run:
             return Published(name, sha, "would-upload")
-        _atomic_write(dest + ".metadata", read_metadata(wheel).encode())
-        _atomic_write(dest + ".sha256", sha.encode())
         fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
         os.close(fd)
         try:
             shutil.copyfile(wheel, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+            self.adopt(tmp, name, sha)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -185,7 +169,7 @@ class LocalIndex:
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
                 f"content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n"
                 f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
-        _atomic_write(os.path.join(self.simple, project, "index.html"), page.encode())
+        atomic_write(os.path.join(self.simple, project, "index.html"), page.encode())
 
     def _write_root_page(self) -> None:
         projects = sorted({parse_wheel_filename(os.path.basename(w))[0] for w in self.wheels()})
@@ -193,7 +177,7 @@ class LocalIndex:
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
                 f"content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
                 f"{links}\n  </body>\n</html>\n")
-        _atomic_write(os.path.join(self.simple, "index.html"), page.encode())
+        atomic_write(os.path.join(self.simple, "index.html"), page.encode())
 
 
 def _requires_python(metadata_path: str) -> Optional[str]:

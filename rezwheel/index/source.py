@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import unquote, urlsplit
 
+from ..atomic import atomic_write
 from ..errors import RezwheelError
 from ..wheel.metadata import DEFINITION, definition_from_metadata
 from .simple import ACCEPT, IndexFile, parse_project_page, parse_root_page
@@ -93,13 +94,13 @@ class HttpSource:
     """A PEP 503/691 index over HTTP, with a page cache for conditional and offline reads."""
 
     def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
-                 counters: Optional[Counters] = None) -> None:
+                 counters: Optional[Counters] = None, credential: object = None) -> None:
         self.url = index_url if index_url.endswith("/") else index_url + "/"
         self.session = session
         self.cache_dir = cache_dir
         self.counters = counters or Counters()
         self.offline = False
-        self.credential: object = None
+        self.credential = credential  # for other readers of this index (pip, when installing)
 
     # -- pages
     def _cache_path(self, url: str) -> Optional[str]:
@@ -145,7 +146,7 @@ class HttpSource:
                          "content_type": r.headers.get("Content-Type", ""),
                          "body": r.content.decode("utf-8", "replace")}
                 if path:
-                    _atomic_json(path, entry)
+                    atomic_write(path, json.dumps(entry).encode())
                 return r.content, entry["content_type"], r.url
         if cached:
             return cached["body"].encode(), cached["content_type"], cached["url"]
@@ -184,7 +185,8 @@ class HttpSource:
                     and span[1] == span[2] - 1:
                 return _zip_or_none(Tail(r.content, span[0], span[2]))
             if r.status_code == 200:  # Range ignored: this is the whole file
-                _save(r.content, keep)
+                if keep:  # it is the payload too (verified against the index later)
+                    atomic_write(keep, r.content, prefix=".tmp-")
                 return _zip_or_none(io.BytesIO(r.content))
         head = self.session.head(url, allow_redirects=True)
         self.counters.add("head")
@@ -392,30 +394,11 @@ def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] 
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _atomic_json(path: str, doc: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=os.path.dirname(path))
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh)
-    os.replace(tmp, path)
-
-
 def _mtime(path: str) -> Optional[float]:
     try:
         return os.stat(path).st_mtime
     except OSError:
         return None
-
-
-def _save(data: bytes, path: Optional[str]) -> None:
-    """Keep a whole file that came in place of a range: it is the payload (verified later)."""
-    if not path:
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:
