@@ -41,7 +41,11 @@ def _wanted(upstream: IndexRepository, location: str,
     """(file, the reader that fetches it) for everything the sync should hold."""
     if not filters:
         source = upstream.source
-        return [(f, source) for project in sorted(source.projects())
+        projects = source.projects()
+        if projects is None:
+            raise RezwheelError(f"{location}: the index does not list its projects; name what "
+                                "to copy with --filter")
+        return [(f, source) for project in sorted(projects)
                 for f in source.files(project) if f.filename.endswith(".whl")]
     from .plan import Planner
     from .pypi import Target

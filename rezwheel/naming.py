@@ -130,6 +130,15 @@ def family_version_problems(rez_versions: Iterable[str]) -> list[str]:
     return problems
 
 
+def new_version_problem(family: Iterable[str], new: str) -> Optional[str]:
+    """What adding rez version ``new`` to a family's published versions would break, if anything
+    (a version already there is not new, so never a problem)."""
+    versions = set(family)
+    if new in versions:
+        return None
+    return next((p for p in family_version_problems(versions | {new}) if repr(new) in p), None)
+
+
 def python_requirement(ranges: Iterable[str]) -> Optional[str]:
     """``Requires-Python`` from the rez ranges requested of ``python`` (``3.9``, ``3.7+``)."""
     specs = [s for r in ranges if (s := range_to_specifier(r))]

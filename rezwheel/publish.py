@@ -26,7 +26,8 @@ from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
 from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
 from .hashing import CHUNK, sha256_file
-from .index.simple import IndexFile, SimpleIndex
+from .index.simple import IndexFile
+from .index.source import HttpSource
 from .wheel.metadata import header_fields, read_metadata
 
 UPLOAD_ATTEMPTS = 5
@@ -167,12 +168,10 @@ def _check_family(new: list[_Wheel], existing: dict[str, IndexFile]) -> None:
         except ValueError:
             continue  # not a wheel, or not ours: the owner check deals with it
     for w in new:
-        if w.result is not None or w.rez_version in versions:
-            continue
-        problems = [p for p in naming.family_version_problems(versions | {w.rez_version})
-                    if repr(w.rez_version) in p]
-        if problems:
-            w.result = Result(w.name, w.sha256, "failed", f"{w.name}: {problems[0]}")
+        problem = None if w.result is not None else naming.new_version_problem(versions,
+                                                                               w.rez_version)
+        if problem:
+            w.result = Result(w.name, w.sha256, "failed", f"{w.name}: {problem}")
 
 
 def _check_owner(project: str, new: list[_Wheel], existing: dict[str, IndexFile],
@@ -217,7 +216,7 @@ class _Remote:
         self.has_credentials = cred is not None
         if cred:
             self.session.auth = HeaderAuth(cred.headers(cfg.type))
-        self.index = SimpleIndex(cfg.index_url, self.session)
+        self.index = HttpSource(cfg.index_url, self.session, None)  # no page cache: fresh reads
         self.stats = stats
 
     def _count(self, what: str) -> None:
@@ -233,15 +232,15 @@ class _Remote:
 
     def files(self, project: str) -> dict[str, IndexFile]:
         self._count("index_requests")
-        return {f.filename: f for f in self.index.project_files(project)}
+        return {f.filename: f for f in self.index.files(project)}
 
     def is_rezwheel_file(self, f: IndexFile) -> bool:
         """Whether an index file carries a rez definition, read as cheaply as the index allows
         (the same reads the rez plugin makes: PEP 658 file, tail of the wheel, whole file)."""
-        from .index.source import HttpSource, read_definition
+        from .index.source import read_definition
 
         try:
-            read_definition(HttpSource(self.cfg.index_url, self.session, None), f)
+            read_definition(self.index, f)
             return True
         except RezwheelError:
             return False

@@ -124,7 +124,7 @@ class IndexRepository:
         """Rez family names on the index: one definition per project tells it (the distribution
         name cannot: rez names are case-sensitive and may hold "_" or ".")."""
         names = []
-        for project in sorted(self.source.projects()):
+        for project in sorted(self.source.projects() or ()):
             files = sorted(self.source.files(project), key=lambda f: f.filename)
             for f in files:
                 v = IndexVersion("", [f])

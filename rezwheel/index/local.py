@@ -142,14 +142,11 @@ class LocalIndex:
     def _check_family(self, wheel: str) -> None:
         """Refuse a version whose PEP 440 mapping collides with, or misorders, the family's."""
         project, version, _, _ = parse_wheel_filename(os.path.basename(wheel))
-        versions = {naming.pep440_to_rez(str(parse_wheel_filename(os.path.basename(w))[1]))
-                    for w in self.wheels(project)}
-        new = naming.pep440_to_rez(str(version))
-        if new in versions:
-            return
-        problems = [p for p in naming.family_version_problems(versions | {new}) if repr(new) in p]
-        if problems:
-            raise PublishError(f"{os.path.basename(wheel)}: {problems[0]}")
+        problem = naming.new_version_problem(
+            (naming.pep440_to_rez(str(parse_wheel_filename(os.path.basename(w))[1]))
+             for w in self.wheels(project)), naming.pep440_to_rez(str(version)))
+        if problem:
+            raise PublishError(f"{os.path.basename(wheel)}: {problem}")
 
     def _write_project_page(self, project: str) -> None:
         links = []

@@ -1,8 +1,9 @@
-"""Reading a PEP 503 / PEP 691 simple index (pypiserver, devpi, Artifactory, warehouse).
+"""Parsing PEP 503 / PEP 691 simple index pages (pypiserver, devpi, Artifactory, warehouse).
 
-Sends the Accept header pip sends and parses whichever form comes back. File links are resolved
-against the page URL with its trailing slash (Artifactory's links are relative). Only the
-standard library parses HTML: this sits on the rez plugin's path, where import time counts.
+``ACCEPT`` is the header pip sends (``index.source`` reads the pages); whichever form comes
+back is parsed. File links are resolved against the page URL with its trailing slash
+(Artifactory's links are relative). Only the standard library parses HTML: this sits on the
+rez plugin's path, where import time counts.
 """
 
 from __future__ import annotations
@@ -10,20 +11,11 @@ from __future__ import annotations
 import html.parser
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 from urllib.parse import urldefrag, urljoin
-
-from ..errors import RezwheelError
-
-if TYPE_CHECKING:
-    import requests
 
 ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
           "text/html; q=0.01")
-
-
-class IndexReadError(RezwheelError):
-    """The index answered something other than a page or a 404."""
 
 
 @dataclass(frozen=True)
@@ -105,35 +97,3 @@ def parse_root_page(body: bytes, content_type: str) -> set[str]:
     parser = _Links()
     parser.feed(body.decode("utf-8", "replace"))
     return {canonicalize_name(text) for _, text in parser.links if text}
-
-
-class SimpleIndex:
-    def __init__(self, index_url: str, session: "requests.Session",
-                 headers: Optional[dict] = None) -> None:
-        self.url = index_url if index_url.endswith("/") else index_url + "/"
-        self.session = session
-        self.headers = {"Accept": ACCEPT, **(headers or {})}
-        self.requests = 0
-
-    def _get(self, url: str) -> "Optional[requests.Response]":
-        from ..http import describe
-
-        self.requests += 1
-        r = self.session.get(url, headers=self.headers)
-        if r.status_code == 404:
-            return None
-        if r.status_code != 200:
-            raise IndexReadError(describe(r, url))
-        return r
-
-    def projects(self) -> Optional[set[str]]:
-        """Every project on the index, or None when the index does not list them."""
-        r = self._get(self.url)
-        return parse_root_page(r.content, r.headers.get("Content-Type", "")) if r else None
-
-    def project_files(self, project: str) -> list[IndexFile]:
-        url = f"{self.url}{project}/"
-        r = self._get(url)
-        if r is None:
-            return []
-        return parse_project_page(r.content, r.headers.get("Content-Type", ""), r.url or url)

@@ -130,10 +130,6 @@ class HttpSource:
                 self.counters.add("page", len(r.content))
             except requests.ConnectionError:
                 self.offline = True
-                if self.url not in _WARNED_OFFLINE:
-                    _WARNED_OFFLINE.add(self.url)
-                    log.warning("rezwheel: index %s unreachable: resolving from cached pages",
-                                redact(self.url))
             else:
                 if r.status_code == 304 and cached:
                     return cached["body"].encode(), cached["content_type"], cached["url"]
@@ -149,12 +145,17 @@ class HttpSource:
                     atomic_write(path, json.dumps(entry).encode())
                 return r.content, entry["content_type"], r.url
         if cached:
+            if self.url not in _WARNED_OFFLINE:
+                _WARNED_OFFLINE.add(self.url)
+                log.warning("rezwheel: index %s unreachable: resolving from cached pages",
+                            redact(self.url))
             return cached["body"].encode(), cached["content_type"], cached["url"]
         raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
 
-    def projects(self) -> set[str]:
+    def projects(self) -> Optional[set[str]]:
+        """Every project on the index; None when the index lists none (its root is a 404)."""
         page = self._page(self.url)
-        return parse_root_page(page[0], page[1]) if page else set()
+        return parse_root_page(page[0], page[1]) if page else None
 
     def files(self, project: str) -> list[IndexFile]:
         url = f"{self.url}{project}/"
@@ -306,8 +307,9 @@ class ChainSource:
             raise failures[0]
         return answers
 
-    def projects(self) -> set[str]:
-        return set().union(*(found for _, found in self._each(lambda s: s.projects())))
+    def projects(self) -> Optional[set[str]]:
+        listings = [found for _, found in self._each(lambda s: s.projects()) if found is not None]
+        return set().union(*listings) if listings else None
 
     def files(self, project: str) -> list[IndexFile]:
         merged: dict[str, IndexFile] = {}
