@@ -47,10 +47,13 @@ class Credential:
 
         if self.token and kind == "artifactory" and not self.username:
             return {"Authorization": f"Bearer {self.token}"}
-        user = self.username or ("__token__" if self.token else "")
-        secret = self.token or self.password or ""
-        raw = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        raw = base64.b64encode(":".join(self.basic()).encode()).decode()
         return {"Authorization": f"Basic {raw}"}
+
+    def basic(self) -> tuple[str, str]:
+        """(user, secret) for basic auth: a bare token goes as ``__token__``'s password."""
+        return self.username or ("__token__" if self.token else ""), \
+            self.token or self.password or ""
 
 
 Provider = Callable[[Optional[str], str], Optional[Credential]]

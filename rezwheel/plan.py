@@ -97,7 +97,7 @@ class Planner:
         self.close()
 
     def tried(self) -> str:
-        return ", ".join(_redact(w) for r in self.repos for w in r.where)
+        return ", ".join(_redact(s.url) for r in self.repos for s in r.sources)
 
     # -- which families are ours, which are plain PyPI projects
     def _plain(self, name: str) -> bool:
@@ -133,11 +133,11 @@ class Planner:
     def pip_index_urls(self) -> list[str]:
         urls = []
         for r in self.repos:
-            for w, src in zip(r.where, _sources(r)):
-                if "://" not in w:
-                    urls.append("file://" + os.path.join(w, "simple") + "/")
+            for src in r.sources:
+                if "://" not in src.url:
+                    urls.append("file://" + os.path.join(src.url, "simple") + "/")
                 else:
-                    urls.append(_with_credentials(w, getattr(src, "credential", None)))
+                    urls.append(_with_credentials(src.url, src.credential))
         return urls
 
     def resolve_plain(self, requirements: list[str], no_deps: bool = False) -> dict[str, tuple]:
@@ -146,20 +146,19 @@ class Planner:
         out = {}
         for p in picks:
             data = pypi.definition(p.metadata, p.filename, self.target,
-                                   _redact(self._index_for(p.url)[1]), p.sha256)
+                                   _redact(self._index_for(p.url).url), p.sha256)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
             fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), data)
             out[data["name"]] = (p, data)
         return out
 
-    def _index_for(self, url: str) -> tuple[Any, str]:
-        """The index reader (and its URL or directory) a file pip picked comes from."""
-        for r in self.repos:
-            for w, src in zip(r.where, _sources(r)):
-                if url.startswith("file://" + w + "/") or _same_host(url, w):
-                    return src, w
-        return _sources(self.repos[0])[0], self.repos[0].where[0]
+    def _index_for(self, url: str) -> Any:
+        """The index reader a file pip picked comes from (its ``url``: URL or directory)."""
+        for src in (s for r in self.repos for s in r.sources):
+            if url.startswith("file://" + src.url + "/") or _same_host(url, src.url):
+                return src
+        return self.repos[0].sources[0]
 
     # -- the plan
     def plan(self, requests: list[str], repo: Optional[str], no_deps: bool = False,
@@ -284,7 +283,7 @@ class Planner:
         present = bool(repo) and pypi.is_installed(repo, data)
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
                     pick.filename, pick.url, pick.sha256, root,
-                    "present" if present else "install", self._index_for(pick.url)[0], None, data)
+                    "present" if present else "install", self._index_for(pick.url), None, data)
 
 
 def _warm_imports() -> None:
@@ -292,10 +291,6 @@ def _warm_imports() -> None:
 
     for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.apply"):
         importlib.import_module(module)
-
-
-def _sources(r: IndexRepository) -> list:
-    return list(getattr(r.source, "sources", [r.source]))
 
 
 def _specifier(req: Any) -> str:
@@ -314,10 +309,9 @@ def _with_credentials(url: str, cred: Any) -> str:
     """An index URL pip can read: credentials go in it (pip redacts them when printing)."""
     from urllib.parse import quote, urlsplit, urlunsplit
 
-    secret = cred and (cred.token or cred.password)
-    if not secret:
+    if not cred:
         return url
-    user = cred.username or "__token__"
+    user, secret = cred.basic()
     parts = urlsplit(url)
     netloc = f"{quote(user, safe='')}:{quote(secret, safe='')}@{parts.netloc}"
     return urlunsplit(parts._replace(netloc=netloc))

@@ -93,8 +93,8 @@ class IndexRepository:
         sources = [LocalSource(where, self.counters) if kind == "local"
                    else self._http_source(location, where)
                    for kind, where in resolve_location(location, self.settings)]
+        self.sources = sources  # each index, in the order read (``url``: its URL or directory)
         self.source: Source = sources[0] if len(sources) == 1 else ChainSource(sources)
-        self.where = [s.url for s in sources]
         self._families: dict[str, dict[str, IndexVersion]] = {}
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
