@@ -19,7 +19,7 @@ from . import fsrepo, pypi
 from .errors import InstallError, InvalidWheelError, RezwheelError
 from .hashing import sha256_file
 from .index.simple import IndexFile
-from .install import install_wheel
+from .install import Expected, install_wheel
 from .plan import Step
 from .store import Store
 
@@ -68,16 +68,15 @@ def download(step: Step, store: Store) -> str:
 def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
                  dry_run: bool = False) -> Done:
     """A wheel file given on the command line: ours restored as is, a plain one rez-pip style."""
-    import zipfile
-
     from .index.source import definition_from_zip
+    from .wheel.reader import open_zip
 
     sha = sha256_file(path)
-    try:
-        with zipfile.ZipFile(path) as z:
+    with open_zip(path) as z:  # members checked (paths, sizes, duplicates), errors name path
+        try:
             ours = definition_from_zip(z) is not None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
+        except InvalidWheelError as e:
+            raise InvalidWheelError(f"{path}: {e}") from None
     if not ours:
         data = pypi.definition(pypi.wheel_metadata(path), path, target, "", sha)
         root = fsrepo.variant_root(repo, data["name"], data["version"],
@@ -108,6 +107,26 @@ def install_file(path: str, repo: str, target: pypi.Target, force: bool = False,
     return Done(step, r.status)
 
 
+def _check_plain(path: str, step: Step) -> None:
+    """The wheel pip picked is the project and version pip reported (the report's metadata
+    made the rez definition; the wheel's own is what gets installed)."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    want = (step.data or {}).get("pip") or {}
+    meta = pypi.wheel_metadata(path)
+    try:
+        same = canonicalize_name(str(meta.get("name", ""))) == canonicalize_name(
+            str(want.get("name", ""))) and Version(str(meta.get("version", ""))) == Version(
+            str(want.get("version", "")))
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise InstallError(f"{step.file}: holds {meta.get('name')!r} {meta.get('version')!r}, "
+                           f"the index listed {want.get('name')!r} {want.get('version')!r}; "
+                           "refused")
+
+
 def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
           progress: Any = None, force: bool = False) -> list[Done]:
     todo = [s for s in steps if s.status == "install"]
@@ -125,9 +144,11 @@ def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
             path = download(step, store)
             with locks[step.package]:
                 if step.kind == "pypi":
+                    _check_plain(path, step)
                     pypi.install_plain(path, repo, step.data or {})
                 else:
-                    install_wheel(path, repo, force=force)
+                    install_wheel(path, repo, force=force, expect=Expected(
+                        step.rez_name, step.rez_version, step.variant, step.definition))
             return Done(step, "installed")
         except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
             return Done(step, "failed", str(e))

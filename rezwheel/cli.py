@@ -27,7 +27,7 @@ def _convert(args: argparse.Namespace) -> int:
         for r in ok:
             print(f"{r.file}  {r.sha256}")
     for f in bad:
-        print(f"rezwheel: error: {f.message}", file=sys.stderr)
+        _error(f.message)
     return EXIT_FAILED if bad or not ok else 0
 
 
@@ -66,7 +66,7 @@ def _verify(args: argparse.Namespace) -> int:
             open_artifact(wheel).close()
             print(f"{wheel}: ok")
         except RezwheelError as e:
-            print(f"rezwheel: error: {e}", file=sys.stderr)
+            _error(e)
             failed += 1
     return EXIT_FAILED if failed else 0
 
@@ -103,14 +103,21 @@ def _publish(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
     for e in errors:
-        print(f"rezwheel: error: {e}", file=sys.stderr)
+        _error(e)
     return EXIT_FAILED if errors else 0
+
+
+def _error(message: object) -> None:
+    """One line on stderr, with any secret a provider handed out scrubbed (server text too)."""
+    from .redaction import scrub
+
+    print(f"rezwheel: error: {scrub(str(message))}", file=sys.stderr)
 
 
 def _errors(errors: Sequence[str]) -> int:
     """Each failure on one line; the exit status says whether there was any."""
     for e in errors:
-        print(f"rezwheel: error: {e}", file=sys.stderr)
+        _error(e)
     return EXIT_FAILED if errors else 0
 
 
@@ -196,7 +203,7 @@ def _cache(args: argparse.Namespace) -> int:
     if args.cache_command == "verify":
         bad = store.verify()
         for line in bad:
-            print(f"rezwheel: error: {line}", file=sys.stderr)
+            _error(line)
         print(f"{len(entries) - len(bad)} of {len(entries)} stored payloads verified")
         return EXIT_FAILED if bad else 0
     # prune: oldest first; never what a process holds locked
@@ -305,10 +312,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RezwheelError as e:
         if args.debug:
             raise
-        print(f"rezwheel: error: {e}", file=sys.stderr)
+        _error(e)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback
+        if args.debug:
+            raise
+        _error(f"{type(e).__name__}: {' '.join(str(e).split())[:300]} (run with --debug for the "
+               "traceback, and please report it)")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

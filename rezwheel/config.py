@@ -7,6 +7,10 @@ TOML at ``$REZWHEEL_CONFIG``, else ``<user config dir>/rezwheel/config.toml``::
     index-url = "https://artifactory.example/artifactory/api/pypi/rez/simple/"
     type = "artifactory"        # artifactory | pypi | devpi | local
     token = "..."               # optional; the file must then be private (mode 600)
+    trust-code = false          # may definitions from it run code while resolving? (no)
+    files-hosts = []            # other origins its pages may link files to (no credentials)
+
+Every value is checked for its type here, so a mistake is one line naming the file and key.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class IndexConfig:
     username: Optional[str] = None
     password: Optional[str] = None
     keyring: bool = False
+    trust_code: bool = False
+    files_hosts: tuple = ()
 
     def __repr__(self) -> str:  # never show secrets, even in a traceback
         return f"IndexConfig(name={self.name!r}, upload_url={self.upload_url!r}, type={self.type!r})"
@@ -71,10 +77,40 @@ def load_config(path: Optional[str] = None) -> dict:
     return data
 
 
+_KEYS: dict[str, type] = {"upload-url": str, "index-url": str, "url": str, "type": str,
+                          "token": str, "username": str, "password": str, "keyring": bool,
+                          "trust-code": bool, "files-hosts": list, "urls": list}
+
+
+def index_entry(name: str, config: dict) -> Optional[dict]:
+    """The ``[index.NAME]`` table, its values checked for type (one line naming the key)."""
+    table = config.get("index", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{config_path()}: 'index' must be a table of named indexes")
+    entry = table.get(name)
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{config_path()}: index {name!r} must be a table")
+    for key, value in entry.items():
+        want = _KEYS.get(key)
+        if want is not None and not isinstance(value, want):
+            raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a "
+                              f"{want.__name__}, not {type(value).__name__}")
+        if want is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{config_path()}: index {name!r}: {key} must list strings")
+    return entry
+
+
+def is_artifactory(url: str) -> bool:
+    """Artifactory's PyPI API lives under ``/api/pypi/<repo>``: the one place that decides."""
+    return "/api/pypi/" in url
+
+
 def guess_type(url: str) -> str:
     if "://" not in url or url.startswith("file://"):
         return "local"
-    if "/api/pypi/" in url:
+    if is_artifactory(url):
         return "artifactory"
     if "/+simple" in url:
         return "devpi"
@@ -96,7 +132,7 @@ def index_url_for(upload_url: str, kind: str) -> str:
 def resolve_target(target: str, config: Optional[dict] = None) -> IndexConfig:
     """A ``--to`` value (directory, URL or configured name) as an IndexConfig."""
     config = load_config() if config is None else config
-    named = config.get("index", {}).get(target)
+    named = index_entry(target, config)
     if named is not None:
         upload = named.get("upload-url") or named.get("url") or ""
         kind = named.get("type") or guess_type(upload or named.get("index-url", ""))
@@ -108,7 +144,8 @@ def resolve_target(target: str, config: Optional[dict] = None) -> IndexConfig:
             raise ConfigError(f"{config_path()}: index {target!r} has no upload-url")
         return IndexConfig(target, upload, named.get("index-url") or index_url_for(upload, kind),
                            kind, named.get("token"), named.get("username"), named.get("password"),
-                           bool(named.get("keyring", False)))
+                           bool(named.get("keyring", False)), bool(named.get("trust-code", False)),
+                           tuple(named.get("files-hosts") or ()))
     kind = guess_type(target)
     if kind == "local":
         path = target[len("file://"):] if target.startswith("file://") else target

@@ -8,22 +8,22 @@ reproducible archive with the definition and layout map last.
 from __future__ import annotations
 
 import importlib.machinery
-import logging
 import os
 import re
 import stat
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Union
 
-from . import __version__, naming, rezdef
+from . import __version__, fsrepo, naming, rezdef
 from .errors import ConversionError, RezwheelError
 from .layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
 from .rezsource import DEFINITION_FILES, LoadFailure, iter_packages
 from .tags import variant_tags
 from .wheel.reader import DEFINITION
 from .wheel.writer import WheelWriter
+from .redaction import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _EXT_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES) + (".so", ".pyd")
 _PYTHON_SHEBANG = re.compile(rb"#![^\n]*\bpython[0-9.]*[ \t]*\r?\n")
@@ -72,12 +72,21 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
             if other != pkg.name:
                 raise ConversionError(f"{pkg.uri}: rez families {other!r} and {pkg.name!r} "
                                       f"both map to distribution {dist!r}")
+            _warn_resolve_time_code(pkg, data)
             results.extend(convert_package(pkg, data, outdir, dist, linux_tag))
         except RezwheelError as e:
             results.append(Failure(str(e)))
         except Exception as e:  # rez's own load and validation errors
             results.append(Failure(f"{pkg.uri}: {' '.join(str(e).split())[:300]}"))
     return results
+
+
+def _warn_resolve_time_code(pkg: Any, data: dict) -> None:
+    """Say now what a host will refuse later: a definition whose solve would run its code
+    (``rezdef.check_resolvable``) is skipped by hosts resolving from an untrusted index."""
+    for key in rezdef.resolve_time_code(data):
+        log.warning("%s: %s is %s: hosts resolving from an index will refuse it unless the "
+                    "index is trusted to run code", pkg.uri, key, rezdef.binding(data[key]))
 
 
 def convert_package(pkg: Any, data: dict, outdir: str, dist: str,
@@ -222,9 +231,12 @@ def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str) -> Co
         layout = Layout(
             rez_name=pkg.name, rez_version=str(pkg.version), variant_index=variant.index,
             variant_requires=tuple(str(r) for r in variant.variant_requires),
-            subpath=variant.subpath, files=tuple(sorted(files, key=lambda f: f.path)),
+            # where rez looks without shortlinks (a host's repository has none for it)
+            subpath=fsrepo.variant_subpath(data, variant.index) or None,
+            files=tuple(sorted(files, key=lambda f: f.path)),
             links=tuple(links), dirs=tuple(i.rel for i in plan["items"] if i.kind == "dir"),
             missing_root=plan["missing"])
+        layout.check(pkg.uri)  # what every reader will check: fail here, not on the hosts
         w.add_bytes(f"{dist_info}/METADATA", _metadata(pkg, plan, data, definition).encode())
         w.add_bytes(f"{dist_info}/WHEEL", _wheel_file(plan).encode())
         w.add_bytes(f"{dist_info}/{DEFINITION}", definition.encode())
@@ -247,8 +259,13 @@ def _link_source(root: str, item: _Item, by_rel: dict) -> Optional[str]:
 
 def _metadata(pkg: Any, plan: dict, data: dict, definition: str) -> str:
     variant = plan["variant"]
-    summary = " ".join(str(data.get("description") or f"rez package {pkg.name}").split())
-    requests = [str(r) for r in data.get("requires") or []]
+    # late-bound description / requires: code, unknown until a context is built, so pip
+    # users get the default summary and no Requires-Dist from them
+    description = data.get("description")
+    summary = " ".join((description if isinstance(description, str) and description
+                        else f"rez package {pkg.name}").split())
+    requires = data.get("requires")
+    requests = [str(r) for r in requires] if isinstance(requires, list) else []
     requests += [str(r) for r in variant.variant_requires]
     reqs = [r for r in (naming.request_to_requirement(q) for q in requests) if r]
     from rez.version import Requirement

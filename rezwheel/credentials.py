@@ -1,8 +1,9 @@
 """Credentials for an index, from providers tried in order; the first that has some wins.
 
 1. explicit config (``token`` or ``username``/``password`` of a named index);
-2. environment: ``REZWHEEL_<NAME>_TOKEN``, ``REZWHEEL_<NAME>_USERNAME``/``_PASSWORD``, then the
-   unnamed ``REZWHEEL_TOKEN`` / ``REZWHEEL_USERNAME``/``REZWHEEL_PASSWORD``;
+2. environment: ``REZWHEEL_<NAME>_TOKEN``, ``REZWHEEL_<NAME>_USERNAME``/``_PASSWORD`` for a named
+   index; the unnamed ``REZWHEEL_TOKEN`` / ``REZWHEEL_USERNAME``/``REZWHEEL_PASSWORD`` only for an
+   index given by URL (a named index never borrows them: they were meant for another server);
 3. ``~/.netrc`` (or ``$NETRC``) by host;
 4. keyring (``pip install rezwheel[keyring]``), service = the URL's host, when enabled with
    ``keyring = true`` on the named index or ``REZWHEEL_KEYRING=1``: a keyring backend costs
@@ -10,7 +11,10 @@
 5. third-party providers registered under the entry-point group ``rezwheel.credentials``: a
    callable ``provider(name, url) -> Credential | None`` (a farm host can plug its vault in).
 
-A Credential never renders its secret (repr, str), so it cannot leak through logs or errors.
+Credentials written into an index URL (``https://__token__:T@host/…``) are taken out of the URL
+where it enters (``split_url``) and then treated like any other. A Credential never renders its
+secret (repr, str), and every secret handed out is remembered by ``redaction`` so that no message
+shows it, even echoed back by a server.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .config import IndexConfig
+from .redaction import get_logger, remember, remember_basic
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 ENTRY_POINT_GROUP = "rezwheel.credentials"
 
 
@@ -69,8 +74,24 @@ def from_config(cfg: IndexConfig) -> Optional[Credential]:
     return None
 
 
+def split_url(url: str) -> tuple[str, Optional[Credential]]:
+    """An index URL without user information, and the credential it carried (if any)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, sep, secret = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=host))
+    user, secret = unquote(user), unquote(secret)
+    if not sep:  # a bare token as the user part
+        return clean, Credential(None, None, user or None, "the index URL") if user else None
+    token = secret if user == "__token__" else None
+    return clean, Credential(None if token else user, None if token else secret, token,
+                             "the index URL")
+
+
 def from_env(name: Optional[str], url: str) -> Optional[Credential]:
-    for prefix in ([_env_key(name)] if name else []) + [_env_key(None)]:
+    for prefix in [_env_key(name) if name else _env_key(None)]:
         token = os.environ.get(prefix + "TOKEN")
         user = os.environ.get(prefix + "USERNAME")
         password = os.environ.get(prefix + "PASSWORD")
@@ -130,6 +151,16 @@ def _entry_point_providers() -> Iterable[tuple[str, Provider]]:
 
 def find_credentials(cfg: IndexConfig) -> Optional[Credential]:
     """The first credentials any provider has for this index, or None (anonymous)."""
+    found = _find(cfg)
+    if found:
+        remember(*found.secrets())
+        user, secret = found.basic()
+        if secret:
+            remember_basic(user, secret)
+    return found
+
+
+def _find(cfg: IndexConfig) -> Optional[Credential]:
     found = from_config(cfg)
     if found:
         return found

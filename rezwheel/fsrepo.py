@@ -7,9 +7,13 @@ there?" and so never loads ``installer``.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
-from typing import TYPE_CHECKING, Iterable, Optional
+import platform
+import sys
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from . import rezdef
 from .atomic import atomic_write
@@ -51,12 +55,72 @@ def make_dirs(repo: str, path: str) -> None:
 
 
 def swap_in(stage: str, dest: str, staging: str) -> None:
-    """Rename a staged tree into place; what was there moves into ``staging`` (to be deleted),
-    so the destination is never missing or half-written."""
-    if os.path.lexists(dest):
-        os.rename(dest, os.path.join(staging, "old"))
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    os.rename(stage, dest)
+    """Put the staged tree ``stage`` at ``dest``; what was there ends up inside ``staging``
+    (at ``stage`` when exchanged) for the caller to delete.
+
+    Replacing is one atomic exchange where the OS has one (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``), so rez never sees the package missing, even if this process is
+    killed half-way; elsewhere it is two renames.
+    """
+    try:
+        if os.path.lexists(dest):
+            if _exchange(stage, dest):
+                return
+            os.rename(dest, os.path.join(staging, "old"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.rename(stage, dest)
+    except OSError as e:
+        raise InstallError(f"{dest}: cannot move the new tree into place: {e.strerror}") from None
+
+
+#: renameat2(2) flag and the syscall number where libc has no wrapper (glibc < 2.28)
+RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_SYSCALLS = {"x86_64": 316, "aarch64": 276}
+_renameat2: "Optional[Callable[[str, str], int]]" = None
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap two paths; False where the OS or filesystem cannot (then the caller
+    falls back to renames), OSError for any other failure."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = _load_renameat2()
+    if _renameat2 is _unsupported:
+        return False
+    if _renameat2(a, b) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def _unsupported(a: str, b: str) -> int:
+    return -1
+
+
+def _load_renameat2() -> "Callable[[str, str], int]":
+    if not sys.platform.startswith("linux"):
+        return _unsupported
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return _unsupported
+    fn = getattr(libc, "renameat2", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        return lambda a, b: fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                               RENAME_EXCHANGE)
+    number = _SYSCALLS.get(platform.machine())
+    if number is None:
+        return _unsupported
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    return lambda a, b: syscall(ctypes.c_long(number), ctypes.c_int(_AT_FDCWD),
+                                ctypes.c_char_p(os.fsencode(a)), ctypes.c_int(_AT_FDCWD),
+                                ctypes.c_char_p(os.fsencode(b)), ctypes.c_uint(RENAME_EXCHANGE))
 
 
 def read_definition(pkg_file: str) -> Optional[dict]:

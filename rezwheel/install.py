@@ -84,6 +84,16 @@ class RezVariantDestination:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """What the plan resolved a file to: the wheel must hold exactly that (an index chose the
+    file, the wheel's own definition chooses where it is written)."""
+    rez_name: str
+    rez_version: str
+    variant_index: Optional[int]
+    definition: Optional[str] = None  # the text rez resolved with
+
+
+@dataclass(frozen=True)
 class Installed:
     rez_name: str
     rez_version: str
@@ -105,12 +115,31 @@ def restore_variant(artifact: Artifact, root: str, check_as_written: bool = Fals
     installer.install(artifact.source, destination, {})
 
 
-def install_wheel(path: str, repo: str, force: bool = False) -> Installed:
+def install_wheel(path: str, repo: str, force: bool = False,
+                  expect: Optional[Expected] = None) -> Installed:
     """Restore one artifact's variant into the rez repository ``repo``."""
     repo = os.path.abspath(repo)
     with open_artifact(path, verify_record=False) as art:  # payload hashes: checked as written
+        if expect is not None:
+            _check_expected(art, expect, path)
         with fsrepo.package_lock(repo, art.layout.rez_name, art.layout.rez_version):
             return _install(art, repo, force)
+
+
+def _check_expected(art: Artifact, expect: Expected, path: str) -> None:
+    lay = art.layout
+    have = (lay.rez_name, lay.rez_version, lay.variant_index)
+    want = (expect.rez_name, expect.rez_version, expect.variant_index)
+    if have != want:
+        raise InstallError(f"{os.path.basename(path)}: holds {_label(*have)}, the index listed "
+                           f"it as {_label(*want)}; refused")
+    if expect.definition is not None and art.definition_text != expect.definition:
+        raise InstallError(f"{os.path.basename(path)}: the definition served by the index differs "
+                           "from the wheel's own rez-package.py; refused")
+
+
+def _label(name: str, version: str, index: Optional[int]) -> str:
+    return f"{name}-{version}" + ("" if index is None else f"[{index}]")
 
 
 def _install(art: Artifact, repo: str, force: bool) -> Installed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -21,7 +22,7 @@ from packaging.utils import parse_wheel_filename
 from .errors import RezwheelError
 from .hashing import sha256_file
 from .index.local import LocalIndex
-from .index.simple import IndexFile
+from .index.simple import IndexFile, filename_problem
 from .repository import IndexRepository, Settings
 
 
@@ -97,8 +98,16 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
         def fetch(f: IndexFile, source: Any) -> Synced:
             if not f.sha256:
                 raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
+            problem = filename_problem(f.filename)  # checked where the page was read; and here,
+            if problem:                             # before the name becomes a path
+                raise RezwheelError(f"{f.filename!r}: {problem}")
             tmp = os.path.join(partial, f.filename)
-            got = source.fetch(f, tmp) or sha256_file(tmp)
+            try:
+                got = source.fetch(f, tmp) or sha256_file(tmp)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
             if got != f.sha256:
                 os.unlink(tmp)
                 raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's "
@@ -119,7 +128,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
                 if progress:
                     progress.advance(result, 0)
         index.write_pages(None if stale else touched)
-        os.rmdir(partial)
+        shutil.rmtree(partial, ignore_errors=True)
         os.unlink(marker)
         if progress:
             progress.finish()

@@ -46,6 +46,7 @@ class Step:
     source: Any = field(default=None, repr=False)  # the index reader that fetches the file
     index_file: Optional[IndexFile] = field(default=None, repr=False)
     data: Optional[dict] = field(default=None, repr=False)  # pypi: the rez definition
+    definition: Optional[str] = field(default=None, repr=False)  # ours: the text resolved with
 
     @property
     def package(self) -> str:
@@ -154,11 +155,14 @@ class Planner:
         return out
 
     def _index_for(self, url: str) -> Any:
-        """The index reader a file pip picked comes from (its ``url``: URL or directory)."""
+        """The index reader a file pip picked comes from: the one whose files that URL may be
+        (its origin or files hosts; a local index's directory). pip's report is as much index
+        input as a page, so a URL that belongs to no index given is refused."""
         for src in (s for r in self.repos for s in r.sources):
-            if url.startswith("file://" + src.url + "/") or _same_host(url, src.url):
+            if src.allow(url):
                 return src
-        return self.repos[0].sources[0]
+        raise RezwheelError(f"{_redact(url)}: pip picked a file from outside the indexes given "
+                            f"({self.tried()}); refused")
 
     # -- the plan
     def plan(self, requests: list[str], repo: Optional[str], no_deps: bool = False,
@@ -275,7 +279,8 @@ class Planner:
         root = fsrepo.variant_root(repo or "", name, version, fsrepo.variant_subpath(data, variant))
         present = bool(repo) and fsrepo.is_installed(repo, data, variant)
         return Step(name, version, variant, "rezwheel", f.filename, f.url, f.sha256, root,
-                    "present" if present else "install", index.source, f)
+                    "present" if present else "install", index.source, f,
+                    definition=index.definition_text(name, version))
 
     def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
         root = fsrepo.variant_root(repo or "", data["name"], data["version"],
@@ -297,12 +302,6 @@ def _specifier(req: Any) -> str:
     from . import naming
 
     return "" if req.range.is_any() else naming.range_to_specifier(str(req.range))
-
-
-def _same_host(url: str, index: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return "://" in index and urlsplit(url).netloc.rsplit("@", 1)[-1] == urlsplit(index).netloc
 
 
 def _with_credentials(url: str, cred: Any) -> str:

@@ -10,6 +10,7 @@ that would silently overwrite (Artifactory with delete permission) are checked f
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import os
 import threading
 import time
@@ -24,12 +25,13 @@ from . import naming
 from .config import IndexConfig
 from .credentials import Credential, find_credentials
 from .errors import PublishError, RezwheelError
-from .http import RETRY_STATUS, HeaderAuth, describe, make_session, redact, retry_after
+from .http import RETRY_STATUS, OriginAuth, describe, make_session, redact, retry_after
 from .hashing import CHUNK, sha256_file
 from .index.simple import IndexFile
 from .index.source import HttpSource
 from .wheel.metadata import header_fields, read_metadata
 
+log = logging.getLogger(__name__)
 UPLOAD_ATTEMPTS = 5
 SMALL_BODY = 8 << 20
 WAIT_POLL = 1.0
@@ -81,6 +83,8 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
             allow_foreign_name: bool = False, progress: Optional[Progress] = None,
             stats: Optional[Stats] = None) -> list[Result]:
     """Publish wheel files to ``target``; returns one Result per file, in the order given."""
+    for path in wheels:
+        _warn_resolve_time_code(path)
     if target.type == "local":
         from .index.local import LocalIndex
 
@@ -90,7 +94,7 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
             if progress:
                 progress.advance(result, os.path.getsize(path))
         return results
-    remote = _Remote(target, find_credentials(target), jobs, stats or Stats())
+    remote = _Remote(*_without_url_credentials(target), jobs, stats or Stats())
     items = [_describe(w) for w in wheels]
     if progress:
         progress.start(len(items), sum(i.size for i in items))
@@ -132,6 +136,51 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
     if progress:
         progress.finish()
     return [i.result for i in items]  # type: ignore[misc]
+
+
+def _without_url_credentials(target: IndexConfig) -> tuple[IndexConfig, Optional[Credential]]:
+    """Credentials written into the upload or index URL come out of it, to be sent as headers
+    (to that origin only) and never printed."""
+    import dataclasses
+
+    from .credentials import split_url
+    from .redaction import remember, remember_basic
+
+    upload, in_upload = split_url(target.upload_url)
+    index, in_index = split_url(target.index_url)
+    clean = dataclasses.replace(target, upload_url=upload, index_url=index)
+    cred = in_upload or in_index
+    if cred:
+        remember(*cred.secrets())
+        remember_basic(*cred.basic())
+        return clean, cred
+    return clean, find_credentials(clean)
+
+
+def _warn_resolve_time_code(path: str) -> None:
+    """Hosts refuse definitions that would run index code while resolving (a late-bound
+    ``requires``): say so at publish time, so a studio learns it before its hosts do."""
+    import zipfile
+
+    from .index.source import definition_from_zip
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            text = definition_from_zip(z)
+    except (zipfile.BadZipFile, OSError, RezwheelError):
+        return  # not readable as ours: the upload and the index will say what is wrong
+    if not text or ("@late" not in text and "@early" not in text):
+        return
+    from . import rezdef
+
+    try:
+        found = rezdef.resolve_time_code(rezdef.parse(text, path))
+    except RezwheelError:
+        return
+    if found:
+        log.warning("%s: %s would run code while resolving: hosts will skip this package "
+                    "unless the index is configured with trust-code", os.path.basename(path),
+                    ", ".join(f"{k}()" for k in found))
 
 
 def _describe(path: str) -> _Wheel:
@@ -212,11 +261,14 @@ class _Remote:
     def __init__(self, cfg: IndexConfig, cred: Optional[Credential], jobs: int,
                  stats: Stats) -> None:
         self.cfg = cfg
-        self.session = make_session(pool=max(jobs, 4))
+        self.session = make_session(pool=max(jobs, 4), origins=cfg.files_hosts)
         self.has_credentials = cred is not None
+        self.sent = str(cred) if cred else None  # "credentials from $X", never the secret
         if cred:
-            self.session.auth = HeaderAuth(cred.headers(cfg.type))
-        self.index = HttpSource(cfg.index_url, self.session, None)  # no page cache: fresh reads
+            self.session.auth = OriginAuth(cred.headers(cfg.type), [cfg.upload_url, cfg.index_url])
+        # no page cache: fresh reads
+        self.index = HttpSource(cfg.index_url, self.session, None, credential=cred,
+                                files_hosts=cfg.files_hosts)
         self.stats = stats
 
     def _count(self, what: str) -> None:
@@ -247,9 +299,12 @@ class _Remote:
 
     def lookup(self, w: _Wheel) -> Optional[str]:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""
-        if self.cfg.type == "artifactory":
+        if self.cfg.type == "artifactory":  # (config.is_artifactory decided the type)
             url = _artifactory_storage_url(self.cfg.upload_url, w)
-            r = self.session.head(url)
+            from .http import deadline
+
+            with deadline(url):
+                r = self.session.head(url)
             if r.status_code == 200:
                 return r.headers.get("X-Checksum-Sha256") or ""
             return None
@@ -281,7 +336,7 @@ class _Remote:
             if r.status_code in (200, 201):
                 return Result(w.name, w.sha256, "uploaded")
             if r.status_code in RETRY_STATUS:
-                last = describe(r, self.cfg.upload_url)
+                last = describe(r, self.cfg.upload_url, self.sent)
                 time.sleep(retry_after(r, delay))
                 delay *= 2
                 continue
@@ -291,7 +346,7 @@ class _Remote:
             hint = "" if self.has_credentials or r.status_code not in (401, 403, 404) else \
                 " (no credentials found for this index: see REZWHEEL_TOKEN, ~/.netrc, the config)"
             return Result(w.name, w.sha256, "failed",
-                          f"{w.name}: {describe(r, self.cfg.upload_url)}{hint}")
+                          f"{w.name}: {describe(r, self.cfg.upload_url, self.sent)}{hint}")
         return Result(w.name, w.sha256, "failed",
                       f"{w.name}: gave up after {UPLOAD_ATTEMPTS} attempts: {last}")
 

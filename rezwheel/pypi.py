@@ -7,6 +7,10 @@ scripts under ``bin/`` with a ``#!/usr/bin/env python`` line (the python of the 
 everything else where rez's ``pip_install_remaps`` puts it. Pure wheels get no variants; binary
 wheels, and pure ones whose dependencies hang on python or platform markers, get one hashed
 variant on platform/arch/python, as rez-pip does.
+
+Everything a plain wheel or pip's report says is untrusted: the project name and version become
+directory names in the rez repository, so they must be valid PEP 508 / PEP 440 values whose rez
+forms pass ``rezdef.check_identity``; a file name must be a plain wheel basename.
 """
 
 from __future__ import annotations
@@ -18,17 +22,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from typing import BinaryIO, Optional
 from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import Requirement
-from packaging.utils import parse_wheel_filename
+from packaging.utils import InvalidName, InvalidWheelFilename, canonicalize_name, \
+    parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
-from . import fsrepo
-from .errors import InstallError, RezwheelError
+from . import fsrepo, rezdef
+from .errors import InstallError, RezwheelError, UnsafeDefinitionError
 
 INTERPRETER = "/usr/bin/env python"
 _PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
@@ -85,9 +90,33 @@ def metadata_json(text: str) -> dict:
 
 
 def wheel_metadata(path: str) -> dict:
-    from .wheel.metadata import read_metadata
+    """The METADATA of a plain wheel file, checked like an artifact's members (caps,
+    duplicates, empty or non-zip files: one line naming the wheel)."""
+    from .wheel.reader import READ_ERRORS, open_zip
 
-    return metadata_json(read_metadata(path))
+    check_filename(os.path.basename(path), path)
+    with open_zip(path) as z:
+        names = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")
+                 and n.count("/") == 1]
+        if len(names) != 1:
+            raise InstallError(f"{path}: not a wheel: no single .dist-info/METADATA")
+        try:
+            text = z.read(names[0]).decode("utf-8")
+        except READ_ERRORS as e:
+            raise InstallError(f"{path}: cannot read {names[0]}: {e}") from None
+    return metadata_json(text)
+
+
+def check_filename(filename: str, what: str) -> None:
+    """A wheel's file name as an index or pip's report gives it: a plain basename that parses
+    as a wheel name (it is joined to directories)."""
+    try:
+        if not filename or filename != os.path.basename(filename) or filename.startswith(".") \
+                or any(c in filename for c in "/\\\0"):
+            raise InvalidWheelFilename(filename)
+        parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        raise InstallError(f"{what}: not a wheel file name: {filename!r}") from None
 
 
 def is_pure(filename: str) -> bool:
@@ -125,16 +154,44 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
             raise RezwheelError(f"pip could not resolve {', '.join(requirements)}: {said}")
         with open(report, encoding="utf-8") as fh:
             doc = json.load(fh)
-    picks = []
-    for item in doc.get("install", []):
-        info = item["download_info"]
-        hashes = (info.get("archive_info") or {}).get("hashes") or {}
-        url = info["url"]
-        meta = item["metadata"]
-        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        picks.append(Pick(meta["name"], meta["version"], filename, url, hashes.get("sha256"),
-                          meta))
-    return picks
+    try:
+        return [_pick(item) for item in doc.get("install", [])]
+    except (KeyError, TypeError, AttributeError):
+        raise RezwheelError(f"pip could not resolve {', '.join(requirements)}: "
+                            "unreadable installation report") from None
+
+
+def _pick(item: dict) -> Pick:
+    """One entry of pip's report, checked: its values come from an index."""
+    info = item["download_info"]
+    hashes = (info.get("archive_info") or {}).get("hashes") or {}
+    url, meta = info["url"], item["metadata"]
+    sha256 = hashes.get("sha256")
+    filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    check_filename(filename, f"pip's pick {url}")
+    if sha256 is not None and not (isinstance(sha256, str) and
+                                   re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
+        raise InstallError(f"{filename}: bad sha256 in pip's report: {sha256!r}")
+    name, version = check_project(meta, filename)
+    return Pick(name, version, filename, url, sha256.lower() if sha256 else None, meta)
+
+
+def check_project(meta: dict, wheel: str) -> tuple[str, str]:
+    """``Name`` and ``Version`` of a plain wheel's metadata, if valid PEP 508 / PEP 440."""
+    name, version = meta.get("name"), meta.get("version")
+    try:
+        if not isinstance(name, str):
+            raise InvalidName(name)
+        canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise InstallError(f"{wheel}: invalid project name {name!r} in METADATA") from None
+    try:
+        if not isinstance(version, str):
+            raise InvalidVersion(version)
+        Version(version)
+    except InvalidVersion:
+        raise InstallError(f"{wheel}: invalid version {version!r} in METADATA") from None
+    return name, version
 
 
 # -- rez definitions
@@ -146,7 +203,26 @@ def rez_name(dist: str) -> str:
 
 def definition(meta: dict, filename: str, target: Target, index: str = "",
                sha256: Optional[str] = None) -> dict:
-    """A rez-pip style definition for a plain wheel (``tools`` is added at install time)."""
+    """A rez-pip style definition for a plain wheel (``tools`` is added at install time).
+
+    Refused with one line naming the wheel unless the metadata's name, version and
+    requirements make a definition ``rezdef.check_identity`` accepts.
+    """
+    check_filename(os.path.basename(filename), filename)
+    name, version = check_project(meta, filename)
+    try:
+        data = _definition(meta, name, version, filename, target, index, sha256)
+        rezdef.check_identity(data, filename)
+    except UnsafeDefinitionError as e:
+        raise InstallError(str(e)) from None
+    except Exception as e:  # packaging's and rez's errors converting requirements and markers
+        raise InstallError(f"{filename}: unusable METADATA: {' '.join(str(e).split())[:200]}") \
+            from None
+    return data
+
+
+def _definition(meta: dict, name: str, version: str, filename: str, target: Target,
+                index: str, sha256: Optional[str]) -> dict:
     from packaging.specifiers import SpecifierSet
     from rez.system import system
     from rez.utils.pip import (get_marker_sys_requirements, packaging_req_to_rez_req,
@@ -157,7 +233,7 @@ def definition(meta: dict, filename: str, target: Target, index: str = "",
     sys_requires = set() if pure else {"platform", "arch", "python"}
     env = target.markers()
     requires, variant_requires = [], []
-    for line in meta.get("requires_dist") or []:
+    for line in _strings(meta, "requires_dist"):
         req = Requirement(line)
         marked = set()
         if req.marker:
@@ -170,30 +246,39 @@ def definition(meta: dict, filename: str, target: Target, index: str = "",
     variant = ([f"platform-{system.platform}"] if "platform" in sys_requires else []) + \
         ([f"arch-{system.arch}"] if "arch" in sys_requires else []) + \
         ([f"python-{target.short}"] if "python" in sys_requires else []) + variant_requires
-    if not variant and meta.get("requires_python"):
-        requires.append(f"python-{pip_specifier_to_rez_requirement(SpecifierSet(meta['requires_python']))}")
+    requires_python = meta.get("requires_python")
+    if not variant and requires_python:
+        requires.append(f"python-{pip_specifier_to_rez_requirement(SpecifierSet(requires_python))}")
     commands = SourceCode(source="env.PYTHONPATH.append('{root}/python')\n"
                                  "env.PATH.append('{root}/bin')")
     commands.funcname = "commands"
+    summary = meta.get("summary")
     data: dict = {
-        "name": rez_name(meta["name"]),
-        "version": pip_to_rez_version(meta["version"]),
-        "description": meta.get("summary") or None,
+        "name": rez_name(name),
+        "version": pip_to_rez_version(version),
+        "description": summary if isinstance(summary, str) and summary else None,
         "requires": requires or None,
         "commands": commands,
-        "pip_name": f"{meta['name']} ({meta['version']})",
+        "pip_name": f"{name} ({version})",
         "from_pip": True,
         "is_pure_python": pure,
-        "pip": {"name": meta["name"], "version": meta["version"], "index": index,
+        "pip": {"name": name, "version": version, "index": index,
                 "file": os.path.basename(filename), "sha256": sha256},
     }
     if variant:
         data["variants"] = [variant]
         data["hashed_variants"] = True
     author = meta.get("author") or meta.get("author_email")
-    if author:
+    if isinstance(author, str) and author:
         data["authors"] = [author]
     return {k: v for k, v in data.items() if v is not None}
+
+
+def _strings(meta: dict, key: str) -> list[str]:
+    value = meta.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{key} is not a list of strings")
+    return value
 
 
 # -- installing
@@ -250,16 +335,24 @@ def _rez_pip_destination(root: str, wheel: str):  # type: ignore[no-untyped-def]
 
 
 def restore_plain(wheel: str, root: str) -> list[str]:
-    """Write a plain wheel's payload into ``root`` (new) rez-pip style; returns its tools."""
+    """Write a plain wheel's payload into ``root`` (new) rez-pip style; returns its tools.
+
+    The archive is checked as an artifact's is (``reader.check_members``) and every failure
+    while writing (a member colliding with another, a lying size) is one line naming it.
+    """
     import installer
-    from installer.sources import WheelFile
+
+    from .wheel.reader import READ_ERRORS, CheckedWheelFile, open_zip
 
     os.makedirs(root)
-    try:
-        with WheelFile.open(wheel) as source:
-            installer.install(source, _rez_pip_destination(root, wheel), {"INSTALLER": b"rezwheel"})
-    except (ValueError, zipfile.BadZipFile, KeyError) as e:
-        raise InstallError(f"{wheel}: cannot install: {e}") from None
+    with open_zip(wheel) as zf:
+        try:
+            installer.install(CheckedWheelFile(zf, wheel), _rez_pip_destination(root, wheel),
+                              {"INSTALLER": b"rezwheel"})
+        except RezwheelError:
+            raise
+        except (KeyError, *READ_ERRORS) as e:
+            raise InstallError(f"{wheel}: cannot install: {e}") from None
     bindir = os.path.join(root, "bin")
     return sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
 

@@ -3,14 +3,17 @@
 The rez plugin (``rezwheel.rezplugin``) is a thin adapter over this. Versions come from file
 names (the version mapping is reversible), definitions from the store or the cheapest read the
 index allows, and a variant's root is localized into the store the first time rez asks for it.
-A definition that is not plain data is reported once, on one line naming the file, and its
-package is left out; nothing from the index is ever executed here.
+A definition that is not plain data, names a package unfit for a path, or makes rez run index
+code while resolving (a late-bound ``requires``, unless the index is trusted to) is reported
+once, on one line naming the file, and its package is left out: rez resolves around it. Nothing
+from the index is ever executed here.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import hashlib
 import logging
 import os
 import threading
@@ -24,9 +27,10 @@ from .errors import RezwheelError
 from .index.simple import IndexFile
 from .index.source import (ChainSource, Counters, HttpSource, LocalSource, NotAnArtifact,
                            Source, read_definition)
+from .redaction import get_logger, redact
 from .store import Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
@@ -34,9 +38,22 @@ class IndexVersion:
     rez_version: str
     files: list[IndexFile]
     data: Optional[dict] = None
+    text: Optional[str] = None  # the definition text data was parsed from (tied at localize)
     loaded: bool = False
     foreign: bool = False  # a plain wheel, no rez definition
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass(frozen=True)
+class Where:
+    """One index a location points at: ``kind`` "local" (a directory) or "http" (an index URL,
+    perhaps with credentials in it), and what its configuration says about it."""
+    kind: str
+    where: str
+    name: Optional[str] = None  # the configured name: its own credentials, never the unnamed
+    config: Optional[object] = None  # IndexConfig of a name from the config file
+    trust_code: bool = False
+    files_hosts: tuple = ()
 
 
 @dataclass
@@ -48,9 +65,9 @@ class Settings:
     site_path: str = ""
 
 
-def resolve_location(location: str, settings: Settings) -> list[tuple[str, str]]:
-    """Where a location points, as (kind, where) pairs in the order to read them: kind "local"
-    with a directory, or "http" with an index URL.
+def resolve_location(location: str, settings: Settings, name: Optional[str] = None,
+                     trust: bool = False, hosts: tuple = ()) -> list[Where]:
+    """Where a location points, in the order to read them.
 
     A location is a URL, a directory, or a name looked up in the plugin's ``indexes`` setting,
     then in the rezwheel config file (the names `rezwheel publish --to` knows). A name may list
@@ -58,29 +75,41 @@ def resolve_location(location: str, settings: Settings) -> list[tuple[str, str]]
     """
     if "://" in location:
         if location.startswith("file://"):
-            return [("local", location[len("file://"):])]
-        return [("http", location)]
+            return [Where("local", location[len("file://"):], name, None, trust, hosts)]
+        return [Where("http", location, name, None, trust, hosts)]
     named = settings.indexes.get(location)
     if named is None:
-        from .config import load_config
-        cfg = load_config().get("index", {}).get(location)
+        from .config import index_entry, load_config, resolve_target
+
+        cfg = index_entry(location, load_config())
         if cfg is not None and cfg.get("urls"):
             named = cfg
         elif cfg is not None:
-            from .config import resolve_target
             target = resolve_target(location)
-            return [("local", target.upload_url) if target.type == "local"
-                    else ("http", target.index_url)]
+            if target.type == "local":
+                return [Where("local", target.upload_url, location, target,
+                              target.trust_code, target.files_hosts)]
+            return [Where("http", target.index_url, location, target, target.trust_code,
+                          target.files_hosts)]
     if named is not None:
         if isinstance(named, str):
-            urls = [named]
+            urls, trust, hosts = [named], False, ()
         elif isinstance(named, (list, tuple)):
-            urls = list(named)
-        else:
+            urls, trust, hosts = list(named), False, ()
+        elif hasattr(named, "get"):  # a dict, or rez's read-only wrapper of one
             urls = list(named.get("urls") or [named.get("url")])
-        return [pair for url in urls for pair in resolve_location(str(url), Settings())]
+            trust = named.get("trust_code", named.get("trust-code", False)) is True
+            hosts = tuple(named.get("files_hosts", named.get("files-hosts")) or ())
+        else:
+            raise RezwheelError(f"artifactory@{location}: the setting must be a URL, a list of "
+                                "URLs or a table")
+        if not urls or not all(isinstance(u, str) and u for u in urls):
+            raise RezwheelError(f"artifactory@{location}: no index URL configured")
+        return [w for url in urls
+                for w in resolve_location(url, Settings(), location, trust, hosts)]
     if os.path.isdir(os.path.expanduser(location)):
-        return [("local", os.path.abspath(os.path.expanduser(location)))]
+        return [Where("local", os.path.abspath(os.path.expanduser(location)), None, None,
+                      trust, hosts)]
     raise RezwheelError(f"artifactory@{location}: not a URL, a directory, or a configured index name")
 
 
@@ -90,9 +119,8 @@ class IndexRepository:
         self.location = location
         self.store = Store(self.settings.store or None)
         self.counters = Counters()
-        sources = [LocalSource(where, self.counters) if kind == "local"
-                   else self._http_source(location, where)
-                   for kind, where in resolve_location(location, self.settings)]
+        sources = [LocalSource(w.where, self.counters, w.trust_code) if w.kind == "local"
+                   else self._http_source(w) for w in resolve_location(location, self.settings)]
         self.sources = sources  # each index, in the order read (``url``: its URL or directory)
         self.source: Source = sources[0] if len(sources) == 1 else ChainSource(sources)
         self._families: dict[str, dict[str, IndexVersion]] = {}
@@ -100,21 +128,25 @@ class IndexRepository:
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
 
-    def _http_source(self, name: str, url: str) -> HttpSource:
-        import hashlib
+    def _http_source(self, w: Where) -> HttpSource:
+        from .config import IndexConfig, guess_type
+        from .credentials import find_credentials, split_url
+        from .http import OriginAuth, make_session
 
-        from .config import IndexConfig
-        from .credentials import find_credentials
-        from .http import HeaderAuth, make_session
+        url, in_url = split_url(w.where)
+        cfg = w.config if isinstance(w.config, IndexConfig) else \
+            IndexConfig(w.name, url, url, guess_type(url))
+        cred = in_url or find_credentials(cfg)
+        if in_url:
+            from .redaction import remember, remember_basic
 
-        session = make_session(pool=8, retries=2)
-        cfg = IndexConfig(None if "://" in name else name, url, url, "artifactory"
-                          if "/api/pypi/" in url else "pypi")
-        cred = find_credentials(cfg)
+            remember(*in_url.secrets())
+            remember_basic(*in_url.basic())
+        session = make_session(pool=8, retries=2, origins=w.files_hosts)
         if cred:
-            session.auth = HeaderAuth(cred.headers(cfg.type))
+            session.auth = OriginAuth(cred.headers(cfg.type), [url])
         pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
-        return HttpSource(url, session, pages, self.counters, cred)
+        return HttpSource(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code)
 
     # -- families and versions
     def project(self, rez_name: str) -> str:
@@ -148,10 +180,14 @@ class IndexRepository:
         with self._lock:
             self._families[rez_name] = found
         if not isinstance(self.source, LocalSource) and len(found) > 1:
-            # rez reads every version in a requested range: fetch them side by side now
+            # rez reads every version in a requested range: fetch the newest side by side now
+            # (a bounded number: a page may list any number of versions)
+            from . import limits
+
             pool = self._prefetcher()
-            for v in found.values():
-                pool.submit(self._prefetch, v)
+            newest = sorted(found, key=_version_key, reverse=True)
+            for version in newest[:int(limits.get("max-prefetch"))]:
+                pool.submit(self._prefetch, found[version])
         return found
 
     def _is_rez_family(self, found: dict[str, IndexVersion]) -> bool:
@@ -188,8 +224,9 @@ class IndexRepository:
             try:
                 name, version, _, _ = parse_wheel_filename(f.filename)
                 rez_version = naming.pep440_to_rez(str(version))
-            except ValueError:
-                continue  # not a wheel of ours: a foreign file on a shared index
+                _version_key(rez_version)
+            except Exception:  # not a wheel of ours: a foreign file on a shared index
+                continue
             if canonicalize_name(name) != project:
                 continue
             by_version.setdefault(rez_version, IndexVersion(rez_version, [])).files.append(f)
@@ -204,8 +241,8 @@ class IndexRepository:
             if not v.loaded:
                 self._load(v)
                 if v.data is not None and v.data.get("name") != rez_name:
-                    log.warning("rezwheel: skipping %s-%s: its definition names %r", rez_name,
-                                rez_version, v.data.get("name"))
+                    _warn_once(f"rezwheel: skipping {rez_name}-{rez_version}: its definition "
+                               f"names {v.data.get('name')!r}")
                     v.data = None
         return v.data
 
@@ -214,27 +251,54 @@ class IndexRepository:
         label = f"{f.filename}:{DEFINITION_LABEL}"
         v.loaded = True
         try:
-            text = self.store.definition(f.sha256) if f.sha256 else None
-            if text is None:
-                keep = self.store.wheel_path(f.sha256, f.filename) if f.sha256 else None
-                try:
-                    text = read_definition(self.source, f, keep_payload=keep)
-                except NotAnArtifact:
-                    text = ""  # remembered as "not ours", like a definition
-                if f.sha256:
-                    self.store.put_definition(f.sha256, text)
+            key = self.source.key_for(f)
+            text = self.store.definition(f.sha256, key) if f.sha256 else None
+            if text is None and f.sha256:
+                # one reader per artifact across processes: a server that ignores Range sends
+                # the whole file, which the first reader keeps and the others then read
+                with self.store.lock(f.sha256):
+                    text = self.store.definition(f.sha256, key) or self._read(f, key)
+            elif text is None:
+                text = self._read(f, None)
             if not text:
                 raise NotAnArtifact(f.filename)
             data = rezdef.parse(text, label)
+            rezdef.check_identity(data, label)
+            if not self.source.trusted(f):
+                rezdef.check_resolvable(data, label)
             if check_version and str(data.get("version", "")) != v.rez_version:
                 raise RezwheelError(f"{label}: defines version {data.get('version')!r}, "
                                     f"the file name says {v.rez_version!r}")
             data.pop("base", None)
-            v.data = data
+            v.data, v.text = data, text
         except NotAnArtifact:
             v.foreign = True
         except RezwheelError as e:
-            log.warning("rezwheel: skipping invalid package: %s", e)
+            _warn_once(f"rezwheel: skipping invalid package: {e}")
+
+    def _read(self, f: IndexFile, key: Optional[str]) -> str:
+        """Read a definition from the index (or a payload kept earlier), remembering it as this
+        index's hint; "" for a file that is not ours."""
+        import zipfile
+
+        from .index.source import definition_from_zip
+
+        keep = self.store.wheel_path(f.sha256, f.filename) if f.sha256 else None
+        if keep and os.path.exists(keep):  # kept only once verified against its sha256
+            try:
+                with zipfile.ZipFile(keep) as z:
+                    text = definition_from_zip(z) or ""
+                self.store.put_verified(f.sha256, text)  # type: ignore[arg-type]
+                return text
+            except (zipfile.BadZipFile, OSError):
+                pass
+        try:
+            text = read_definition(self.source, f, keep_payload=keep)
+        except NotAnArtifact:
+            text = ""  # remembered as "not ours", like a definition
+        if f.sha256 and key:
+            self.store.put_hint(f.sha256, key, text)
+        return text
 
     def last_release_time(self, rez_name: str) -> int:
         """When the family last changed, from upload times the index gives (PEP 700 JSON, a
@@ -249,7 +313,7 @@ class IndexRepository:
 
         v = self.versions(rez_name).get(rez_version)
         if v is None:
-            raise RezwheelError(f"{rez_name}-{rez_version}: not on {self.location}")
+            raise RezwheelError(f"{rez_name}-{rez_version}: not on {redact(self.location)}")
         if index is None or len(v.files) == 1:
             return v.files[0]
         data = self.definition(rez_name, rez_version) or {}
@@ -263,7 +327,7 @@ class IndexRepository:
             names = {str(t) for t in tags}
             if any(str(variant_tags(requires, compiled)) in names for compiled in (False, True)):
                 return f
-        raise RezwheelError(f"{rez_name}-{rez_version}: no file on {self.location} for variant "
+        raise RezwheelError(f"{rez_name}-{rez_version}: no file on {redact(self.location)} for variant "
                             f"{index} {requires}")
 
     def state(self, rez_name: str, rez_version: str, index: Optional[int]) -> Optional[str]:
@@ -289,7 +353,14 @@ class IndexRepository:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
         local = self.source.local_path(f) if not isinstance(self.source, HttpSource) else None
         return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest),
-                                   local_path=local)
+                                   local_path=local,
+                                   definition=self.definition_text(rez_name, rez_version))
+
+    def definition_text(self, rez_name: str, rez_version: str) -> Optional[str]:
+        """The definition text rez resolved with (tied to the wheel when it is localized)."""
+        if self.definition(rez_name, rez_version) is None:
+            return None
+        return self.versions(rez_name)[rez_version].text
 
     def drop_extracted(self, root: str) -> None:
         """Forget a store root once another cache holds the copy (the wheel stays)."""
@@ -298,6 +369,14 @@ class IndexRepository:
 
 
 DEFINITION_LABEL = "rez-package.py"
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """rez may open one location twice (as given, and normalized): say each thing once."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
 
 def _version_key(rez_version: str) -> object:

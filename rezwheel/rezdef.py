@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import io
 import textwrap
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 from .errors import UnsafeDefinitionError
 
@@ -20,6 +20,30 @@ from .errors import UnsafeDefinitionError
 LOCATION_KEYS = ("base", "repository")
 _DECORATORS = {"late", "early"}
 _LARGE_STRINGS = ("description", "changelog")
+
+#: Functions rez runs as rex code when a context is built (``package_rex_keys``): after the solve.
+COMMANDS = ("commands", "pre_commands", "post_commands", "pre_build_commands",
+            "pre_test_commands")
+
+#: Attributes rez 3.4 reads before or while solving, listing, filtering, ordering or caching,
+#: so a ``@late()`` function there would run index code without any context being built:
+#: the solver (``solver.py``: ``name``, ``version``, ``requires`` and, for builds,
+#: ``build_requires`` / ``private_build_requires`` through ``Variant.get_requires``),
+#: variant iteration (``variants``, ``hashed_variants``: the subpath), package filters and the
+#: timestamp orderer (``package_filter.py``, ``package_order.py``: ``timestamp``), plugin
+#: listing (``package_search.py``: ``has_plugins``, ``plugin_for``), the package cache and
+#: copies (``package_cache.py``: ``cachable``, ``relocatable``), package config overrides
+#: (``config``), and the identity fields rez's schema never lets be late (``uuid``, ``format``
+#: ``_version``, ``previous_version``, ``base``). Everything else rez reads only when asked
+#: after a solve (``tools``, ``help``, ``description``, ``authors``, ``changelog``, ``tests``,
+#: custom attributes read by ``commands`` through ``this``), so a ``@late()`` there runs no
+#: earlier than the package's own ``commands`` would.
+SOLVE_TIME = ("name", "version", "requires", "build_requires", "private_build_requires",
+              "variants", "hashed_variants", "timestamp", "has_plugins", "plugin_for",
+              "cachable", "relocatable", "config", "uuid", "format_version",
+              "previous_version", "base")
+_REQUIRE_LISTS = ("requires", "build_requires", "private_build_requires")
+_PATH_UNSAFE = ("/", "\\", "\0")
 
 
 def package_data(package: Any) -> dict:
@@ -80,6 +104,133 @@ def parse(text: str, filename: str) -> dict:
         else:
             _refuse(node, filename, type(node).__name__.lower())
     return data
+
+
+def check_identity(data: dict, filename: str) -> None:
+    """Refuse a definition whose name, version or requirements could not be rez's own.
+
+    The name, version and variant requirements become directory names in a rez repository and
+    the store, and the requirements feed the solver: a name like ``../../x`` (which rez's
+    loaders never produce, but a forged artifact or index can) would write outside the target.
+    A late-bound ``requires`` is code, not a bad value: ``check_resolvable`` judges it.
+    """
+    from rez.utils.formatting import is_valid_package_name
+    from rez.utils.sourcecode import SourceCode
+    from rez.version import Version
+
+    def refuse(what: str) -> NoReturn:
+        raise UnsafeDefinitionError(f"{filename}: {what}")
+
+    name = data.get("name")
+    if not isinstance(name, str) or not is_valid_package_name(name):
+        refuse(f"invalid package name {_short(name)}")
+    if "version" in data:
+        version = data["version"]
+        if not isinstance(version, str) or any(c in version for c in _PATH_UNSAFE):
+            refuse(f"invalid version {_short(version)}")
+        try:
+            printed = str(Version(version))
+        except Exception:
+            printed = None
+        if printed != version:
+            refuse(f"invalid version {_short(version)}")
+    for key in _REQUIRE_LISTS:
+        value = data.get(key)
+        if value is None or isinstance(value, SourceCode):
+            continue  # a late-bound list is code: check_resolvable decides whether it may run
+        if not isinstance(value, list):
+            refuse(f"{key} is not a list of requirements")
+        for req in value:
+            _check_requirement(req, key, refuse)
+    variants = data.get("variants")
+    if variants is not None:
+        if not isinstance(variants, list) or not all(isinstance(v, list) for v in variants):
+            refuse("variants is not a list of lists of requirements")
+        for variant in variants:
+            for req in variant:
+                _check_requirement(req, "variants", refuse, as_path=True)
+    if "hashed_variants" in data and not isinstance(data["hashed_variants"], bool):
+        refuse(f"hashed_variants is not a bool: {_short(data['hashed_variants'])}")
+    _check_schema(data, refuse)
+
+
+def _check_schema(data: dict, refuse: Callable[[str], NoReturn]) -> None:
+    """Every attribute of the type rez's package schema wants (what ``dump`` and rez's loaders
+    validate), one at a time so the message names it: a forged ``timestamp = 'x'`` or an
+    ``@early()`` description would otherwise fail later, deep in rez, as a traceback."""
+    from rez.package_serialise import package_serialise_schema
+
+    for key, value in data.items():
+        if key in LOCATION_KEYS or key == "name" or value is None:
+            continue
+        try:
+            package_serialise_schema.validate({"name": data["name"], key: value})
+        except Exception as e:
+            refuse(f"{key} is not valid in a rez definition: {' '.join(str(e).split())[:160]}")
+
+
+def _check_requirement(req: Any, key: str, refuse: Callable[[str], NoReturn],
+                       as_path: bool = False) -> None:
+    """A rez requirement string with a valid package name; a variant's also names a directory
+    (``foo-1.2/bar-3``), so it must print back as rez would name it, with no path separator."""
+    from rez.utils.formatting import is_valid_package_name
+    from rez.version import Requirement
+
+    if not isinstance(req, str) or any(c in req for c in _PATH_UNSAFE) or \
+            req in ("", ".", ".."):
+        refuse(f"invalid requirement {_short(req)} in {key}")
+    try:
+        parsed = Requirement(req)
+    except Exception:
+        refuse(f"invalid requirement {_short(req)} in {key}")
+    if not is_valid_package_name(parsed.name[1:] if parsed.name.startswith(".") else parsed.name) \
+            or (as_path and str(parsed) != req):
+        refuse(f"invalid requirement {_short(req)} in {key}")
+
+
+def resolve_time_code(data: dict) -> list[str]:
+    """Attributes whose value is code rez would run before a context is built.
+
+    Reading a definition is reading data (DESIGN.md section 3): the solver, ``rez search`` and
+    dry runs read ``SOLVE_TIME`` attributes, so a late-bound function there runs while merely
+    resolving. Allowed: undecorated rex functions (``COMMANDS``, run when a context is built) and
+    ``@late()`` functions of other attributes (read after the solve). Any ``@early()`` is
+    suspicious: rez evaluates it when loading a ``package.py``, so ``dump_package_data`` (what
+    ``rez-package.py`` is written with) only ever holds its value.
+    """
+    from rez.utils.sourcecode import SourceCode
+
+    found = []
+    for key, value in data.items():
+        if not (isinstance(value, SourceCode) or callable(value)):
+            continue
+        names = [d.get("name") for d in getattr(value, "decorators", None) or []]
+        if key in COMMANDS and not names:
+            continue
+        if names == ["late"] and key not in SOLVE_TIME and key not in COMMANDS:
+            continue
+        found.append(key)
+    return sorted(found)
+
+
+def check_resolvable(data: dict, filename: str) -> None:
+    """Refuse a definition from an index whose solve would run its code (unless trusted)."""
+    for key in resolve_time_code(data):
+        raise UnsafeDefinitionError(
+            f"{filename}: {binding(data[key])} {key}() would run index code while resolving; "
+            "refused (set trust-code on the index to allow)")
+
+
+def binding(value: Any) -> str:
+    """How rez treats a function attribute: "late-bound", "early-bound" or "a function"."""
+    names = [d.get("name") for d in getattr(value, "decorators", None) or []]
+    return "early-bound" if "early" in names else "late-bound" if "late" in names else \
+        "a function"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _refuse(node: ast.AST, filename: str, what: str) -> None:

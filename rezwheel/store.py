@@ -2,11 +2,19 @@
 
 Layout under the root (default: the platform's user cache dir, ``rezwheel``)::
 
-    defs/<sha256>.py              definitions, forever (a sha256 names one content)
+    defs/<text sha256>.py         definition texts, keyed by their own sha256
+    verified/<wheel sha256>       which definition a verified wheel embeds (any index may use it)
+    hints/<index>/<wheel sha256>  which definition an index served for a wheel (that index only)
     wheels/<sha256>/<file>.whl    payloads, verified against the index's sha256
     roots/<sha256>/               extracted variant roots (what rez's ``root`` points at)
     pages/<hash>.json             index pages with their validators, for offline resolves
     locks/<sha256>.lock           one lock per artifact
+
+A definition read from a PEP 658 file or a range read is what an index *says* a wheel holds:
+a hint, kept for that index alone (a rogue index listing a trusted wheel's sha256 must not
+answer for the trusted one). Once the wheel itself is verified against its sha256, its own
+``rez-package.py`` is recorded for every index, and localizing a variant refuses a wheel whose
+definition is not the one rez resolved with. Every sha256 used in a path is checked to be one.
 
 Every write goes to a temporary name in the same directory and is renamed into place, so a
 killed process leaves nothing half-written visible; the per-artifact lock makes N processes
@@ -20,9 +28,33 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Callable, Optional
 
+import hashlib
+import re
+
 from .atomic import atomic_write
 from .errors import InvalidWheelError
 from .hashing import sha256_file
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def check_sha256(sha: object) -> str:
+    """A sha256 fit to name a path, or InvalidWheelError."""
+    if not isinstance(sha, str) or not _HEX.fullmatch(sha):
+        raise InvalidWheelError(f"{str(sha)[:80]!r}: not a sha256 (64 lower-case hex digits)")
+    return sha
+
+
+def _check_filename(filename: str) -> str:
+    if not filename or os.path.basename(filename) != filename or filename.startswith(".") \
+            or "\\" in filename or "\0" in filename:
+        raise InvalidWheelError(f"{filename[:80]!r}: not a plain file name")
+    return filename
+
+
+class DefinitionMismatch(InvalidWheelError):
+    """The wheel's own rez-package.py is not the definition rez resolved with."""
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -49,44 +81,79 @@ class Store:
         return self._dir("pages")
 
     # -- definitions
-    def definition(self, sha: str) -> Optional[str]:
-        path = os.path.join(self.root, "defs", sha + ".py")
-        if not os.path.exists(path):
-            return None
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+    def definition(self, wheel_sha: str, index_key: str) -> Optional[str]:
+        """The definition text for a wheel: the verified one, else what this index said."""
+        check_sha256(wheel_sha)
+        for link in (os.path.join(self.root, "verified", wheel_sha),
+                     os.path.join(self.root, "hints", _index(index_key), wheel_sha)):
+            text = self._text_via(link)
+            if text is not None:
+                return text
+        return None
 
-    def put_definition(self, sha: str, text: str) -> None:
-        atomic_write(os.path.join(self.root, "defs", sha + ".py"), text.encode(), prefix=".tmp-")
+    def verified_definition(self, wheel_sha: str) -> Optional[str]:
+        return self._text_via(os.path.join(self.root, "verified", check_sha256(wheel_sha)))
+
+    def put_hint(self, wheel_sha: str, index_key: str, text: str) -> None:
+        self._link(os.path.join(self.root, "hints", _index(index_key), check_sha256(wheel_sha)),
+                   text)
+
+    def put_verified(self, wheel_sha: str, text: str) -> None:
+        self._link(os.path.join(self.root, "verified", check_sha256(wheel_sha)), text)
+
+    def _link(self, path: str, text: str) -> None:
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        target = os.path.join(self.root, "defs", digest + ".py")
+        if not os.path.exists(target):
+            atomic_write(target, data, prefix=".tmp-")
+        atomic_write(path, digest.encode(), prefix=".tmp-")
+
+    def _text_via(self, link: str) -> Optional[str]:
+        try:
+            with open(link, encoding="ascii") as fh:
+                digest = fh.read().strip()
+            if not _HEX.fullmatch(digest):
+                return None
+            with open(os.path.join(self.root, "defs", digest + ".py"), "rb") as fh:
+                data = fh.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None  # damaged: read it again from the index
+        return data.decode("utf-8", "replace")
 
     # -- payloads and roots
     def wheel_path(self, sha: str, filename: str) -> str:
-        return os.path.join(self.root, "wheels", sha, filename)
+        return os.path.join(self.root, "wheels", check_sha256(sha), _check_filename(filename))
 
     def root_path(self, sha: str) -> str:
-        return os.path.join(self.root, "roots", sha)
+        return os.path.join(self.root, "roots", check_sha256(sha))
 
     def lock(self, sha: str) -> "FileLock":
         from filelock import FileLock
 
-        return FileLock(os.path.join(self._dir("locks"), sha + ".lock"))
+        return FileLock(os.path.join(self._dir("locks"), check_sha256(sha) + ".lock"))
 
     def localize(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]],
-                 local_path: Optional[str] = None) -> str:
+                 local_path: Optional[str] = None, definition: Optional[str] = None) -> str:
         """The extracted variant root of an artifact, downloading and extracting it once.
 
         ``local_path``: the artifact already on this host (a local directory index): it is
-        verified and read in place rather than copied into the store.
+        verified and read in place rather than copied into the store. ``definition``: the
+        text rez resolved with; the wheel's own ``rez-package.py`` must be that text.
         """
-        from .install import restore_variant
-        from .wheel.reader import open_artifact
-
         root = self.root_path(sha)
-        if os.path.isdir(root):
+        if os.path.isdir(root) and self._tied(sha, definition, filename):
             return root
         with self.lock(sha):
             if os.path.isdir(root):  # another process did it while we waited
-                return root
+                if self._tied(sha, definition, filename):
+                    return root
+                _discard(root)  # extracted before definitions were tied to wheels
+            from .install import restore_variant
+            from .wheel.reader import open_artifact
+
             if local_path and sha256_file(local_path) == sha:
                 wheel = local_path
             else:  # a remote index, or a local copy that went bad: fetch (maybe elsewhere)
@@ -95,11 +162,25 @@ class Store:
             tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
             try:
                 with open_artifact(wheel, verify_record=False) as art:
+                    self.put_verified(sha, art.definition_text)
+                    self._tied(sha, definition, filename)
                     restore_variant(art, os.path.join(tmp, "root"), check_as_written=True)
                 os.rename(os.path.join(tmp, "root"), root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return root
+
+    def _tied(self, sha: str, definition: Optional[str], filename: str) -> bool:
+        """Whether the verified wheel embeds ``definition``: False when not known yet; a
+        different definition is refused."""
+        have = self.verified_definition(sha)
+        if have is None:
+            return False
+        if definition is not None and have != definition:
+            raise DefinitionMismatch(
+                f"{filename}: the definition served by the index differs from the wheel's own "
+                "rez-package.py; refused")
+        return True
 
     def fetch_wheel(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]]) -> str:
         """The payload in the store, fetched (to a temporary name) and sha256-checked once."""
@@ -126,7 +207,7 @@ class Store:
         out = []
         wheels, roots = os.path.join(self.root, "wheels"), os.path.join(self.root, "roots")
         shas = {n for d in (wheels, roots) if os.path.isdir(d) for n in os.listdir(d)
-                if not n.startswith(".")}
+                if _HEX.fullmatch(n)}
         for sha in sorted(shas):
             wdir = os.path.join(wheels, sha)
             files = [f for f in os.listdir(wdir) if not f.startswith(".")] \
@@ -167,6 +248,12 @@ class Store:
         finally:
             lock.release()
         return True
+
+
+def _index(key: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"not an index key: {key!r}")
+    return key
 
 
 def _discard(path: str) -> None:

@@ -45,13 +45,24 @@ def test_config_with_secret_readable_by_others_is_refused(artifactory, wheels, t
 
 @pytest.mark.parametrize("variables", [
     {"REZWHEEL_STUDIO_TOKEN": TOKEN},
-    {"REZWHEEL_TOKEN": TOKEN},
     {"REZWHEEL_STUDIO_USERNAME": "ci", "REZWHEEL_STUDIO_PASSWORD": TOKEN},  # basic, token as password
 ])
 def test_environment(artifactory, wheels, tmp_path, variables):
     cfg = write_config(tmp_path, artifactory.url)
     assert uploaded(publish(wheels, "studio", env(REZWHEEL_CONFIG=str(cfg), **variables)))
     assert artifactory.auth_schemes == ({"Basic"} if "REZWHEEL_STUDIO_USERNAME" in variables else {"Bearer"})
+
+
+def test_unnamed_token_only_for_an_index_given_by_url(artifactory, wheels, tmp_path):
+    """REZWHEEL_TOKEN was meant for the URL on the command line: a named index (which has its
+    own REZWHEEL_<NAME>_TOKEN) never receives it."""
+    cfg = write_config(tmp_path, artifactory.url)
+    r = publish(wheels, "studio", env(REZWHEEL_CONFIG=str(cfg), REZWHEEL_TOKEN=TOKEN))
+    assert r.returncode == 1 and not artifactory.files
+    assert artifactory.auth_schemes == {"anonymous"}
+    artifactory.auth_schemes.clear()
+    assert uploaded(publish(wheels, artifactory.url, env(REZWHEEL_TOKEN=TOKEN)))
+    assert artifactory.auth_schemes == {"Bearer"}
 
 
 def test_named_environment_beats_unnamed_and_netrc(artifactory, wheels, tmp_path):

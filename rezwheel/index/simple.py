@@ -4,15 +4,32 @@
 back is parsed. File links are resolved against the page URL with its trailing slash
 (Artifactory's links are relative). Only the standard library parses HTML: this sits on the
 rez plugin's path, where import time counts.
+
+A page is attacker-controlled input, so every value is checked here, where it enters, before it
+reaches a path, a credential or a parser: a file name must be a plain wheel or sdist basename
+(the same name the URL ends with), a sha256 64 hex digits, a URL one the index allows (``allow``:
+its own origin, or a configured files host; a local index's own directory). A link that fails
+is skipped with one warning naming the page; a page that is not a page at all, or lists more
+files than ``limits.max-page-links``, is refused with one line.
 """
 
 from __future__ import annotations
 
 import html.parser
 import json
+import logging
+import re
 from dataclasses import dataclass
-from typing import Optional
-from urllib.parse import urldefrag, urljoin
+from typing import Callable, Optional
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+
+from .. import limits
+from ..errors import RezwheelError
+from ..redaction import get_logger, redact
+
+log = get_logger(__name__)
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_SDIST = (".tar.gz", ".zip")
 
 ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
           "text/html; q=0.01")
@@ -49,51 +66,166 @@ class _Links(html.parser.HTMLParser):
             self._attrs = None
 
 
-def _file_from(url: str, filename: str, hashes: dict, metadata: object,
-               requires_python: Optional[str], upload_time: Optional[str] = None) -> IndexFile:
+class BadPage(RezwheelError):
+    """An index page that cannot be read as one (or lists more than the limit allows)."""
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def filename_problem(name: object) -> Optional[str]:
+    """Why ``name`` is not a plain wheel or sdist file name, or None when it is one."""
+    from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename,
+                                 parse_sdist_filename, parse_wheel_filename)
+
+    if not isinstance(name, str) or not name or len(name) > 255:
+        return "not a file name"
+    if name.startswith(".") or any(c in name for c in "/\\\0") or any(ord(c) < 32 for c in name):
+        return "not a plain file name"
+    try:
+        if name.endswith(".whl"):
+            parse_wheel_filename(name)
+        elif name.endswith(_SDIST):
+            parse_sdist_filename(name)
+        else:
+            return "neither a wheel nor an sdist"
+    except (InvalidWheelFilename, InvalidSdistFilename) as e:
+        return str(e)
+    return None
+
+
+_warned: set = set()
+
+
+def _skip(page_url: str, value: object, why: str) -> None:
+    """One warning per bad value and page in a process (pages are read more than once)."""
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(value)[:100])
+    key = (page_url, shown, why)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("rezwheel: %s: skipping '%s': %s", redact(page_url), shown, why)
+
+
+def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filename: object,
+               hashes: object, metadata: object, requires_python: object,
+               upload_time: object = None) -> Optional[IndexFile]:
+    """A checked IndexFile, or None (with a warning) when any value is unfit."""
+    problem = filename_problem(filename)
+    if problem:
+        _skip(page_url, filename, problem)
+        return None
+    if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https", "file") \
+            or not allow(url):
+        _skip(page_url, url, "URL outside the index (not its origin or a configured files host)")
+        return None
+    if unquote(urlsplit(url).path.rsplit("/", 1)[-1]) != filename:
+        _skip(page_url, filename, "the link's URL names another file")
+        return None
+    if hashes is not None and not isinstance(hashes, dict):
+        _skip(page_url, filename, "hashes is not a table")
+        return None
+    sha = hashes.get("sha256") if hashes else None
+    if sha is not None and not is_sha256(sha):
+        _skip(page_url, filename, "sha256 is not 64 hex digits")
+        return None
     meta: Optional[str] = None
     if isinstance(metadata, dict):
-        meta = f"sha256={metadata['sha256']}" if "sha256" in metadata else "true"
-    elif metadata:
-        meta = metadata if isinstance(metadata, str) else "true"
+        msha = metadata.get("sha256")
+        meta = f"sha256={msha.lower()}" if is_sha256(msha) else "true"  # type: ignore[union-attr]
+    elif isinstance(metadata, str) and metadata:
+        key, _, value = metadata.partition("=")
+        meta = f"sha256={value.lower()}" if key == "sha256" and is_sha256(value) else "true"
+    elif metadata is True:
+        meta = "true"
     when = None
-    if upload_time:
+    if isinstance(upload_time, str) and len(upload_time) < 64:
         from datetime import datetime
         try:
             when = datetime.fromisoformat(upload_time.replace("Z", "+00:00")).timestamp()
         except ValueError:
             when = None
-    return IndexFile(filename, url, hashes.get("sha256"), meta, requires_python, when)
+    rp = requires_python if isinstance(requires_python, str) and len(requires_python) < 200 \
+        else None
+    return IndexFile(filename, url, sha.lower() if sha else None, meta, rp, when)  # type: ignore[union-attr]
 
 
-def parse_project_page(body: bytes, content_type: str, page_url: str) -> list[IndexFile]:
+def parse_project_page(body: bytes, content_type: str, page_url: str,
+                       allow: Callable[[str], bool]) -> list[IndexFile]:
+    """The checked files a project page lists; ``allow(url)``: whether a file URL is the
+    index's to serve."""
     base = page_url if page_url.endswith("/") else page_url + "/"
+    cap = int(limits.get("max-page-links"))
     if "json" in content_type:
-        doc = json.loads(body)
-        return [_file_from(urljoin(base, f["url"]), f["filename"], f.get("hashes") or {},
-                           f.get("core-metadata", f.get("dist-info-metadata")),
-                           f.get("requires-python"), f.get("upload-time"))
-                for f in doc.get("files", [])]
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
+        items = doc.get("files") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise BadPage(f"{redact(page_url)}: not a PEP 691 project page (no files list)")
+        _check_count(len(items), cap, page_url)
+        found = []
+        for f in items:
+            if not isinstance(f, dict) or not isinstance(f.get("url"), str):
+                _skip(page_url, f, "not a file entry")
+                continue
+            found.append(_file_from(
+                page_url, allow, urljoin(base, f["url"]), f.get("filename"), f.get("hashes"),
+                f.get("core-metadata", f.get("dist-info-metadata")), f.get("requires-python"),
+                f.get("upload-time")))
+        return [f for f in found if f is not None]
     parser = _Links()
     parser.feed(body.decode("utf-8", "replace"))
+    _check_count(len(parser.links), cap, page_url)
     files = []
     for attrs, text in parser.links:
         href = attrs.get("href")
         if not href:
             continue
         url, frag = urldefrag(urljoin(base, href))
-        hashes = dict([frag.split("=", 1)]) if "=" in frag else {}
-        filename = text or url.rsplit("/", 1)[-1]
+        key, _, value = frag.partition("=")
+        hashes = {key: value} if value else {}
+        filename = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         meta = attrs.get("data-core-metadata") or attrs.get("data-dist-info-metadata")
-        files.append(_file_from(url, filename, hashes, meta, attrs.get("data-requires-python")))
+        f = _file_from(page_url, allow, url, filename, hashes, meta,
+                       attrs.get("data-requires-python"))
+        if f is not None:
+            files.append(f)
     return files
 
 
-def parse_root_page(body: bytes, content_type: str) -> set[str]:
-    from packaging.utils import canonicalize_name
+def _check_count(n: int, cap: int, page_url: str) -> None:
+    if n > cap:
+        raise BadPage(f"{redact(page_url)}: lists {n} files, more than the limit {cap} "
+                      "(REZWHEEL_MAX_PAGE_LINKS)")
 
+
+def parse_root_page(body: bytes, content_type: str, page_url: str = "") -> set[str]:
+    """Project names (normalized); names that are not valid project names are left out."""
     if "json" in content_type:
-        return {canonicalize_name(p["name"]) for p in json.loads(body).get("projects", [])}
-    parser = _Links()
-    parser.feed(body.decode("utf-8", "replace"))
-    return {canonicalize_name(text) for _, text in parser.links if text}
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
+        items = doc.get("projects") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise BadPage(f"{redact(page_url)}: not a PEP 691 index page (no projects list)")
+        names = [p.get("name") for p in items if isinstance(p, dict)]
+    else:
+        parser = _Links()
+        parser.feed(body.decode("utf-8", "replace"))
+        names = [text for _, text in parser.links]
+    return {n for n in map(project_name, names) if n}
+
+
+def project_name(name: object) -> Optional[str]:
+    """The normalized PEP 503 name, or None for something that is not a project name."""
+    from packaging.utils import InvalidName, canonicalize_name
+
+    if not isinstance(name, str) or not name or len(name) > 200:
+        return None
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        return None

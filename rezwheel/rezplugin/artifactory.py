@@ -20,7 +20,6 @@ from rez.utils.resources import cached_property
 from rez.version import VersionedObject
 
 TYPE = "artifactory"
-INVALID = "rezwheel_invalid_definition"
 
 
 def _rez_errors(fn: Any, *args: Any) -> Any:
@@ -28,11 +27,12 @@ def _rez_errors(fn: Any, *args: Any) -> Any:
     from rez.exceptions import PackageRepositoryError
 
     from rezwheel.errors import RezwheelError
+    from rezwheel.redaction import scrub
 
     try:
         return fn(*args)
     except RezwheelError as e:
-        raise PackageRepositoryError(str(e)) from None
+        raise PackageRepositoryError(scrub(str(e))) from None
 
 
 class ArtifactoryFamilyResource(PackageFamilyResource):
@@ -71,9 +71,10 @@ class ArtifactoryPackageResource(PackageResourceHelper):
         version = self.get("version") or ""
         data = _rez_errors(self._repository.index.definition, self.name, version)
         if data is None:
-            # not plain data (already reported, one line naming the file): a package that needs
-            # a family no repository has can never be chosen, so rez resolves around it
-            return {"name": self.name, "version": version, "requires": [INVALID]}
+            # unfit (already reported, one line naming the file): a package that requires a
+            # version of its own family below every version can never be chosen, so rez resolves
+            # around it (a family nobody has would fail the whole solve instead)
+            return {"name": self.name, "version": version, "requires": [f"{self.name}<0"]}
         return dict(data)
 
 
@@ -145,8 +146,24 @@ class ArtifactoryPackageRepository(PackageRepository):
         return TYPE
 
     def __init__(self, location: str, resource_pool: Any) -> None:
-        # the location is the cache identity: normalized, and never holding secrets
-        super().__init__(location.rstrip("/") if "://" in location else location, resource_pool)
+        # the location is the cache identity, and rez writes it into contexts: normalized, and
+        # never holding secrets (credentials in a URL are kept for the index reader alone)
+        self._given = location
+        if "://" in location:
+            from urllib.parse import urlsplit, urlunsplit
+
+            parts = urlsplit(location)
+            location = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            location = location.rstrip("/")
+            if "@" in parts.netloc:
+                from rezwheel.credentials import split_url
+                from rezwheel.redaction import remember, remember_basic
+
+                cred = split_url(self._given)[1]
+                if cred:  # scrubbed from every message, then refused (see ``index``)
+                    remember(*cred.secrets())
+                    remember_basic(*cred.basic())
+        super().__init__(location, resource_pool)
         self.register_resource(ArtifactoryFamilyResource)
         self.register_resource(ArtifactoryPackageResource)
         self.register_resource(ArtifactoryVariantResource)
@@ -157,8 +174,15 @@ class ArtifactoryPackageRepository(PackageRepository):
 
         from rezwheel.repository import IndexRepository, Settings
 
+        if self._given != self.location and "@" in self._given.split("://", 1)[-1].split("/")[0]:
+            from rez.exceptions import PackageRepositoryError
+
+            raise PackageRepositoryError(
+                f"{TYPE}@{self.location}: credentials in a package path are refused: rez writes "
+                "packages_path into every context it saves; use REZWHEEL_TOKEN, ~/.netrc or a "
+                "named index")
         s = config.plugins.package_repository.artifactory
-        return IndexRepository(self.location, Settings(
+        return _rez_errors(IndexRepository, self._given, Settings(
             indexes=dict(s.indexes or {}), prefix=s.prefix or "", store=s.store or "",
             site_path=s.site_path or ""))
 

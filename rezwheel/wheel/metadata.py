@@ -31,6 +31,14 @@ def header_fields(metadata: str) -> dict[str, str]:
 
 
 def definition_from_metadata(metadata: str) -> Optional[str]:
-    """The definition carried in a METADATA body (what a PEP 658 sidecar serves), if any."""
-    m = re.search(r"^(`{3,})python\n(.*?)^\1$", metadata, re.S | re.M)
+    """The definition carried in a METADATA body (what a PEP 658 sidecar serves), if any.
+
+    Found only by the layout rezwheel writes (a body that opens with ``# rez package`` and a
+    ``Rez definition:`` line right before the fence), never as "the first python block": plain
+    projects' READMEs hold python blocks too.
+    """
+    _, sep, body = metadata.replace("\r\n", "\n").partition("\n\n")
+    if not sep or not body.startswith("# rez package `"):
+        return None
+    m = re.search(r"^Rez definition:\n\n(`{3,})python\n(.*?)^\1$", body, re.S | re.M)
     return m.group(2) if m else None

@@ -4,25 +4,50 @@ Everything in a wheel from an index is untrusted. ``open_artifact`` checks the a
 byte is extracted: member names (no absolute paths, no ``..``), declared sizes (a zip bomb is
 refused from its central directory), RECORD hashes, the embedded definition (parsed with ``ast``,
 never run) and the layout map against the archive.
+
+A forged archive can also lie: sizes in its central directory that differ from the data,
+duplicate names, unsupported compression. Every read goes through ``ZipFile`` (which stops at the
+declared size and then fails its CRC check), and every such failure, here or while ``installer``
+streams the payload, is one ``InvalidWheelError`` naming the file.
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
+from typing import Any, BinaryIO, Iterator
 
 from installer.sources import WheelFile
 from packaging.utils import parse_wheel_filename, InvalidWheelFilename
 
-from .. import rezdef
+from .. import limits, rezdef
 from ..errors import InvalidWheelError
 from ..layout import FILENAME as LAYOUT, Layout, is_safe_relpath
 
 from .metadata import DEFINITION
-#: Largest total unpacked size accepted, overridable for studios with huge payloads.
-MAX_UNPACKED = int(os.environ.get("REZWHEEL_MAX_UNPACKED", str(64 << 30)))
+
 _MAX_RATIO = 1100  # deflate cannot do better than ~1032:1; more means a forged header
+#: what reading a damaged or forged member raises (CRC/size mismatch, bad deflate data, an
+#: unsupported or encrypted entry, a truncated file)
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
+               NotImplementedError, UnicodeDecodeError)
+
+
+def max_unpacked() -> int:
+    """Largest total unpacked size accepted (``REZWHEEL_MAX_UNPACKED``, default 64 GiB), read
+    when used so a long-lived process sees a change."""
+    try:
+        value = int(os.environ.get("REZWHEEL_MAX_UNPACKED", ""))
+    except ValueError:
+        value = 0
+    return value if value > 0 else 64 << 30
+
+
+def max_dist_info() -> int:
+    """Largest ``.dist-info`` member read into memory (``REZWHEEL_MAX_DIST_INFO_BYTES``)."""
+    return int(limits.get("max-dist-info-bytes"))
 
 
 @dataclass
@@ -31,7 +56,7 @@ class Artifact:
 
     path: str
     zip: zipfile.ZipFile
-    source: WheelFile
+    source: "CheckedWheelFile"
     definition_text: str
     definition: dict
     layout: Layout
@@ -40,8 +65,13 @@ class Artifact:
         """RECORD entries by member path."""
         from installer.records import RecordEntry, parse_record_file
 
-        rows = parse_record_file(self.source.read_dist_info("RECORD").splitlines())
-        return {r[0]: RecordEntry.from_elements(*r) for r in rows}
+        try:
+            rows = parse_record_file(self.source.read_dist_info("RECORD").splitlines())
+            return {r[0]: RecordEntry.from_elements(*r) for r in rows}
+        except InvalidWheelError:
+            raise
+        except Exception as e:  # installer's InvalidRecordEntry and parse errors
+            raise InvalidWheelError(f"{self.path}: unreadable RECORD: {e}") from None
 
     @property
     def rez_name(self) -> str:
@@ -61,17 +91,76 @@ class Artifact:
         self.close()
 
 
+class CheckedWheelFile(WheelFile):
+    """``installer``'s WheelFile whose reads fail as one ``InvalidWheelError`` naming the wheel:
+    the payload is streamed (and its RECORD hashes checked) only while being installed, so a
+    lying member is found then, inside ``installer.install``."""
+
+    def __init__(self, f: zipfile.ZipFile, path: str) -> None:
+        super().__init__(f)
+        self.path = path
+
+    def read_dist_info(self, filename: str) -> str:
+        name = f"{self.dist_info_dir}/{filename}"
+        try:
+            return super().read_dist_info(filename)
+        except KeyError:
+            raise InvalidWheelError(f"{self.path}: no {name} in the archive") from None
+        except READ_ERRORS as e:
+            raise InvalidWheelError(f"{self.path}: cannot read {name}: {e}") from None
+
+    def get_contents(self) -> Iterator[tuple[Any, BinaryIO, bool]]:
+        contents = super().get_contents()
+        while True:
+            try:
+                record, stream, executable = next(contents)
+            except StopIteration:
+                return
+            except READ_ERRORS as e:
+                raise InvalidWheelError(f"{self.path}: cannot read the archive: {e}") from None
+            yield record, _GuardedStream(stream, self.path, record[0]), executable
+
+
+class _GuardedStream:
+    """A member being read: a read failure names the wheel and the member."""
+
+    def __init__(self, stream: BinaryIO, path: str, member: str) -> None:
+        self._stream, self._path, self._member = stream, path, member
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stream.read(n)
+        except READ_ERRORS as e:
+            raise InvalidWheelError(f"{self._path}: cannot read {self._member}: {e}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def open_zip(path: str) -> zipfile.ZipFile:
+    """A zip file whose members passed ``check_members``; one line for anything else."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except READ_ERRORS as e:
+        raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
+    try:
+        check_members(zf, path)
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
 def open_artifact(path: str, verify_record: bool = True) -> Artifact:
     """Open and check a rezwheel artifact; raises InvalidWheelError naming the file."""
     name = os.path.basename(path)
     try:
         parse_wheel_filename(name)
-        zf = zipfile.ZipFile(path)
-    except (InvalidWheelFilename, zipfile.BadZipFile, OSError) as e:
+    except InvalidWheelFilename as e:
         raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
+    zf = open_zip(path)
     try:
-        _check_members(zf, path)
-        source = WheelFile(zf)
+        source = CheckedWheelFile(zf, path)
         try:
             dist_info = source.dist_info_dir
             files = source.dist_info_filenames
@@ -84,14 +173,16 @@ def open_artifact(path: str, verify_record: bool = True) -> Artifact:
             # and the small files read here
             source.validate_record(validate_contents=verify_record)
             if not verify_record:
-                _check_dist_info_hashes(source, zf)
+                _check_dist_info_hashes(source, zf, path)
         except InvalidWheelError:
             raise
         except Exception as e:
             issues = getattr(e, "issues", None) or [str(e)]
             raise InvalidWheelError(f"{path}: RECORD check failed: {issues[0]}") from None
         text = source.read_dist_info(DEFINITION)
-        definition = rezdef.parse(text, f"{path}:{dist_info}/{DEFINITION}")
+        label = f"{path}:{dist_info}/{DEFINITION}"
+        definition = rezdef.parse(text, label)
+        rezdef.check_identity(definition, label)
         layout = Layout.from_json(source.read_dist_info(LAYOUT), path)
         _check_layout(zf, layout, definition, path, dist_info)
     except BaseException:
@@ -100,29 +191,55 @@ def open_artifact(path: str, verify_record: bool = True) -> Artifact:
     return Artifact(path, zf, source, text, definition, layout)
 
 
-def _check_dist_info_hashes(source: WheelFile, zf: zipfile.ZipFile) -> None:
+def _check_dist_info_hashes(source: WheelFile, zf: zipfile.ZipFile, path: str) -> None:
     from installer.records import RecordEntry, parse_record_file
 
     base = source.dist_info_dir + "/"
     for row in parse_record_file(source.read_dist_info("RECORD").splitlines()):
         if row[0].startswith(base) and row[0] != base + "RECORD":
-            if not RecordEntry.from_elements(*row).validate(zf.read(row[0])):
-                raise InvalidWheelError(f"{zf.filename}: RECORD check failed: hash of {row[0]} "
+            try:
+                data = zf.read(row[0])
+            except READ_ERRORS as e:
+                raise InvalidWheelError(f"{path}: cannot read {row[0]}: {e}") from None
+            if not RecordEntry.from_elements(*row).validate(data):
+                raise InvalidWheelError(f"{path}: RECORD check failed: hash of {row[0]} "
                                         "does not match RECORD")
 
 
-def _check_members(zf: zipfile.ZipFile, path: str) -> None:
+def check_members(zf: zipfile.ZipFile, path: str) -> None:
+    """Refuse, from the central directory alone, archives that cannot be extracted safely:
+    unsafe or duplicate names, a member under another member file, zip bombs (declared sizes
+    past the caps), and ``.dist-info`` files bigger than ``max_dist_info()`` (they are read
+    whole into memory). Used for plain wheels too (``pypi``)."""
+    infos = zf.infolist()
+    if not infos:
+        raise InvalidWheelError(f"{path}: not a wheel: the archive is empty")
+    cap, dist_cap = max_unpacked(), max_dist_info()
     total = 0
-    for info in zf.infolist():
+    seen: dict[str, bool] = {}  # name -> is a directory entry
+    for info in infos:
         n = info.filename.rstrip("/")
         if not is_safe_relpath(n):
             raise InvalidWheelError(f"{path}: unsafe member path {info.filename!r}")
+        if n in seen:
+            raise InvalidWheelError(f"{path}: duplicate member {n!r}")
+        seen[n] = info.is_dir()
         total += info.file_size
-        if info.file_size > MAX_UNPACKED or total > MAX_UNPACKED or (
+        if info.file_size > cap or total > cap or (
                 info.file_size > 1 << 20 and info.file_size > _MAX_RATIO * max(info.compress_size, 1)):
             raise InvalidWheelError(
                 f"{path}: member {info.filename!r} declares {info.file_size} bytes "
                 f"({info.compress_size} compressed): refused as a zip bomb")
+        if n.split("/", 1)[0].endswith(".dist-info") and info.file_size > dist_cap:
+            raise InvalidWheelError(
+                f"{path}: {n} declares {info.file_size} bytes, more than the "
+                f"{dist_cap} allowed for a .dist-info file (REZWHEEL_MAX_DIST_INFO_BYTES)")
+    for n, is_dir in seen.items():
+        parts = n.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if seen.get(parent) is False:
+                raise InvalidWheelError(f"{path}: member {n!r} lies under the file {parent!r}")
 
 
 def _check_layout(zf: zipfile.ZipFile, layout: Layout, definition: dict, path: str,
@@ -138,4 +255,19 @@ def _check_layout(zf: zipfile.ZipFile, layout: Layout, definition: dict, path: s
     if definition.get("name") != layout.rez_name or \
             str(definition.get("version", "")) != layout.rez_version:
         raise InvalidWheelError(f"{path}: {LAYOUT} and {DEFINITION} name different packages")
+    # the variant installed is the one the definition lists, at the place rez looks for it
+    from ..fsrepo import variant_subpath
+
+    variants = definition.get("variants") or []
+    index = layout.variant_index
+    if index is None:
+        ok = not variants and not layout.subpath
+    else:
+        ok = 0 <= index < len(variants) and \
+            layout.variant_requires == tuple(variants[index]) and \
+            (layout.subpath or "") == variant_subpath(definition, index)
+    if not ok:
+        raise InvalidWheelError(f"{path}: the variant in {LAYOUT} (index {index}, "
+                                f"{'/'.join(layout.variant_requires) or 'no requires'}) is not "
+                                f"the one {DEFINITION} lists")
 

@@ -1,0 +1,53 @@
+"""Caps on what an index or an artifact may make rezwheel read, hold or wait for.
+
+Every value from an index is attacker-controlled until checked, and so are sizes and timing: a
+page of 100 MB, a 200 MB ``rez-package.py`` declared in a 200 KB wheel, a server that drips one
+byte every two seconds. Each cap is an environment variable, or a key of the config file's
+``[limits]`` table (same name, lower case, dashes: ``max-page-bytes = 67108864``); the
+environment wins. Read when used, so a test or a long-lived rez process sees a change.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+DEFAULTS: dict[str, Union[int, float]] = {
+    "max-page-bytes": 32 << 20,       # one index page (HTML or JSON)
+    "max-page-links": 20000,          # files listed on one project page
+    "max-dist-info-bytes": 8 << 20,   # rez-package.py, rez-layout.json, METADATA, RECORD, sidecar
+    "max-prefetch": 64,               # versions of a family read ahead in parallel
+    "http-deadline": 60.0,            # seconds for one page / metadata / range read, in all
+    "http-min-rate": 16384,           # bytes/s a payload download must average past the deadline
+    "retry-after-max": 10.0,          # seconds of Retry-After honoured, at most
+}
+
+_config_limits: "dict | None" = None
+
+
+def _from_config() -> dict:
+    global _config_limits
+    if _config_limits is None:
+        try:
+            from .config import load_config
+
+            table = load_config().get("limits") or {}
+            _config_limits = table if isinstance(table, dict) else {}
+        except Exception:  # a broken config file is reported where it is read for indexes
+            _config_limits = {}
+    return _config_limits
+
+
+def get(name: str) -> Union[int, float]:
+    """The cap ``name`` (a key of DEFAULTS): environment, then config file, then default."""
+    default = DEFAULTS[name]
+    raw = os.environ.get("REZWHEEL_" + name.upper().replace("-", "_"))
+    if raw is None:
+        raw = _from_config().get(name)
+    if raw is None:
+        return default
+    try:
+        value = type(default)(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if value > 0 else default
