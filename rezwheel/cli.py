@@ -7,28 +7,46 @@ import json
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from .errors import RezwheelError
+
+if TYPE_CHECKING:
+    from .convert import Report
 
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .convert import Converted, convert_paths
+    from .convert import convert_paths
 
-    results = convert_paths(args.paths, args.output, prefix=args.prefix)
-    ok = [r for r in results if isinstance(r, Converted)]
-    bad = [r for r in results if not isinstance(r, Converted)]
+    report = convert_paths(args.paths, args.output, prefix=args.prefix)
     if args.json:
-        print(json.dumps([r.as_json() for r in ok], indent=1))
+        print(json.dumps([r.as_json() for r in report.converted], indent=1))
     else:
-        for r in ok:
+        for r in report.converted:
             print(f"{r.file}  {r.sha256}")
-    for f in bad:
-        _error(f.message)
-    return EXIT_FAILED if bad or not ok else 0
+    _conversion_summary(report, args.verbose)
+    return EXIT_FAILED if report.failed or report.bad_paths or not report.converted else 0
+
+
+def _conversion_summary(report: "Report", verbose: bool, failures: bool = True) -> None:
+    """Warnings (counted by kind unless ``verbose``), one line per failure (unless the caller
+    shows them), and a closing count when anything was skipped or failed (a clean run's
+    output speaks for itself)."""
+    from .redaction import get_logger
+
+    log = get_logger("rezwheel.convert")
+    for line in report.warnings(verbose):
+        log.warning("%s", line)
+    if verbose:
+        for line in report.skipped:
+            print(f"rezwheel: skipped: {line}", file=sys.stderr)
+    for line in [*report.bad_paths, *report.failed] if failures else ():
+        _error(line)
+    if report.skipped or report.failed:
+        print(f"rezwheel: {report.summary()}", file=sys.stderr)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -71,19 +89,20 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-def _wheels_from(paths: Sequence[str], prefix: str, workdir: str) -> tuple[list[str], list[str]]:
-    """Wheel files as given, plus conversions of any rez package directories."""
+def _wheels_from(paths: Sequence[str], prefix: str, workdir: str,
+                 verbose: bool = False) -> tuple[list[str], list[str]]:
+    """Wheel files as given, plus conversions of any rez package paths; the conversion's
+    warnings and closing count are shown here, its failures returned (one line each)."""
     wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
     dirs = [p for p in paths if p not in wheels]
-    errors = []
+    errors: list[str] = []
     if dirs:  # converting imports rez: only pay for it when there is something to convert
-        from .convert import Converted, convert_paths
+        from .convert import convert_paths
 
-        for r in convert_paths(dirs, workdir, prefix=prefix):
-            if isinstance(r, Converted):
-                wheels.append(r.file)
-            else:
-                errors.append(r.message)
+        report = convert_paths(dirs, workdir, prefix=prefix)
+        wheels += [r.file for r in report.converted]
+        errors = report.bad_paths + report.failed  # shown by the caller, after publishing
+        _conversion_summary(report, verbose, failures=False)
     return wheels, errors
 
 
@@ -94,11 +113,18 @@ def _publish(args: argparse.Namespace) -> int:
     from .publish import publish
 
     target = resolve_target(args.to)
-    with tempfile.TemporaryDirectory(prefix="rezwheel-publish-") as work:
-        wheels, errors = _wheels_from(args.paths, args.prefix, work)
+    # wheels made here for a local index are made inside it, to be renamed in, not copied
+    near = None
+    if target.type == "local":
+        near = target.upload_url
+        os.makedirs(near, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".rezwheel-publish-", dir=near) as work:
+        wheels, errors = _wheels_from(args.paths, args.prefix, work, args.verbose)
         progress = None if args.json else _progress()
+        made = frozenset(w for w in wheels if os.path.dirname(w) == work)
         results = publish(wheels, target, jobs=args.jobs, wait=args.wait, dry_run=args.dry_run,
-                          allow_foreign_name=args.allow_foreign_name, progress=progress)
+                          allow_foreign_name=args.allow_foreign_name, progress=progress,
+                          movable=made)
     errors += [r.error for r in results if r.error]
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
@@ -234,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, metavar="DIR")
     c.add_argument("--prefix", default="", help="prefix for distribution names")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--verbose", action="store_true",
+                   help="list every warning and skipped item instead of counting them")
     c.set_defaults(func=_convert)
 
     i = sub.add_parser("inspect", help="what rez variant a wheel holds")
@@ -250,13 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--to", required=True, metavar="TARGET",
                      help="local directory, upload URL, or a name from the config file")
     pub.add_argument("--prefix", default="")
-    pub.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel uploads (8)")
+    pub.add_argument("--jobs", type=int, default=None, metavar="N",
+                     help="parallel uploads (default: 8, up to 32 for a distant server)")
     pub.add_argument("--wait", type=float, nargs="?", const=300.0, default=None,
                      metavar="SECONDS", help="poll until the index lists every new file")
     pub.add_argument("--dry-run", action="store_true", help="read the index, upload nothing")
     pub.add_argument("--allow-foreign-name", action="store_true",
                      help="add files to a project that is not a rezwheel one")
     pub.add_argument("--json", action="store_true")
+    pub.add_argument("--verbose", action="store_true",
+                     help="list every conversion warning and skipped item instead of counting")
     pub.set_defaults(func=_publish)
 
     ins = sub.add_parser("install", help="resolve requests (or take wheel files) and install "

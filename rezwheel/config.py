@@ -129,8 +129,14 @@ def index_url_for(upload_url: str, kind: str) -> str:
     return base + "/simple/"
 
 
-def resolve_target(target: str, config: Optional[dict] = None) -> IndexConfig:
-    """A ``--to`` value (directory, URL or configured name) as an IndexConfig."""
+def resolve_target(target: str, config: Optional[dict] = None,
+                   upload: bool = True) -> IndexConfig:
+    """A ``--to`` value (directory, URL or configured name) as an IndexConfig.
+
+    ``upload=False``: for reading only. A named index with an ``index-url`` and no upload URL
+    is a read-only index (a site mirror served over HTTP): readers take it, publish refuses it.
+    """
+    want_upload = upload
     config = load_config() if config is None else config
     named = index_entry(target, config)
     if named is not None:
@@ -140,8 +146,11 @@ def resolve_target(target: str, config: Optional[dict] = None) -> IndexConfig:
             raise ConfigError(f"{config_path()}: index {target!r}: unknown type {kind!r}")
         if kind == "local":
             upload = os.path.expanduser(upload or named.get("index-url", ""))
-        if not upload:
-            raise ConfigError(f"{config_path()}: index {target!r} has no upload-url")
+        if not upload and (want_upload or not named.get("index-url")):
+            raise ConfigError(f"index {target!r} is read-only (no upload-url in "
+                              f"{config_path()}): nothing can be published to it"
+                              if named.get("index-url") else
+                              f"{config_path()}: index {target!r} has no upload-url or index-url")
         return IndexConfig(target, upload, named.get("index-url") or index_url_for(upload, kind),
                            kind, named.get("token"), named.get("username"), named.get("password"),
                            bool(named.get("keyring", False)), bool(named.get("trust-code", False)),

@@ -1,33 +1,56 @@
 """Convert: one rez variant becomes one wheel (DESIGN.md section 2).
 
-``convert_variant`` reads like the steps: serialize the definition, walk the variant root,
+``convert_package`` reads like the steps: serialize the definition, walk each variant root,
 decide where each file goes for pip users, pick tags and names, and stream everything into a
-reproducible archive with the definition and layout map last.
+reproducible archive with the definition and layout map last. ``convert_paths`` does that for
+every package under some paths and returns a ``Report``: what was converted, skipped and failed
+(one line per package), and the warnings of a bulk run counted by kind, so a repository of
+metadata-only mirrors says "20000 variants have no payload directory" once.
+
+What is not shipped: ``__pycache__`` directories and ``*.pyc`` / ``*.pyo`` files. They are
+caches: installer >= 1.1 refuses to install ``__pycache__`` members (so a root restored from such
+a wheel would silently differ from its source), and pip users would get stray files. The
+round-trip promise is "byte for byte, caches excluded". Symlinks that leave the variant root
+(absolute, or escaping through ``..``; every ``rez bind python`` package has one) are refused
+here, with one line naming the package and the link, because every reader refuses them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import os
 import re
 import stat
-from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Union
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
 
 from . import __version__, fsrepo, naming, rezdef
-from .errors import ConversionError, RezwheelError
+from .errors import ConversionError, InvalidWheelError, RezwheelError
 from .layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
-from .rezsource import DEFINITION_FILES, LoadFailure, iter_packages
-from .tags import variant_tags
+from .rezsource import DEFINITION_FILES, LoadFailure, Skipped, iter_packages
+from .tags import build_tags, parse_requirement, variant_tags
 from .wheel.reader import DEFINITION
 from .wheel.writer import WheelWriter
-from .redaction import get_logger
-
-log = get_logger(__name__)
 
 _EXT_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES) + (".so", ".pyd")
 _PYTHON_SHEBANG = re.compile(rb"#![^\n]*\bpython[0-9.]*[ \t]*\r?\n")
 _ENV_DIR = r"""env\.{var}\.(?:append|prepend)\(\s*(?:r?["'])\{{(?:this\.)?root\}}/?([^"']*)["']"""
+#: bytecode caches: never shipped (see the module docstring)
+_CACHE_DIR = "__pycache__"
+_CACHE_SUFFIXES = (".pyc", ".pyo")
+
+#: a bulk run lists at most this many warnings of one kind; more are counted (--verbose lists)
+LISTED_AT_MOST = 10
+NO_PAYLOAD = "no-payload"
+RESOLVE_TIME_CODE = "resolve-time-code"
+_COUNTED = {
+    NO_PAYLOAD: "{n} variants have no payload directory (metadata only): converted with empty "
+                "payloads",
+    RESOLVE_TIME_CODE: "{n} packages have code in attributes rez reads while resolving: hosts "
+                       "resolving from an index will refuse them unless the index is trusted "
+                       "to run code",
+}
 
 
 @dataclass(frozen=True)
@@ -43,9 +66,33 @@ class Converted:
                 "variant_index": self.variant_index, "file": self.file, "sha256": self.sha256}
 
 
-@dataclass(frozen=True)
-class Failure:
-    message: str  # one line, naming the package or path
+@dataclass
+class Report:
+    """What a conversion run did: one line per skipped item, per failed package and per path
+    that holds no package (``bad_paths``: the user's input, not a package, so not counted as
+    a failed package), and warnings by kind (``NO_PAYLOAD``, ``RESOLVE_TIME_CODE``)."""
+    converted: list[Converted] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    bad_paths: list[str] = field(default_factory=list)
+    notices: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, kind: str, line: str) -> None:
+        self.notices.setdefault(kind, []).append(line)
+
+    def warnings(self, verbose: bool = False) -> list[str]:
+        """Warning lines to show: each item when few (or ``verbose``), else one count per kind."""
+        out: list[str] = []
+        for kind, lines in self.notices.items():
+            if verbose or len(lines) <= LISTED_AT_MOST:
+                out += lines
+            else:
+                out.append(_COUNTED[kind].format(n=len(lines)) + " (--verbose lists them)")
+        return out
+
+    def summary(self) -> str:
+        return (f"{len(self.converted)} converted, {len(self.skipped)} skipped, "
+                f"{len(self.failed)} failed")
 
 
 @dataclass(frozen=True)
@@ -57,13 +104,17 @@ class _Item:
 
 
 def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
-                  linux_tag: str = "linux") -> list[Union[Converted, Failure]]:
-    """Convert every variant under ``paths``; failures are returned, not raised, one per package."""
-    results: list[Union[Converted, Failure]] = []
+                  linux_tag: str = "linux") -> Report:
+    """Convert every variant under ``paths``; failures are reported, not raised, one per
+    package (or per path that holds none), and the other packages still convert."""
+    report = Report()
     families: dict[str, str] = {}  # distribution name -> rez family
     for pkg in iter_packages(list(paths)):
         if isinstance(pkg, LoadFailure):
-            results.append(Failure(pkg.message))
+            (report.failed if pkg.package else report.bad_paths).append(pkg.message)
+            continue
+        if isinstance(pkg, Skipped):
+            report.skipped.append(pkg.message)
             continue
         try:
             data = rezdef.package_data(pkg)
@@ -72,48 +123,83 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
             if other != pkg.name:
                 raise ConversionError(f"{pkg.uri}: rez families {other!r} and {pkg.name!r} "
                                       f"both map to distribution {dist!r}")
-            _warn_resolve_time_code(pkg, data)
-            results.extend(convert_package(pkg, data, outdir, dist, linux_tag))
+            report.converted.extend(convert_package(pkg, data, outdir, dist, linux_tag, report))
+            for key in rezdef.resolve_time_code(data):
+                # say now what a host will refuse later (``rezdef.check_resolvable``)
+                report.note(RESOLVE_TIME_CODE, f"{pkg.uri}: {key} is {rezdef.binding(data[key])}: "
+                            "hosts resolving from an index will refuse it unless the index is "
+                            "trusted to run code")
         except RezwheelError as e:
-            results.append(Failure(str(e)))
+            report.failed.append(str(e))
         except Exception as e:  # rez's own load and validation errors
-            results.append(Failure(f"{pkg.uri}: {' '.join(str(e).split())[:300]}"))
-    return results
+            report.failed.append(f"{pkg.uri}: {' '.join(str(e).split())[:300]}")
+    return report
 
 
-def _warn_resolve_time_code(pkg: Any, data: dict) -> None:
-    """Say now what a host will refuse later: a definition whose solve would run its code
-    (``rezdef.check_resolvable``) is skipped by hosts resolving from an untrusted index."""
-    for key in rezdef.resolve_time_code(data):
-        log.warning("%s: %s is %s: hosts resolving from an index will refuse it unless the "
-                    "index is trusted to run code", pkg.uri, key, rezdef.binding(data[key]))
+def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str = "linux",
+                    report: Optional[Report] = None) -> list[Converted]:
+    """Every variant of one package, or none: a failure removes the files already written.
 
-
-def convert_package(pkg: Any, data: dict, outdir: str, dist: str,
-                    linux_tag: str = "linux") -> list[Converted]:
+    File names are unique per variant: where tags do not tell the variants apart, build tags
+    (the variant index) do (``tags.build_tags``). Variants with identical requires share one
+    root in rez, so they are refused. A variant root nested in another's (``[["a"], ["a",
+    "b"]]``) belongs to its own variant only.
+    """
     definition = rezdef.dump(data)
     variants = list(pkg.iter_variants())
+    requires = [[str(r) for r in v.variant_requires] for v in variants]
+    builds = build_tags(requires) if len(variants) > 1 or variants[0].index is not None \
+        else [None]
+    roots = [_root(v) for v in variants]
     names: dict[str, int] = {}
+    seen: dict[tuple[str, ...], tuple[int, str]] = {}
     plans = []
-    for variant in variants:
-        plan = _plan(pkg, variant, data, dist, linux_tag)
+    for variant, build, root in zip(variants, builds, roots):
+        nested = {os.path.relpath(r, root) for r in roots
+                  if r and root and r.startswith(root.rstrip(os.sep) + os.sep)}
+        plan = _plan(pkg, variant, data, dist, linux_tag, build, root, nested)
+        key = tuple(str(r) for r in variant.variant_requires)
+        if key in seen:
+            raise ConversionError(
+                f"{pkg.uri}: variants {seen[key][0]} and {variant.index} would both produce "
+                f"{seen[key][1]}: their requires are identical (rez gives them one root)")
+        seen[key] = (variant.index, f"{plan['stem']}-{plan['tags']}.whl")
         if plan["filename"] in names:
             raise ConversionError(
                 f"{pkg.uri}: variants {names[plan['filename']]} and {variant.index} would both "
                 f"produce {plan['filename']}")
         names[plan["filename"]] = variant.index
         plans.append(plan)
-    return [_write(pkg, plan, data, definition, outdir) for plan in plans]
+    done: list[Converted] = []
+    try:
+        for plan in plans:
+            done.append(_write(pkg, plan, data, definition, outdir))
+    except BaseException:
+        for c in done:
+            os.unlink(c.file)
+        raise
+    if report is not None:
+        for plan in plans:
+            if plan["missing"] and plan["root"]:
+                report.note(NO_PAYLOAD, f"{pkg.uri}: variant {plan['variant'].index} has no "
+                            f"directory {plan['root']}: converting with an empty payload")
+    return done
 
 
-def _plan(pkg: Any, variant: Any, data: dict, dist: str, linux_tag: str) -> dict:
+def _root(variant: Any) -> Optional[str]:
+    """The variant's root on disk; None where rez gives it none (combined family files hold
+    definitions only)."""
     root = variant.root
-    missing = not os.path.isdir(root)
-    if missing:
-        log.warning("%s: variant %s has no directory %s: converting with an empty payload",
-                    pkg.uri, variant.index, root)
-    skip = set(DEFINITION_FILES) if variant.index is None else set()
-    items = [] if missing else _walk(root, skip)
+    return root if isinstance(root, str) and root not in ("", "None") else None
+
+
+def _plan(pkg: Any, variant: Any, data: dict, dist: str, linux_tag: str,
+          build: Optional[str], root: Optional[str], nested: set[str]) -> dict:
+    missing = root is None or not os.path.isdir(root)
+    # a root that is the package directory itself holds the definition: rez's, not payload
+    skip = set(DEFINITION_FILES) if not fsrepo.variant_subpath(data, variant.index) else set()
+    items = [] if missing else _walk(root, skip, nested)  # type: ignore[arg-type]
+    _check_links(pkg, variant, items)
     commands = str(data.get("commands") or "")
     py_dirs = _env_dirs(commands, "PYTHONPATH")
     bin_dirs = _env_dirs(commands, "PATH")
@@ -121,7 +207,6 @@ def _plan(pkg: Any, variant: Any, data: dict, dist: str, linux_tag: str) -> dict
                    for i in items)
     requires = [str(r) for r in variant.variant_requires]
     tags = variant_tags(requires, compiled, linux_tag)
-    build = str(variant.index) if tags.extra and variant.index is not None else None
     version = naming.rez_to_pep440(str(pkg.version))
     stem = f"{dist.replace('-', '_')}-{version}"
     filename = f"{stem}{'-' + build if build else ''}-{tags}.whl"
@@ -130,8 +215,25 @@ def _plan(pkg: Any, variant: Any, data: dict, dist: str, linux_tag: str) -> dict
                 version=version, stem=stem, filename=filename)
 
 
-def _walk(root: str, skip_top: set) -> list[_Item]:
-    """Every file, symlink and empty directory under root, sorted, without following links."""
+def _check_links(pkg: Any, variant: Any, items: list[_Item]) -> None:
+    """Refuse, before writing anything, a symlink that every reader would refuse: absolute,
+    or leaving the variant root (through ``..`` or through other links)."""
+    links = tuple(LinkEntry(i.rel, i.target) for i in items if i.kind == "link")
+    if not links:
+        return
+    where = pkg.uri if variant.index is None else f"{pkg.uri}: variant {variant.index}"
+    try:
+        Layout(pkg.name, str(pkg.version), variant.index, (), None, links=links).check(where)
+    except InvalidWheelError as e:
+        message = str(e).replace(f" in {LAYOUT_FILE}", "")
+        if message.endswith("outside the variant root"):
+            message += ": links must stay inside the variant root"
+        raise ConversionError(f"{message}; not converted") from None
+
+
+def _walk(root: str, skip_top: set, nested: set[str]) -> list[_Item]:
+    """Every file, symlink and empty directory under root, sorted, without following links;
+    not bytecode caches, nor other variants' roots nested in this one."""
     items: list[_Item] = []
 
     def visit(directory: str, rel: str) -> bool:
@@ -139,7 +241,8 @@ def _walk(root: str, skip_top: set) -> list[_Item]:
         any_child = False
         for e in entries:
             r = f"{rel}{e.name}"
-            if not rel and e.name in skip_top:
+            if (not rel and e.name in skip_top) or r in nested or e.name == _CACHE_DIR or \
+                    e.name.endswith(_CACHE_SUFFIXES):
                 continue
             any_child = True
             st = e.stat(follow_symlinks=False)
@@ -182,7 +285,7 @@ def _placement(plan: dict) -> dict[str, str]:
         if d is not None:
             inner = rel[len(d) + 1:] if d else rel
             top = inner.split("/", 1)[0]
-            if not top.endswith((".dist-info", ".data")) and "/__pycache__/" not in f"/{inner}":
+            if not top.endswith((".dist-info", ".data")):
                 dest = inner
         elif os.path.dirname(rel) in plan["bin_dirs"] and os.path.dirname(rel):
             dest = f"{data_dir}/scripts/{os.path.basename(rel)}"
@@ -257,6 +360,28 @@ def _link_source(root: str, item: _Item, by_rel: dict) -> Optional[str]:
     return rel if target is not None and target.kind == "file" else None
 
 
+# A repository repeats a few requests (``python-3.9``, ``platform-linux``) thousands of times:
+# parse each once per run.
+@functools.lru_cache(maxsize=8192)
+def _pip_requirement(request: str) -> Optional[str]:
+    return naming.request_to_requirement(request)
+
+
+@functools.lru_cache(maxsize=8192)
+def _python_range(request: str) -> Optional[str]:
+    """The rez range a request asks of python, for ``Requires-Python`` (not weak or conflict
+    requests: ``~python-3.9`` is held as an inverted range)."""
+    r = parse_requirement(request)
+    if r.name != "python" or r.conflict or r.weak or r.range.is_any():
+        return None
+    return str(r.range)
+
+
+@functools.lru_cache(maxsize=1024)
+def _requires_python(ranges: tuple[str, ...]) -> Optional[str]:
+    return naming.python_requirement(ranges)
+
+
 def _metadata(pkg: Any, plan: dict, data: dict, definition: str) -> str:
     variant = plan["variant"]
     # late-bound description / requires: code, unknown until a context is built, so pip
@@ -267,11 +392,8 @@ def _metadata(pkg: Any, plan: dict, data: dict, definition: str) -> str:
     requires = data.get("requires")
     requests = [str(r) for r in requires] if isinstance(requires, list) else []
     requests += [str(r) for r in variant.variant_requires]
-    reqs = [r for r in (naming.request_to_requirement(q) for q in requests) if r]
-    from rez.version import Requirement
-    parsed = [Requirement(q) for q in requests]
-    requires_python = naming.python_requirement(
-        str(r.range) for r in parsed if r.name == "python" and not r.range.is_any())
+    reqs = [r for r in map(_pip_requirement, requests) if r]
+    requires_python = _requires_python(tuple(r for r in map(_python_range, requests) if r))
     lines = ["Metadata-Version: 2.1", f"Name: {plan['dist']}", f"Version: {plan['version']}",
              f"Summary: {summary[:500]}"]
     if requires_python:

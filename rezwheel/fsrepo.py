@@ -131,7 +131,9 @@ def read_definition(pkg_file: str) -> Optional[dict]:
 
 
 def write_definition(path: str, data: dict) -> None:
-    atomic_write(path, rezdef.dump(data).encode(), prefix=".package.py-")
+    """``package.py`` is code to every rez that reads the repository: written only once it
+    reads back as the data it was made from."""
+    atomic_write(path, rezdef.dump_checked(data, path).encode(), prefix=".package.py-")
 
 
 def without_variants(data: dict) -> str:

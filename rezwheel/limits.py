@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Union[int, float]] = {
     "http-deadline": 60.0,            # seconds for one page / metadata / range read, in all
     "http-min-rate": 16384,           # bytes/s a payload download must average past the deadline
     "retry-after-max": 10.0,          # seconds of Retry-After honoured, at most
+    "pip-timeout": 600.0,             # seconds pip may take to resolve plain PyPI projects
 }
 
 _config_limits: "dict | None" = None

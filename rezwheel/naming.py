@@ -106,37 +106,73 @@ def pep440_to_rez(version: str) -> str:
     return public + rest
 
 
-def family_version_problems(rez_versions: Iterable[str]) -> list[str]:
-    """What is wrong with publishing these versions of one family side by side.
+class FamilyVersions:
+    """A family's published versions, each parsed once, kept in rez order, so that checking
+    and adding a new version costs O(log n) comparisons instead of re-reading the family.
 
     Two rez versions whose PEP 440 strings are equal collide (distinct files would share a name);
-    a pair that PEP 440 orders the other way round from rez breaks `pip install "x>=..."`.
-    Versions equal under PEP 440 but written differently (``1.0`` and ``1.0.0``) are allowed:
-    their files differ and every rez path reads the exact version from the definition.
+    a new version that PEP 440 orders differently from rez among its neighbours breaks
+    ``pip install "x>=..."``. Versions equal under PEP 440 but written differently (``1.0`` and
+    ``1.0.0``) are allowed: their files differ and every rez path reads the exact version from
+    the definition. The published set is taken as it is: only problems a new version brings
+    are reported.
     """
-    from rez.version import Version as RezVersion
 
-    mapped = sorted(((RezVersion(v), v, rez_to_pep440(v)) for v in set(rez_versions)),
-                    key=lambda t: t[0])
-    problems: list[str] = []
-    seen: dict[str, str] = {}
-    for _, v, p in mapped:
-        if p in seen:
-            problems.append(f"rez versions {seen[p]!r} and {v!r} both map to {p!r}")
-        seen[p] = v
-    for (_, a, pa), (_, b, pb) in zip(mapped, mapped[1:]):
-        if Version(pa) > Version(pb):
-            problems.append(f"rez orders {a!r} < {b!r} but PEP 440 orders {pa!r} > {pb!r}")
-    return problems
+    def __init__(self, rez_versions: Iterable[str] = ()) -> None:
+        self._keys: list = []  # rez Versions, sorted
+        self._entries: list[tuple[str, Version]] = []  # (rez string, PEP 440), same order
+        self._pep: dict[str, str] = {}  # PEP 440 string -> rez string
+        for v in set(rez_versions):
+            self.add(v)
+
+    def __contains__(self, rez_version: str) -> bool:
+        return self._pep.get(rez_to_pep440(rez_version)) == rez_version
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def problem(self, new: str) -> Optional[str]:
+        """What adding rez version ``new`` would break, or None (a version already there is
+        not new, so never a problem)."""
+        p = rez_to_pep440(new)
+        have = self._pep.get(p)
+        if have == new:
+            return None
+        if have is not None:
+            return f"rez versions {have!r} and {new!r} both map to {p!r}"
+        import bisect
+
+        from rez.version import Version as RezVersion
+
+        i = bisect.bisect_left(self._keys, RezVersion(new))
+        pv = Version(p)
+        if i > 0 and self._entries[i - 1][1] > pv:
+            a, pa = self._entries[i - 1]
+            return f"rez orders {a!r} < {new!r} but PEP 440 orders {str(pa)!r} > {p!r}"
+        if i < len(self._entries) and pv > self._entries[i][1]:
+            b, pb = self._entries[i]
+            return f"rez orders {new!r} < {b!r} but PEP 440 orders {p!r} > {str(pb)!r}"
+        return None
+
+    def add(self, rez_version: str) -> None:
+        import bisect
+
+        from rez.version import Version as RezVersion
+
+        p = rez_to_pep440(rez_version)
+        if self._pep.get(p) == rez_version:
+            return
+        key = RezVersion(rez_version)
+        i = bisect.bisect_left(self._keys, key)
+        self._keys.insert(i, key)
+        self._entries.insert(i, (rez_version, Version(p)))
+        self._pep.setdefault(p, rez_version)
 
 
 def new_version_problem(family: Iterable[str], new: str) -> Optional[str]:
     """What adding rez version ``new`` to a family's published versions would break, if anything
-    (a version already there is not new, so never a problem)."""
-    versions = set(family)
-    if new in versions:
-        return None
-    return next((p for p in family_version_problems(versions | {new}) if repr(new) in p), None)
+    (one-off use; a batch keeps a ``FamilyVersions``)."""
+    return FamilyVersions(family).problem(new)
 
 
 def python_requirement(ranges: Iterable[str]) -> Optional[str]:

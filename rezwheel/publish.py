@@ -78,23 +78,32 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
+def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = None,
             wait: Optional[float] = None, dry_run: bool = False,
             allow_foreign_name: bool = False, progress: Optional[Progress] = None,
-            stats: Optional[Stats] = None) -> list[Result]:
-    """Publish wheel files to ``target``; returns one Result per file, in the order given."""
+            stats: Optional[Stats] = None, movable: frozenset = frozenset()) -> list[Result]:
+    """Publish wheel files to ``target``; returns one Result per file, in the order given.
+
+    ``movable``: wheels made for this publish (a local index takes them by renaming).
+    """
     for path in wheels:
         _warn_resolve_time_code(path)
     if target.type == "local":
         from .index.local import LocalIndex
 
+        if progress:
+            progress.start(len(wheels), 0)
+
         results = [Result(p.file, p.sha256, p.status, p.error)
-                   for p in LocalIndex(target.upload_url).publish(wheels, dry_run=dry_run)]
-        for path, result in zip(wheels, results):
+                   for p in LocalIndex(target.upload_url).publish(wheels, dry_run=dry_run,
+                                                                  movable=movable)]
+        for result in results:
             if progress:
-                progress.advance(result, os.path.getsize(path))
+                progress.advance(result, 0)
+        if progress:
+            progress.finish()
         return results
-    remote = _Remote(*_without_url_credentials(target), jobs, stats or Stats())
+    remote = _Remote(*_without_url_credentials(target), jobs or 8, stats or Stats())
     items = [_describe(w) for w in wheels]
     if progress:
         progress.start(len(items), sum(i.size for i in items))
@@ -102,40 +111,61 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: int = 8,
     for item in items:
         by_project.setdefault(item.project, []).append(item)
 
-    # One page per distribution that exists, read in parallel. With several distributions, one
-    # listing of the index first spares a request (a 404) for each project that is new.
+    # One page per distribution that exists. With several distributions, one listing of the
+    # index first spares a request (a 404) for each project that is new; how long it took says
+    # how far the server is, and so how many requests to keep in flight (--jobs overrides).
+    start = time.monotonic()
     listed = remote.projects() if len(by_project) > 1 else None
-    known = [p for p in by_project if listed is None or p in listed]
-    with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
-        pages = dict(zip(known, pool.map(remote.files, known)))
+    jobs = jobs or _jobs_for(time.monotonic() - start if listed is not None else 0.0)
+    known = {p for p in by_project if listed is None or p in listed}
     todo: list[_Wheel] = []
-    for project, group in by_project.items():
-        existing = pages.get(project, {})
-        new = _decide(group, existing)
+
+    def decide(project: str, existing: dict[str, IndexFile]) -> list[_Wheel]:
+        new = _decide(by_project[project], existing)
         if new:
             _check_family(new, existing)
             _check_owner(project, [w for w in new if w.result is None], existing, remote,
                          allow_foreign_name)
-        todo += [w for w in new if w.result is None]
-    for item in items:
-        if item.result is not None and progress:
-            progress.advance(item.result, item.size)
+        for w in by_project[project]:
+            if w.result is not None and progress:
+                progress.advance(w.result, w.size)
+        return [w for w in new if w.result is None]
 
-    if dry_run:
-        for w in todo:
-            w.result = Result(w.name, w.sha256, "would-upload")
-    else:
-        with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
-            for w, result in zip(todo, pool.map(remote.upload, todo)):
-                w.result = result
-                if progress:
-                    progress.advance(result, w.size)
-        if wait is not None:
-            _wait_until_listed([w for w in todo if w.result.status == "uploaded"],  # type: ignore[union-attr]
-                               remote, wait)
+    # reading the index and uploading overlap: a project's files go up as soon as its page
+    # has been read and judged, while other pages are still on the wire
+    with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-publish") as pool:
+        uploads: dict[cf.Future, _Wheel] = {}
+
+        def send(ws: list[_Wheel]) -> None:
+            todo.extend(ws)
+            if dry_run:
+                for w in ws:
+                    w.result = Result(w.name, w.sha256, "would-upload")
+            else:
+                uploads.update({pool.submit(remote.upload, w): w for w in ws})
+
+        pages = {pool.submit(remote.files, p): p for p in sorted(known)}
+        for project in sorted(set(by_project) - known):
+            send(decide(project, {}))
+        for fut in cf.as_completed(pages):
+            send(decide(pages[fut], fut.result()))
+        for fut in cf.as_completed(list(uploads)):
+            w = uploads[fut]
+            w.result = fut.result()
+            if progress:
+                progress.advance(w.result, w.size)
+    if not dry_run and wait is not None:
+        _wait_until_listed([w for w in todo if w.result.status == "uploaded"],  # type: ignore[union-attr]
+                           remote, wait)
     if progress:
         progress.finish()
     return [i.result for i in items]  # type: ignore[misc]
+
+
+def _jobs_for(round_trip: float) -> int:
+    """Requests in flight for a server ``round_trip`` seconds away: 8 nearby, more when each
+    request spends its time waiting on the network rather than the server (at most 32)."""
+    return 8 if round_trip < 0.02 else min(32, max(16, int(round_trip / 0.003)))
 
 
 def _without_url_credentials(target: IndexConfig) -> tuple[IndexConfig, Optional[Credential]]:
@@ -209,18 +239,23 @@ def _decide(group: list[_Wheel], existing: dict[str, IndexFile]) -> list[_Wheel]
 
 
 def _check_family(new: list[_Wheel], existing: dict[str, IndexFile]) -> None:
-    """Refuse new versions whose PEP 440 form collides with, or misorders, the family's."""
-    versions: set[str] = set()
+    """Refuse new versions whose PEP 440 form collides with, or misorders, the family's: the
+    published versions are parsed once, and each accepted new one joins them."""
+    published: list[str] = []
     for f in existing:
         try:
-            versions.add(naming.pep440_to_rez(str(parse_wheel_filename(f)[1])))
+            published.append(naming.pep440_to_rez(str(parse_wheel_filename(f)[1])))
         except ValueError:
             continue  # not a wheel, or not ours: the owner check deals with it
+    family = naming.FamilyVersions(published)
     for w in new:
-        problem = None if w.result is not None else naming.new_version_problem(versions,
-                                                                               w.rez_version)
+        if w.result is not None:
+            continue
+        problem = family.problem(w.rez_version)
         if problem:
             w.result = Result(w.name, w.sha256, "failed", f"{w.name}: {problem}")
+        else:
+            family.add(w.rez_version)
 
 
 def _check_owner(project: str, new: list[_Wheel], existing: dict[str, IndexFile],
@@ -261,7 +296,7 @@ class _Remote:
     def __init__(self, cfg: IndexConfig, cred: Optional[Credential], jobs: int,
                  stats: Stats) -> None:
         self.cfg = cfg
-        self.session = make_session(pool=max(jobs, 4), origins=cfg.files_hosts)
+        self.session = make_session(pool=max(jobs, 32), origins=cfg.files_hosts)
         self.has_credentials = cred is not None
         self.sent = str(cred) if cred else None  # "credentials from $X", never the secret
         if cred:

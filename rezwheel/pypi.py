@@ -32,7 +32,7 @@ from packaging.utils import InvalidName, InvalidWheelFilename, canonicalize_name
     parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from . import fsrepo, rezdef
+from . import fsrepo, limits, rezdef
 from .errors import InstallError, RezwheelError, UnsafeDefinitionError
 
 INTERPRETER = "/usr/bin/env python"
@@ -146,7 +146,14 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
         env = {k: v for k, v in os.environ.items() if k not in _PIP_INDEX_ENV}
         env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index_urls[0],
                    PIP_EXTRA_INDEX_URL=" ".join(index_urls[1:]))
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        # pip's own timeout is per socket read: a server dripping bytes would hold it forever
+        cmd[4:4] = ["--timeout", str(limits.get("http-deadline")), "--retries", "2"]
+        budget = float(limits.get("pip-timeout"))
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=budget)
+        except subprocess.TimeoutExpired:
+            raise RezwheelError(f"pip could not resolve {', '.join(requirements)} within "
+                                f"{budget:g} s (REZWHEEL_PIP_TIMEOUT)") from None
         if r.returncode:
             lines = r.stderr.strip().splitlines()
             said = "; ".join(ln.strip() for ln in lines if ln.startswith("ERROR:")) or (

@@ -85,7 +85,7 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
         if cfg is not None and cfg.get("urls"):
             named = cfg
         elif cfg is not None:
-            target = resolve_target(location)
+            target = resolve_target(location, upload=False)
             if target.type == "local":
                 return [Where("local", target.upload_url, location, target,
                               target.trust_code, target.files_hosts)]
@@ -275,6 +275,9 @@ class IndexRepository:
             v.foreign = True
         except RezwheelError as e:
             _warn_once(f"rezwheel: skipping invalid package: {e}")
+        except Exception as e:  # what index input can still make a library raise: not a crash
+            _warn_once(f"rezwheel: skipping invalid package: {label}: {type(e).__name__}: "
+                       f"{' '.join(str(e).split())[:200]}")
 
     def _read(self, f: IndexFile, key: Optional[str]) -> str:
         """Read a definition from the index (or a payload kept earlier), remembering it as this

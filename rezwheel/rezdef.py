@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import io
 import textwrap
-from typing import Any, Callable, NoReturn
+from typing import Any, Optional, Callable, NoReturn
 
 from .errors import UnsafeDefinitionError
 
@@ -80,8 +80,44 @@ def dump(data: dict) -> str:
     return buf.getvalue()
 
 
+def dump_checked(data: dict, filename: str) -> str:
+    """``dump``, read back before anyone runs it: the text must parse to the same attributes
+    and function bodies, so a definition can never come out of a round trip meaning more than
+    it did going in (a package.py is code to every later rez that reads it)."""
+    text = dump(data)
+    back = parse(text, filename)
+    want = {k: v for k, v in data.items() if k not in LOCATION_KEYS and v is not None}
+    if set(want) != set(back) or any(_code_of(want[k]) != _code_of(back[k])
+                                     for k in want if _code_of(want[k]) is not None):
+        raise UnsafeDefinitionError(f"{filename}: the definition does not read back as written; "
+                                    "refused")
+    return text
+
+
+def _code_of(value: Any) -> Optional[tuple]:
+    """(body, decorators) of a function attribute, None for data."""
+    if not (hasattr(value, "source") and hasattr(value, "decorators")):
+        return None
+    return (textwrap.dedent(value.source).strip(),
+            [d.get("name") for d in value.decorators or []])
+
+
 def parse(text: str, filename: str) -> dict:
-    """Definition data from text, refusing anything the serializer would not have written."""
+    """Definition data from text, refusing anything the serializer would not have written.
+
+    Whatever the text does to the parser (nesting that exhausts the recursion limit, literals too
+    large to build or print) is a refusal naming the file, never an exception of another kind.
+    """
+    try:
+        return _parse(text, filename)
+    except UnsafeDefinitionError:
+        raise
+    except (RecursionError, MemoryError, ValueError, TypeError, OverflowError) as e:
+        raise UnsafeDefinitionError(f"{filename}: not a package definition rezwheel can read "
+                                    f"({type(e).__name__})") from None
+
+
+def _parse(text: str, filename: str) -> dict:
     try:
         tree = ast.parse(text, filename=filename)
     except SyntaxError as e:
@@ -229,7 +265,10 @@ def binding(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past the digit limit
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -262,11 +301,48 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Any:
                 and d.func.id in _DECORATORS and not d.args and not d.keywords):
             _refuse(d, filename, f"decorator @{ast.unparse(d)}")
         decorators.append({"name": d.func.id})  # type: ignore[union-attr]
-    body = textwrap.dedent("\n".join(lines[node.lineno:node.end_lineno])).rstrip()
+    body = _function_body(node, lines, filename)
     code = SourceCode(source=body)
     code.funcname = node.name
     code.decorators = decorators
     return code
+
+
+def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> str:
+    """The body's source, as rez's ``SourceCode`` keeps it: the lines of its statements,
+    dedented. Taken as text, it must mean exactly what the parsed body means: a body that
+    starts on the ``def`` line, or text that would parse differently once cut out (a string
+    opened on the ``def`` line), could otherwise turn data into code when the definition is
+    written out again."""
+    first = node.body[0]
+    if first.lineno <= node.lineno or getattr(first, "col_offset", 0) == 0:
+        _refuse(node, filename, f"function {node.name}() with its body on the def line")
+    prefix = lines[first.lineno - 1][:first.col_offset]
+    if prefix.strip():
+        _refuse(node, filename, f"function {node.name}() whose body cannot be cut out as it is")
+    body = [ln[len(prefix):] if ln.startswith(prefix) else ("" if not ln.strip() else ln)
+            for ln in lines[first.lineno - 1:node.end_lineno]]
+    text = "\n".join(body).rstrip()
+    try:
+        cut = ast.parse(text)
+    except SyntaxError:
+        cut = None
+    if cut is None or _shape(cut) != _shape(ast.Module(body=node.body, type_ignores=[])):
+        _refuse(node, filename, f"function {node.name}() whose body cannot be cut out as it is")
+    return text
+
+
+def _shape(tree: ast.AST) -> str:
+    """A tree's structure with string contents left out (indentation inside a multi-line
+    string may differ once cut out, as it does in rez's own source handling; any other
+    difference would mean the text says something else than the parsed body)."""
+    import copy
+
+    tree = copy.deepcopy(tree)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            n.value = ""
+    return ast.dump(tree)
 
 
 def _config_scope(node: ast.With, filename: str) -> dict:
@@ -288,6 +364,8 @@ def _config_scope(node: ast.With, filename: str) -> dict:
         target = config
         for key in path[1:-1]:
             target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                _refuse(stmt, filename, "config scope assigning into a value")
         target[path[-1]] = _literal(stmt.value, filename)  # type: ignore[union-attr]
     return config
 

@@ -3,14 +3,16 @@
 pip and uv pick a file by its tags, so the tags must say what the variant really needs: a
 variant built for ``python-3.9`` with compiled extensions is ``cp39-cp39-<plat>``, one without
 is ``py39-none-<plat>``, and a variant with none of those requires is ``py3-none-any``. Requires
-that are not host facts (``maya-2024``) cannot be tags: the caller turns them into a build tag.
+that are not host facts (``maya-2024``) cannot be tags: ``build_tags`` decides when a package's
+variants need build tags to keep one file name per variant.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "arm64"}
 _MAC_FLOOR = {"x86_64": "macosx_10_9", "arm64": "macosx_11_0", "aarch64": "macosx_11_0"}
@@ -39,20 +41,28 @@ def _platform_tag(platform: Optional[str], arch: Optional[str], linux_tag: str) 
     return None
 
 
-def variant_tags(requires: Iterable[str], compiled: bool, linux_tag: str = "linux") -> VariantTags:
-    """Tags for a variant; ``compiled`` says whether its payload holds extension modules."""
+@functools.lru_cache(maxsize=8192)
+def parse_requirement(request: str) -> Any:
+    """rez's ``Requirement`` of a request string, parsed once per run (a repository repeats
+    the same few requests thousands of times). Callers only read it."""
     from rez.version import Requirement
 
+    return Requirement(request)
+
+
+def variant_tags(requires: Iterable[str], compiled: bool, linux_tag: str = "linux") -> VariantTags:
+    """Tags for a variant; ``compiled`` says whether its payload holds extension modules."""
     platform = arch = None
     python_ranges: list[str] = []
     extra: list[str] = []
     host: list[str] = []
     for request in requires:
-        req = Requirement(str(request))
-        rng = "" if req.range.is_any() else str(req.range)
-        if req.conflict or req.weak:
+        req = parse_requirement(str(request))
+        if req.conflict or req.weak:  # "~bar" has no range; "~python-3.9" an inverted one
             extra.append(str(request))
-        elif req.name == "platform" and rng and platform is None:
+            continue
+        rng = "" if req.range.is_any() else str(req.range)
+        if req.name == "platform" and rng and platform is None:
             platform = rng
             host.append(str(request))
         elif req.name == "arch" and rng and arch is None:
@@ -75,3 +85,20 @@ def variant_tags(requires: Iterable[str], compiled: bool, linux_tag: str = "linu
     else:
         py, abi = "py3", "none"
     return VariantTags(py, abi, plat, tuple(python_ranges), tuple(extra))
+
+
+def build_tags(variants: Sequence[Sequence[str]]) -> list[Optional[str]]:
+    """The build tag of each of a package's variants (its index), or None where tags suffice.
+
+    Tags tell variants apart when every variant's tags, computed from its requires alone (as
+    ``repository.IndexRepository.file_for_variant`` computes them to find a variant's file),
+    differ from every other's. Then only variants with requires that are not tags get a build
+    tag, as always (so names already published stay the same). Otherwise (python requires that
+    are not ``X.Y``, variants differing only in other requires, variants equal once mapped)
+    every variant gets one: a reader then finds each variant by its build tag alone, never by
+    tags another variant shares. Build tags must start with a digit: the variant index does.
+    """
+    tags = [variant_tags(requires, False) for requires in variants]
+    keys = [str(t) for t in tags]
+    shared = len(set(keys)) != len(keys)
+    return [str(i) if shared or t.extra else None for i, t in enumerate(tags)]

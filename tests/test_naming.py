@@ -1,4 +1,4 @@
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 from packaging.version import Version
 from rez.version import Version as RezVersion
 
@@ -32,13 +32,34 @@ def test_sample_family_keeps_rez_order():
     peps = [Version(naming.rez_to_pep440(v)) for v in by_rez]
     assert peps == sorted(peps)
     assert len({naming.rez_to_pep440(v) for v in family}) == 4
-    assert naming.family_version_problems(family) == []
+    published = naming.FamilyVersions()
+    for v in family:
+        assert published.problem(v) is None
+        published.add(v)
 
 
 def test_family_problems_reported():
     # the escaped form orders by its public part only: rez says 1.0.RC1 < 1.0.rc1
-    problems = naming.family_version_problems(["1.0.rc1", "1.0.RC1", "1.0.0"])
-    assert any("1.0.RC1" in p and "PEP 440 orders" in p for p in problems), problems
+    problem = naming.FamilyVersions(["1.0.rc1", "1.0.0"]).problem("1.0.RC1")
+    assert problem and "1.0.RC1" in problem and "PEP 440 orders" in problem, problem
+
+
+def _brute_force_problem(family, new):
+    """The definition: among the family plus ``new`` in rez order, a PEP 440 collision or an
+    adjacent pair PEP 440 orders the other way round, that involves ``new``."""
+    if new in family:
+        return None
+    mapped = sorted(((RezVersion(v), v, naming.rez_to_pep440(v)) for v in set(family) | {new}),
+                    key=lambda t: t[0])
+    by_pep = {}
+    for _, v, p in mapped:
+        if p in by_pep and new in (v, by_pep[p]):
+            return "collision"
+        by_pep.setdefault(p, v)
+    for (_, a, pa), (_, b, pb) in zip(mapped, mapped[1:]):
+        if new in (a, b) and Version(pa) > Version(pb):
+            return "order"
+    return None
 
 
 token = st.from_regex(r"[a-zA-Z0-9_]{1,6}", fullmatch=True)
@@ -82,3 +103,21 @@ def test_requirements():
 def test_dist_name():
     assert naming.dist_name("My_Tool", prefix="studio-") == "studio-my-tool"
     assert naming.dist_name("tabulate", prefix="studio-", pip_name="tabulate (0.9.0)") == "tabulate"
+
+
+@given(st.lists(rez_versions, max_size=12), rez_versions)
+def test_family_check_matches_the_definition(family, new):
+    """The incremental check (bisect over neighbours) says what the whole-family definition
+    says, for families that were consistent to begin with."""
+    published = naming.FamilyVersions()
+    for v in family:
+        if published.problem(v) is None:
+            published.add(v)
+    kept = [v for v in family if v in published]
+    # rez-equal spellings (1.0 / 1-0) have no order between them: either answer is fine
+    assume(new in kept or all(RezVersion(v) != RezVersion(new) for v in kept))
+    got = published.problem(new)
+    want = _brute_force_problem(kept, new)
+    assert (got is None) == (want is None), (kept, new, got, want)
+    if got:
+        assert ("both map" in got) == (want == "collision"), (kept, new, got, want)

@@ -4,12 +4,19 @@ Layout: ``DIR/files/<wheel>``, ``DIR/files/<wheel>.metadata`` and ``DIR/simple/<
 index.html``, so ``pip --index-url file://DIR/simple`` and any static file server work unchanged.
 Pages are derived from the files present (plus a ``.sha256`` beside each, written when it was
 published), rewritten atomically under one lock, so concurrent publishers never lose an entry.
+
+A batch costs O(files): the directory is listed once per batch and grouped by project, each
+family's published versions are parsed once into a ``naming.FamilyVersions``, and each touched
+project's page is written once at the end.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import html
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +30,9 @@ from ..atomic import atomic_write
 from ..errors import PublishError
 from ..hashing import sha256_file
 from ..wheel.metadata import read_metadata
+
+
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -40,35 +50,58 @@ class LocalIndex:
         self.simple = os.path.join(self.root, "simple")
 
     def wheels(self, project: Optional[str] = None) -> Iterator[str]:
-        if not os.path.isdir(self.files):
-            return
         want = canonicalize_name(project) if project else None
-        for name in sorted(os.listdir(self.files)):
-            if name.endswith(".whl") and (want is None or parse_wheel_filename(name)[0] == want):
-                yield os.path.join(self.files, name)
+        for name in self._listing().get(want, []) if want else \
+                sorted(n for names in self._listing().values() for n in names):
+            yield os.path.join(self.files, name)
 
-    def publish(self, wheels: list[str], dry_run: bool = False) -> list[Published]:
+    def _listing(self) -> dict[str, list[str]]:
+        """Wheel file names by project, from one read of the directory."""
+        by_project: dict[str, list[str]] = {}
+        if os.path.isdir(self.files):
+            for name in sorted(os.listdir(self.files)):
+                if name.endswith(".whl") and not name.startswith("."):
+                    try:
+                        project = parse_wheel_filename(name)[0]
+                    except ValueError:
+                        continue
+                    by_project.setdefault(project, []).append(name)
+        return by_project
+
+    def publish(self, wheels: list[str], dry_run: bool = False,
+                movable: frozenset = frozenset()) -> list[Published]:
         """Add wheels; identical files are skipped, a different file under a taken name fails.
 
-        One lock and one page rewrite per project for the whole batch; a failure is reported for
-        its file and the others still go in.
+        One lock, one directory listing and one page rewrite per project for the whole batch;
+        a failure is reported for its file and the others still go in. ``movable``: wheels made
+        for this publish, renamed into the index rather than copied.
         """
         os.makedirs(self.files if not dry_run else self.root, exist_ok=True)
         results = []
         with FileLock(os.path.join(self.root, ".lock")):
+            listing = self._listing()
+            families: dict[str, naming.FamilyVersions] = {}
             touched = set()
+            # a publish killed after adding files leaves this marker: its pages may be behind
+            marker = os.path.join(self.root, ".publish-in-progress")
+            stale = os.path.exists(marker)
             for wheel in wheels:
+                if not dry_run and not os.path.exists(marker):
+                    open(marker, "w").close()
                 try:
-                    results.append(self._add(wheel, dry_run))
+                    results.append(self._add(wheel, listing, families, dry_run,
+                                             wheel in movable))
                 except PublishError as e:
                     results.append(Published(os.path.basename(wheel), None, "failed", str(e)))
                     continue
-                if not dry_run:
+                if not dry_run and results[-1].status == "uploaded":
                     touched.add(parse_wheel_filename(os.path.basename(wheel))[0])
-            for project in sorted(touched):
-                self._write_project_page(project)
-            if touched:
-                self._write_root_page()
+            for project in sorted(listing if stale else touched):
+                self._write_project_page(project, listing.get(project, []))
+            if touched or stale:
+                self._write_root_page(listing)
+            if os.path.exists(marker):
+                os.unlink(marker)
         return results
 
     # -- filling from another index (rezwheel mirror sync); the caller holds ``lock()``
@@ -88,79 +121,107 @@ class LocalIndex:
         return path
 
     def adopt(self, tmp: str, name: str, sha: str) -> None:
-        """Move a verified download in: sidecars first, then the wheel, each atomically, so a
-        listed wheel always has them and a killed sync leaves only the ``.partial`` dir."""
+        """Move a verified download in: sidecars first, then the wheel (atomically), so a
+        listed wheel always has them and a killed sync leaves only the ``.partial`` dir.
+
+        The sidecars need no rename of their own: nothing links to them until the wheel is in
+        (and pages are written after that), and a half-written one is rewritten with the wheel.
+        ``NAME.sha256`` holds the wheel's sha256, then the sidecar's and its Requires-Python, so
+        pages are written without hashing or reading anything again.
+        """
         dest = os.path.join(self.files, name)
         os.makedirs(self.files, exist_ok=True)
-        atomic_write(dest + ".metadata", read_metadata(tmp).encode())
-        atomic_write(dest + ".sha256", sha.encode())
+        metadata = read_metadata(tmp).encode()
+        _write(dest + ".metadata", metadata)
+        facts = [sha, hashlib.sha256(metadata).hexdigest(),
+                 _requires_python_of(metadata.decode("utf-8", "replace")) or ""]
+        _write(dest + ".sha256", ("\n".join(facts) + "\n").encode())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
 
     def write_pages(self, projects: Optional[set[str]] = None) -> None:
         """Rewrite the pages of ``projects`` (all when None), then the root page."""
-        if projects is None:
-            projects = {parse_wheel_filename(os.path.basename(w))[0] for w in self.wheels()}
-        for project in sorted(projects):
-            self._write_project_page(project)
-        self._write_root_page()
+        listing = self._listing()
+        for project in sorted(listing if projects is None else projects):
+            self._write_project_page(project, listing.get(project, []))
+        self._write_root_page(listing)
+
+    def _facts(self, path: str) -> list[str]:
+        """[wheel sha256, metadata sha256, Requires-Python] from the sidecar written at publish
+        time (older indexes have only the first line); the wheel is hashed if there is none."""
+        try:
+            with open(path + ".sha256") as fh:
+                facts = fh.read().split("\n")
+        except OSError:
+            facts = []
+        if not facts or not _HEX.fullmatch(facts[0]):
+            facts = [sha256_file(path)]
+            atomic_write(path + ".sha256", (facts[0] + "\n").encode())
+        return facts
 
     def _sha256(self, path: str) -> str:
         """A published file's sha256, hashed once at publish time and kept beside it."""
-        side = path + ".sha256"
-        if os.path.exists(side):
-            with open(side) as fh:
-                return fh.read().strip()
-        sha = sha256_file(path)
-        atomic_write(side, sha.encode())
-        return sha
+        return self._facts(path)[0]
 
-    def _add(self, wheel: str, dry_run: bool = False) -> Published:
+    def _add(self, wheel: str, listing: dict[str, list[str]],
+             families: dict[str, naming.FamilyVersions], dry_run: bool = False,
+             move: bool = False) -> Published:
         name = os.path.basename(wheel)
         dest = os.path.join(self.files, name)
         sha = sha256_file(wheel)
-        if os.path.exists(dest):
+        project, version, _, _ = parse_wheel_filename(name)
+        names = listing.setdefault(project, [])
+        if name in names:
             have = self._sha256(dest)
             if have != sha:
                 raise PublishError(f"{name}: the index {self.root} already holds a different file "
                                    f"under this name (index sha256 {have}, new sha256 {sha})")
             return Published(name, sha, "skipped")
-        self._check_family(wheel)
+        family = families.get(project)
+        if family is None:  # the family's published versions, parsed once per batch
+            family = families[project] = naming.FamilyVersions(
+                naming.pep440_to_rez(str(parse_wheel_filename(n)[1])) for n in names)
+        rez_version = naming.pep440_to_rez(str(version))
+        problem = family.problem(rez_version)
+        if problem:
+            raise PublishError(f"{name}: {problem}")
         if dry_run:
+            family.add(rez_version)
             return Published(name, sha, "would-upload")
-        fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
-        os.close(fd)
-        try:
-            shutil.copyfile(wheel, tmp)
-            self.adopt(tmp, name, sha)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        if move:  # a wheel made for this publish, on this filesystem: renamed in, not copied
+            try:
+                self.adopt(wheel, name, sha)
+                move = False
+            except OSError:
+                pass  # another filesystem: copy it
+        if move or not os.path.exists(dest):
+            fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
+            os.close(fd)
+            try:
+                shutil.copyfile(wheel, tmp)
+                self.adopt(tmp, name, sha)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        family.add(rez_version)
+        bisect.insort(names, name)
         return Published(name, sha, "uploaded")
 
-    def _check_family(self, wheel: str) -> None:
-        """Refuse a version whose PEP 440 mapping collides with, or misorders, the family's."""
-        project, version, _, _ = parse_wheel_filename(os.path.basename(wheel))
-        problem = naming.new_version_problem(
-            (naming.pep440_to_rez(str(parse_wheel_filename(os.path.basename(w))[1]))
-             for w in self.wheels(project)), naming.pep440_to_rez(str(version)))
-        if problem:
-            raise PublishError(f"{os.path.basename(wheel)}: {problem}")
-
-    def _write_project_page(self, project: str) -> None:
+    def _write_project_page(self, project: str, names: list[str]) -> None:
         links = []
-        for wheel in self.wheels(project):
-            name = os.path.basename(wheel)
+        for name in names:
+            wheel = os.path.join(self.files, name)
+            facts = self._facts(wheel)
             attrs = ""
             meta = wheel + ".metadata"
-            if os.path.exists(meta):
-                msha = sha256_file(meta)
+            if len(facts) >= 3 or os.path.exists(meta):
+                msha = facts[1] if len(facts) >= 3 else sha256_file(meta)
                 attrs += f' data-dist-info-metadata="sha256={msha}" data-core-metadata="sha256={msha}"'
-                rp = _requires_python(meta)
+                rp = facts[2] if len(facts) >= 3 else _requires_python(meta)
                 if rp:
                     attrs += f' data-requires-python="{html.escape(rp)}"'
-            href = f"../../files/{name}#sha256={self._sha256(wheel)}"
+            href = f"../../files/{name}#sha256={facts[0]}"
             links.append(f'    <a href="{html.escape(href)}"{attrs}>{html.escape(name)}</a><br/>')
         body = "\n".join(links)
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
@@ -168,13 +229,25 @@ class LocalIndex:
                 f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
         atomic_write(os.path.join(self.simple, project, "index.html"), page.encode())
 
-    def _write_root_page(self) -> None:
-        projects = sorted({parse_wheel_filename(os.path.basename(w))[0] for w in self.wheels()})
+    def _write_root_page(self, listing: dict[str, list[str]]) -> None:
+        projects = sorted(p for p, names in listing.items() if names)
         links = "\n".join(f'    <a href="{p}/">{p}</a><br/>' for p in projects)
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
                 f"content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
                 f"{links}\n  </body>\n</html>\n")
         atomic_write(os.path.join(self.simple, "index.html"), page.encode())
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def _requires_python_of(metadata: str) -> Optional[str]:
+    for line in metadata.split("\n\n", 1)[0].splitlines():
+        if line.startswith("Requires-Python:"):
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 def _requires_python(metadata_path: str) -> Optional[str]:

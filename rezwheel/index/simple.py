@@ -159,7 +159,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
     if "json" in content_type:
         try:
             doc = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
         items = doc.get("files") if isinstance(doc, dict) else None
         if not isinstance(items, list):
@@ -206,7 +206,7 @@ def parse_root_page(body: bytes, content_type: str, page_url: str = "") -> set[s
     if "json" in content_type:
         try:
             doc = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
         items = doc.get("projects") if isinstance(doc, dict) else None
         if not isinstance(items, list):

@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import unquote, urlsplit
@@ -112,6 +113,11 @@ def definition_from_zip(z: zipfile.ZipFile) -> Optional[str]:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidWheelError(f"{info.filename}: not UTF-8 text") from None
+
+
+#: what reading a hostile archive can raise (encrypted members, unknown compression, bad data)
+_ZIP_ERRORS = (ValueError, zipfile.BadZipFile, OSError, KeyError, EOFError, RuntimeError,
+               NotImplementedError, zlib.error)
 
 
 def _key(url: str) -> str:
@@ -566,7 +572,7 @@ def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] 
     if z is not None:
         try:
             found = definition_from_zip(z)
-        except (ValueError, zipfile.BadZipFile, OSError, KeyError, EOFError):
+        except _ZIP_ERRORS:
             pass  # the member starts before the tail
         else:
             if found is None:  # the central directory is complete: there is none
@@ -581,7 +587,7 @@ def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] 
         try:
             with zipfile.ZipFile(tmp) as z2:
                 found = definition_from_zip(z2)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+        except _ZIP_ERRORS as e:
             raise InvalidWheelError(f"{f.filename}: not a wheel: {e}") from None
         if found is None:
             raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
@@ -614,5 +620,5 @@ def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:
 def _zip_or_none(fh: object) -> Optional[zipfile.ZipFile]:
     try:
         return zipfile.ZipFile(fh)  # type: ignore[arg-type]
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except _ZIP_ERRORS:
         return None

@@ -189,3 +189,37 @@ def test_one_bad_version_is_resolved_around(run, srv, wheels, tmp_path, line):
     r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", idx.url)
     assert r.returncode == 0 and (tmp_path / "repo" / "relfam" / "1.0.0.rc1").is_dir(), str(r)
     assert not (tmp_path / "repo" / "relfam" / "1.0.1").exists()
+
+
+# -- definitions that would change meaning once written out, or break the parser -----------------
+SNEAKY = {
+    # a string opened on the def line turns the following lines into top-level code when the
+    # body is cut out as text and written back as package.py
+    "string-on-def-line": '@late()\ndef tools(): x = """\n pass\nopen({canary!r}, "w")\n#"""\n',
+    "body-on-def-line": "def commands(): pass\n",
+    "recursion-bomb": "x = " + "a." * 50000 + "b\n",
+    "memory-bomb": "x = " + "-" * 100000 + "1\n",
+    "config-into-value": "with scope('config') as c:\n    c.a = 1\n    c.a.b = 2\n",
+    "huge-int-name": "name = 0x" + "f" * 5000 + "\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(SNEAKY))
+def test_definition_that_reads_back_differently_is_refused(run, srv, wheels, tmp_path, kind):
+    """verify, the plugin and install refuse it in one line; nothing is written that rez would
+    run later (the installed package.py is code to every rez reading the repository)."""
+    canary = tmp_path / "CANARY-sneaky"
+    src = wheels / NEWEST
+    d = definition_of(src) + "\n" + SNEAKY[kind].format(canary=str(canary))
+    bad = forge(src, tmp_path / "w" / NEWEST, definition=d)
+    r = run.rezwheel("verify", bad)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, str(r)
+    idx = Index(srv).add_all([wheels / n for n in RELFAM if n != NEWEST] + [bad]).publish()
+    loc = [f"artifactory@{idx.url}"]
+    r = run.rez(loc, "env", "relfam", "--", "printenv", "RELFAM_VERSION")
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.0.rc1", str(r)
+    repo = tmp_path / "repo"
+    r = run.rezwheel("install", "relfam-1.0.1", "--into", repo, "--index", idx.url)
+    assert r.returncode != 0 and not (repo / "relfam" / "1.0.1").exists(), str(r)
+    r = run.rez([str(repo)], "search", "relfam")
+    assert not canary.exists()

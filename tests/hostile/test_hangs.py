@@ -241,3 +241,28 @@ def test_two_rez_env_localize_the_same_variant_at_once(run, srv, bigwheel, tmp_p
     assert len(full) == 1, srv.log
     for o in outs:
         assert "Traceback" not in o[1]
+
+
+def test_pip_reading_a_dripping_index_is_bounded(run, srv, tmp_path):
+    """Plain PyPI projects are resolved by pip, whose timeout is per read: the index drips its
+    page to pip only, and the install still ends, in one line, within the pip budget."""
+    from .harness import plain_wheel
+
+    plain = plain_wheel(tmp_path / "dist", "plainpkg-1.0-py3-none-any.whl", "plainpkg", "1.0")
+    idx = Index(srv).add_all([plain]).publish()
+    page = idx.simple + "plainpkg/"
+    normal = srv.routes[page]
+    slow = drip(b"<html>" + b" " * 200 + b"</html>", interval=1.0)
+
+    def handle(h, server):
+        if h.headers.get("User-Agent", "").startswith("pip/"):
+            slow(h, server)
+        else:
+            h._reply(normal)
+    srv.routes[page] = handle
+    start = time.monotonic()
+    r = run.rezwheel("install", "plainpkg", "--into", tmp_path / "repo", "--index", idx.url,
+                     env={"REZWHEEL_PIP_TIMEOUT": "10"})
+    assert time.monotonic() - start < 60, str(r)
+    assert r.returncode == 1 and "REZWHEEL_PIP_TIMEOUT" in r.stderr, str(r)
+    assert len(r.stderr.strip().splitlines()) == 1, str(r)
