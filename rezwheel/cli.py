@@ -89,21 +89,38 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-def _wheels_from(paths: Sequence[str], prefix: str, workdir: str,
-                 verbose: bool = False) -> tuple[list[str], list[str]]:
-    """Wheel files as given, plus conversions of any rez package paths; the conversion's
-    warnings and closing count are shown here, its failures returned (one line each)."""
+def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool = False,
+                 reuse: "Optional[Reuse]" = None, shas: Optional[dict] = None,
+                 sidecars: bool = False) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """Wheel files as given, plus conversions of any rez package paths, plus (file, sha256) of
+    unchanged packages' wheels the target holds (``reuse``); the conversion's warnings and
+    closing count are shown here, its failures returned (one line each)."""
     wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
     dirs = [p for p in paths if p not in wheels]
     errors: list[str] = []
+    reused: list[tuple[str, str]] = []
     if dirs:  # converting imports rez: only pay for it when there is something to convert
         from .convert import convert_paths
 
-        report = convert_paths(dirs, workdir, prefix=prefix)
+        report = convert_paths(dirs, workdir, prefix=prefix, reuse=reuse, sidecars=sidecars)
         wheels += [r.file for r in report.converted]
+        if shas is not None:
+            shas.update({r.file: r.sha256 for r in report.converted})
+        reused = report.reused
         errors = report.bad_paths + report.failed  # shown by the caller, after publishing
         _conversion_summary(report, verbose, failures=False)
-    return wheels, errors
+    return wheels, errors, reused
+
+
+def _reuse_for(target: "IndexConfig", prefix: str) -> "Reuse":
+    """What a local index already holds from earlier conversions of unchanged packages."""
+    from .index.local import LocalIndex
+    from .reuse import Reuse
+    from .store import Store
+
+    index = LocalIndex(target.upload_url)
+    return Reuse(Store().root, index.root, f"prefix={prefix}\0"
+                 f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", index.holds)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -118,13 +135,23 @@ def _publish(args: argparse.Namespace) -> int:
     if target.type == "local":
         near = target.upload_url
         os.makedirs(near, exist_ok=True)
+    reuse = _reuse_for(target, args.prefix) if near and not args.dry_run else None
     with tempfile.TemporaryDirectory(prefix=".rezwheel-publish-", dir=near) as work:
-        wheels, errors = _wheels_from(args.paths, args.prefix, work, args.verbose)
+        shas: dict[str, str] = {}
+        wheels, errors, reused = _wheels_from(args.paths, args.prefix, work, args.verbose, reuse,
+                                              shas, sidecars=near is not None)
         progress = None if args.json else _progress()
         made = frozenset(w for w in wheels if os.path.dirname(w) == work)
         results = publish(wheels, target, jobs=args.jobs, wait=args.wait, dry_run=args.dry_run,
                           allow_foreign_name=args.allow_foreign_name, progress=progress,
-                          movable=made)
+                          movable=made, shas=shas)
+    from .publish import Result
+
+    results += [Result(name, sha, "skipped") for name, sha in reused]
+    if reused and not args.json:
+        print(f"{'skipped':12} {len(reused)} files of unchanged packages, already on the index")
+    if reuse is not None and not any(r.status == "failed" for r in results):
+        reuse.save()
     errors += [r.error for r in results if r.error]
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))

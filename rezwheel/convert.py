@@ -23,15 +23,18 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import __version__, fsrepo, naming, rezdef
 from .errors import ConversionError, InvalidWheelError, RezwheelError
 from .layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
-from .rezsource import DEFINITION_FILES, LoadFailure, Skipped, iter_packages
+from .rezsource import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
 from .tags import build_tags, parse_requirement, variant_tags
 from .wheel.reader import DEFINITION
 from .wheel.writer import WheelWriter
+
+if TYPE_CHECKING:
+    from .reuse import Reuse
 
 _EXT_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES) + (".so", ".pyd")
 _PYTHON_SHEBANG = re.compile(rb"#![^\n]*\bpython[0-9.]*[ \t]*\r?\n")
@@ -76,6 +79,9 @@ class Report:
     failed: list[str] = field(default_factory=list)
     bad_paths: list[str] = field(default_factory=list)
     notices: dict[str, list[str]] = field(default_factory=dict)
+    reused: list[tuple[str, str]] = field(default_factory=list)  # (file, sha256): unchanged
+    dists: dict[str, str] = field(default_factory=dict)  # distribution name -> rez family
+    fresh: dict = field(default_factory=dict)  # what ``reuse`` learnt (from a worker)
 
     def note(self, kind: str, line: str) -> None:
         self.notices.setdefault(kind, []).append(line)
@@ -104,12 +110,79 @@ class _Item:
 
 
 def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
-                  linux_tag: str = "linux") -> Report:
+                  linux_tag: str = "linux", reuse: Optional["Reuse"] = None,
+                  jobs: Optional[int] = None, sidecars: bool = False) -> Report:
     """Convert every variant under ``paths``; failures are reported, not raised, one per
-    package (or per path that holds none), and the other packages still convert."""
+    package (or per path that holds none), and the other packages still convert.
+
+    ``reuse``: packages unchanged since a conversion whose wheels the target still holds are
+    reported in ``Report.reused`` without being loaded or converted again.
+
+    A repository is split by family among ``jobs`` processes (default: every core, or
+    ``REZWHEEL_JOBS``): loading definitions through rez is Python-bound, so one process uses
+    one core. The reports are merged, and the distribution-name check spans them all.
+
+    ``sidecars``: also leave each wheel's PEP 658 ``.metadata`` file beside it (a local index
+    takes both by renaming: the file is written by the worker that has the text at hand).
+    """
+    paths = list(paths)
+    jobs = jobs or int(os.environ.get("REZWHEEL_JOBS", "0") or 0) or os.cpu_count() or 1
+    split = shards(paths, jobs) if jobs > 1 else None
+    if split is None:
+        return _convert(paths, outdir, prefix, linux_tag, reuse, None, sidecars)
+    import concurrent.futures as cf
+    import multiprocessing
+
+    # forked workers inherit rez, already imported for the split: no second start-up
+    with cf.ProcessPoolExecutor(len(split), mp_context=multiprocessing.get_context("fork")) \
+            as pool:
+        parts = list(pool.map(_convert, *zip(*[(paths, outdir, prefix, linux_tag, reuse, only,
+                                                 sidecars) for only in split])))
+    return _merge(parts, reuse)
+
+
+def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
+    report = Report()
+    owner: dict[str, str] = {}  # distribution name -> rez family, across the parts
+    for part in parts:
+        clash = {dist: fam for dist, fam in part.dists.items() if owner.setdefault(dist, fam) != fam}
+        for c in part.converted:
+            dist = next((d for d, f in part.dists.items() if f == c.rez_name), None)
+            if dist in clash:
+                os.unlink(c.file)
+                report.failed.append(f"{c.rez_name}-{c.rez_version}: rez families "
+                                     f"{owner[dist]!r} and {c.rez_name!r} both map to "
+                                     f"distribution {dist!r}")
+            else:
+                report.converted.append(c)
+        report.skipped += part.skipped
+        report.failed += part.failed
+        report.bad_paths += [b for b in part.bad_paths if b not in report.bad_paths]
+        report.reused += part.reused
+        for kind, lines in part.notices.items():
+            report.notices.setdefault(kind, []).extend(lines)
+        if reuse is not None and part.fresh:
+            reuse.merge(part.fresh)
+    report.dists = owner
+    return report
+
+
+def _convert(paths: list[str], outdir: str, prefix: str, linux_tag: str,
+             reuse: Optional["Reuse"], only: Optional[set], sidecars: bool = False) -> Report:
     report = Report()
     families: dict[str, str] = {}  # distribution name -> rez family
-    for pkg in iter_packages(list(paths)):
+    report.dists = families
+    for pkg in iter_packages(paths, validate=reuse is None, only=only):
+        if reuse is not None and not isinstance(pkg, (LoadFailure, Skipped)):
+            files = reuse.reusable(pkg)
+            if files is not None:
+                report.reused.extend(files)
+                continue
+            try:
+                pkg.validate_data()
+            except Exception as e:
+                report.failed.append(f"{pkg.uri}: {' '.join(str(e).split())[:300]}")
+                continue
         if isinstance(pkg, LoadFailure):
             (report.failed if pkg.package else report.bad_paths).append(pkg.message)
             continue
@@ -123,7 +196,10 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
             if other != pkg.name:
                 raise ConversionError(f"{pkg.uri}: rez families {other!r} and {pkg.name!r} "
                                       f"both map to distribution {dist!r}")
-            report.converted.extend(convert_package(pkg, data, outdir, dist, linux_tag, report))
+            made = convert_package(pkg, data, outdir, dist, linux_tag, report, sidecars)
+            report.converted.extend(made)
+            if reuse is not None:
+                reuse.record(pkg, [(os.path.basename(c.file), c.sha256) for c in made])
             for key in rezdef.resolve_time_code(data):
                 # say now what a host will refuse later (``rezdef.check_resolvable``)
                 report.note(RESOLVE_TIME_CODE, f"{pkg.uri}: {key} is {rezdef.binding(data[key])}: "
@@ -133,11 +209,13 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
             report.failed.append(str(e))
         except Exception as e:  # rez's own load and validation errors
             report.failed.append(f"{pkg.uri}: {' '.join(str(e).split())[:300]}")
+    if reuse is not None:
+        report.fresh = reuse.learnt()
     return report
 
 
 def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str = "linux",
-                    report: Optional[Report] = None) -> list[Converted]:
+                    report: Optional[Report] = None, sidecars: bool = False) -> list[Converted]:
     """Every variant of one package, or none: a failure removes the files already written.
 
     File names are unique per variant: where tags do not tell the variants apart, build tags
@@ -173,10 +251,12 @@ def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str
     done: list[Converted] = []
     try:
         for plan in plans:
-            done.append(_write(pkg, plan, data, definition, outdir))
+            done.append(_write(pkg, plan, data, definition, outdir, sidecars))
     except BaseException:
         for c in done:
-            os.unlink(c.file)
+            for leftover in (c.file, c.file + ".metadata"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
         raise
     if report is not None:
         for plan in plans:
@@ -296,7 +376,8 @@ def _placement(plan: dict) -> dict[str, str]:
     return out
 
 
-def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str) -> Converted:
+def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str,
+           sidecar: bool = False) -> Converted:
     variant = plan["variant"]
     root = plan["root"]
     placement = _placement(plan)
@@ -340,11 +421,15 @@ def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str) -> Co
             links=tuple(links), dirs=tuple(i.rel for i in plan["items"] if i.kind == "dir"),
             missing_root=plan["missing"])
         layout.check(pkg.uri)  # what every reader will check: fail here, not on the hosts
-        w.add_bytes(f"{dist_info}/METADATA", _metadata(pkg, plan, data, definition).encode())
+        metadata = _metadata(pkg, plan, data, definition).encode()
+        w.add_bytes(f"{dist_info}/METADATA", metadata)
         w.add_bytes(f"{dist_info}/WHEEL", _wheel_file(plan).encode())
         w.add_bytes(f"{dist_info}/{DEFINITION}", definition.encode())
         w.add_bytes(f"{dist_info}/{LAYOUT_FILE}", layout.to_json().encode())
         sha = w.finish(f"{dist_info}/RECORD")
+    if sidecar:
+        with open(path + ".metadata", "wb") as fh:
+            fh.write(metadata)
     return Converted(pkg.name, str(pkg.version), variant.index, path, sha)
 
 

@@ -171,6 +171,7 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
             fsrepo.write_definition(os.path.join(stage_root, "package.py"), data)
             fsrepo.swap_in(stage_root, pkg_dir, staging)
         else:
+            _carry_nested(data, layout, pkg_dir, stage_root)
             fsrepo.swap_in(stage_root, _root(pkg_dir, layout), staging)
             merged = dict(data)
             merged["variants"] = _merged_variants(existing if status != "replaced" else None,
@@ -180,6 +181,25 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
         shutil.rmtree(staging, ignore_errors=True)
     return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
                      _root(pkg_dir, layout), status)
+
+
+def _carry_nested(data: dict, layout: Layout, pkg_dir: str, stage_root: str) -> None:
+    """Other variants' roots that lie inside this one's (variants ``[["foo", "maya-2024"],
+    ["foo"]]``) move into the staged tree, so swapping it in does not take them away."""
+    mine = layout.subpath or ""
+    for i in range(len(data.get("variants") or [])):
+        sub = fsrepo.variant_subpath(data, i)
+        if i == layout.variant_index or not sub or sub == mine:
+            continue
+        rel = os.path.relpath(sub, mine) if mine else sub
+        if rel.startswith(os.pardir):
+            continue  # not inside this variant's root
+        old = os.path.join(pkg_dir, sub)
+        if os.path.isdir(old) and not os.path.islink(old):
+            target = os.path.join(stage_root, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.rename(old, target)
 
 
 def _root(pkg_dir: str, layout: Layout) -> str:

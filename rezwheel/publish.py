@@ -81,13 +81,15 @@ class Stats:
 def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = None,
             wait: Optional[float] = None, dry_run: bool = False,
             allow_foreign_name: bool = False, progress: Optional[Progress] = None,
-            stats: Optional[Stats] = None, movable: frozenset = frozenset()) -> list[Result]:
+            stats: Optional[Stats] = None, movable: frozenset = frozenset(),
+            shas: Optional[dict[str, str]] = None) -> list[Result]:
     """Publish wheel files to ``target``; returns one Result per file, in the order given.
 
     ``movable``: wheels made for this publish (a local index takes them by renaming).
     """
     for path in wheels:
-        _warn_resolve_time_code(path)
+        if path not in movable:  # wheels made for this publish were warned about as converted
+            _warn_resolve_time_code(path)
     if target.type == "local":
         from .index.local import LocalIndex
 
@@ -96,7 +98,7 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = Non
 
         results = [Result(p.file, p.sha256, p.status, p.error)
                    for p in LocalIndex(target.upload_url).publish(wheels, dry_run=dry_run,
-                                                                  movable=movable)]
+                                                                  movable=movable, shas=shas)]
         for result in results:
             if progress:
                 progress.advance(result, 0)

@@ -332,17 +332,17 @@ def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> st
     return text
 
 
-def _shape(tree: ast.AST) -> str:
+def _shape(node: Any) -> Any:
     """A tree's structure with string contents left out (indentation inside a multi-line
     string may differ once cut out, as it does in rez's own source handling; any other
     difference would mean the text says something else than the parsed body)."""
-    import copy
-
-    tree = copy.deepcopy(tree)
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Constant) and isinstance(n.value, str):
-            n.value = ""
-    return ast.dump(tree)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return ("str",)
+    if isinstance(node, ast.AST):
+        return (type(node).__name__, *(_shape(getattr(node, f, None)) for f in node._fields))
+    if isinstance(node, list):
+        return tuple(_shape(x) for x in node)
+    return node
 
 
 def _config_scope(node: ast.With, filename: str) -> dict:

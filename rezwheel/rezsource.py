@@ -116,7 +116,37 @@ def _declared_name(path: str) -> str:
     return ""
 
 
-def iter_packages(paths: list[str]) -> Iterator[Union[Any, LoadFailure, Skipped]]:
+def shards(paths: list[str], n: int, at_least: int = 64) -> Optional[list[set[tuple[str, str]]]]:
+    """The families under ``paths`` split into ``n`` sets of about equal work (by the entries
+    of each family directory: its versions), or None when there is too little to split."""
+    weights: dict[tuple[str, str], int] = {}
+    for path in paths:
+        try:
+            targets, _ = _targets(path)
+        except (NotAPackageError, OSError):
+            continue
+        for t in targets:
+            where = os.path.join(t.repo, t.family)
+            try:
+                weight = len(os.listdir(where)) if t.version is None and os.path.isdir(where) \
+                    else 1
+            except OSError:
+                weight = 1
+            weights[(t.repo, t.family)] = weights.get((t.repo, t.family), 0) + weight
+    if n < 2 or sum(weights.values()) < at_least or len(weights) < n:
+        return None
+    bins: list[set[tuple[str, str]]] = [set() for _ in range(n)]
+    loads = [0] * n
+    for key, weight in sorted(weights.items(), key=lambda kv: -kv[1]):  # largest first
+        i = loads.index(min(loads))
+        bins[i].add(key)
+        loads[i] += weight
+    return bins
+
+
+def iter_packages(paths: list[str], validate: bool = True,
+                  only: Optional[set[tuple[str, str]]] = None
+                  ) -> Iterator[Union[Any, LoadFailure, Skipped]]:
     """Loaded rez packages (data validated), in family then version order, or one
     LoadFailure per broken package or path, or a Skipped for a family holding no package."""
     from rez.packages import iter_packages as rez_iter_packages
@@ -132,6 +162,9 @@ def iter_packages(paths: list[str]) -> Iterator[Union[Any, LoadFailure, Skipped]
             continue
         found = False
         for t in targets:
+            if only is not None and (t.repo, t.family) not in only:
+                found = True  # another shard has it
+                continue
             where = os.path.join(t.repo, t.family)
             try:
                 if t.version is None:
@@ -155,7 +188,8 @@ def iter_packages(paths: list[str]) -> Iterator[Union[Any, LoadFailure, Skipped]
             found = found or bool(candidates)
             for pkg in candidates:
                 try:
-                    pkg.validate_data()
+                    if validate:  # else the caller does, once it knows it needs the data
+                        pkg.validate_data()
                     yield pkg
                 except Exception as e:
                     yield LoadFailure(f"{getattr(pkg, 'uri', where)}: {_one_line(e)}")

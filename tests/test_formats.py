@@ -409,8 +409,6 @@ def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
             assert mine == [f"marker-{i}"], (variants, i)
 
 
-@pytest.mark.xfail(strict=True, reason="install.py swaps in a whole variant root, deleting the "
-                   "roots of variants nested in it (variants [['foo', 'maya-2024'], ['foo']])")
 def test_nested_variant_root_survives_install(tmp_path):
     """Convert keeps a nested root out of the outer variant's wheel; installing the inner
     variant first, then the outer one, must keep both."""

@@ -325,7 +325,7 @@ def test_killed_sync_resumes(wheels, tmp_path):
     rezwheel("mirror", "sync", "--from", up, "--to", mirror, "--filter", "pyutil")
     (mirror / ".partial").mkdir()
     (mirror / ".partial" / "relfam-1.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 half")
-    for suffix in (".metadata", ".sha256", ""):  # adopted whole: sidecars, then the wheel
+    for suffix in (".metadata", ""):  # adopted whole: sidecar, then the wheel
         shutil.copy(up / "files" / f"relfam-1.0-py3-none-any.whl{suffix}", mirror / "files")
     (mirror / ".sync-in-progress").touch()
     r = rezwheel("mirror", "sync", "--from", up, "--to", mirror)

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .. import naming
 from ..atomic import atomic_write
-from ..errors import PublishError
+from ..errors import PublishError, RezwheelError
 from ..hashing import sha256_file
 from ..wheel.metadata import read_metadata
 
@@ -46,6 +46,8 @@ class Published:
 class LocalIndex:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        self._known: dict[str, list[str]] = {}  # file name -> facts, learnt this run
+        self._pages: dict[str, dict[str, list[str]]] = {}  # project -> facts its page gives
         self.files = os.path.join(self.root, "files")
         self.simple = os.path.join(self.root, "simple")
 
@@ -69,33 +71,46 @@ class LocalIndex:
         return by_project
 
     def publish(self, wheels: list[str], dry_run: bool = False,
-                movable: frozenset = frozenset()) -> list[Published]:
+                movable: frozenset = frozenset(),
+                shas: Optional[dict[str, str]] = None) -> list[Published]:
         """Add wheels; identical files are skipped, a different file under a taken name fails.
 
         One lock, one directory listing and one page rewrite per project for the whole batch;
         a failure is reported for its file and the others still go in. ``movable``: wheels made
-        for this publish, renamed into the index rather than copied.
+        for this publish, renamed into the index rather than copied. ``shas``: sha256 already
+        known (hashed when the wheel was written). Files are decided in order (the family
+        checks), then written side by side (each is a few file creations, mostly waiting).
         """
+        import concurrent.futures as cf
+
         os.makedirs(self.files if not dry_run else self.root, exist_ok=True)
-        results = []
+        shas = shas or {}
         with FileLock(os.path.join(self.root, ".lock")):
             listing = self._listing()
             families: dict[str, naming.FamilyVersions] = {}
-            touched = set()
             # a publish killed after adding files leaves this marker: its pages may be behind
             marker = os.path.join(self.root, ".publish-in-progress")
             stale = os.path.exists(marker)
+            results: list[Published] = []
             for wheel in wheels:
-                if not dry_run and not os.path.exists(marker):
-                    open(marker, "w").close()
                 try:
-                    results.append(self._add(wheel, listing, families, dry_run,
-                                             wheel in movable))
+                    results.append(self._decide(wheel, shas.get(wheel) or sha256_file(wheel),
+                                                listing, families, dry_run))
                 except PublishError as e:
                     results.append(Published(os.path.basename(wheel), None, "failed", str(e)))
-                    continue
-                if not dry_run and results[-1].status == "uploaded":
-                    touched.add(parse_wheel_filename(os.path.basename(wheel))[0])
+            new = [(i, w) for i, (w, r) in enumerate(zip(wheels, results)) if r.status == "new"]
+            if new:
+                open(marker, "w").close()
+            with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-index") as pool:
+                done = pool.map(lambda iw: self._put(iw[1], results[iw[0]].sha256 or "",
+                                                     iw[1] in movable), new)
+                for (i, wheel), error in zip(new, done):
+                    name = os.path.basename(wheel)
+                    results[i] = Published(name, results[i].sha256,
+                                           "failed" if error else "uploaded", error)
+                    if error:  # not in the index after all
+                        listing[parse_wheel_filename(name)[0]].remove(name)
+            touched = {parse_wheel_filename(os.path.basename(wheels[i]))[0] for i, _ in new}
             for project in sorted(listing if stale else touched):
                 self._write_project_page(project, listing.get(project, []))
             if touched or stale:
@@ -109,6 +124,11 @@ class LocalIndex:
         os.makedirs(self.root, exist_ok=True)
         return FileLock(os.path.join(self.root, ".lock"))
 
+    def holds(self, name: str, sha: str) -> bool:
+        """Whether the index holds file ``name`` with this sha256 (from its sidecar)."""
+        path = os.path.join(self.files, name)
+        return os.path.exists(path) and self._sha256(path) == sha
+
     def present(self) -> dict[str, str]:
         """File name -> sha256 of every wheel held, from the sidecars written when it came in."""
         return {os.path.basename(w): self._sha256(w) for w in self.wheels()}
@@ -120,22 +140,31 @@ class LocalIndex:
         os.makedirs(path)
         return path
 
-    def adopt(self, tmp: str, name: str, sha: str) -> None:
+    def adopt(self, tmp: str, name: str, sha: str, sidecar: bool = True) -> None:
         """Move a verified download in: sidecars first, then the wheel (atomically), so a
         listed wheel always has them and a killed sync leaves only the ``.partial`` dir.
 
         The sidecars need no rename of their own: nothing links to them until the wheel is in
         (and pages are written after that), and a half-written one is rewritten with the wheel.
-        ``NAME.sha256`` holds the wheel's sha256, then the sidecar's and its Requires-Python, so
-        pages are written without hashing or reading anything again.
+        A ``.metadata`` file made beside ``tmp`` (by the conversion) is renamed in. ``sidecar``:
+        also keep ``NAME.sha256``, so that a sync killed before its pages were written does
+        not hash its payloads again (a publish rebuilds from what it has in hand).
         """
         dest = os.path.join(self.files, name)
         os.makedirs(self.files, exist_ok=True)
-        metadata = read_metadata(tmp).encode()
-        _write(dest + ".metadata", metadata)
+        made = tmp + ".metadata"
+        if os.path.exists(made):
+            with open(made, "rb") as fh:
+                metadata = fh.read()
+            os.replace(made, dest + ".metadata")
+        else:
+            metadata = read_metadata(tmp).encode()
+            _write(dest + ".metadata", metadata)
         facts = [sha, hashlib.sha256(metadata).hexdigest(),
                  _requires_python_of(metadata.decode("utf-8", "replace")) or ""]
-        _write(dest + ".sha256", ("\n".join(facts) + "\n").encode())
+        self._known[name] = facts
+        if sidecar:
+            _write(dest + ".sha256", (sha + "\n").encode())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
 
@@ -147,32 +176,57 @@ class LocalIndex:
         self._write_root_page(listing)
 
     def _facts(self, path: str) -> list[str]:
-        """[wheel sha256, metadata sha256, Requires-Python] from the sidecar written at publish
-        time (older indexes have only the first line); the wheel is hashed if there is none."""
-        try:
-            with open(path + ".sha256") as fh:
-                facts = fh.read().split("\n")
-        except OSError:
-            facts = []
-        if not facts or not _HEX.fullmatch(facts[0]):
-            facts = [sha256_file(path)]
-            atomic_write(path + ".sha256", (facts[0] + "\n").encode())
+        """[wheel sha256, metadata sha256, Requires-Python] of a held file: from this run, its
+        project page, or its ``.sha256`` sidecar (the first only); hashed when none has it."""
+        name = os.path.basename(path)
+        facts = self._known.get(name)
+        if facts is None:
+            facts = self._page_facts(parse_wheel_filename(name)[0]).get(name)
+        if facts is None or not _HEX.fullmatch(facts[0]):
+            try:
+                with open(path + ".sha256") as fh:
+                    facts = [fh.read().split("\n")[0]]
+            except OSError:
+                facts = []
+            if not facts or not _HEX.fullmatch(facts[0]):
+                facts = [sha256_file(path)]
+            self._known[name] = facts
         return facts
+
+    def _page_facts(self, project: str) -> dict[str, list[str]]:
+        """What the project's page (written by this index) says of each file."""
+        if project not in self._pages:
+            from .simple import parse_project_page
+
+            facts: dict[str, list[str]] = {}
+            page = os.path.join(self.simple, project, "index.html")
+            try:
+                with open(page, "rb") as fh:
+                    body = fh.read()
+                for f in parse_project_page(body, "text/html", "file://" + page,
+                                            lambda url: True):
+                    msha = (f.metadata or "")[len("sha256="):] \
+                        if (f.metadata or "").startswith("sha256=") else ""
+                    if f.sha256 and msha:
+                        facts[f.filename] = [f.sha256, msha, f.requires_python or ""]
+            except (OSError, RezwheelError):
+                pass
+            self._pages[project] = facts
+        return self._pages[project]
 
     def _sha256(self, path: str) -> str:
         """A published file's sha256, hashed once at publish time and kept beside it."""
         return self._facts(path)[0]
 
-    def _add(self, wheel: str, listing: dict[str, list[str]],
-             families: dict[str, naming.FamilyVersions], dry_run: bool = False,
-             move: bool = False) -> Published:
+    def _decide(self, wheel: str, sha: str, listing: dict[str, list[str]],
+                families: dict[str, naming.FamilyVersions], dry_run: bool) -> Published:
+        """skipped (the same file is there), failed (a different one is, or the version would
+        break the family), would-upload (dry run), or new (listed from now on: to be written)."""
         name = os.path.basename(wheel)
-        dest = os.path.join(self.files, name)
-        sha = sha256_file(wheel)
         project, version, _, _ = parse_wheel_filename(name)
         names = listing.setdefault(project, [])
         if name in names:
-            have = self._sha256(dest)
+            have = self._sha256(os.path.join(self.files, name))
             if have != sha:
                 raise PublishError(f"{name}: the index {self.root} already holds a different file "
                                    f"under this name (index sha256 {have}, new sha256 {sha})")
@@ -185,28 +239,35 @@ class LocalIndex:
         problem = family.problem(rez_version)
         if problem:
             raise PublishError(f"{name}: {problem}")
+        family.add(rez_version)
         if dry_run:
-            family.add(rez_version)
             return Published(name, sha, "would-upload")
-        if move:  # a wheel made for this publish, on this filesystem: renamed in, not copied
-            try:
-                self.adopt(wheel, name, sha)
-                move = False
-            except OSError:
-                pass  # another filesystem: copy it
-        if move or not os.path.exists(dest):
+        bisect.insort(names, name)
+        return Published(name, sha, "new")
+
+    def _put(self, wheel: str, sha: str, move: bool) -> Optional[str]:
+        """Write one decided wheel in (renamed when ``move`` and possible, else copied);
+        returns an error line, or None."""
+        name = os.path.basename(wheel)
+        try:
+            if move:
+                try:
+                    self.adopt(wheel, name, sha, sidecar=False)
+                    return None
+                except OSError:
+                    pass  # another filesystem: copy it
             fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
             os.close(fd)
             try:
                 shutil.copyfile(wheel, tmp)
-                self.adopt(tmp, name, sha)
+                self.adopt(tmp, name, sha, sidecar=False)
             except BaseException:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
-        family.add(rez_version)
-        bisect.insort(names, name)
-        return Published(name, sha, "uploaded")
+        except OSError as e:
+            return f"{name}: cannot write into the index {self.root}: {e.strerror or e}"
+        return None
 
     def _write_project_page(self, project: str, names: list[str]) -> None:
         links = []
