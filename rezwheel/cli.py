@@ -174,8 +174,13 @@ def _errors(errors: Sequence[str]) -> int:
     return EXIT_FAILED if errors else 0
 
 
+_QUIET = False  # --quiet: no progress either
+
+
 def _progress():
-    """A rich bar on a terminal; plain lines in CI and pipes."""
+    """A rich bar on a terminal; plain lines in CI and pipes; nothing with --quiet."""
+    if _QUIET:
+        return None
     if sys.stderr.isatty() and not os.environ.get("CI"):
         from .progress import RichProgress
         return RichProgress()
@@ -244,7 +249,7 @@ def _cache(args: argparse.Namespace) -> int:
 
     from .store import Store
 
-    store = Store(args.store)
+    store = Store(args.store)  # --store, or $REZWHEEL_STORE
     entries = store.entries()
     if args.cache_command == "ls":
         if args.json:
@@ -276,35 +281,84 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rezwheel", description=__doc__)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True)
+DESCRIPTION = """\
+Ship rez packages through an artifact server (Artifactory, or any PyPI-style index): convert
+variants to wheels, publish them, install them into rez repositories, mirror an index for a
+site. The rez plugin (packages_path = ["artifactory@..."]) resolves from the same indexes.
+"""
+EPILOG = "exit status: 0 done, 1 something failed (one line each), 2 usage or config error"
 
-    c = sub.add_parser("convert", help="rez package variants -> wheels")
+
+def _globals(top: bool) -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand (after it, they win)."""
+    g = argparse.ArgumentParser(add_help=False)
+    default = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    g.add_argument("--debug", action="store_true", default=default(False),
+                   help="show library log lines and tracebacks")
+    g.add_argument("--quiet", action="store_true", default=default(False),
+                   help="errors only: no warnings, no progress")
+    g.add_argument("--store", metavar="DIR", default=default(None),
+                   help="the local store (default: $REZWHEEL_STORE or the user cache dir)")
+    g.add_argument("--config", metavar="FILE", default=default(None),
+                   help="the config file (default: $REZWHEEL_CONFIG or "
+                        "~/.config/rezwheel/config.toml)")
+    return g
+
+
+def _version() -> str:
+    import platform
+
+    from . import __version__
+
+    try:
+        from importlib.metadata import version
+
+        rez = version("rez")
+    except Exception:
+        rez = "not installed"
+    return (f"rezwheel {__version__} (rez {rez}, Python {platform.python_version()} at "
+            f"{sys.executable})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rezwheel", description=DESCRIPTION, epilog=EPILOG,
+                                parents=[_globals(True)],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=_version(),
+                   help="print rezwheel's, rez's and Python's versions")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    common = [_globals(False)]
+
+    def command(parent, name: str, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        return parent.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                                 parents=common, epilog=EPILOG)
+
+    json_help = "print a JSON report instead of lines"
+    c = command(sub, "convert", "rez package variants -> wheels")
     c.add_argument("paths", nargs="+", metavar="PATH",
-                   help="package version dir, family dir or repository root")
-    c.add_argument("-o", "--output", required=True, metavar="DIR")
+                   help="package version dir, family dir, combined family file or repository")
+    c.add_argument("-o", "--output", required=True, metavar="DIR", help="where the wheels go")
     c.add_argument("--prefix", default="", help="prefix for distribution names")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help=json_help)
     c.add_argument("--verbose", action="store_true",
                    help="list every warning and skipped item instead of counting them")
     c.set_defaults(func=_convert)
 
-    i = sub.add_parser("inspect", help="what rez variant a wheel holds")
-    i.add_argument("wheel")
-    i.add_argument("--json", action="store_true")
+    i = command(sub, "inspect", "what rez variant a wheel holds")
+    i.add_argument("wheel", help="a wheel file")
+    i.add_argument("--json", action="store_true", help=json_help)
     i.set_defaults(func=_inspect)
 
-    v = sub.add_parser("verify", help="check RECORD, embedded definition and layout")
-    v.add_argument("wheels", nargs="+", metavar="WHEEL")
+    v = command(sub, "verify", "check RECORD, embedded definition and layout")
+    v.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     v.set_defaults(func=_verify)
 
-    pub = sub.add_parser("publish", help="publish wheels (or rez packages) to an index")
-    pub.add_argument("paths", nargs="+", metavar="WHEEL_OR_PATH")
+    pub = command(sub, "publish", "publish wheels (or rez packages) to an index")
+    pub.add_argument("paths", nargs="+", metavar="WHEEL_OR_PATH",
+                     help="wheel files, or rez packages to convert on the way")
     pub.add_argument("--to", required=True, metavar="TARGET",
                      help="local directory, upload URL, or a name from the config file")
-    pub.add_argument("--prefix", default="")
+    pub.add_argument("--prefix", default="", help="prefix for distribution names")
     pub.add_argument("--jobs", type=int, default=None, metavar="N",
                      help="parallel uploads (default: 8, up to 32 for a distant server)")
     pub.add_argument("--wait", type=float, nargs="?", const=300.0, default=None,
@@ -312,16 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--dry-run", action="store_true", help="read the index, upload nothing")
     pub.add_argument("--allow-foreign-name", action="store_true",
                      help="add files to a project that is not a rezwheel one")
-    pub.add_argument("--json", action="store_true")
+    pub.add_argument("--json", action="store_true", help=json_help)
     pub.add_argument("--verbose", action="store_true",
                      help="list every conversion warning and skipped item instead of counting")
     pub.set_defaults(func=_publish)
 
-    ins = sub.add_parser("install", help="resolve requests (or take wheel files) and install "
-                         "them into a rez filesystem repository")
+    ins = command(sub, "install", "resolve requests (or take wheel files) and install them "
+                  "into a rez filesystem repository")
     ins.add_argument("items", nargs="+", metavar="REQUEST_OR_WHEEL",
                      help="a rez request (mytool-2+<3) or a wheel file")
-    ins.add_argument("--into", required=True, metavar="REPO")
+    ins.add_argument("--into", required=True, metavar="REPO", help="the rez repository to fill")
     ins.add_argument("--index", action="append", metavar="URL|NAME|DIR",
                      help="index to resolve from; repeat to read several in order")
     ins.add_argument("--python", metavar="VERSION",
@@ -329,42 +383,76 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--no-deps", action="store_true", help="the requested packages only")
     ins.add_argument("--dry-run", action="store_true",
                      help="print the plan: rez packages -> files -> target paths")
-    ins.add_argument("--prefix", default="")
+    ins.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
     ins.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
     ins.add_argument("--force", action="store_true", help="replace a different definition")
-    ins.add_argument("--json", action="store_true")
+    ins.add_argument("--json", action="store_true", help=json_help)
     ins.set_defaults(func=_install)
 
-    mirror = sub.add_parser("mirror", help="a site mirror: a local directory index filled "
-                            "from upstream")
-    msub = mirror.add_subparsers(dest="mirror_command", required=True)
-    ms = msub.add_parser("sync", help="copy what the mirror lacks (incremental, resumable)")
-    ms.add_argument("--from", dest="source", required=True, metavar="URL|NAME|DIR")
-    ms.add_argument("--to", required=True, metavar="DIR")
+    mirror = command(sub, "mirror", "a site mirror: a local directory index filled from "
+                     "upstream")
+    msub = mirror.add_subparsers(dest="mirror_command", required=True, metavar="COMMAND")
+    ms = command(msub, "sync", "copy what the mirror lacks (incremental, resumable)")
+    ms.add_argument("--from", dest="source", required=True, metavar="URL|NAME|DIR",
+                    help="the upstream index")
+    ms.add_argument("--to", required=True, metavar="DIR", help="the mirror (a local index)")
     ms.add_argument("--filter", nargs="+", metavar="REQUEST",
                     help="only what these rez requests resolve to (default: everything)")
-    ms.add_argument("--prefix", default="")
+    ms.add_argument("--prefix", default="", help="prefix of upstream's distribution names")
     ms.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
-    ms.add_argument("--json", action="store_true")
+    ms.add_argument("--json", action="store_true", help=json_help)
     ms.set_defaults(func=_mirror)
 
-    cache = sub.add_parser("cache", help="the local store the rez plugin fills")
-    cache.add_argument("--store", default=None, help="store root (default: $REZWHEEL_STORE or "
-                       "the user cache dir)")
-    csub = cache.add_subparsers(dest="cache_command", required=True)
-    ls = csub.add_parser("ls", help="stored artifacts: sha256, payload and root sizes")
-    ls.add_argument("--json", action="store_true")
-    csub.add_parser("verify", help="re-hash every stored payload")
-    prune = csub.add_parser("prune", help="remove stored artifacts (never ones in use)")
-    prune.add_argument("--older-than", type=float, metavar="DAYS")
-    prune.add_argument("--keep-last", type=int, metavar="N")
+    cache = command(sub, "cache", "the local store the rez plugin fills")
+    csub = cache.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
+    ls = command(csub, "ls", "stored artifacts: sha256, payload and root sizes")
+    ls.add_argument("--json", action="store_true", help=json_help)
+    command(csub, "verify", "re-hash every stored payload")
+    prune = command(csub, "prune", "remove stored artifacts (never ones in use)")
+    prune.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="only those unused for this many days")
+    prune.add_argument("--keep-last", type=int, metavar="N",
+                       help="keep the N most recently used")
     cache.set_defaults(func=_cache)
     return p
 
 
+class _OnePrefix(logging.Formatter):
+    """``rezwheel: warning: ...`` once, whatever prefix the library's own line carries (the
+    plugin's lines say "rezwheel:" for rez's log, which has no prefix of its own)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        for prefix in ("rezwheel: warning: ", "rezwheel: "):
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+        return f"rezwheel: {record.levelname.lower()}: {message}"
+
+
+def _setup(args: argparse.Namespace) -> None:
+    global _QUIET
+    _QUIET = bool(args.quiet)
+    if args.store:
+        os.environ["REZWHEEL_STORE"] = args.store
+    if args.config:
+        os.environ["REZWHEEL_CONFIG"] = args.config
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OnePrefix())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if args.debug else logging.ERROR if args.quiet
+                  else logging.WARNING)
+    if not args.debug:  # urllib3's "Retrying (Retry(total=1...": ours says what failed
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(format="rezwheel: warning: %(message)s", level=logging.WARNING)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _setup(args)
     try:
         return args.func(args)
     except RezwheelError as e:
@@ -380,7 +468,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _error(f"{type(e).__name__}: {' '.join(str(e).split())[:300]} (run with --debug for the "
                "traceback, and please report it)")
         return EXIT_FAILED
-
 
 if __name__ == "__main__":
     sys.exit(main())
