@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,31 @@ def artifactory():
     app.url = f"{base}/artifactory/api/pypi/rez"
     yield app
     server.shutdown()
+
+
+#: bytecode caches: never shipped, so never compared
+CACHES = ("__pycache__",)
+
+
+def tree(root: Path, others=(), skip=("package.py", "package.yaml")) -> dict:
+    """Types, modes, link targets and bytes under a variant root, caches excluded, and the
+    roots of ``others`` variants nested in it too (they are theirs)."""
+    out = {}
+    nested = {os.path.relpath(o, root) for o in others if str(o).startswith(f"{root}/")}
+    for dirpath, dirs, files in os.walk(root):
+        here = os.path.relpath(dirpath, root)
+        dirs[:] = [d for d in dirs if d not in CACHES and
+                   os.path.normpath(os.path.join(here, d)) not in nested]
+        for n in dirs + files:
+            p = Path(dirpath) / n
+            if (n in skip and p.parent == root) or n.endswith(".pyc"):
+                continue
+            st = p.lstat()
+            rel = str(p.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", st.st_mode & 0o111 != 0, p.read_bytes())
+    return out

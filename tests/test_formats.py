@@ -24,9 +24,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 from packaging.utils import parse_wheel_filename
 
-from conftest import rezwheel
-
-CACHES = ("__pycache__",)
+from conftest import CACHES, rezwheel, tree
 
 
 def write(path: Path, text: str) -> Path:
@@ -170,28 +168,6 @@ def rez_view(repo: Path) -> dict:
     return out
 
 
-def tree(root: Path, others=(), skip=("package.py", "package.yaml")) -> dict:
-    """Types, modes, link targets and bytes under a variant root, caches excluded, and the
-    roots of ``others`` variants nested in it too (they are theirs)."""
-    out = {}
-    nested = {os.path.relpath(o, root) for o in others if str(o).startswith(f"{root}/")}
-    for dirpath, dirs, files in os.walk(root):
-        here = os.path.relpath(dirpath, root)
-        dirs[:] = [d for d in dirs if d not in CACHES and
-                   os.path.normpath(os.path.join(here, d)) not in nested]
-        for n in dirs + files:
-            p = Path(dirpath) / n
-            if (n in skip and p.parent == root) or n.endswith(".pyc"):
-                continue
-            st = p.lstat()
-            rel = str(p.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir",)
-            else:
-                out[rel] = ("file", st.st_mode & 0o111 != 0, p.read_bytes())
-    return out
 
 
 def test_every_format_round_trips_through_rez(tmp_path):

@@ -4,26 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import rez, rezwheel, unwritable_repo
-
-
-def tree(root: Path, skip=("package.py", "package.yaml")) -> dict:
-    """Types, modes, link targets and bytes of everything under root (what a user could see)."""
-    out = {}
-    for dirpath, dirs, files in os.walk(root):
-        for n in dirs + files:
-            p = Path(dirpath) / n
-            rel = str(p.relative_to(root))
-            if n in skip and p.parent == root:
-                continue
-            st = p.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir",)
-            else:
-                out[rel] = ("file", st.st_mode & 0o111 != 0, p.read_bytes())
-    return out
+from conftest import rez, rezwheel, tree, unwritable_repo
 
 
 def _data(path: str, name: str):

@@ -157,13 +157,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
     base = page_url if page_url.endswith("/") else page_url + "/"
     cap = int(limits.get("max-page-links"))
     if "json" in content_type:
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
-        items = doc.get("files") if isinstance(doc, dict) else None
-        if not isinstance(items, list):
-            raise BadPage(f"{redact(page_url)}: not a PEP 691 project page (no files list)")
+        items = _json_list(body, page_url, "files", "project page")
         _check_count(len(items), cap, page_url)
         found = []
         for f in items:
@@ -195,6 +189,18 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
     return files
 
 
+def _json_list(body: bytes, page_url: str, key: str, what: str) -> list:
+    """The ``key`` list of a PEP 691 page, or one line saying the page is not one."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
+    items = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise BadPage(f"{redact(page_url)}: not a PEP 691 {what} (no {key} list)")
+    return items
+
+
 def _check_count(n: int, cap: int, page_url: str) -> None:
     if n > cap:
         raise BadPage(f"{redact(page_url)}: lists {n} files, more than the limit {cap} "
@@ -204,13 +210,7 @@ def _check_count(n: int, cap: int, page_url: str) -> None:
 def parse_root_page(body: bytes, content_type: str, page_url: str = "") -> set[str]:
     """Project names (normalized); names that are not valid project names are left out."""
     if "json" in content_type:
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            raise BadPage(f"{redact(page_url)}: not a valid PEP 691 JSON page") from None
-        items = doc.get("projects") if isinstance(doc, dict) else None
-        if not isinstance(items, list):
-            raise BadPage(f"{redact(page_url)}: not a PEP 691 index page (no projects list)")
+        items = _json_list(body, page_url, "projects", "index page")
         names = [p.get("name") for p in items if isinstance(p, dict)]
     else:
         parser = _Links()
