@@ -31,10 +31,11 @@ def _convert(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failed or report.bad_paths or not report.converted else 0
 
 
-def _conversion_summary(report: "Report", verbose: bool, failures: bool = True) -> None:
+def _conversion_summary(report: "Report", verbose: bool, failures: bool = True,
+                        closing: bool = True) -> None:
     """Warnings (counted by kind unless ``verbose``), one line per failure (unless the caller
     shows them), and a closing count when anything was skipped or failed (a clean run's
-    output speaks for itself)."""
+    output speaks for itself; ``closing=False``: the caller prints it last)."""
     from .redaction import get_logger
 
     log = get_logger("rezwheel.convert")
@@ -45,7 +46,7 @@ def _conversion_summary(report: "Report", verbose: bool, failures: bool = True) 
             print(f"rezwheel: skipped: {line}", file=sys.stderr)
     for line in [*report.bad_paths, *report.failed] if failures else ():
         _error(line)
-    if report.skipped or report.failed:
+    if closing and (report.skipped or report.failed or report.reused):
         print(f"rezwheel: {report.summary()}", file=sys.stderr)
 
 
@@ -91,14 +92,17 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool = False,
                  reuse: "Optional[Reuse]" = None, shas: Optional[dict] = None,
-                 sidecars: bool = False) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+                 sidecars: bool = False
+                 ) -> tuple[list[str], list[str], list[tuple[str, str]], Optional[str]]:
     """Wheel files as given, plus conversions of any rez package paths, plus (file, sha256) of
-    unchanged packages' wheels the target holds (``reuse``); the conversion's warnings and
-    closing count are shown here, its failures returned (one line each)."""
+    unchanged packages' wheels the target holds (``reuse``); the conversion's warnings are
+    shown here, its failures returned (one line each) with its closing count (or None), which
+    the caller prints last."""
     wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
     dirs = [p for p in paths if p not in wheels]
     errors: list[str] = []
     reused: list[tuple[str, str]] = []
+    closing: Optional[str] = None
     if dirs:  # converting imports rez: only pay for it when there is something to convert
         from .convert import convert_paths
 
@@ -108,8 +112,10 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool 
             shas.update({r.file: r.sha256 for r in report.converted})
         reused = report.reused
         errors = report.bad_paths + report.failed  # shown by the caller, after publishing
-        _conversion_summary(report, verbose, failures=False)
-    return wheels, errors, reused
+        _conversion_summary(report, verbose, failures=False, closing=False)
+        if report.skipped or report.failed or report.reused:
+            closing = report.summary()
+    return wheels, errors, reused, closing
 
 
 def _reuse_for(target: "IndexConfig", prefix: str) -> "Reuse":
@@ -121,6 +127,28 @@ def _reuse_for(target: "IndexConfig", prefix: str) -> "Reuse":
     index = LocalIndex(target.upload_url)
     return Reuse(Store().root, index.root, f"prefix={prefix}\0"
                  f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", index.holds)
+
+
+_STAGING = ".rezwheel-publish-"
+
+
+def _sweep_staging(index: str) -> None:
+    """Remove what publishes killed outright (SIGKILL) left inside a local index: staging
+    directories whose process is gone."""
+    import shutil
+
+    for entry in os.listdir(index):
+        if not entry.startswith(_STAGING):
+            continue
+        pid = entry[len(_STAGING):].split("-", 1)[0]
+        try:
+            os.kill(int(pid), 0)
+            continue  # that publish is still running
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue  # not ours to judge (no pid, or another user's live process)
+        shutil.rmtree(os.path.join(index, entry), ignore_errors=True)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -136,9 +164,11 @@ def _publish(args: argparse.Namespace) -> int:
         near = target.upload_url
         os.makedirs(near, exist_ok=True)
     reuse = _reuse_for(target, args.prefix) if near and not args.dry_run else None
-    with tempfile.TemporaryDirectory(prefix=".rezwheel-publish-", dir=near) as work:
+    if near:
+        _sweep_staging(near)
+    with tempfile.TemporaryDirectory(prefix=f"{_STAGING}{os.getpid()}-", dir=near) as work:
         shas: dict[str, str] = {}
-        wheels, errors, reused = _wheels_from(args.paths, args.prefix, work, args.verbose, reuse,
+        wheels, errors, reused, closing = _wheels_from(args.paths, args.prefix, work, args.verbose, reuse,
                                               shas, sidecars=near is not None)
         progress = None if args.json else _progress()
         made = frozenset(w for w in wheels if os.path.dirname(w) == work)
@@ -157,6 +187,8 @@ def _publish(args: argparse.Namespace) -> int:
         print(json.dumps([r.as_json() for r in results], indent=1))
     for e in errors:
         _error(e)
+    if closing:
+        print(f"rezwheel: {closing}", file=sys.stderr)
     return EXIT_FAILED if errors else 0
 
 
@@ -453,6 +485,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _setup(args)
+    import signal
+
+    # CI cancels with SIGTERM: leave as Ctrl-C does, through every clean-up on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return args.func(args)
     except RezwheelError as e:

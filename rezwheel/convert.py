@@ -97,8 +97,10 @@ class Report:
         return out
 
     def summary(self) -> str:
-        return (f"{len(self.converted)} converted, {len(self.skipped)} skipped, "
-                f"{len(self.failed)} failed")
+        """``N converted, M skipped, K failed``: wheels made, wheels not made again (their
+        package is unchanged and the target holds them) plus items skipped, packages failed."""
+        return (f"{len(self.converted)} converted, {len(self.skipped) + len(self.reused)} "
+                f"skipped, {len(self.failed)} failed")
 
 
 @dataclass(frozen=True)
@@ -130,14 +132,17 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
     split = shards(paths, jobs) if jobs > 1 else None
     if split is None:
         return _convert(paths, outdir, prefix, linux_tag, reuse, None, sidecars)
-    import concurrent.futures as cf
     import multiprocessing
 
-    # forked workers inherit rez, already imported for the split: no second start-up
-    with cf.ProcessPoolExecutor(len(split), mp_context=multiprocessing.get_context("fork")) \
-            as pool:
-        parts = list(pool.map(_convert, *zip(*[(paths, outdir, prefix, linux_tag, reuse, only,
-                                                 sidecars) for only in split])))
+    # forked workers inherit rez, already imported for the split: no second start-up; and
+    # they are stopped at once when this process is interrupted (Ctrl-C, SIGTERM from CI)
+    pool = multiprocessing.get_context("fork").Pool(len(split))
+    try:
+        parts = pool.starmap(_convert, [(paths, outdir, prefix, linux_tag, reuse, only, sidecars)
+                                        for only in split])
+    finally:
+        pool.terminate()
+        pool.join()
     return _merge(parts, reuse)
 
 

@@ -99,6 +99,9 @@ class LocalIndex:
                 except PublishError as e:
                     results.append(Published(os.path.basename(wheel), None, "failed", str(e)))
             new = [(i, w) for i, (w, r) in enumerate(zip(wheels, results)) if r.status == "new"]
+            # a file that is here but missing from its page (a page lost or damaged): rewrite it
+            unlisted = {parse_wheel_filename(r.file)[0] for r in results if r.status == "skipped"
+                        and r.file not in self._page_facts(parse_wheel_filename(r.file)[0])}
             if new:
                 open(marker, "w").close()
             with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-index") as pool:
@@ -111,6 +114,7 @@ class LocalIndex:
                     if error:  # not in the index after all
                         listing[parse_wheel_filename(name)[0]].remove(name)
             touched = {parse_wheel_filename(os.path.basename(wheels[i]))[0] for i, _ in new}
+            touched |= unlisted
             for project in sorted(listing if stale else touched):
                 self._write_project_page(project, listing.get(project, []))
             if touched or stale:
@@ -125,9 +129,10 @@ class LocalIndex:
         return FileLock(os.path.join(self.root, ".lock"))
 
     def holds(self, name: str, sha: str) -> bool:
-        """Whether the index holds file ``name`` with this sha256 (from its sidecar)."""
-        path = os.path.join(self.files, name)
-        return os.path.exists(path) and self._sha256(path) == sha
+        """Whether the index holds and lists file ``name`` with this sha256 (as its page says:
+        a file its page lost is not held, so a publish puts the page right)."""
+        listed = self._page_facts(parse_wheel_filename(name)[0]).get(name)
+        return bool(listed) and listed[0] == sha and os.path.exists(os.path.join(self.files, name))
 
     def present(self) -> dict[str, str]:
         """File name -> sha256 of every wheel held, from the sidecars written when it came in."""
