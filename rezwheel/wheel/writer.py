@@ -28,9 +28,10 @@ unit of work is fixed by the data alone:
   extra.
 
 ``zipfile`` cannot store data compressed elsewhere, so the archive structure is written here,
-after APPNOTE 6.3.x and as ``zipfile`` lays it out (same version fields, flags, ``create_system``
-3 and ``external_attr``): a local header, the data, no data descriptor (a streamed member's header
-is rewritten in place once its CRC and sizes are known, as ``zipfile`` does on a seekable file),
+after APPNOTE 6.3.x and with the field values ``zipfile`` used (version 2.0, 4.5 with zip64;
+flags 0, or the UTF-8 bit for a non-ASCII name; ``create_system`` 3; ``external_attr`` the
+normalized mode): a local header, the data, no data descriptor (a streamed member's header is
+rewritten in place once its CRC and sizes are known, as ``zipfile`` does on a seekable file),
 the central directory, and the end records. Zip64 where a field does not fit: a member declared
 over 2 GiB (``size_hint``, the same margin ``zipfile``'s ``force_zip64`` was given) carries the
 zip64 extra in its local header; sizes and offsets of 4 GiB or more go to the central directory's
@@ -178,7 +179,6 @@ class WheelWriter:
         self._fh = os.fdopen(fd, "w+b")
         self._pos = 0
         self._members: list[_Member] = []
-        self._records: list[RecordEntry] = []
         dt = _date_time()
         self._dostime = dt[3] << 11 | dt[4] << 5 | (dt[5] // 2)
         self._dosdate = (dt[0] - 1980) << 9 | dt[1] << 5 | dt[2]
@@ -257,10 +257,7 @@ class WheelWriter:
             self._done(m)
 
     def _done(self, m: _Member) -> None:
-        self._members.append(m)
-        if m.record:
-            b64 = base64.urlsafe_b64encode(m.sha).rstrip(b"=").decode()
-            self._records.append(RecordEntry(m.arcname, Hash("sha256", b64), m.usize))
+        self._members.append(m)  # its RECORD row is made at the end: no object per row till then
 
     def _local_header(self, m: _Member) -> bytes:
         usize, csize, extra, version = m.usize, m.csize, b"", _VERSION
@@ -345,13 +342,14 @@ class WheelWriter:
 
     def finish(self, record_path: str) -> str:
         """Write RECORD, close, and rename into place; returns the file's sha256."""
-        # members still queued are recorded as they are written: take the rows at the very end
         self._flush_batch(inline=self._pool is None)
         self._drain()
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        for r in self._records:
-            writer.writerow(r.to_row())
+        for m in self._members:
+            if m.record:
+                b64 = base64.urlsafe_b64encode(m.sha).rstrip(b"=").decode()
+                writer.writerow(RecordEntry(m.arcname, Hash("sha256", b64), m.usize).to_row())
         writer.writerow((record_path, "", ""))
         text = buf.getvalue().encode()
         self._add(record_path, io.BytesIO(text), 0o644, b"", len(text), record=False)
