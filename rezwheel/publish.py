@@ -87,11 +87,12 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = Non
 
     ``movable``: wheels made for this publish (a local index takes them by renaming).
     """
-    for path in wheels:
-        if path not in movable:  # wheels made for this publish were warned about as converted
-            _warn_resolve_time_code(path)
     if target.type == "local":
         from .index.local import LocalIndex
+
+        for path in wheels:
+            if path not in movable:  # wheels made here were warned about as they were converted
+                _warn_resolve_time_code(read_metadata(path), path)
 
         if progress:
             progress.start(len(wheels), 0)
@@ -189,19 +190,16 @@ def _without_url_credentials(target: IndexConfig) -> tuple[IndexConfig, Optional
     return clean, find_credentials(clean)
 
 
-def _warn_resolve_time_code(path: str) -> None:
+def _warn_resolve_time_code(metadata: str, path: str) -> None:
     """Hosts refuse definitions that would run index code while resolving (a late-bound
-    ``requires``): say so at publish time, so a studio learns it before its hosts do."""
-    import zipfile
+    ``requires``): say so at publish time, so a studio learns it before its hosts do. The
+    definition is read from METADATA, which publishing reads anyway."""
+    from .wheel.metadata import definition_from_metadata
 
-    from .index.source import definition_from_zip
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            text = definition_from_zip(z)
-    except (zipfile.BadZipFile, OSError, RezwheelError):
-        return  # not readable as ours: the upload and the index will say what is wrong
-    if not text or ("@late" not in text and "@early" not in text):
+    if "@late" not in metadata and "@early" not in metadata:
+        return
+    text = definition_from_metadata(metadata)
+    if not text:
         return
     from . import rezdef
 
@@ -351,9 +349,10 @@ class _Remote:
     def upload(self, w: _Wheel) -> Result:
         delay = 1.0
         last = ""
+        form = _form(w)
         for _ in range(UPLOAD_ATTEMPTS):
             with open(w.path, "rb") as fh:
-                body = Multipart(_form(w), ("content", w.name, fh, w.size))
+                body = Multipart(form, ("content", w.name, fh, w.size))
                 # a small body goes in one send() with the headers: a streamed one would meet
                 # Nagle's algorithm and delayed ACKs (40 ms per request on Linux)
                 data = body.read() if body.len <= SMALL_BODY else body
@@ -403,7 +402,9 @@ class _Remote:
 
 def _form(w: _Wheel) -> list[tuple[str, str]]:
     _, _, _, tags = parse_wheel_filename(w.name)
-    meta = header_fields(read_metadata(w.path))
+    text = read_metadata(w.path)
+    _warn_resolve_time_code(text, w.path)
+    meta = header_fields(text)
     fields: list = [(":action", "file_upload"), ("protocol_version", "1"),
                     ("name", w.project), ("version", w.version), ("filetype", "bdist_wheel"),
                     ("pyversion", sorted(t.interpreter for t in tags)[0]),
