@@ -75,7 +75,15 @@ def from_config(cfg: IndexConfig) -> Optional[Credential]:
 
 
 def split_url(url: str) -> tuple[str, Optional[Credential]]:
-    """An index URL without user information, and the credential it carried (if any)."""
+    """An index URL without user information, and the credential it carried (if any), whose
+    secret is scrubbed from every message from now on."""
+    clean, cred = _split_url(url)
+    if cred:
+        _remember(cred)
+    return clean, cred
+
+
+def _split_url(url: str) -> tuple[str, Optional[Credential]]:
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url, None
@@ -153,11 +161,15 @@ def find_credentials(cfg: IndexConfig) -> Optional[Credential]:
     """The first credentials any provider has for this index, or None (anonymous)."""
     found = _find(cfg)
     if found:
-        remember(*found.secrets())
-        user, secret = found.basic()
-        if secret:
-            remember_basic(user, secret)
+        _remember(found)
     return found
+
+
+def _remember(cred: Credential) -> None:
+    remember(*cred.secrets())
+    user, secret = cred.basic()
+    if secret:
+        remember_basic(user, secret)
 
 
 def _find(cfg: IndexConfig) -> Optional[Credential]:

@@ -177,15 +177,11 @@ def _without_url_credentials(target: IndexConfig) -> tuple[IndexConfig, Optional
     import dataclasses
 
     from .credentials import split_url
-    from .redaction import remember, remember_basic
-
     upload, in_upload = split_url(target.upload_url)
     index, in_index = split_url(target.index_url)
     clean = dataclasses.replace(target, upload_url=upload, index_url=index)
     cred = in_upload or in_index
     if cred:
-        remember(*cred.secrets())
-        remember_basic(*cred.basic())
         return clean, cred
     return clean, find_credentials(clean)
 

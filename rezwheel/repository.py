@@ -137,11 +137,6 @@ class IndexRepository:
         cfg = w.config if isinstance(w.config, IndexConfig) else \
             IndexConfig(w.name, url, url, guess_type(url))
         cred = in_url or find_credentials(cfg)
-        if in_url:
-            from .redaction import remember, remember_basic
-
-            remember(*in_url.secrets())
-            remember_basic(*in_url.basic())
         session = make_session(pool=8, retries=2, origins=w.files_hosts)
         if cred:
             session.auth = OriginAuth(cred.headers(cfg.type), [url])

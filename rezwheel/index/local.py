@@ -317,10 +317,5 @@ def _requires_python_of(metadata: str) -> Optional[str]:
 
 
 def _requires_python(metadata_path: str) -> Optional[str]:
-    with open(metadata_path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                return None
-            if line.startswith("Requires-Python:"):
-                return line.split(":", 1)[1].strip()
-    return None
+    with open(metadata_path, encoding="utf-8", errors="replace") as fh:
+        return _requires_python_of(fh.read())

@@ -155,14 +155,10 @@ class ArtifactoryPackageRepository(PackageRepository):
             parts = urlsplit(location)
             location = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
             location = location.rstrip("/")
-            if "@" in parts.netloc:
+            if "@" in parts.netloc:  # scrubbed from every message, then refused (``index``)
                 from rezwheel.credentials import split_url
-                from rezwheel.redaction import remember, remember_basic
 
-                cred = split_url(self._given)[1]
-                if cred:  # scrubbed from every message, then refused (see ``index``)
-                    remember(*cred.secrets())
-                    remember_basic(*cred.basic())
+                split_url(self._given)
         super().__init__(location, resource_pool)
         self.register_resource(ArtifactoryFamilyResource)
         self.register_resource(ArtifactoryPackageResource)
