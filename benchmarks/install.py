@@ -9,9 +9,24 @@ empty caches (cold, best of 3 from fresh state each); then the same command agai
 everything present (warm). Every project page is read once before timing, so the server is in
 steady state for all three.
 Goals: cold <= 1.5x uv; warm < 1 s.
+
+Then real projects (benchmarks/realdists.py downloads them once into .cache/real-projects-bench/):
+`requests[socks] pyyaml importlib-metadata docopt` (11 distributions, docopt an sdist to build,
+setuptools and wheel on the index for that build), served by pypiserver, installed by
+`rezwheel install` (into an empty rez repository, empty store), by rez 3.4's `rez pip --install`
+(into an empty repository via --prefix, fresh pip cache) and by `uv pip install --target` (fresh
+cache); cold best of 3, then warm (the same command again, everything present). rezwheel and rez
+pip both find a `python-X.Y` rez package for this interpreter on REZ_PACKAGES_PATH (its commands
+put this venv's bin first on PATH: rez pip runs that python's pip), beside `rez bind`'s platform,
+arch and os (binary wheels' rez variants name them). rez pip takes one package name, so the
+other three go to the same pip call as extra pip arguments (`-e`).
+Goals: cold <= 0.5x rez pip and <= 1.5x uv; warm no-op < 1 s. A tool that fails is reported
+with its last stderr line and the others still run. `--real-only` runs just this case.
 """
 
+import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +42,19 @@ N = 18
 RUNS = 3  # cold runs per tool, each from empty state; the best counts
 
 
+def _load_realdists():
+    """benchmarks/realdists.py by its path: tests/ (first on sys.path once plugin.py is
+    imported) has a module of the same name."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_realdists", HERE / "realdists.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+realdists = _load_realdists()
+
+
 def timed(cmd: list, **env: str) -> float:
     t = time.perf_counter()
     subprocess.run([str(c) for c in cmd], check=True, stdout=subprocess.DEVNULL,
@@ -38,7 +66,7 @@ def best(cmd: list, runs: int = 3, **env: str) -> float:
     return min(timed(cmd, **env) for _ in range(runs))
 
 
-def main() -> None:
+def synthetic() -> None:
     from plugin import generate
     from servers import PyPIServer
 
@@ -98,6 +126,185 @@ def main() -> None:
               f"{d['rezwheel'] / d['pip']:.2f}x")
     print(f"  goals: cold <= 1.5x uv ({cold['rezwheel'] / cold['uv']:.2f}x), warm < 1 s "
           f"({warm['rezwheel']:.2f}s)")
+
+
+# ---- real projects -------------------------------------------------------------------------
+
+class ToolFailed(Exception):
+    pass
+
+
+def clean_env(**env: str) -> dict:
+    """This environment without pip's, uv's and rez's own settings (this machine's find-links
+    and extra indexes must not reach the tools), plus ``env``."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("PIP_", "UV_", "REZ_", "REZWHEEL_")) and k != "VIRTUAL_ENV"}
+    return dict(base, **env)
+
+
+def run(cmd: list, env: dict) -> float:
+    """Seconds ``cmd`` took; ToolFailed with its last stderr line when it fails."""
+    t = time.perf_counter()
+    try:
+        p = subprocess.run([str(c) for c in cmd], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=env, timeout=900)
+    except subprocess.TimeoutExpired:
+        raise ToolFailed("timed out after 900 s") from None
+    dt = time.perf_counter() - t
+    if p.returncode:
+        lines = [ln.strip() for ln in p.stderr.decode(errors="replace").splitlines()
+                 if ln.strip()]
+        raise ToolFailed(lines[-1] if lines else f"exit status {p.returncode}")
+    return dt
+
+
+def measure(cold_run, warm_run, check) -> tuple:
+    """(cold best of RUNS, warm) in seconds, or the failure text for both."""
+    try:
+        cold = min(cold_run(i) for i in range(RUNS))
+        check()
+        warm = warm_run()
+        return cold, warm
+    except (ToolFailed, OSError) as e:  # OSError: a tool not there, or no output folder
+        return f"failed: {e}", None
+
+
+def has_all(names, wanted) -> None:
+    got = {realdists.normalize(n) for n in names}
+    missing = sorted(w for w in wanted if realdists.normalize(w) not in got)
+    if missing:
+        raise ToolFailed(f"finished but did not install {', '.join(missing)}")
+
+
+def real() -> None:
+    import requests
+    from servers import PyPIServer
+
+    REQUESTS = realdists.REQUESTS
+
+    files = realdists.real_projects()
+    # installed by every tool: the four requested projects and the extra's dependency
+    wanted = ["requests", "pysocks", "pyyaml", "importlib_metadata", "docopt"]
+    uv = str(BIN / "uv") if (BIN / "uv").exists() else "uv"
+    results, notes = {}, []
+    with tempfile.TemporaryDirectory(prefix="rezwheel-bench-real-") as tmp_:
+        tmp = Path(tmp_)
+        pyrepo = tmp / "python-repo"
+        pyver = realdists.write_python_package(pyrepo, BIN)
+        realdists.bind_host_packages(pyrepo, BIN / "rez")
+        server = PyPIServer(tmp / "srv")
+        try:
+            for f in files.iterdir():
+                if f.name.endswith((".whl", ".tar.gz")):
+                    shutil.copy(f, server.root)
+            index = server.url + "simple/"
+            projects = realdists.project_names(server.root)
+            for name in projects:  # steady state before timing (see synthetic())
+                requests.get(f"{index}{name}/", timeout=30).raise_for_status()
+
+            # rezwheel: empty repository and store; python from REZ_PACKAGES_PATH
+            def ours(i) -> float:
+                return run([BIN / "rezwheel", "install", *REQUESTS, "--into", tmp / f"rw-repo{i}",
+                            "--index", index],
+                           clean_env(REZWHEEL_STORE=str(tmp / f"rw-store{i}"),
+                                     REZ_PACKAGES_PATH=str(pyrepo), CI="1"))
+
+            results["rezwheel"] = measure(
+                ours, lambda: ours(0), lambda: has_all(os.listdir(tmp / "rw-repo0"), wanted))
+            if (tmp / "rw-repo0" / "python").exists():
+                notes.append("rezwheel installed a python package although REZ_PACKAGES_PATH "
+                             "has one")
+
+            # rez pip: pip of the python rez package, only our server, fresh cache per cold run
+            def rez_pip(i) -> float:
+                return run([BIN / "rez", "pip", "--install", REQUESTS[0], "--python-version",
+                            pyver, "--prefix", tmp / f"rp-repo{i}", "-e", *REQUESTS[1:]],
+                           clean_env(REZ_PACKAGES_PATH=str(pyrepo), PIP_INDEX_URL=index,
+                                     PIP_CONFIG_FILE=os.devnull,
+                                     PIP_CACHE_DIR=str(tmp / f"rp-cache{i}"),
+                                     PIP_DISABLE_PIP_VERSION_CHECK="1"))
+
+            results["rez pip"] = measure(
+                rez_pip, lambda: rez_pip(0), lambda: has_all(os.listdir(tmp / "rp-repo0"), wanted))
+
+            # uv: --target an empty folder, fresh cache per cold run
+            def uv_run(i) -> float:
+                return run([uv, "pip", "install", "--no-config", "-q", "-p", sys.executable,
+                            "--target", tmp / f"uv-target{i}", *REQUESTS, "--index-url", index],
+                           clean_env(UV_CACHE_DIR=str(tmp / f"uv-cache{i}")))
+
+            def uv_check() -> None:
+                has_all([re.sub(r"-[^-]*\.dist-info$", "", n)
+                         for n in os.listdir(tmp / "uv-target0") if n.endswith(".dist-info")],
+                        wanted)
+
+            results["uv"] = measure(uv_run, lambda: uv_run(0), uv_check)
+        finally:
+            server.stop()
+    report_real(results, f"{' '.join(REQUESTS)}; {len(projects)} projects on the index")
+    for note in notes:
+        print(f"  note: {note}")
+
+
+def report_real(results: dict, what: str) -> None:
+    """The table, the ratios and the goals; ``results`` maps each tool to (cold, warm) seconds
+    or to ("failed: ...", None)."""
+    print(f"install real projects ({what}, docopt an sdist) from pypiserver:")
+    print(f"  {'tool':<10} {'cold':>8} {'warm':>8}")
+    for tool, (cold, warm) in results.items():
+        if warm is None:
+            print(f"  {tool:<10} {cold}")
+        else:
+            print(f"  {tool:<10} {cold:>7.2f}s {warm:>7.2f}s")
+
+    def ratio(other: str) -> tuple:
+        a, b = results["rezwheel"], results[other]
+        if a[1] is None or b[1] is None:
+            return None, None
+        return a[0] / b[0], a[1] / b[1]
+
+    for other in ("rez pip", "uv"):
+        r = ratio(other)
+        name = other.replace(" ", "-")
+        if r[0] is None:
+            print(f"  rezwheel/{name}: n/a (a tool failed)")
+        else:
+            print(f"  rezwheel/{name}: cold {r[0]:.2f}x, warm {r[1]:.2f}x")
+    goals = []
+    ours_cold, ours_warm = results["rezwheel"]
+    for other, limit in (("rez pip", 0.5), ("uv", 1.5)):
+        r = ratio(other)[0]
+        what = f"cold <= {limit}x {other}"
+        if r is None:
+            goals.append((what, "not measured", None))
+        else:
+            goals.append((what, f"{r:.2f}x", r <= limit))
+    if ours_warm is None:
+        goals.append(("warm no-op < 1 s", "not measured", None))
+    else:
+        goals.append(("warm no-op < 1 s", f"{ours_warm:.2f}s", ours_warm < 1))
+    print("  goals: " + "; ".join(
+        f"{what} ({got}: {'met' if ok else 'MISSED' if ok is False else 'n/a'})"
+        for what, got, ok in goals))
+    for what, got, ok in goals:
+        if ok is False:
+            print(f"  GOAL MISSED: {what} (measured {got})")
+        elif ok is None:
+            print(f"  GOAL NOT MEASURED: {what} (a tool failed)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real-only", action="store_true",
+                    help="only the real-project case (skip the synthetic 18 packages)")
+    args = ap.parse_args()
+    if not args.real_only:
+        try:
+            synthetic()
+        except subprocess.CalledProcessError as e:  # the real case still runs
+            print(f"install {N} packages from pypiserver: failed: {Path(e.cmd[0]).name} "
+                  f"{e.cmd[1]} exited with {e.returncode} (its stderr is above)")
+    real()
 
 
 if __name__ == "__main__":

@@ -12,30 +12,15 @@ import concurrent.futures as cf
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from . import fsrepo, pypi
 from .errors import InstallError, InvalidWheelError, RezwheelError
 from .hashing import sha256_file
 from .index.simple import IndexFile
 from .install import Expected, install_wheel
-from .plan import Step
+from .plan import Done, Step
 from .store import Store
-
-
-@dataclass
-class Done:
-    step: Step
-    status: str  # "installed" | "present" | "replaced" | "failed" (dry run: "install")
-    error: Optional[str] = None
-
-    @property
-    def file(self) -> str:
-        return f"{self.step.package}  {self.step.root}"
-
-    def as_json(self) -> dict:
-        return dict(self.step.as_json(), status=self.status, error=self.error)
 
 
 def check_writable(repo: str) -> None:
@@ -55,7 +40,8 @@ def download(step: Step, store: Store) -> str:
     if not step.sha256:
         raise InvalidWheelError(f"{step.file}: the index gives no sha256 to verify it against")
     f = step.index_file or IndexFile(step.file, step.url, step.sha256, None)
-    local = step.source.local_path(f) if hasattr(step.source, "local_path") else None
+    local = step.local or (step.source.local_path(f) if hasattr(step.source, "local_path")
+                           else None)
     if local:
         got = sha256_file(local)
         if got != step.sha256:

@@ -222,23 +222,43 @@ def _progress():
 
 def _install(args: argparse.Namespace) -> int:
     from .pypi import Target
+    from .wanted import Asked, parse, read_file
 
-    target = Target.current(args.python)
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
-    requests = [i for i in args.items if i not in files]
+    asked = Asked([parse(i) for i in args.items if i not in files])
+    for path in args.requirement or []:
+        read_file(path, asked)
+    for path in args.constraint or []:
+        read_file(path, asked, constraint=True)
+    if not files and not asked.wanted:
+        from .wanted import UsageError
+        raise UsageError("install: nothing to install (give requests, wheel files or -r FILE)")
     repo = os.path.abspath(args.into)
+    python = args.python
+    if not python and (asked.wanted or files):
+        from .plan import default_python, installed_paths
+        python = default_python(installed_paths(repo))  # the newest python there, as rez pip
+    target = Target.current(python)
     done = []
     if files:
         from .apply import install_file
         done = [install_file(f, repo, target, args.force, args.dry_run) for f in files]
-    if requests:
+    steps = None
+    if asked.wanted and not (args.upgrade or args.force or args.no_deps):
+        from .plan import satisfied
+        steps = satisfied(asked, repo, target, bool(python))  # a re-run: no index, no pip
+    if steps is not None:
+        from .plan import Done
+        done += [Done(s, s.status) for s in steps]
+    elif asked.wanted:
         from .plan import Planner
 
         if not args.index:
-            raise RezwheelError(f"{requests[0]}: give --index URL|NAME|DIR to resolve requests")
-        with Planner(args.index, target, args.prefix, explicit_python=bool(args.python),
-                     force=args.force) as planner:
-            steps = planner.plan(requests, repo, no_deps=args.no_deps)
+            raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
+                                "requests")
+        with Planner(args.index, target, args.prefix, explicit_python=bool(python),
+                     force=args.force, only_binary=args.only_binary) as planner:
+            steps = planner.plan(asked, repo, no_deps=args.no_deps)
             from .apply import Done, apply
             from .store import Store
 
@@ -254,7 +274,7 @@ def _install(args: argparse.Namespace) -> int:
         for d in done:
             s = d.step
             v = "" if s.variant is None else f"[{s.variant}]"
-            print(f"{d.status:9} {s.package}{v}  {s.file or '(in ' + repo + ')'}  ->  {s.root}")
+            print(f"{d.status:9} {s.package}{v}  {s.file or '(installed)'}  ->  {s.root}")
     else:  # what the progress lines did not show: wheel files, and what was there already
         for i, d in enumerate(done):
             if i < len(files) or d.status == "present":
@@ -405,14 +425,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     ins = command(sub, "install", "resolve requests (or take wheel files) and install them "
                   "into a rez filesystem repository")
-    ins.add_argument("items", nargs="+", metavar="REQUEST_OR_WHEEL",
-                     help="a rez request (mytool-2+<3) or a wheel file")
+    ins.add_argument("items", nargs="*", metavar="REQUEST_OR_WHEEL",
+                     help="a rez request (mytool-2+<3), a PEP 508 requirement "
+                     "('requests[socks]>=2.30') or a wheel file")
+    ins.add_argument("-r", "--requirement", action="append", metavar="FILE",
+                     help="install what a pip requirements file lists; repeatable")
+    ins.add_argument("-c", "--constraint", action="append", metavar="FILE",
+                     help="constrain versions as a pip constraints file does; repeatable")
     ins.add_argument("--into", required=True, metavar="REPO", help="the rez repository to fill")
     ins.add_argument("--index", action="append", metavar="URL|NAME|DIR",
                      help="index to resolve from; repeat to read several in order")
     ins.add_argument("--python", metavar="VERSION",
-                     help="target python for markers and variants (default: this one)")
+                     help="target python for markers and variants (default: the newest python "
+                     "package installed, else this interpreter's)")
     ins.add_argument("--no-deps", action="store_true", help="the requested packages only")
+    ins.add_argument("-U", "--upgrade", action="store_true",
+                     help="resolve against the indexes even when what is installed satisfies "
+                     "every request")
+    ins.add_argument("--only-binary", action="store_true",
+                     help="refuse sdists (never build a project from source)")
     ins.add_argument("--dry-run", action="store_true",
                      help="print the plan: rez packages -> files -> target paths")
     ins.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")

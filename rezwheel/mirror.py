@@ -17,11 +17,10 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from packaging.utils import parse_wheel_filename
 
 from .errors import RezwheelError
 from .hashing import sha256_file
-from .index.local import LocalIndex
+from .index.local import LocalIndex, project_of
 from .index.simple import IndexFile, filename_problem
 from .repository import IndexRepository, Settings
 
@@ -48,11 +47,15 @@ def _wanted(upstream: IndexRepository, location: str,
                                 "to copy with --filter")
         return [(f, source) for project in sorted(projects)
                 for f in source.files(project) if f.filename.endswith(".whl")]
-    from .plan import Planner
+    from .plan import Planner, default_python, installed_paths
     from .pypi import Target
 
-    with Planner([location], Target.current(), upstream.settings.prefix,
-                 upstream.settings.store or None) as planner:
+    # what the site already has on rez's packages path (python, platform) takes part, as for
+    # install; sdists are copied as they are (hosts build them)
+    python = default_python(installed_paths(None))
+    with Planner([location], Target.current(python), upstream.settings.prefix,
+                 upstream.settings.store or None, explicit_python=bool(python),
+                 build=False) as planner:
         planner.repos[0] = upstream
         steps = planner.plan(filters, repo=None, all_variants=True)
         # hosts unlike this one choose other variants: each of those brings its own closure
@@ -121,7 +124,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
                 f = futures[fut]
                 try:
                     result = fut.result()
-                    touched.add(parse_wheel_filename(f.filename)[0])
+                    touched.add(project_of(f.filename) or "")
                 except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
                     result = Synced(f.filename, f.sha256, "failed", str(e))
                 results.append(result)

@@ -5,6 +5,10 @@ produces, so an index listing (file names only) tells the exact rez versions wit
 definition. It keeps rez order in the common cases and is checked per family before publishing.
 
 Rules (``rez_to_pep440``):
+- a post release as PEP 440 writes it (``2026.10.19.post1``: canonical integers, then
+  ``.postN``) is its own PEP 440 version, so a package rez-pip made from a PyPI project keeps that
+  project's version (``pip install certifi==2026.10.19.post1`` holds on the studio index); both
+  orders agree (``X < X.post1 < X.1``);
 - the leading tokens that are canonical integers (``0`` or no leading zero) are the public
   version, unchanged; a version with no such token gets public version ``0``;
 - the remaining tokens, when they are lowercase ``alpha[digits]`` or canonical integers, become
@@ -25,6 +29,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 _CANON_INT = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+_POST = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*\.post(?:0|[1-9][0-9]*)\Z")
 _NATURAL_TOKEN = re.compile(r"([a-z]+)(0|[1-9][0-9]*)?\Z|(0|[1-9][0-9]*)\Z")
 _REZ_TOKEN = re.compile(r"[a-zA-Z0-9_]+")
 _SPLIT = re.compile(r"[a-z]+|[0-9]+")
@@ -73,6 +78,8 @@ def _decode_label(label: str) -> str:
 
 def rez_to_pep440(rez_version: str) -> str:
     """Map a rez version string to a normalized PEP 440 version string (see module rules)."""
+    if _POST.match(rez_version):
+        return rez_version
     tokens = _REZ_TOKEN.findall(rez_version)
     seps = _REZ_TOKEN.split(rez_version)[1:-1] if tokens else []
     n = _numeric_prefix(tokens, seps)
@@ -94,6 +101,8 @@ def pep440_to_rez(version: str) -> str:
         raise ValueError(f"not a PEP 440 version: {version!r}") from e
     public = ".".join(str(x) for x in v.release)
     if v.local is None:
+        if v.post is not None and v.pre is None and v.dev is None and not v.epoch:
+            return f"{public}.post{v.post}"
         return public
     segs = v.local.split(".")
     if segs[0] != _ESCAPE:

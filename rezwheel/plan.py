@@ -17,15 +17,18 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
 
 from . import fsrepo, pypi
 from .errors import RezwheelError
-from .index.simple import IndexFile
-from .repository import IndexRepository, Settings
+from .wanted import Asked, Wanted, parse
+
+if TYPE_CHECKING:
+    from .index.simple import IndexFile
+    from .repository import IndexRepository
 
 #: families rez gets from the host (implicit packages); never looked up as PyPI projects
 HOST_FAMILIES = ("platform", "arch", "os", "python")
@@ -44,9 +47,10 @@ class Step:
     root: str
     status: str  # "install" | "present"
     source: Any = field(default=None, repr=False)  # the index reader that fetches the file
-    index_file: Optional[IndexFile] = field(default=None, repr=False)
+    index_file: Optional["IndexFile"] = field(default=None, repr=False)
     data: Optional[dict] = field(default=None, repr=False)  # pypi: the rez definition
     definition: Optional[str] = field(default=None, repr=False)  # ours: the text resolved with
+    local: Optional[str] = field(default=None, repr=False)  # a wheel built here from an sdist
 
     @property
     def package(self) -> str:
@@ -56,6 +60,20 @@ class Step:
         return {"package": self.package, "variant": self.variant, "kind": self.kind,
                 "file": self.file, "url": _redact(self.url), "sha256": self.sha256,
                 "root": self.root, "status": self.status}
+
+
+@dataclass
+class Done:
+    step: Step
+    status: str  # "installed" | "present" | "replaced" | "failed" (dry run: "install")
+    error: Optional[str] = None
+
+    @property
+    def file(self) -> str:
+        return f"{self.step.package}  {self.step.root}"
+
+    def as_json(self) -> dict:
+        return dict(self.step.as_json(), status=self.status, error=self.error)
 
 
 def _redact(url: str) -> str:
@@ -76,13 +94,18 @@ class Planner:
 
     def __init__(self, indexes: list[str], target: pypi.Target, prefix: str = "",
                  store: Optional[str] = None, explicit_python: bool = False,
-                 force: bool = False) -> None:
+                 force: bool = False, only_binary: bool = False, build: bool = True) -> None:
         if not indexes:
             raise RezwheelError("no index given (--index URL|NAME|DIR)")
         self.locations = indexes
         self.target = target
         self.explicit_python = explicit_python
         self.force = force
+        self.only_binary = only_binary
+        self.build = build  # sdists become wheels (install); a mirror copies them as they are
+        self.store = store
+        from .repository import IndexRepository, Settings
+
         self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
                       for loc in indexes]
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
@@ -100,36 +123,78 @@ class Planner:
     def tried(self) -> str:
         return ", ".join(_redact(s.url) for r in self.repos for s in r.sources)
 
-    # -- which families are ours, which are plain PyPI projects
+    # -- which requests are rez requests, which are pip requirements (see ``wanted``)
     def _plain(self, name: str) -> bool:
         project = canonicalize_name(name)
         return any(r.is_plain_project(project) for r in self.repos)
 
-    def classify(self, requests: list[str], repo: Optional[str]) -> list[str]:
-        """Read the requested families side by side (pages and definitions land in memory for
-        the solve); returns pip requirements for the plain PyPI projects among them. A family
-        that is nowhere is an error naming every index tried."""
-        from rez.version import Requirement
+    def _lookup(self, key: tuple[str, str], have: list[str]) -> Optional[str]:
+        """("rez", family) -> "local" | "ours" | None; ("pep", project) -> "plain" |
+        "ours:<family>" | None."""
+        kind, name = key
+        if kind == "rez":
+            if any(os.path.isdir(os.path.join(p, name)) for p in have):
+                return "local"
+            if any(r.versions(name) for r in self.repos):
+                return "ours"
+            return "plain" if self._plain(name) else None
+        for r in self.repos:
+            family = r.family_of(name)
+            if family:
+                return "ours:" + family
+        return "plain" if self._plain(name) else None
 
-        reqs = [Requirement(r) for r in requests]
-        names = sorted({r.name for r in reqs if not (r.conflict or r.weak or r.name.startswith(
-            ".") or r.name in HOST_FAMILIES)})
+    def classify(self, asked: Asked, have: list[str], repo: Optional[str] = None) -> tuple[list[str], list[Wanted], list[str],
+                                                               list[str]]:
+        """(rez requests, pip requirements, rez constraints, pip constraints) for ``asked``.
+
+        The index reads happen side by side (pages and definitions land in memory for the
+        solve). A request nothing holds is an error naming every index tried."""
+        env = self.target.markers()
+        live = [w for w in asked.wanted if not (w.pep and w.pep.marker and w.rez is None
+                                                and not w.pep.marker.evaluate(env))]
+        keys: set[tuple[str, str]] = set()
+        for w in live + asked.constraints:
+            if w.rez and not (w.text[:1] in "!~" or w.rez in HOST_FAMILIES or
+                              w.rez.startswith(".")):
+                keys.add(("rez", w.rez))
+            if w.pep and w.text[:1] not in "!~":
+                keys.add(("pep", canonicalize_name(w.pep.name)))
         with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-plan") as pool:
-            found = pool.map(self._kind, names)
+            found = list(pool.map(lambda k: self._lookup(k, have), sorted(keys)))
             _warm_imports()  # rez's solver and installer load while the pages are on the wire
-            kinds = dict(zip(names, found))
-        unknown = [n for n, k in kinds.items()
-                   if k is None and not (repo and os.path.isdir(os.path.join(repo, n)))]
-        if unknown:
-            raise RezwheelError(f"{', '.join(unknown)}: no such package on {self.tried()}"
-                                + (f" nor in {repo}" if repo else ""))
-        return [canonicalize_name(r.name) + _specifier(r) for r in reqs
-                if kinds.get(r.name) == "pypi"]
+        kinds = dict(zip(sorted(keys), found))
+        rez_reqs: list[str] = []
+        pip_reqs: list[Wanted] = []
+        for w in live:
+            rez_kind = kinds.get(("rez", w.rez)) if w.rez else None
+            if rez_kind == "plain":  # a rez request on a plain project: pip's range for it
+                from rez.version import Requirement
 
-    def _kind(self, name: str) -> Optional[str]:
-        if any(r.versions(name) for r in self.repos):
-            return "rezwheel"
-        return "pypi" if self._plain(name) else None
+                spec = _specifier(Requirement(w.text))
+                pip_reqs.append(Wanted(w.text, w.origin, w.rez,
+                                       PipRequirement(canonicalize_name(w.rez) + spec)))
+                continue
+            if w.text[:1] in "!~" or (w.rez and (w.rez in HOST_FAMILIES or w.rez.startswith(
+                    ".") or rez_kind)):
+                rez_reqs.append(w.text)
+                continue
+            kind = kinds.get(("pep", canonicalize_name(w.pep.name))) if w.pep else None
+            if kind is None:
+                raise RezwheelError(f"{w.where}: no such package on {self.tried()}"
+                                    + (f" nor in {repo}" if repo else ""))
+            if kind.startswith("ours:"):
+                rez_reqs.append(_as_rez(w, kind[5:]))
+            else:
+                pip_reqs.append(w)
+        rez_constraints, pip_constraints = [], []
+        for w in asked.constraints:
+            kind = kinds.get(("pep", canonicalize_name(w.pep.name))) if w.pep else None
+            if kind and kind.startswith("ours:"):
+                rez_constraints.append("~" + _as_rez(w, kind[5:]))
+            elif kind:
+                pip_constraints.append(str(w.pep))
+        return rez_reqs, pip_reqs, rez_constraints, pip_constraints
 
     def pip_index_urls(self) -> list[str]:
         urls = []
@@ -141,13 +206,27 @@ class Planner:
                     urls.append(_with_credentials(src.url, src.credential))
         return urls
 
-    def resolve_plain(self, requirements: list[str], no_deps: bool = False) -> dict[str, tuple]:
-        """pip's picks as rez definitions, written to the scratch repository for the solve."""
-        picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps)
+    def resolve_plain(self, requirements: list[str], no_deps: bool = False,
+                      constraints: Optional[list[str]] = None) -> dict[str, tuple]:
+        """pip's picks as rez definitions, written to the scratch repository for the solve
+        (sdists built into wheels first, when installing)."""
+        picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
+                                 constraints, self.only_binary)
         out = {}
         for p in picks:
-            data = pypi.definition(p.metadata, p.filename, self.target,
-                                   _redact(self._index_for(p.url).url), p.sha256)
+            index = _redact(self._index_for(p.url).url)
+            wheel = p.filename
+            if p.is_sdist and self.build:
+                from . import sdist
+                from .store import Store
+
+                p = sdist.build(p, self._index_for(p.url), self.pip_index_urls(),
+                                Store(self.store))
+                wheel = p.filename
+            elif p.is_sdist:  # a mirror copies the sdist; the solve only needs a definition
+                wheel = f"{canonicalize_name(p.name).replace('-', '_')}-{p.version}-py3-none-any.whl"
+            data = pypi.definition(p.metadata, wheel, self.target, index, p.sha256, p.extras,
+                                   p.sdist)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
             fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), data)
@@ -165,29 +244,39 @@ class Planner:
                             f"({self.tried()}); refused")
 
     # -- the plan
-    def plan(self, requests: list[str], repo: Optional[str], no_deps: bool = False,
+    def plan(self, asked: "Asked | list[str]", repo: Optional[str], no_deps: bool = False,
              all_variants: bool = False) -> list[Step]:
-        """Steps for ``requests``; ``repo`` (the install target) counts as installed.
+        """Steps for ``asked``; ``repo`` (the install target) and the filesystem repositories
+        on rez's packages path count as installed.
 
         ``all_variants``: every variant of each chosen package version (a mirror serves hosts
-        that differ from this one), not just the one rez chose here.
+        that differ from this one), not just the one rez chose here. (``satisfied`` first
+        tells, without reading an index, when nothing is to be done.)
         """
-        pip_reqs = self.classify(requests, repo)
-        plain = self.resolve_plain(pip_reqs, no_deps) if pip_reqs else {}
-        asked = {canonicalize_name(PipRequirement(r).name) for r in pip_reqs}
+        if not isinstance(asked, Asked):
+            asked = Asked([parse(r) for r in asked])
+        have = installed_paths(repo)
+        requests, pip_wanted, rez_constraints, pip_constraints = self.classify(asked, have, repo)
+        pip_reqs = [str(w.pep) for w in pip_wanted]
+        plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints) if pip_reqs else {}
+        by_project = {canonicalize_name(p.name): data["name"] for p, data in plain.values()}
+        requests = requests + [_as_rez(w, by_project[canonicalize_name(w.pep.name)])
+                               for w in pip_wanted if canonicalize_name(w.pep.name) in by_project]
+        asked_projects = {canonicalize_name(w.pep.name) for w in pip_wanted}
         while True:
             try:
-                variants = self._latest(requests) if no_deps else self._solve(requests, repo)
+                variants = self._latest(requests) if no_deps else self._solve(
+                    requests + rez_constraints, have)
                 break
             except MissingFamily as e:
                 # one of our packages requires a plain PyPI project: pip picks it (by name:
                 # the rez solve then checks its version against every range that applies)
                 project = canonicalize_name(e.name)
-                if project in asked or not self._plain(e.name):
+                if project in asked_projects or not self._plain(e.name):
                     raise RezwheelError(e.message) from None
-                asked.add(project)
+                asked_projects.add(project)
                 pip_reqs.append(project)
-                plain = self.resolve_plain(pip_reqs, no_deps)
+                plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints)
         # the variants rez chose, before all_variants widens the steps
         self.last_chosen = {(v.name, str(v.version), v.index) for v in variants}
         steps = []
@@ -201,7 +290,7 @@ class Planner:
             elif os.path.realpath(v.resource.location) == os.path.realpath(self.scratch):
                 pick, data = plain[v.name]
                 steps.append(self._plain_step(pick, data, repo))
-            else:  # already in the target repository
+            else:  # already installed: the target repository, or rez's packages path
                 steps.append(Step(v.name, str(v.version), v.index, "installed", "", "", None,
                                   v.root, "present"))
         return steps
@@ -222,38 +311,13 @@ class Planner:
     def _scratch(self) -> list[str]:
         return [self.scratch] if os.listdir(self.scratch) else []
 
-    def _solve(self, requests: list[str], repo: Optional[str]) -> list[Any]:
-        """rez's solver, with what a context adds (implicit packages, the configured package
-        filter and orderers); a context itself is never built, so no root is asked for."""
-        from rez.config import config
-        from rez.exceptions import RezError
-        from rez.package_filter import PackageFilterList
-        from rez.package_order import PackageOrderList
-        from rez.solver import Solver, SolverStatus
-        from rez.version import Requirement
-
-        # what the repository holds wins over the same version on an index (present is a no-op),
+    def _solve(self, requests: list[str], have: list[str]) -> list[Any]:
+        # what is installed wins over the same version on an index (present is a no-op),
         # unless --force asks for the index's definition
-        have = [repo] if repo and os.path.isdir(repo) else []
-        paths = (have if not self.force else []) + self._bind() + self._scratch() + (
-            have if self.force else [])
-        extra = [f"~python-{self.target.short}"] if self.explicit_python else []
-        try:
-            reqs = [Requirement(r) for r in [*requests, *extra, *config.implicit_packages]]
-            solver = Solver(reqs, paths, package_filter=PackageFilterList.singleton,
-                            package_orderers=PackageOrderList(PackageOrderList.singleton))
-            solver.solve()
-        except RezError as e:  # a family or version no repository has, a bad request
-            message = f"cannot resolve {' '.join(requests)}: {' '.join(str(e).split())}"
-            m = re.match(r"package family not found: ([^\s,(]+)", str(e))
-            if m:
-                raise MissingFamily(m.group(1), message) from None
-            raise RezwheelError(message) from None
-        if solver.status != SolverStatus.solved:
-            why = solver.failure_description() if solver.status == SolverStatus.failed \
-                else solver.abort_reason
-            raise RezwheelError(f"cannot resolve {' '.join(requests)}: {' '.join(str(why).split())}")
-        return [pv.variant for pv in solver.resolved_packages or []]
+        read = self._bind() + self._scratch()
+        paths = (have if not self.force else []) + read + (have if self.force else [])
+        return solve(requests, paths,
+                     [f"~python-{self.target.short}"] if self.explicit_python else [])
 
     def _latest(self, requests: list[str]) -> list[Any]:
         """--no-deps: the newest version in range of each request, by itself."""
@@ -272,7 +336,7 @@ class Planner:
             out.extend(found[-1].iter_variants())
         return out
 
-    def _ours_step(self, index: IndexRepository, name: str, version: str, variant: Optional[int],
+    def _ours_step(self, index: "IndexRepository", name: str, version: str, variant: Optional[int],
                    repo: Optional[str]) -> Step:
         f = index.file_for_variant(name, version, variant)
         data = index.definition(name, version) or {}
@@ -288,7 +352,129 @@ class Planner:
         present = bool(repo) and pypi.is_installed(repo, data)
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
                     pick.filename, pick.url, pick.sha256, root,
-                    "present" if present else "install", self._index_for(pick.url), None, data)
+                    "present" if present else "install",
+                    None if pick.local else self._index_for(pick.url), None, data,
+                    local=pick.local)
+
+
+def satisfied(asked: Asked, repo: str, target: pypi.Target,
+              explicit_python: bool = False) -> Optional[list[Step]]:
+    """Without reading any index: the steps when every request is met by what is installed
+    (the target repository and rez's packages path), else None. A pip requirement is met by
+    the installed package of that project (any spelling) in range, with its extras. This is a
+    re-run's whole cost, so it imports no HTTP or index code."""
+    have = installed_paths(repo)
+    if not have or not asked.wanted:
+        return None
+    installed = {canonicalize_name(n): n for p in reversed(have) for n in _listdir(p)}
+    requests, extras = [], {}
+    env = target.markers()
+    for w in asked.wanted:
+        if w.pep and w.pep.marker and w.rez is None and not w.pep.marker.evaluate(env):
+            continue
+        if w.text[:1] in "!~" or (w.rez and (w.rez in HOST_FAMILIES or any(
+                os.path.isdir(os.path.join(p, w.rez)) for p in have))):
+            requests.append(w.text)
+            continue
+        family = installed.get(canonicalize_name(w.pep.name)) if w.pep else None
+        if family is None:
+            return None
+        requests.append(_as_rez(w, family))
+        extras[family] = {canonicalize_name(x) for x in w.pep.extras}
+    for w in asked.constraints:
+        family = installed.get(canonicalize_name(w.pep.name)) if w.pep else None
+        if family:
+            requests.append("~" + _as_rez(w, family))
+    extra = [f"~python-{target.short}"] if explicit_python else []
+    try:
+        variants = solve(requests, have, extra)
+    except (RezwheelError, MissingFamily):
+        return None
+    for v in variants:
+        if extras.get(v.name) and not extras[v.name] <= set(
+                ((v.parent.data or {}).get("pip") or {}).get("extras") or []):
+            return None
+    return [Step(v.name, str(v.version), v.index, "installed", "", "", None, v.root,
+                 "present") for v in variants]
+
+
+def solve(requests: list[str], paths: list[str], extra: list[str]) -> list[Any]:
+    """rez's solver, with what a context adds (implicit packages, the configured package
+    filter and orderers); a context itself is never built, so no root is asked for."""
+    from rez.config import config
+    from rez.exceptions import RezError
+    from rez.package_filter import PackageFilterList
+    from rez.package_order import PackageOrderList
+    from rez.solver import Solver, SolverStatus
+    from rez.version import Requirement
+
+    try:
+        reqs = [Requirement(r) for r in [*requests, *extra, *config.implicit_packages]]
+        solver = Solver(reqs, paths, package_filter=PackageFilterList.singleton,
+                        package_orderers=PackageOrderList(PackageOrderList.singleton))
+        solver.solve()
+    except RezError as e:  # a family or version no repository has, a bad request
+        message = f"cannot resolve {' '.join(requests)}: {' '.join(str(e).split())}"
+        m = re.match(r"package family not found: ([^\s,(]+)", str(e))
+        if m and m.group(1) in HOST_FAMILIES:  # rez-pip's variants name the host
+            raise RezwheelError(f"{message}; no repository on rez's packages path has "
+                                f"'{m.group(1)}' (rez bind {m.group(1)})") from None
+        if m:
+            raise MissingFamily(m.group(1), message) from None
+        raise RezwheelError(message) from None
+    if solver.status != SolverStatus.solved:
+        why = solver.failure_description() if solver.status == SolverStatus.failed \
+            else solver.abort_reason
+        raise RezwheelError(f"cannot resolve {' '.join(requests)}: {' '.join(str(why).split())}")
+    return [pv.variant for pv in solver.resolved_packages or []]
+
+
+def installed_paths(repo: Optional[str]) -> list[str]:
+    """The repositories whose packages count as installed, as ``rez pip`` sees them: the
+    target first, then the filesystem repositories on rez's configured packages path (other
+    locations there, such as this plugin's indexes, are not installed packages)."""
+    from rez.config import config
+
+    out: list[str] = []
+    for path in ([repo] if repo else []) + list(config.packages_path):
+        kind, _, location = path.rpartition("@") if "@" in path else ("filesystem", "", path)
+        if kind != "filesystem" or not os.path.isdir(location):
+            continue
+        if all(os.path.realpath(location) != os.path.realpath(p) for p in out):
+            out.append(location)
+    return out
+
+
+def default_python(paths: list[str]) -> Optional[str]:
+    """The newest ``python`` package installed (major.minor), as ``rez pip`` picks it."""
+    from rez.packages import iter_packages
+
+    found = max(iter_packages("python", paths=paths), key=lambda p: p.version, default=None)
+    if found is None:
+        return None
+    parts = str(found.version).split(".")[:2]
+    return ".".join(parts) if all(p.isdigit() for p in parts) else None
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return [n for n in os.listdir(path) if not n.startswith(".")]
+    except OSError:
+        return []
+
+
+def _as_rez(w: Wanted, family: str) -> str:
+    """A PEP 508 request as a rez request on ``family`` (its range from the specifier)."""
+    if w.pep is None:
+        return w.text if w.rez == family else family
+    if not w.pep.specifier:
+        return family
+    from rez.utils.pip import pip_specifier_to_rez_requirement
+
+    rng = str(pip_specifier_to_rez_requirement(w.pep.specifier))
+    if not rng or rng == "*":
+        return family
+    return f"{family}{rng}" if rng[0] in "<>=!~" else f"{family}-{rng}"
 
 
 def _warm_imports() -> None:

@@ -28,8 +28,8 @@ from typing import BinaryIO, Optional
 from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import Requirement
-from packaging.utils import InvalidName, InvalidWheelFilename, canonicalize_name, \
-    parse_wheel_filename
+from packaging.utils import InvalidName, InvalidSdistFilename, InvalidWheelFilename, \
+    canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import fsrepo, limits, rezdef
@@ -70,10 +70,17 @@ class Pick:
     """One distribution pip chose: where to get it and what its metadata says."""
     name: str
     version: str
-    filename: str
+    filename: str  # a wheel, or an sdist (``is_sdist``) that ``sdist.build`` turns into one
     url: str
     sha256: Optional[str]
     metadata: dict  # PEP 566 JSON form of the core metadata
+    extras: tuple[str, ...] = ()  # the extras asked of it (pip's ``requested_extras``)
+    sdist: Optional[tuple[str, str]] = None  # built from (file name, sha256): ``local`` holds it
+    local: Optional[str] = None  # the wheel already on this host (a build)
+
+    @property
+    def is_sdist(self) -> bool:
+        return not self.filename.endswith(".whl")
 
 
 def metadata_json(text: str) -> dict:
@@ -107,16 +114,20 @@ def wheel_metadata(path: str) -> dict:
     return metadata_json(text)
 
 
-def check_filename(filename: str, what: str) -> None:
+def check_filename(filename: str, what: str, sdist: bool = False) -> None:
     """A wheel's file name as an index or pip's report gives it: a plain basename that parses
-    as a wheel name (it is joined to directories)."""
+    as a wheel name (it is joined to directories); ``sdist``: an sdist's name is fine too."""
     try:
         if not filename or filename != os.path.basename(filename) or filename.startswith(".") \
                 or any(c in filename for c in "/\\\0"):
             raise InvalidWheelFilename(filename)
-        parse_wheel_filename(filename)
-    except InvalidWheelFilename:
-        raise InstallError(f"{what}: not a wheel file name: {filename!r}") from None
+        if sdist and not filename.endswith(".whl"):
+            parse_sdist_filename(filename)
+        else:
+            parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        kind = "wheel or sdist" if sdist else "wheel"
+        raise InstallError(f"{what}: not a {kind} file name: {filename!r}") from None
 
 
 def is_pure(filename: str) -> bool:
@@ -125,47 +136,83 @@ def is_pure(filename: str) -> bool:
 
 
 # -- resolving with pip
+def pip_env(index_urls: list[str]) -> dict[str, str]:
+    """pip's environment: only the indexes given. A pip config or PIP_* index settings could
+    add public PyPI, and with it dependency confusion (certificates and proxies stay).
+    ``index_urls`` may carry credentials: they reach pip here, never on its command line
+    (which ``ps`` shows everyone); pip redacts them from what it prints and reports."""
+    env = {k: v for k, v in os.environ.items() if k not in _PIP_INDEX_ENV}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index_urls[0],
+               PIP_EXTRA_INDEX_URL=" ".join(index_urls[1:]), PIP_NO_INPUT="1",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def run_pip(args: list[str], index_urls: list[str], what: str) -> "subprocess.CompletedProcess":
+    """``python -m pip ARGS`` bounded in time (pip's own timeout is per socket read: a server
+    dripping bytes would hold it forever); a failure is one line with pip's reason."""
+    cmd = [sys.executable, "-m", "pip", *args[:1], "--timeout", str(limits.get("http-deadline")),
+           "--retries", "2", *args[1:]]
+    budget = float(limits.get("pip-timeout"))
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=pip_env(index_urls),
+                           timeout=budget)
+    except subprocess.TimeoutExpired:
+        raise RezwheelError(f"pip could not {what} within {budget:g} s (REZWHEEL_PIP_TIMEOUT)") \
+            from None
+    if r.returncode:
+        raise RezwheelError(f"pip could not {what}: {pip_reason(r.stderr, r.returncode)}")
+    return r
+
+
+def pip_reason(stderr: str, status: int) -> str:
+    """pip's own words, on one line: its ERROR lines, else the last line it printed."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    errors = [ln[len("ERROR:"):].strip() for ln in lines if ln.startswith("ERROR:")]
+    said = "; ".join(dict.fromkeys(errors)) or (lines[-1] if lines else f"exit status {status}")
+    return " ".join(said.split())[:500]
+
+
 def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
-                no_deps: bool = False) -> list[Pick]:
+                no_deps: bool = False, constraints: Optional[list[str]] = None,
+                only_binary: bool = False) -> list[Pick]:
     """What ``pip install`` would install for ``requirements`` on ``target``, without installing.
 
-    ``index_urls`` may carry credentials: they reach pip through its environment (readable by
-    this user only), never its command line (which ``ps`` shows everyone); pip redacts them
-    from what it prints and from its report.
+    sdists take part unless ``only_binary`` (pip builds their metadata, isolated, as it does
+    for ``pip install``); ``constraints`` are PEP 508 lines of a constraints file.
     """
     if not requirements:
         return []
     with tempfile.TemporaryDirectory(prefix="rezwheel-pip-") as tmp:
         report = os.path.join(tmp, "report.json")
-        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--report", report,
-               "--quiet", "--ignore-installed", "--only-binary=:all:", "--no-input",
-               "--disable-pip-version-check", "--python-version", target.python,
-               *(["--no-deps"] if no_deps else []), *requirements]
-        # only the indexes given: a pip config or PIP_* index settings could add public PyPI,
-        # and with it dependency confusion (certificates and proxies in the environment stay)
-        env = {k: v for k, v in os.environ.items() if k not in _PIP_INDEX_ENV}
-        env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index_urls[0],
-                   PIP_EXTRA_INDEX_URL=" ".join(index_urls[1:]))
-        # pip's own timeout is per socket read: a server dripping bytes would hold it forever
-        cmd[4:4] = ["--timeout", str(limits.get("http-deadline")), "--retries", "2"]
-        budget = float(limits.get("pip-timeout"))
+        # pip builds an sdist with the interpreter it runs on, so it takes sdists only for
+        # this python; for another one (--python) it resolves wheels only, as it must
+        foreign = target.short != "%d.%d" % sys.version_info[:2]
+        args = ["install", "--dry-run", "--report", report, "--quiet", "--ignore-installed",
+                *(["--python-version", target.python] if foreign or target.python.count(".") > 1
+                  else []), *(["--no-deps"] if no_deps else []),
+                *(["--only-binary=:all:"] if only_binary or foreign else [])]
+        if constraints:
+            with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as fh:
+                fh.write("".join(c + "\n" for c in constraints))
+            args += ["-c", fh.name]
+        from .redaction import redact
+
+        what = f"resolve {', '.join(requirements)} from {', '.join(map(redact, index_urls))}"
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=budget)
-        except subprocess.TimeoutExpired:
-            raise RezwheelError(f"pip could not resolve {', '.join(requirements)} within "
-                                f"{budget:g} s (REZWHEEL_PIP_TIMEOUT)") from None
-        if r.returncode:
-            lines = r.stderr.strip().splitlines()
-            said = "; ".join(ln.strip() for ln in lines if ln.startswith("ERROR:")) or (
-                lines[-1].strip() if lines else f"exit status {r.returncode}")
-            raise RezwheelError(f"pip could not resolve {', '.join(requirements)}: {said}")
+            run_pip([*args, "--", *requirements], index_urls, what)
+        except RezwheelError as e:
+            if "No matching distribution" in str(e) and (only_binary or foreign):
+                why = "--only-binary" if only_binary else \
+                    f"python {target.short} is not the python rezwheel runs on"
+                raise RezwheelError(f"{e} (sdists are not built: {why})") from None
+            raise
         with open(report, encoding="utf-8") as fh:
             doc = json.load(fh)
     try:
         return [_pick(item) for item in doc.get("install", [])]
     except (KeyError, TypeError, AttributeError):
-        raise RezwheelError(f"pip could not resolve {', '.join(requirements)}: "
-                            "unreadable installation report") from None
+        raise RezwheelError(f"pip could not {what}: unreadable installation report") from None
 
 
 def _pick(item: dict) -> Pick:
@@ -175,12 +222,17 @@ def _pick(item: dict) -> Pick:
     url, meta = info["url"], item["metadata"]
     sha256 = hashes.get("sha256")
     filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    check_filename(filename, f"pip's pick {url}")
+    check_filename(filename, f"pip's pick {url}", sdist=True)
     if sha256 is not None and not (isinstance(sha256, str) and
                                    re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
         raise InstallError(f"{filename}: bad sha256 in pip's report: {sha256!r}")
     name, version = check_project(meta, filename)
-    return Pick(name, version, filename, url, sha256.lower() if sha256 else None, meta)
+    extras = item.get("requested_extras") or []
+    if not isinstance(extras, list) or not all(isinstance(x, str) and re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9._-]*", x) for x in extras):
+        raise InstallError(f"{filename}: bad extras in pip's report: {extras!r}")
+    return Pick(name, version, filename, url, sha256.lower() if sha256 else None, meta,
+                tuple(sorted({canonicalize_name(x) for x in extras})))
 
 
 def check_project(meta: dict, wheel: str) -> tuple[str, str]:
@@ -209,16 +261,23 @@ def rez_name(dist: str) -> str:
 
 
 def definition(meta: dict, filename: str, target: Target, index: str = "",
-               sha256: Optional[str] = None) -> dict:
+               sha256: Optional[str] = None, extras: tuple[str, ...] = (),
+               sdist: Optional[tuple[str, str]] = None) -> dict:
     """A rez-pip style definition for a plain wheel (``tools`` is added at install time).
 
-    Refused with one line naming the wheel unless the metadata's name, version and
-    requirements make a definition ``rezdef.check_identity`` accepts.
+    ``extras``: the extras asked of it, whose dependencies it then requires (recorded in
+    ``pip``); ``sdist``: the (file name, sha256) it was built from. Refused with one line
+    naming the wheel unless the metadata's name, version and requirements make a definition
+    ``rezdef.check_identity`` accepts.
     """
     check_filename(os.path.basename(filename), filename)
     name, version = check_project(meta, filename)
     try:
-        data = _definition(meta, name, version, filename, target, index, sha256)
+        data = _definition(meta, name, version, filename, target, extras)
+        data["pip"] = {"name": name, "version": version, "index": index,
+                       "file": os.path.basename(filename), "sha256": sha256,
+                       **({"extras": list(extras)} if extras else {}),
+                       **({"sdist": sdist[0], "sdist_sha256": sdist[1]} if sdist else {})}
         rezdef.check_identity(data, filename)
     except UnsafeDefinitionError as e:
         raise InstallError(str(e)) from None
@@ -229,7 +288,9 @@ def definition(meta: dict, filename: str, target: Target, index: str = "",
 
 
 def _definition(meta: dict, name: str, version: str, filename: str, target: Target,
-                index: str, sha256: Optional[str]) -> dict:
+                extras: tuple[str, ...]) -> dict:
+    import time
+
     from packaging.specifiers import SpecifierSet
     from rez.system import system
     from rez.utils.pip import (get_marker_sys_requirements, packaging_req_to_rez_req,
@@ -238,13 +299,13 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
 
     pure = is_pure(filename)
     sys_requires = set() if pure else {"platform", "arch", "python"}
-    env = target.markers()
+    envs = [dict(target.markers(), extra=x) for x in ("", *extras)]
     requires, variant_requires = [], []
     for line in _strings(meta, "requires_dist"):
         req = Requirement(line)
         marked = set()
         if req.marker:
-            if not req.marker.evaluate(env):
+            if not any(req.marker.evaluate(env) for env in envs):
                 continue  # another python or platform, or an extra nobody asked for
             marked = set(get_marker_sys_requirements(str(req.marker)))
         rez_req = str(packaging_req_to_rez_req(req))
@@ -254,31 +315,71 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
         ([f"arch-{system.arch}"] if "arch" in sys_requires else []) + \
         ([f"python-{target.short}"] if "python" in sys_requires else []) + variant_requires
     requires_python = meta.get("requires_python")
-    if not variant and requires_python:
-        requires.append(f"python-{pip_specifier_to_rez_requirement(SpecifierSet(requires_python))}")
+    if not variant:  # no python variant: it still needs a python (docopt says nothing of it)
+        rng = str(pip_specifier_to_rez_requirement(SpecifierSet(requires_python))) \
+            if requires_python else ""
+        requires.append(f"python-{rng}" if rng and rng != "*" else "python")
     commands = SourceCode(source="env.PYTHONPATH.append('{root}/python')\n"
                                  "env.PATH.append('{root}/bin')")
     commands.funcname = "commands"
-    summary = meta.get("summary")
     data: dict = {
         "name": rez_name(name),
         "version": pip_to_rez_version(version),
-        "description": summary if isinstance(summary, str) and summary else None,
-        "requires": requires or None,
+        "description": _text(meta.get("summary")),
+        "requires": list(dict.fromkeys(requires)) or None,
         "commands": commands,
+        # when it was installed, as rez-pip's packages have it: ``rez env --time`` works
+        "timestamp": int(os.environ.get("SOURCE_DATE_EPOCH") or time.time()),
+        "help": _help(meta),
+        "license": _license(meta),
+        "authors": _authors(meta),
         "pip_name": f"{name} ({version})",
         "from_pip": True,
         "is_pure_python": pure,
-        "pip": {"name": name, "version": version, "index": index,
-                "file": os.path.basename(filename), "sha256": sha256},
     }
     if variant:
         data["variants"] = [variant]
         data["hashed_variants"] = True
-    author = meta.get("author") or meta.get("author_email")
-    if isinstance(author, str) and author:
-        data["authors"] = [author]
     return {k: v for k, v in data.items() if v is not None}
+
+
+def _text(value: object, limit: int = 300) -> Optional[str]:
+    """One metadata value fit for a definition: a string, on one line, of a sane length."""
+    if not isinstance(value, str) or not value.strip() or value.strip().upper() == "UNKNOWN":
+        return None
+    return " ".join(value.split())[:limit]
+
+
+def _help(meta: dict) -> Optional[list[list[str]]]:
+    """rez-pip's ``help``: the home page and download URL, plus the project's URLs (where
+    modern metadata keeps its home page); only http(s) links."""
+    pairs = [("Home Page", meta.get("home_page")), ("Source Code", meta.get("download_url"))]
+    for entry in meta.get("project_url") or []:
+        if isinstance(entry, str) and "," in entry:
+            label, url = entry.split(",", 1)
+            pairs.append((label, url))
+    out: list[list[str]] = []
+    for label, url in pairs:
+        label, url = _text(label, 80), _text(url, 500)
+        if label and url and re.match(r"https?://[^\s]+\Z", url) and [label, url] not in out:
+            out.append([label, url])
+    return out or None
+
+
+def _license(meta: dict) -> Optional[str]:
+    found = _text(meta.get("license_expression"), 200) or _text(meta.get("license"), 200)
+    if found:
+        return found
+    for c in meta.get("classifier") or []:
+        if isinstance(c, str) and c.startswith("License :: "):
+            return _text(c.rsplit(" :: ", 1)[-1], 200)
+    return None
+
+
+def _authors(meta: dict) -> Optional[list[str]]:
+    author = " ".join(x for x in (_text(meta.get("author"), 200),
+                                  _text(meta.get("author_email"), 200)) if x)
+    return [author] if author else None
 
 
 def _strings(meta: dict, key: str) -> list[str]:
@@ -365,13 +466,17 @@ def restore_plain(wheel: str, root: str) -> list[str]:
 
 
 def is_installed(repo: str, data: dict) -> bool:
-    """The same pip file is installed there, in this variant."""
+    """The same pip file (or one built from the same sdist) is installed there, in this
+    variant, with at least the extras asked now."""
     pkg_dir = fsrepo.package_dir(repo, data["name"], data["version"])
     try:
         have = fsrepo.read_definition(os.path.join(pkg_dir, "package.py"))
     except RezwheelError:
         return False
-    if have is None or (have.get("pip") or {}).get("sha256") != data["pip"].get("sha256"):
+    mine, theirs = data["pip"], (have or {}).get("pip") or {}
+    key = "sdist_sha256" if mine.get("sdist_sha256") else "sha256"
+    if have is None or theirs.get(key) != mine.get(key) or \
+            not set(mine.get("extras") or []) <= set(theirs.get("extras") or []):
         return False
     root = os.path.join(pkg_dir, fsrepo.variant_subpath(data, 0))
     if not data.get("variants"):

@@ -148,17 +148,29 @@ class IndexRepository:
         return naming.dist_name(rez_name, self.settings.prefix)
 
     def family_names(self) -> list[str]:
-        """Rez family names on the index: one definition per project tells it (the distribution
-        name cannot: rez names are case-sensitive and may hold "_" or ".")."""
+        """Rez family names on the index: the newest wheel of each project tells (the
+        distribution name cannot: rez names are case-sensitive and may hold "_" or "."). A
+        project with no wheel (sdists only) is skipped unread; an index listing more projects
+        than ``max-list-projects`` (a public one lists hundreds of thousands) is not listed."""
+        from . import limits
+
+        projects = self.source.projects() or set()
+        cap = int(limits.get("max-list-projects"))
+        if len(projects) > cap:
+            _warn_once(f"rezwheel: {redact(self.location)} lists {len(projects)} projects, more "
+                       f"than {cap} (REZWHEEL_MAX_LIST_PROJECTS): name the family to search")
+            return []
         names = []
-        for project in sorted(self.source.projects() or ()):
-            files = sorted(self.source.files(project), key=lambda f: f.filename)
-            for f in files:
-                v = IndexVersion("", [f])
-                self._load(v, check_version=False)
-                if v.data is not None:
-                    names.append(v.data["name"])
-                    break
+        for project in sorted(projects):
+            found = self.versions_of_project(project)
+            if not found:
+                continue
+            v = found[max(found, key=_version_key)]
+            with v.lock:
+                if not v.loaded:
+                    self._load(v, check_version=False)
+            if v.data is not None:
+                names.append(v.data["name"])
         return names
 
     def versions(self, rez_name: str) -> dict[str, IndexVersion]:
@@ -198,8 +210,21 @@ class IndexRepository:
         """True when the index holds ``project`` and its files are not rezwheel artifacts."""
         if project in self._plain:
             return True
+        files = self.source.files(project)
+        found = self.versions_of_project(project, files)
+        if found:
+            return not self._is_rez_family(found)
+        return any(_is_sdist(f.filename, project) for f in files)  # e.g. docopt: no wheel
+
+    def family_of(self, project: str) -> Optional[str]:
+        """The rez family a rezwheel project on the index holds (its newest definition names
+        it; a pip spelling of a rez name may differ in case and separators), else None."""
         found = self.versions_of_project(project)
-        return bool(found) and not self._is_rez_family(found)
+        if not found or not self._is_rez_family(found):
+            return None
+        v = found[max(found, key=_version_key)]
+        name = (v.data or {}).get("name")
+        return name if isinstance(name, str) and self.project(name) == project else None
 
     def _prefetcher(self) -> "cf.ThreadPoolExecutor":
         with self._lock:
@@ -213,9 +238,10 @@ class IndexRepository:
             if not v.loaded:
                 self._load(v)
 
-    def versions_of_project(self, project: str) -> dict[str, IndexVersion]:
+    def versions_of_project(self, project: str, files: Optional[list[IndexFile]] = None
+                            ) -> dict[str, IndexVersion]:
         by_version: dict[str, IndexVersion] = {}
-        for f in self.source.files(project):
+        for f in self.source.files(project) if files is None else files:
             try:
                 name, version, _, _ = parse_wheel_filename(f.filename)
                 rez_version = naming.pep440_to_rez(str(version))
@@ -368,6 +394,15 @@ class IndexRepository:
 
 DEFINITION_LABEL = "rez-package.py"
 _warned: set[str] = set()
+
+
+def _is_sdist(filename: str, project: str) -> bool:
+    from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+
+    try:
+        return canonicalize_name(parse_sdist_filename(filename)[0]) == project
+    except InvalidSdistFilename:
+        return False
 
 
 def _warn_once(message: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import io
 import textwrap
+import threading
 from typing import Any, Optional, Callable, NoReturn
 
 from .errors import UnsafeDefinitionError
@@ -102,6 +103,12 @@ def _code_of(value: Any) -> Optional[tuple]:
             [d.get("name") for d in value.decorators or []])
 
 
+#: CPython before 3.11.8/3.12.1 keeps the AST converter's recursion depth in shared state, so
+#: ``ast.parse`` in two threads at once can fail with "AST constructor recursion depth
+#: mismatch" (gh-106905); definitions are read from thread pools, so parsing takes turns
+_AST_LOCK = threading.Lock()
+
+
 def parse(text: str, filename: str) -> dict:
     """Definition data from text, refusing anything the serializer would not have written.
 
@@ -109,7 +116,8 @@ def parse(text: str, filename: str) -> dict:
     large to build or print) is a refusal naming the file, never an exception of another kind.
     """
     try:
-        return _parse(text, filename)
+        with _AST_LOCK:
+            return _parse(text, filename)
     except UnsafeDefinitionError:
         raise
     except (RecursionError, MemoryError, ValueError, TypeError, OverflowError) as e:

@@ -303,9 +303,12 @@ def test_plain_wheel_good_still_installs(tmp_path):
 
 @pytest.mark.parametrize("item,message", [
     ({"download_info": {"url": "https://h/simple/%2E%2E%2Fesc-1.0-py3-none-any.whl"},
-      "metadata": {"name": "esc", "version": "1.0"}}, "not a wheel file name: '../esc-1.0"),
-    ({"download_info": {"url": "https://h/f/esc-1.0.tar.gz"},
-      "metadata": {"name": "esc", "version": "1.0"}}, "not a wheel file name"),
+      "metadata": {"name": "esc", "version": "1.0"}}, "not a wheel or sdist file name: '../esc-1.0"),
+    ({"download_info": {"url": "https://h/f/esc-1.0.exe"},
+      "metadata": {"name": "esc", "version": "1.0"}}, "not a wheel or sdist file name"),
+    ({"download_info": {"url": "https://h/f/esc-1.0.tar.gz"},  # an sdist: built, with extras
+      "metadata": {"name": "esc", "version": "1.0"}, "requested_extras": ["../x"]},
+     "bad extras"),
     ({"download_info": {"url": "https://h/f/esc-1.0-py3-none-any.whl"},
       "metadata": {"name": "../esc", "version": "1.0"}}, "invalid project name '../esc'"),
     ({"download_info": {"url": "https://h/f/esc-1.0-py3-none-any.whl"},

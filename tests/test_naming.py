@@ -15,6 +15,9 @@ TABLE = [
     ("1.0.RC1", "1.0+x0.2e524331"),  # upper case would be folded: escaped
     ("alpha", "0+x0.616c706861"),
     ("", "0+x0"),  # unversioned
+    ("2026.10.19.post1", "2026.10.19.post1"),  # rez-pip's form of a PyPI post release
+    ("1.0.post0", "1.0.post0"),
+    ("1.0.post01", "1.0+x0.2e706f73743031"),  # not as PEP 440 writes it: the general rules
 ]
 
 

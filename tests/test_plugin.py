@@ -1,5 +1,6 @@
 """The rez plugin, as rez users meet it: `rez env` and `rez search` against indexes."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -322,3 +323,27 @@ def test_range_ignored_falls_back_to_the_whole_file_once(served, tmp_path):
     assert r.stdout.strip() == "pyutil 1.2.0", r.stderr
     # read whole for its definition, kept, and so never downloaded again to localize it
     assert served.downloads_of("pyutil-1.2.0-py3-none-any.whl") == 1
+
+
+def test_search_lists_families_but_not_a_whole_public_sized_index(local_index, tmp_path):
+    """`rez search` with no family lists the index's rez families (plain projects and sdists
+    skipped, unread); an index listing more projects than the cap is not read project by
+    project: one line says why, and naming a family still works."""
+    index = tmp_path / "index"
+    shutil.copytree(local_index, index)
+    sdist = b"not even a tarball"
+    (index / "files" / "plainsdist-1.0.tar.gz").write_bytes(sdist)
+    (index / "simple" / "plainsdist").mkdir()
+    (index / "simple" / "plainsdist" / "index.html").write_text(
+        '<a href="../../files/plainsdist-1.0.tar.gz#sha256=%s">plainsdist-1.0.tar.gz</a>'
+        % hashlib.sha256(sdist).hexdigest())
+    loc = [f"artifactory@{index}"]
+    r = rez(tmp_path, loc, "search")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert {"relfam", "multitool", "tabulate"} <= set(r.stdout.split()), r.stdout
+    assert "plainsdist" not in r.stdout
+    r = rez(tmp_path, loc, "search", env={"REZWHEEL_MAX_LIST_PROJECTS": "2"})
+    assert "more than 2 (REZWHEEL_MAX_LIST_PROJECTS): name the family" in r.stderr, r.stderr
+    assert "relfam" not in r.stdout and "Traceback" not in r.stderr
+    r = rez(tmp_path, loc, "view", "relfam", env={"REZWHEEL_MAX_LIST_PROJECTS": "2"})
+    assert r.returncode == 0 and "name: relfam" in r.stdout, r.stderr

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from filelock import FileLock
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from .. import naming
 from ..atomic import atomic_write
@@ -58,15 +58,13 @@ class LocalIndex:
             yield os.path.join(self.files, name)
 
     def _listing(self) -> dict[str, list[str]]:
-        """Wheel file names by project, from one read of the directory."""
+        """Wheel and sdist file names by project, from one read of the directory (a mirror
+        holds the sdists of projects that have no wheel; hosts build them)."""
         by_project: dict[str, list[str]] = {}
         if os.path.isdir(self.files):
             for name in sorted(os.listdir(self.files)):
-                if name.endswith(".whl") and not name.startswith("."):
-                    try:
-                        project = parse_wheel_filename(name)[0]
-                    except ValueError:
-                        continue
+                project = project_of(name)
+                if project:
                     by_project.setdefault(project, []).append(name)
         return by_project
 
@@ -131,7 +129,7 @@ class LocalIndex:
     def holds(self, name: str, sha: str) -> bool:
         """Whether the index holds and lists file ``name`` with this sha256 (as its page says:
         a file its page lost is not held, so a publish puts the page right)."""
-        listed = self._page_facts(parse_wheel_filename(name)[0]).get(name)
+        listed = self._page_facts(project_of(name) or "").get(name)
         return bool(listed) and listed[0] == sha and os.path.exists(os.path.join(self.files, name))
 
     def present(self) -> dict[str, str]:
@@ -158,15 +156,18 @@ class LocalIndex:
         dest = os.path.join(self.files, name)
         os.makedirs(self.files, exist_ok=True)
         made = tmp + ".metadata"
-        if os.path.exists(made):
+        if not name.endswith(".whl"):  # an sdist: its metadata is not served (PEP 658)
+            facts = [sha]
+        elif os.path.exists(made):
             with open(made, "rb") as fh:
                 metadata = fh.read()
             os.replace(made, dest + ".metadata")
         else:
             metadata = read_metadata(tmp).encode()
             _write(dest + ".metadata", metadata)
-        facts = [sha, hashlib.sha256(metadata).hexdigest(),
-                 _requires_python_of(metadata.decode("utf-8", "replace")) or ""]
+        if name.endswith(".whl"):
+            facts = [sha, hashlib.sha256(metadata).hexdigest(),
+                     _requires_python_of(metadata.decode("utf-8", "replace")) or ""]
         self._known[name] = facts
         if sidecar:
             _write(dest + ".sha256", (sha + "\n").encode())
@@ -186,7 +187,7 @@ class LocalIndex:
         name = os.path.basename(path)
         facts = self._known.get(name)
         if facts is None:
-            facts = self._page_facts(parse_wheel_filename(name)[0]).get(name)
+            facts = self._page_facts(project_of(name) or "").get(name)
         if facts is None or not _HEX.fullmatch(facts[0]):
             try:
                 with open(path + ".sha256") as fh:
@@ -214,6 +215,8 @@ class LocalIndex:
                         if (f.metadata or "").startswith("sha256=") else ""
                     if f.sha256 and msha:
                         facts[f.filename] = [f.sha256, msha, f.requires_python or ""]
+                    elif f.sha256 and not f.filename.endswith(".whl"):  # an sdist
+                        facts[f.filename] = [f.sha256]
             except (OSError, RezwheelError):
                 pass
             self._pages[project] = facts
@@ -239,7 +242,8 @@ class LocalIndex:
         family = families.get(project)
         if family is None:  # the family's published versions, parsed once per batch
             family = families[project] = naming.FamilyVersions(
-                naming.pep440_to_rez(str(parse_wheel_filename(n)[1])) for n in names)
+                naming.pep440_to_rez(str(parse_wheel_filename(n)[1])) for n in names
+                if n.endswith(".whl"))
         rez_version = naming.pep440_to_rez(str(version))
         problem = family.problem(rez_version)
         if problem:
@@ -302,6 +306,20 @@ class LocalIndex:
                 f"content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
                 f"{links}\n  </body>\n</html>\n")
         atomic_write(os.path.join(self.simple, "index.html"), page.encode())
+
+
+def project_of(name: str) -> Optional[str]:
+    """The project a held file belongs to, from its name (a wheel or an sdist); else None."""
+    if name.startswith("."):
+        return None
+    try:
+        if name.endswith(".whl"):
+            return parse_wheel_filename(name)[0]
+        if name.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(name)[0]
+    except ValueError:
+        pass
+    return None
 
 
 def _write(path: str, data: bytes) -> None:
