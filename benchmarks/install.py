@@ -10,12 +10,13 @@ everything present (warm). Every project page is read once before timing, so the
 steady state for all three.
 Goals: cold <= 1.5x uv; warm < 1 s.
 
-Then real projects (benchmarks/realdists.py downloads them once into .cache/real-projects-bench/):
+Then real projects (tests/realdists.py downloads them once, pinned, into .cache/real-projects/):
 `requests[socks] pyyaml importlib-metadata docopt` (11 distributions, docopt an sdist to build,
 setuptools and wheel on the index for that build), served by pypiserver, installed by
 `rezwheel install` (into an empty rez repository, empty store), by rez 3.4's `rez pip --install`
 (into an empty repository via --prefix, fresh pip cache) and by `uv pip install --target` (fresh
-cache); cold best of 3, then warm (the same command again, everything present). rezwheel and rez
+cache); rezwheel's pip gets a fresh cache too (pip keeps the wheels it builds); cold best of 3,
+then warm (the same command again, everything present). rezwheel and rez
 pip both find a `python-X.Y` rez package for this interpreter on REZ_PACKAGES_PATH (its commands
 put this venv's bin first on PATH: rez pip runs that python's pip), beside `rez bind`'s platform,
 arch and os (binary wheels' rez variants name them). rez pip takes one package name, so the
@@ -42,17 +43,32 @@ N = 18
 RUNS = 3  # cold runs per tool, each from empty state; the best counts
 
 
-def _load_realdists():
-    """benchmarks/realdists.py by its path: tests/ (first on sys.path once plugin.py is
-    imported) has a module of the same name."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("bench_realdists", HERE / "realdists.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+#: what each tool is asked to install (files: tests/realdists.py, downloaded once, pinned)
+REAL = ["requests[socks]", "pyyaml", "importlib-metadata", "docopt"]
 
 
-realdists = _load_realdists()
+def host_repo(repo: Path) -> str:
+    """A rez repository as a host has it: ``python-X.Y`` for this interpreter (its commands
+    put this venv's bin first on PATH: rez pip runs that python's pip) and `rez bind`'s
+    platform, arch and os (binary wheels' rez variants name them). Returns the version."""
+    version = "%d.%d" % sys.version_info[:2]
+    pkg = repo / "python" / version
+    pkg.mkdir(parents=True)
+    (pkg / "package.py").write_text(
+        f'name = "python"\nversion = "{version}"\n\n\ndef commands():\n'
+        f'    env.PATH.prepend({str(BIN)!r})\n')
+    for name in ("platform", "arch", "os"):
+        subprocess.run([str(BIN / "rez"), "bind", "-i", str(repo), name], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return version
+
+
+def project_names(folder: Path) -> list:
+    """The PEP 503 names of the distributions in ``folder`` (wheels and sdists)."""
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    return sorted({str(parse_wheel_filename(f.name)[0] if f.name.endswith(".whl")
+                       else parse_sdist_filename(f.name)[0]) for f in folder.iterdir()})
 
 
 def timed(cmd: list, **env: str) -> float:
@@ -170,8 +186,10 @@ def measure(cold_run, warm_run, check) -> tuple:
 
 
 def has_all(names, wanted) -> None:
-    got = {realdists.normalize(n) for n in names}
-    missing = sorted(w for w in wanted if realdists.normalize(w) not in got)
+    from packaging.utils import canonicalize_name
+
+    got = {canonicalize_name(n) for n in names}
+    missing = sorted(w for w in wanted if canonicalize_name(w) not in got)
     if missing:
         raise ToolFailed(f"finished but did not install {', '.join(missing)}")
 
@@ -180,9 +198,9 @@ def real() -> None:
     import requests
     from servers import PyPIServer
 
-    REQUESTS = realdists.REQUESTS
+    from realdists import real_dists
 
-    files = realdists.real_projects()
+    REQUESTS = REAL
     # installed by every tool: the four requested projects and the extra's dependency
     wanted = ["requests", "pysocks", "pyyaml", "importlib_metadata", "docopt"]
     uv = str(BIN / "uv") if (BIN / "uv").exists() else "uv"
@@ -190,15 +208,12 @@ def real() -> None:
     with tempfile.TemporaryDirectory(prefix="rezwheel-bench-real-") as tmp_:
         tmp = Path(tmp_)
         pyrepo = tmp / "python-repo"
-        pyver = realdists.write_python_package(pyrepo, BIN)
-        realdists.bind_host_packages(pyrepo, BIN / "rez")
+        pyver = host_repo(pyrepo)
         server = PyPIServer(tmp / "srv")
         try:
-            for f in files.iterdir():
-                if f.name.endswith((".whl", ".tar.gz")):
-                    shutil.copy(f, server.root)
+            real_dists(server.root)
             index = server.url + "simple/"
-            projects = realdists.project_names(server.root)
+            projects = project_names(server.root)
             for name in projects:  # steady state before timing (see synthetic())
                 requests.get(f"{index}{name}/", timeout=30).raise_for_status()
 
@@ -207,7 +222,8 @@ def real() -> None:
                 return run([BIN / "rezwheel", "install", *REQUESTS, "--into", tmp / f"rw-repo{i}",
                             "--index", index],
                            clean_env(REZWHEEL_STORE=str(tmp / f"rw-store{i}"),
-                                     REZ_PACKAGES_PATH=str(pyrepo), CI="1"))
+                                     REZ_PACKAGES_PATH=str(pyrepo), CI="1",
+                                     PIP_CACHE_DIR=str(tmp / f"rw-pip-cache{i}")))
 
             results["rezwheel"] = measure(
                 ours, lambda: ours(0), lambda: has_all(os.listdir(tmp / "rw-repo0"), wanted))

@@ -20,6 +20,7 @@ from .hashing import sha256_file
 from .index.simple import IndexFile
 from .install import Expected, install_wheel
 from .plan import Done, Step
+from .pools import threads
 from .store import Store
 
 
@@ -139,7 +140,7 @@ def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
         except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
             return Done(step, "failed", str(e))
 
-    with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-install") as pool:
+    with threads(jobs, "rezwheel-install") as pool:
         for result in pool.map(one, todo) if not progress else (
                 f.result() for f in cf.as_completed([pool.submit(one, s) for s in todo])):
             done.append(result)

@@ -13,6 +13,7 @@ from .errors import RezwheelError
 
 if TYPE_CHECKING:
     from .convert import Report
+    from .publish import Result
 
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
@@ -21,7 +22,10 @@ EXIT_USAGE = 2
 def _convert(args: argparse.Namespace) -> int:
     from .convert import convert_paths
 
-    report = convert_paths(args.paths, args.output, prefix=args.prefix)
+    from .progress import conversion_bar
+
+    with conversion_bar(show=not (args.json or _QUIET)):
+        report = convert_paths(args.paths, args.output, prefix=args.prefix)
     if args.json:
         print(json.dumps([r.as_json() for r in report.converted], indent=1))
     else:
@@ -92,7 +96,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool = False,
                  reuse: "Optional[Reuse]" = None, shas: Optional[dict] = None,
-                 sidecars: bool = False
+                 sidecars: bool = False, show: bool = False
                  ) -> tuple[list[str], list[str], list[tuple[str, str]], Optional[str]]:
     """Wheel files as given, plus conversions of any rez package paths, plus (file, sha256) of
     unchanged packages' wheels the target holds (``reuse``); the conversion's warnings are
@@ -105,8 +109,10 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool 
     closing: Optional[str] = None
     if dirs:  # converting imports rez: only pay for it when there is something to convert
         from .convert import convert_paths
+        from .progress import conversion_bar
 
-        report = convert_paths(dirs, workdir, prefix=prefix, reuse=reuse, sidecars=sidecars)
+        with conversion_bar(show=show):
+            report = convert_paths(dirs, workdir, prefix=prefix, reuse=reuse, sidecars=sidecars)
         wheels += [r.file for r in report.converted]
         if shas is not None:
             shas.update({r.file: r.sha256 for r in report.converted})
@@ -168,8 +174,9 @@ def _publish(args: argparse.Namespace) -> int:
         _sweep_staging(near)
     with tempfile.TemporaryDirectory(prefix=f"{_STAGING}{os.getpid()}-", dir=near) as work:
         shas: dict[str, str] = {}
-        wheels, errors, reused, closing = _wheels_from(args.paths, args.prefix, work, args.verbose, reuse,
-                                              shas, sidecars=near is not None)
+        wheels, errors, reused, closing = _wheels_from(
+            args.paths, args.prefix, work, args.verbose, reuse, shas, sidecars=near is not None,
+            show=not (args.json or _QUIET))
         progress = None if args.json else _progress()
         made = frozenset(w for w in wheels if os.path.dirname(w) == work)
         results = publish(wheels, target, jobs=args.jobs, wait=args.wait, dry_run=args.dry_run,
@@ -182,7 +189,7 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"{'skipped':12} {len(reused)} files of unchanged packages, already on the index")
     if reuse is not None and not any(r.status == "failed" for r in results):
         reuse.save()
-    errors += [r.error for r in results if r.error]
+    errors += _grouped([r for r in results if r.error])
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
     for e in errors:
@@ -190,6 +197,23 @@ def _publish(args: argparse.Namespace) -> int:
     if closing:
         print(f"rezwheel: {closing}", file=sys.stderr)
     return EXIT_FAILED if errors else 0
+
+
+def _grouped(failed: Sequence["Result"]) -> list[str]:
+    """Failures one line each, except that files failing for one shared reason (credentials
+    refused, the server down) are said once, with how many were not tried."""
+    by_reason: dict[str, list] = {}
+    for r in failed:
+        by_reason.setdefault(r.reason or r.error or "", []).append(r)
+    out = []
+    for reason, rs in by_reason.items():
+        if len(rs) == 1 or not rs[0].reason:
+            out += [r.error for r in rs]
+            continue
+        skipped = sum("not tried: " in (r.error or "") for r in rs)
+        out.append(f"{len(rs)} files not published: {reason}"
+                   + (f" ({skipped} not tried after the first failures)" if skipped else ""))
+    return out
 
 
 def _error(message: object) -> None:
@@ -235,9 +259,9 @@ def _install(args: argparse.Namespace) -> int:
         raise UsageError("install: nothing to install (give requests, wheel files or -r FILE)")
     repo = os.path.abspath(args.into)
     python = args.python
-    if not python and (asked.wanted or files):
+    if asked.wanted and not python:  # the python packages installed decide (default_python)
         from .plan import default_python, installed_paths
-        python = default_python(installed_paths(repo))  # the newest python there, as rez pip
+        python = default_python(installed_paths(repo))
     target = Target.current(python)
     done = []
     if files:
@@ -257,7 +281,8 @@ def _install(args: argparse.Namespace) -> int:
             raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
                                 "requests")
         with Planner(args.index, target, args.prefix, explicit_python=bool(python),
-                     force=args.force, only_binary=args.only_binary) as planner:
+                     force=args.force, only_binary=args.only_binary,
+                     build=not args.dry_run) as planner:
             steps = planner.plan(asked, repo, no_deps=args.no_deps)
             from .apply import Done, apply
             from .store import Store
@@ -436,8 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--index", action="append", metavar="URL|NAME|DIR",
                      help="index to resolve from; repeat to read several in order")
     ins.add_argument("--python", metavar="VERSION",
-                     help="target python for markers and variants (default: the newest python "
-                     "package installed, else this interpreter's)")
+                     help="target python for markers and variants (default: this "
+                     "interpreter's, if that python package is installed, else the newest one)")
     ins.add_argument("--no-deps", action="store_true", help="the requested packages only")
     ins.add_argument("-U", "--upgrade", action="store_true",
                      help="resolve against the indexes even when what is installed satisfies "
@@ -477,7 +502,22 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep-last", type=int, metavar="N",
                        help="keep the N most recently used")
     cache.set_defaults(func=_cache)
+
+    comp = command(sub, "completion", "print a shell completion script for rezwheel")
+    comp.add_argument("shell", choices=["bash", "zsh"],
+                      help="the shell: bash (source it, or put it in bash_completion.d) or zsh "
+                      "(put it on $fpath as _rezwheel)")
+    comp.set_defaults(func=_completion)
     return p
+
+
+def _completion(args: argparse.Namespace) -> int:
+    """A static script generated from the parser (shtab): nothing runs at tab time, so
+    completion costs no start-up."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
 
 
 class _OnePrefix(logging.Formatter):
@@ -509,9 +549,27 @@ def _setup(args: argparse.Namespace) -> None:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
+def _leave(status: int) -> int:
+    """Exit status ``status`` now: threads still on the wire after Ctrl-C or SIGTERM (their
+    pools let go, see ``pools``) are not waited for; every clean-up on the way out has run."""
+    import threading
+
+    if threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # `install -r FILE pkg`: argparse leaves requests after an option unparsed
+        if getattr(args, "command", None) == "install" and not any(
+                x.startswith("-") for x in extra):
+            args.items += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -528,7 +586,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _error(e)
         return e.exit_code
     except KeyboardInterrupt:
-        return 130
+        print("rezwheel: interrupted", file=sys.stderr)
+        return _leave(130)
+    except SystemExit as e:  # SIGTERM (143), as Ctrl-C
+        if e.code == 143:
+            return _leave(143)
+        raise
     except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback
         if args.debug:
             raise

@@ -186,7 +186,7 @@ def _convert(paths: list[str], outdir: str, prefix: str, linux_tag: str,
             try:
                 pkg.validate_data()
             except Exception as e:
-                report.failed.append(f"{pkg.uri}: {' '.join(str(e).split())[:300]}")
+                report.failed.append(f"{_where(pkg)}: {' '.join(str(e).split())[:300]}")
                 continue
         if isinstance(pkg, LoadFailure):
             (report.failed if pkg.package else report.bad_paths).append(pkg.message)
@@ -196,6 +196,12 @@ def _convert(paths: list[str], outdir: str, prefix: str, linux_tag: str,
             continue
         try:
             data = rezdef.package_data(pkg)
+            raw = getattr(pkg, "_data", None) or getattr(pkg.resource, "_data", None) or {}
+            if raw.get("name", pkg.name) != pkg.name:  # a directory above a repository
+                raise ConversionError(
+                    f"{_where(pkg)}: its package.py defines {raw.get('name')!r}, but it lies "
+                    f"where rez reads {pkg.name}-{pkg.version}: is {pkg.repository.location} "
+                    "really a package repository?")
             dist = naming.dist_name(pkg.name, prefix, data.get("pip_name"))
             other = families.setdefault(dist, pkg.name)
             if other != pkg.name:
@@ -213,7 +219,7 @@ def _convert(paths: list[str], outdir: str, prefix: str, linux_tag: str,
         except RezwheelError as e:
             report.failed.append(str(e))
         except Exception as e:  # rez's own load and validation errors
-            report.failed.append(f"{pkg.uri}: {' '.join(str(e).split())[:300]}")
+            report.failed.append(f"{_where(pkg)}: {' '.join(str(e).split())[:300]}")
     if reuse is not None:
         report.fresh = reuse.learnt()
     return report
@@ -506,3 +512,13 @@ def _wheel_file(plan: dict) -> str:
         lines.append(f"Build: {plan['build']}")
     return "\n".join(lines) + "\n"
 
+
+def _where(pkg: object) -> str:
+    """A package as messages name it: its file, else its rez name (rez has no file for a
+    package whose definition is missing)."""
+    uri = getattr(pkg, "uri", None)
+    if uri:
+        return str(uri)
+    where = getattr(getattr(pkg, "resource", None), "location", None)
+    name = getattr(pkg, "qualified_name", None) or "a package"
+    return f"{name} (in {where})" if where else str(name)

@@ -22,6 +22,7 @@ from .errors import RezwheelError
 from .hashing import sha256_file
 from .index.local import LocalIndex, project_of
 from .index.simple import IndexFile, filename_problem
+from .pools import threads
 from .repository import IndexRepository, Settings
 
 
@@ -118,18 +119,22 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             index.adopt(tmp, f.filename, f.sha256)
             return Synced(f.filename, f.sha256, "copied")
 
-        with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-mirror") as pool:
-            futures = {pool.submit(fetch, f, source): f for f, source in todo}
-            for fut in cf.as_completed(futures):
-                f = futures[fut]
-                try:
-                    result = fut.result()
-                    touched.add(project_of(f.filename) or "")
-                except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
-                    result = Synced(f.filename, f.sha256, "failed", str(e))
-                results.append(result)
-                if progress:
-                    progress.advance(result, 0)
+        try:
+            with threads(jobs, "rezwheel-mirror") as pool:
+                futures = {pool.submit(fetch, f, source): f for f, source in todo}
+                for fut in cf.as_completed(futures):
+                    f = futures[fut]
+                    try:
+                        result = fut.result()
+                        touched.add(project_of(f.filename) or "")
+                    except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+                        result = Synced(f.filename, f.sha256, "failed", str(e))
+                    results.append(result)
+                    if progress:
+                        progress.advance(result, 0)
+        except BaseException:  # Ctrl-C: downloads still in flight lose their directory
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         index.write_pages(None if stale else touched)
         shutil.rmtree(partial, ignore_errors=True)
         os.unlink(marker)

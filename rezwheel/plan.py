@@ -11,10 +11,10 @@ definitions come from the store, PEP 658 files or range reads, and pip reads met
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 
 from . import fsrepo, pypi
 from .errors import RezwheelError
+from .pools import threads
 from .wanted import Asked, Wanted, parse
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class Planner:
         self.only_binary = only_binary
         self.build = build  # sdists become wheels (install); a mirror copies them as they are
         self.store = store
+        self.have: list[str] = []  # the repositories counted as installed (``plan``)
         from .repository import IndexRepository, Settings
 
         self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
@@ -132,12 +134,12 @@ class Planner:
         """("rez", family) -> "local" | "ours" | None; ("pep", project) -> "plain" |
         "ours:<family>" | None."""
         kind, name = key
-        if kind == "rez":
-            if any(os.path.isdir(os.path.join(p, name)) for p in have):
-                return "local"
+        if kind == "rez":  # the indexes first: an installed plain project may be upgraded
             if any(r.versions(name) for r in self.repos):
                 return "ours"
-            return "plain" if self._plain(name) else None
+            if self._plain(name):
+                return "plain"
+            return "local" if any(os.path.isdir(os.path.join(p, name)) for p in have) else None
         for r in self.repos:
             family = r.family_of(name)
             if family:
@@ -160,7 +162,7 @@ class Planner:
                 keys.add(("rez", w.rez))
             if w.pep and w.text[:1] not in "!~":
                 keys.add(("pep", canonicalize_name(w.pep.name)))
-        with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-plan") as pool:
+        with threads(8, "rezwheel-plan") as pool:
             found = list(pool.map(lambda k: self._lookup(k, have), sorted(keys)))
             _warm_imports()  # rez's solver and installer load while the pages are on the wire
         kinds = dict(zip(sorted(keys), found))
@@ -168,12 +170,9 @@ class Planner:
         pip_reqs: list[Wanted] = []
         for w in live:
             rez_kind = kinds.get(("rez", w.rez)) if w.rez else None
-            if rez_kind == "plain":  # a rez request on a plain project: pip's range for it
-                from rez.version import Requirement
-
-                spec = _specifier(Requirement(w.text))
-                pip_reqs.append(Wanted(w.text, w.origin, w.rez,
-                                       PipRequirement(canonicalize_name(w.rez) + spec)))
+            if rez_kind == "plain":  # a plain project: pip's spelling as typed, else a pin
+                pip_reqs.append(w if w.pep and canonicalize_name(w.pep.name) == canonicalize_name(
+                    w.rez) else self._pin(w))
                 continue
             if w.text[:1] in "!~" or (w.rez and (w.rez in HOST_FAMILIES or w.rez.startswith(
                     ".") or rez_kind)):
@@ -196,6 +195,30 @@ class Planner:
                 pip_constraints.append(str(w.pep))
         return rez_reqs, pip_reqs, rez_constraints, pip_constraints
 
+    def _pin(self, w: Wanted) -> Wanted:
+        """A rez request on a plain project (``black-26.1.a1``, ``click-8+``) as the pip pin of
+        the newest release on the indexes whose rez-pip version is in the rez range (rez
+        ranges and PEP 440 specifiers do not translate one to one)."""
+        from rez.utils.pip import pip_to_rez_version
+        from rez.version import Requirement, Version as RezVersion
+
+        project = canonicalize_name(w.rez or "")
+        rng = Requirement(w.text).range
+        found = set()
+        for r in self.repos:
+            for f in r.source.files(project):
+                v = _release(f.filename, project)
+                if v is not None:
+                    found.add(v)
+        for v in sorted(found, reverse=True):
+            try:
+                if rng.contains_version(RezVersion(pip_to_rez_version(str(v)))):
+                    return Wanted(w.text, w.origin, w.rez, PipRequirement(f"{project}=={v}"))
+            except Exception:  # a release rez-pip cannot name: not this one
+                continue
+        raise RezwheelError(f"{w.where}: no release of {project} on {self.tried()} is in that "
+                            f"rez range (releases: {', '.join(map(str, sorted(found))) or 'none'})")
+
     def pip_index_urls(self) -> list[str]:
         urls = []
         for r in self.repos:
@@ -212,6 +235,9 @@ class Planner:
         (sdists built into wheels first, when installing)."""
         picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
                                  constraints, self.only_binary)
+        # requirement names as the families are spelled: installed ones, then pip's picks
+        names = {canonicalize_name(n): n for p in reversed(self.have) for n in _listdir(p)}
+        names.update({canonicalize_name(p.name): pypi.rez_name(p.name) for p in picks})
         out = {}
         for p in picks:
             index = _redact(self._index_for(p.url).url)
@@ -226,7 +252,7 @@ class Planner:
             elif p.is_sdist:  # a mirror copies the sdist; the solve only needs a definition
                 wheel = f"{canonicalize_name(p.name).replace('-', '_')}-{p.version}-py3-none-any.whl"
             data = pypi.definition(p.metadata, wheel, self.target, index, p.sha256, p.extras,
-                                   p.sdist)
+                                   p.sdist, names)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
             fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), data)
@@ -255,13 +281,14 @@ class Planner:
         """
         if not isinstance(asked, Asked):
             asked = Asked([parse(r) for r in asked])
-        have = installed_paths(repo)
+        have = self.have = installed_paths(repo)
         requests, pip_wanted, rez_constraints, pip_constraints = self.classify(asked, have, repo)
         pip_reqs = [str(w.pep) for w in pip_wanted]
         plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints) if pip_reqs else {}
-        by_project = {canonicalize_name(p.name): data["name"] for p, data in plain.values()}
-        requests = requests + [_as_rez(w, by_project[canonicalize_name(w.pep.name)])
-                               for w in pip_wanted if canonicalize_name(w.pep.name) in by_project]
+        # pip chose the versions of what was asked its way: the solve takes exactly those
+        by_project = {canonicalize_name(p.name): data for p, data in plain.values()}
+        requests = requests + [f"{d['name']}=={d['version']}" for d in (
+            by_project.get(canonicalize_name(w.pep.name)) for w in pip_wanted) if d]
         asked_projects = {canonicalize_name(w.pep.name) for w in pip_wanted}
         while True:
             try:
@@ -316,8 +343,20 @@ class Planner:
         # unless --force asks for the index's definition
         read = self._bind() + self._scratch()
         paths = (have if not self.force else []) + read + (have if self.force else [])
-        return solve(requests, paths,
-                     [f"~python-{self.target.short}"] if self.explicit_python else [])
+        weak = f"~python-{self.target.short}"
+        try:
+            return solve(requests, paths, [weak] if self.explicit_python else [])
+        except RezwheelError as e:
+            # rez says only that python-X.Y conflicts with ~python-X.Y: say what is missing
+            if self.explicit_python and weak in str(e) and self.target.short not in pythons(
+                    paths):
+                found = pythons(paths)
+                raise RezwheelError(
+                    f"--python {self.target.python}: no python-{self.target.short} package on "
+                    "rez's packages path or the indexes" + (
+                        f" (there: {', '.join(found)})" if found else " (rez bind python)")) \
+                    from None
+            raise
 
     def _latest(self, requests: list[str]) -> list[Any]:
         """--no-deps: the newest version in range of each request, by itself."""
@@ -379,14 +418,14 @@ def satisfied(asked: Asked, repo: str, target: pypi.Target,
         family = installed.get(canonicalize_name(w.pep.name)) if w.pep else None
         if family is None:
             return None
-        requests.append(_as_rez(w, family))
+        requests.append(w)
         extras[family] = {canonicalize_name(x) for x in w.pep.extras}
-    for w in asked.constraints:
-        family = installed.get(canonicalize_name(w.pep.name)) if w.pep else None
-        if family:
-            requests.append("~" + _as_rez(w, family))
     extra = [f"~python-{target.short}"] if explicit_python else []
     try:
+        requests = [r if isinstance(r, str) else _as_rez(r, installed[canonicalize_name(
+            r.pep.name)]) for r in requests] + [
+            "~" + _as_rez(w, installed[canonicalize_name(w.pep.name)]) for w in asked.constraints
+            if w.pep and canonicalize_name(w.pep.name) in installed]
         variants = solve(requests, have, extra)
     except (RezwheelError, MissingFamily):
         return None
@@ -446,14 +485,37 @@ def installed_paths(repo: Optional[str]) -> list[str]:
 
 
 def default_python(paths: list[str]) -> Optional[str]:
-    """The newest ``python`` package installed (major.minor), as ``rez pip`` picks it."""
-    from rez.packages import iter_packages
+    """The python to target when none is given (major.minor): this interpreter's when a
+    ``python`` package of that version is installed (pip builds sdists only for the python it
+    runs on), else the newest one installed, as ``rez pip`` picks it; None when none is."""
+    versions = pythons(paths)
+    mine = "%d.%d" % sys.version_info[:2]
+    return mine if mine in versions else (versions[-1] if versions else None)
 
-    found = max(iter_packages("python", paths=paths), key=lambda p: p.version, default=None)
-    if found is None:
+
+def pythons(paths: list[str]) -> list[str]:
+    """The major.minor versions of the ``python`` packages installed, oldest first."""
+    from rez.packages import iter_packages
+    from rez.version import Version as RezVersion
+
+    found = set()
+    for p in iter_packages("python", paths=paths):
+        parts = str(p.version).split(".")[:2]
+        if all(x.isdigit() for x in parts):
+            found.add(".".join(parts))
+    return sorted(found, key=RezVersion)
+
+
+def _release(filename: str, project: str) -> Optional[Any]:
+    """The PEP 440 version of a wheel or sdist of ``project``, from its file name."""
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    try:
+        name, version = (parse_wheel_filename(filename)[:2] if filename.endswith(".whl")
+                         else parse_sdist_filename(filename))
+    except ValueError:
         return None
-    parts = str(found.version).split(".")[:2]
-    return ".".join(parts) if all(p.isdigit() for p in parts) else None
+    return version if canonicalize_name(name) == project else None
 
 
 def _listdir(path: str) -> list[str]:
@@ -471,7 +533,10 @@ def _as_rez(w: Wanted, family: str) -> str:
         return family
     from rez.utils.pip import pip_specifier_to_rez_requirement
 
-    rng = str(pip_specifier_to_rez_requirement(w.pep.specifier))
+    try:
+        rng = str(pip_specifier_to_rez_requirement(w.pep.specifier))
+    except Exception:  # rez's converter knows no rez range for some (===, some != and ~=)
+        raise RezwheelError(f"{w.where}: {w.pep.specifier} has no rez range") from None
     if not rng or rng == "*":
         return family
     return f"{family}{rng}" if rng[0] in "<>=!~" else f"{family}-{rng}"
@@ -482,12 +547,6 @@ def _warm_imports() -> None:
 
     for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.apply"):
         importlib.import_module(module)
-
-
-def _specifier(req: Any) -> str:
-    from . import naming
-
-    return "" if req.range.is_any() else naming.range_to_specifier(str(req.range))
 
 
 def _with_credentials(url: str, cred: Any) -> str:

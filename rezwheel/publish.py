@@ -29,9 +29,11 @@ from .http import RETRY_STATUS, OriginAuth, describe, make_session, redact, retr
 from .hashing import CHUNK, sha256_file
 from .index.simple import IndexFile
 from .index.source import HttpSource
+from .pools import threads
 from .wheel.metadata import header_fields, read_metadata
 
 log = logging.getLogger(__name__)
+STOP_AFTER = 2  # first uploads failing alike before the rest of a batch is not tried
 UPLOAD_ATTEMPTS = 5
 SMALL_BODY = 8 << 20
 WAIT_POLL = 1.0
@@ -49,6 +51,8 @@ class Result:
     sha256: Optional[str]
     status: str  # uploaded | skipped | failed | would-upload
     error: Optional[str] = None
+    #: a failure that is not this file's own (credentials, the server): the same for a batch
+    reason: Optional[str] = field(default=None, compare=False)
 
     def as_json(self) -> dict:
         return {"file": self.file, "sha256": self.sha256, "status": self.status,
@@ -136,7 +140,7 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = Non
 
     # reading the index and uploading overlap: a project's files go up as soon as its page
     # has been read and judged, while other pages are still on the wire
-    with cf.ThreadPoolExecutor(max(1, jobs), thread_name_prefix="rezwheel-publish") as pool:
+    with threads(jobs, "rezwheel-publish") as pool:
         uploads: dict[cf.Future, _Wheel] = {}
 
         def send(ws: list[_Wheel]) -> None:
@@ -301,6 +305,12 @@ class _Remote:
         self.index = HttpSource(cfg.index_url, self.session, None, credential=cred,
                                 files_hosts=cfg.files_hosts)
         self.stats = stats
+        # as twine does, a batch stops once its first uploads all fail for the same reason
+        # (refused credentials, a server that is down): the rest are not tried
+        self._stop: Optional[str] = None
+        self._failed: dict[str, int] = {}
+        self._succeeded = False
+        self._lock = threading.Lock()
 
     def _count(self, what: str) -> None:
         with self.stats.lock:
@@ -343,6 +353,21 @@ class _Remote:
         return (have.sha256 or "") if have else None
 
     def upload(self, w: _Wheel) -> Result:
+        with self._lock:
+            stop = self._stop
+        if stop:
+            return Result(w.name, w.sha256, "failed", f"{w.name}: not tried: {stop}", stop)
+        result = self._upload(w)
+        with self._lock:
+            if result.reason:
+                self._failed[result.reason] = self._failed.get(result.reason, 0) + 1
+                if not self._succeeded and self._failed[result.reason] >= STOP_AFTER:
+                    self._stop = result.reason
+            elif result.status != "failed":
+                self._succeeded = True
+        return result
+
+    def _upload(self, w: _Wheel) -> Result:
         delay = 1.0
         last = ""
         form = _form(w)
@@ -377,10 +402,12 @@ class _Remote:
                 return self._judge(w, found, "skipped")
             hint = "" if self.has_credentials or r.status_code not in (401, 403, 404) else \
                 " (no credentials found for this index: see REZWHEEL_TOKEN, ~/.netrc, the config)"
-            return Result(w.name, w.sha256, "failed",
-                          f"{w.name}: {describe(r, self.cfg.upload_url, self.sent)}{hint}")
-        return Result(w.name, w.sha256, "failed",
-                      f"{w.name}: gave up after {UPLOAD_ATTEMPTS} attempts: {last}")
+            said = f"{describe(r, self.cfg.upload_url, self.sent)}{hint}"
+            batch = r.status_code in (401, 403, 404, 405, 407) or r.status_code >= 500
+            return Result(w.name, w.sha256, "failed", f"{w.name}: {said}",
+                          said if batch else None)
+        said = f"gave up after {UPLOAD_ATTEMPTS} attempts: {last}"
+        return Result(w.name, w.sha256, "failed", f"{w.name}: {said}", said)
 
     def _safe_lookup(self, w: _Wheel) -> Optional[str]:
         try:

@@ -170,6 +170,18 @@ def pip_reason(stderr: str, status: int) -> str:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     errors = [ln[len("ERROR:"):].strip() for ln in lines if ln.startswith("ERROR:")]
     said = "; ".join(dict.fromkeys(errors)) or (lines[-1] if lines else f"exit status {status}")
+    # a build backend's own output sits between "╰─> [N lines of output]" and "[end of
+    # output]": its last line is usually the reason (a missing compiler or library)
+    build, inside = "", False
+    for ln in lines:
+        if re.search(r"\[\d+ lines? of output\]\s*$", ln):
+            inside = True
+        elif ln == "[end of output]":
+            inside = False
+        elif inside:
+            build = ln
+    if build:
+        said = f"{said} ({build})"
     return " ".join(said.split())[:500]
 
 
@@ -262,18 +274,21 @@ def rez_name(dist: str) -> str:
 
 def definition(meta: dict, filename: str, target: Target, index: str = "",
                sha256: Optional[str] = None, extras: tuple[str, ...] = (),
-               sdist: Optional[tuple[str, str]] = None) -> dict:
+               sdist: Optional[tuple[str, str]] = None,
+               names: Optional[dict[str, str]] = None) -> dict:
     """A rez-pip style definition for a plain wheel (``tools`` is added at install time).
 
     ``extras``: the extras asked of it, whose dependencies it then requires (recorded in
-    ``pip``); ``sdist``: the (file name, sha256) it was built from. Refused with one line
+    ``pip``); ``sdist``: the (file name, sha256) it was built from; ``names``: the rez family
+    names of projects (by canonical name) its requirements use, as rez-pip's ``name_casings``
+    (``pygments`` in rich's metadata is the family ``Pygments``). Refused with one line
     naming the wheel unless the metadata's name, version and requirements make a definition
     ``rezdef.check_identity`` accepts.
     """
     check_filename(os.path.basename(filename), filename)
     name, version = check_project(meta, filename)
     try:
-        data = _definition(meta, name, version, filename, target, extras)
+        data = _definition(meta, name, version, filename, target, extras, names or {})
         data["pip"] = {"name": name, "version": version, "index": index,
                        "file": os.path.basename(filename), "sha256": sha256,
                        **({"extras": list(extras)} if extras else {}),
@@ -288,7 +303,7 @@ def definition(meta: dict, filename: str, target: Target, index: str = "",
 
 
 def _definition(meta: dict, name: str, version: str, filename: str, target: Target,
-                extras: tuple[str, ...]) -> dict:
+                extras: tuple[str, ...], names: dict[str, str]) -> dict:
     import time
 
     from packaging.specifiers import SpecifierSet
@@ -308,7 +323,9 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
             if not any(req.marker.evaluate(env) for env in envs):
                 continue  # another python or platform, or an extra nobody asked for
             marked = set(get_marker_sys_requirements(str(req.marker)))
-        rez_req = str(packaging_req_to_rez_req(req))
+        converted = packaging_req_to_rez_req(req)
+        family = names.get(canonicalize_name(req.name))
+        rez_req = str(converted) if not family else family + str(converted)[len(converted.name):]
         (variant_requires if marked else requires).append(rez_req)
         sys_requires |= marked
     variant = ([f"platform-{system.platform}"] if "platform" in sys_requires else []) + \

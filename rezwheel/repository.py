@@ -148,7 +148,7 @@ class IndexRepository:
         return naming.dist_name(rez_name, self.settings.prefix)
 
     def family_names(self) -> list[str]:
-        """Rez family names on the index: the newest wheel of each project tells (the
+        """Rez family names on the index: the newest valid wheel of each project tells (the
         distribution name cannot: rez names are case-sensitive and may hold "_" or "."). A
         project with no wheel (sdists only) is skipped unread; an index listing more projects
         than ``max-list-projects`` (a public one lists hundreds of thousands) is not listed."""
@@ -163,14 +163,16 @@ class IndexRepository:
         names = []
         for project in sorted(projects):
             found = self.versions_of_project(project)
-            if not found:
-                continue
-            v = found[max(found, key=_version_key)]
-            with v.lock:
-                if not v.loaded:
-                    self._load(v, check_version=False)
-            if v.data is not None:
-                names.append(v.data["name"])
+            for version in sorted(found, key=_version_key, reverse=True):
+                v = found[version]
+                with v.lock:
+                    if not v.loaded:
+                        self._load(v, check_version=False)
+                if v.foreign:  # a plain project: no rez family
+                    break
+                if v.data is not None:  # else an invalid version (reported): try the next
+                    names.append(v.data["name"])
+                    break
         return names
 
     def versions(self, rez_name: str) -> dict[str, IndexVersion]:
@@ -376,7 +378,9 @@ class IndexRepository:
         if not f.sha256:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
         local = self.source.local_path(f) if not isinstance(self.source, HttpSource) else None
-        return self.store.localize(f.sha256, f.filename, lambda dest: self.source.fetch(f, dest),
+        # inside `rez env` the payload download is the one long wait: a bar when it is large
+        return self.store.localize(f.sha256, f.filename,
+                                   lambda dest: self.source.fetch(f, dest, show=True),
                                    local_path=local,
                                    definition=self.definition_text(rez_name, rez_version))
 

@@ -18,6 +18,7 @@ from .errors import InstallError, RezwheelError
 from .hashing import sha256_file
 from .index.simple import IndexFile
 from .pypi import Pick, check_filename, run_pip, wheel_metadata
+from .redaction import redact
 from .store import Store, check_sha256
 
 
@@ -64,7 +65,7 @@ def _build(pick: Pick, source: object, index_urls: list[str], store: Store) -> s
         out = os.path.join(tmp, "wheel")
         try:
             run_pip(["wheel", "--no-deps", "--quiet", "--wheel-dir", out, path], index_urls,
-                    f"build {pick.filename}")
+                    f"build {pick.filename} (from {redact(pick.url)})")
         except RezwheelError as e:
             raise InstallError(str(e)) from None
         wheels = os.listdir(out) if os.path.isdir(out) else []

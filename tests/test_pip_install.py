@@ -241,12 +241,18 @@ def test_unknown_package_names_the_indexes_tried(pypi, local_index, tmp_path):
 
 
 def test_unsatisfiable_plain_request_gives_pips_reason(pypi, tmp_path):
-    r = install("pureapp-9+", "--into", host_repo(tmp_path), "--index", pypi.url + "simple/",
+    repo = host_repo(tmp_path)
+    r = install("pureapp>=9", "--into", repo, "--index", pypi.url + "simple/",
                 tmp_path=tmp_path, check=False)
     assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
     assert r.stderr.startswith(f"rezwheel: error: pip could not resolve pureapp>=9 from {pypi.url}"
                                "simple/: Could not find a version that satisfies")
     assert "No matching distribution found for pureapp>=9" in r.stderr
+    # a rez range on a plain project is pinned against the releases the index lists
+    r = install("pureapp-9+", "--into", repo, "--index", pypi.url + "simple/",
+                tmp_path=tmp_path, check=False)
+    assert r.stderr == (f"rezwheel: error: pureapp-9+: no release of pureapp on {pypi.url}simple/ "
+                        "is in that rez range (releases: 1.0.2)\n"), r.stderr
 
 
 def test_unsatisfiable_request_gives_rez_conflict(local_index, tmp_path):

@@ -84,6 +84,18 @@ def test_pypiserver_changed_file_and_wrong_password(pypiserver, wheels, tmp_path
                     rf"\$REZWHEEL_PASSWORD\)$", line), line
     assert wrong not in r.stdout + r.stderr and "DOCTYPE" not in r.stderr
 
+    # a batch refused alike is said once, and stops as twine does: the rest is not tried
+    batch = [w for w in sorted(wheels.glob("*.whl")) if w.name != good.name]
+    r = rezwheel("publish", *batch, "--to", pypiserver.url, "--jobs", "1", check=False,
+                 env=env(REZWHEEL_USERNAME="ci", REZWHEEL_PASSWORD=wrong))
+    assert r.returncode == 1
+    (line,) = r.stderr.strip().splitlines()
+    assert re.match(rf"rezwheel: error: {len(batch)} files not published: HTTP 40[13] "
+                    rf"(Unauthorized|Forbidden) from {re.escape(pypiserver.url)} \(credentials "
+                    rf"from \$REZWHEEL_PASSWORD\) \({len(batch) - 2} not tried after the first "
+                    rf"failures\)$", line), line
+    assert "uploaded" not in r.stdout
+
 
 def test_dependency_confusion_guard(pypiserver, sample_repo, tmp_path):
     # someone else's "pyutil" is on the index already: a plain wheel with no rez definition

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import sysconfig
 import time
 import zipfile
@@ -457,3 +458,31 @@ def test_round_trip_certifi(index, host, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, show(r)
     assert os.listdir(out) == published
+
+
+def test_a_failing_sdist_build_gives_the_builds_last_line(dists, tmp_path, host):
+    """An sdist whose build fails: one line naming the sdist and its index, with the build
+    backend's own last line (where the missing library is named), and nothing installed."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "setup.py").write_text(
+        "import sys\nfrom setuptools import setup\n"
+        "if 'bdist_wheel' in sys.argv:\n"
+        "    raise SystemExit('error: the frobnicator library is missing')\n"
+        "setup(name='brokenpkg', version='1.0', py_modules=[])\n")
+    server = PyPIServer(tmp_path / "srv")
+    try:
+        for f in dists.iterdir():
+            if f.name.startswith(("setuptools-", "wheel-", "packaging-")):
+                shutil.copy(f, server.root)
+        with tarfile.open(server.root / "brokenpkg-1.0.tar.gz", "w:gz") as tar:
+            tar.add(src / "setup.py", "brokenpkg-1.0/setup.py")
+        repo = tmp_path / "repo"
+        r = install("brokenpkg", "--into", repo, "--index", server.url + "simple/",
+                    store=tmp_path / "store", host=host)
+        line = one_error_line(r)
+        assert "brokenpkg-1.0.tar.gz" in line and server.url in line, line
+        assert line.endswith("(error: the frobnicator library is missing)"), line
+        assert not repo.exists() or families(repo) == []
+    finally:
+        server.stop()

@@ -28,7 +28,7 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 from .. import limits
@@ -335,12 +335,14 @@ class HttpSource:
                 os.unlink(tmp)
         return _zip_or_none(keep)
 
-    def fetch(self, f: IndexFile, dest: str) -> Optional[str]:
+    def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
         """Stream a file to ``dest``; returns its sha256, hashed on the way (the caller
-        compares it with the index's, without reading the file again)."""
+        compares it with the index's, without reading the file again). ``show``: a byte bar
+        for a large file when a person watches (``progress.download_bar``)."""
         import requests
 
         from ..http import deadline, describe, failure
+        from ..progress import download_bar
 
         got = [0]
         try:
@@ -348,15 +350,18 @@ class HttpSource:
                 with self.session.get(f.url, stream=True) as r:
                     if r.status_code != 200:
                         raise RezwheelError(describe(r, f.url, self._sent()))
-                    with open(dest, "wb") as out:
-                        digest = _stream(r, out, f.url, got)
+                    size = r.headers.get("Content-Length", "")
+                    total = int(size) if size.isdigit() else 0
+                    with open(dest, "wb") as out, download_bar(f.filename, total, show) as tick:
+                        digest = _stream(r, out, f.url, got, tick)
         except requests.RequestException as e:
             raise failure(e, f.url) from None
         self.counters.add("payload", got[0])
         return digest
 
 
-def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list) -> str:
+def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list,
+            tick: Callable[[int], None] = lambda n: None) -> str:
     """Copy a response body to ``out``, hashing it, refused past the unpacked-size cap."""
     from ..http import HTTPFailure
     from ..wheel.reader import max_unpacked
@@ -371,6 +376,7 @@ def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: lis
                               "(REZWHEEL_MAX_UNPACKED)")
         out.write(chunk)
         digest.update(chunk)
+        tick(len(chunk))
     return digest.hexdigest()
 
 
@@ -461,7 +467,7 @@ class LocalSource:
     def tail_zip(self, f: IndexFile, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
         return _zip_or_none(self._path(f.url))
 
-    def fetch(self, f: IndexFile, dest: str) -> Optional[str]:
+    def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
         shutil.copyfile(self._path(f.url), dest)
         return None  # not hashed on the way: the caller hashes the copy
 
@@ -529,7 +535,7 @@ class ChainSource:
         owner = self._owner(f.url)
         return owner.local_path(f) if isinstance(owner, LocalSource) else None
 
-    def fetch(self, f: IndexFile, dest: str) -> Optional[str]:
+    def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
         from ..hashing import sha256_file
 
         alternatives = self._alternatives.get(f.url) or []
@@ -538,7 +544,7 @@ class ChainSource:
             if f.sha256 and g.sha256 and g.sha256 != f.sha256:
                 continue
             try:
-                got = s.fetch(g, dest) or sha256_file(dest)
+                got = s.fetch(g, dest, show) or sha256_file(dest)
                 if f.sha256 and got != f.sha256:
                     raise RezwheelError(f"{redact(g.url)}: sha256 does not match the index's "
                                         f"{f.sha256}")

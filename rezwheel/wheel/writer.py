@@ -67,6 +67,20 @@ DICT = 32 << 10          # deflate window: how much of the previous piece primes
 # zip format limits (module constants so tests can force the zip64 paths with small data)
 LIMIT16 = 0xFFFF
 LIMIT32 = 0xFFFFFFFF
+
+#: (bytes read, wheels finished) shared with a process that shows a bar (``progress.
+#: conversion_bar``); forked conversion workers inherit it. None: nobody watches.
+COUNTERS: Optional[tuple] = None
+
+
+def _count(nbytes: int, wheels: int = 0) -> None:
+    counters = COUNTERS
+    if counters is not None:
+        with counters[0].get_lock():
+            counters[0].value += nbytes
+        if wheels:
+            with counters[1].get_lock():
+                counters[1].value += wheels
 ZIP64_HINT = 1 << 31     # a streamed member declared larger gets a zip64 local header
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
@@ -317,6 +331,7 @@ class WheelWriter:
         cur = next(blocks, b"")
         nxt = next(blocks, None)
         if nxt is None:  # small: compressed whole, in a batch
+            _count(len(cur))
             m.usize = len(cur)
             self._batch.append((m, cur))
             self._batch_bytes += len(cur)
@@ -334,6 +349,7 @@ class WheelWriter:
             if m.usize >= LIMIT32 and not m.zip64:
                 raise _too_large(m)
             last = nxt is None
+            _count(len(cur))
             self._enqueue("block", m, self._submit(_deflate, cur, zdict, last), len(cur))
             zdict = cur[-DICT:]
             cur, nxt = nxt, (None if last else next(blocks, None))
@@ -366,6 +382,7 @@ class WheelWriter:
         self._fh.close()
         os.chmod(self._tmp, 0o644)
         os.replace(self._tmp, self.path)
+        _count(0, wheels=1)
         return digest.hexdigest()
 
     def _shutdown(self) -> None:

@@ -1,0 +1,25 @@
+"""Thread pools that let go on Ctrl-C.
+
+``with ThreadPoolExecutor()`` waits for every submitted task on the way out, even when the way
+out is a KeyboardInterrupt: a sync with downloads in flight went on for a minute after Ctrl-C.
+Here an exception cancels what has not started and leaves at once; the CLI then ends the
+process without joining the threads still on the wire (``cli.main``). Work in flight writes
+only to temporary names, so nothing half-written is left visible.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def threads(n: int, name: str) -> Iterator[cf.ThreadPoolExecutor]:
+    pool = cf.ThreadPoolExecutor(max(1, n), thread_name_prefix=name)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
