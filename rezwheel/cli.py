@@ -311,7 +311,7 @@ def _mirror(args: argparse.Namespace) -> int:
     from .mirror import sync
 
     results = sync(args.source, args.to, args.filter, jobs=args.jobs, prefix=args.prefix,
-                   progress=None if args.json else _progress())
+                   progress=None if args.json else _progress(), only_binary=args.only_binary)
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=1))
     else:
@@ -488,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only what these rez requests resolve to (default: everything)")
     ms.add_argument("--prefix", default="", help="prefix of upstream's distribution names")
     ms.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
+    ms.add_argument("--only-binary", action="store_true",
+                    help="with --filter: no sdists (pip runs an sdist's code to read it)")
     ms.add_argument("--json", action="store_true", help=json_help)
     ms.set_defaults(func=_mirror)
 

@@ -23,7 +23,10 @@ from .hashing import sha256_file
 from .index.local import LocalIndex, project_of
 from .index.simple import IndexFile, filename_problem
 from .pools import threads
+from .redaction import get_logger, scrub
 from .repository import IndexRepository, Settings
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -37,8 +40,8 @@ class Synced:
         return vars(self).copy()
 
 
-def _wanted(upstream: IndexRepository, location: str,
-            filters: list[str]) -> list[tuple[IndexFile, Any]]:
+def _wanted(upstream: IndexRepository, location: str, filters: list[str],
+            only_binary: bool = False) -> list[tuple[IndexFile, Any]]:
     """(file, the reader that fetches it) for everything the sync should hold."""
     if not filters:
         source = upstream.source
@@ -56,7 +59,7 @@ def _wanted(upstream: IndexRepository, location: str,
     python = default_python(installed_paths(None))
     with Planner([location], Target.current(python), upstream.settings.prefix,
                  upstream.settings.store or None, explicit_python=bool(python),
-                 build=False) as planner:
+                 build=False, only_binary=only_binary) as planner:
         planner.repos[0] = upstream
         steps = planner.plan(filters, repo=None, all_variants=True)
         # hosts unlike this one choose other variants: each of those brings its own closure
@@ -66,15 +69,49 @@ def _wanted(upstream: IndexRepository, location: str,
                 data = upstream.definition(s.rez_name, s.rez_version) or {}
                 requires = [str(r) for r in data["variants"][s.variant]]
                 steps += planner.plan([f"{s.rez_name}=={s.rez_version}", *requires], repo=None)
+        steps += _build_closure(planner, steps, upstream)
     return [(s.index_file or IndexFile(s.file, s.url, s.sha256, None), s.source) for s in steps
             if s.kind != "installed"]
 
 
+def _build_closure(planner: Any, steps: list, upstream: IndexRepository) -> list:
+    """The build requirements of the sdists among ``steps`` (read from each sdist's
+    pyproject.toml, never by running it) and what they need, so that hosts can build those
+    sdists from the mirror alone. Requirements upstream cannot satisfy are a warning."""
+    from .sdist import build_requires
+    from .store import Store
+    from .wanted import Asked, parse
+
+    store = Store(upstream.settings.store or None)
+    seen: set[str] = set()
+    out: list = []
+    todo = [s for s in steps if s.kind == "pypi" and not s.file.endswith(".whl")]
+    while todo:
+        s = todo.pop()
+        if s.file in seen or not s.sha256:
+            continue
+        seen.add(s.file)
+        f = s.index_file or IndexFile(s.file, s.url, s.sha256, None)
+        try:
+            path = store.fetch_wheel(s.sha256, s.file, lambda dest: s.source.fetch(f, dest))
+            requires = build_requires(path)
+            more = planner.plan(Asked([parse(r, "pyproject.toml of " + s.file, pep_only=True)
+                                       for r in requires]), repo=None)
+        except (RezwheelError, OSError) as e:
+            log.warning("rezwheel: %s: its build requirements are not mirrored: %s", s.file,
+                        scrub(str(e)))
+            continue
+        out += more
+        todo += [m for m in more if m.kind == "pypi" and not m.file.endswith(".whl")]
+    return out
+
+
 def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: int = 8,
-         prefix: str = "", progress: Any = None) -> list[Synced]:
+         prefix: str = "", progress: Any = None, only_binary: bool = False) -> list[Synced]:
     upstream = IndexRepository(location, Settings(prefix=prefix))
     index = LocalIndex(dest)
-    wanted = {f.filename: (f, source) for f, source in _wanted(upstream, location, filters or [])}
+    wanted = {f.filename: (f, source)
+              for f, source in _wanted(upstream, location, filters or [], only_binary)}
     results: list[Synced] = []
     with index.lock():
         marker = os.path.join(index.root, ".sync-in-progress")

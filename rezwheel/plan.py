@@ -146,8 +146,13 @@ class Planner:
                 return "ours:" + family
         return "plain" if self._plain(name) else None
 
-    def classify(self, asked: Asked, have: list[str], repo: Optional[str] = None) -> tuple[list[str], list[Wanted], list[str],
-                                                               list[str]]:
+    def _lookups(self, keys: set[tuple[str, str]], have: list[str]) -> dict:
+        with threads(8, "rezwheel-plan") as pool:
+            return dict(zip(sorted(keys), pool.map(lambda k: self._lookup(k, have),
+                                                   sorted(keys))))
+
+    def classify(self, asked: Asked, have: list[str], repo: Optional[str] = None
+                 ) -> tuple[list[str], list[Wanted], list[str], list[str]]:
         """(rez requests, pip requirements, rez constraints, pip constraints) for ``asked``.
 
         The index reads happen side by side (pages and definitions land in memory for the
@@ -155,17 +160,15 @@ class Planner:
         env = self.target.markers()
         live = [w for w in asked.wanted if not (w.pep and w.pep.marker and w.rez is None
                                                 and not w.pep.marker.evaluate(env))]
-        keys: set[tuple[str, str]] = set()
-        for w in live + asked.constraints:
-            if w.rez and not (w.text[:1] in "!~" or w.rez in HOST_FAMILIES or
-                              w.rez.startswith(".")):
-                keys.add(("rez", w.rez))
-            if w.pep and w.text[:1] not in "!~":
-                keys.add(("pep", canonicalize_name(w.pep.name)))
-        with threads(8, "rezwheel-plan") as pool:
-            found = list(pool.map(lambda k: self._lookup(k, have), sorted(keys)))
-            _warm_imports()  # rez's solver and installer load while the pages are on the wire
-        kinds = dict(zip(sorted(keys), found))
+        # the rez readings first; the PEP 508 reading only of tokens whose rez reading names
+        # nothing (``importlib-metadata``), so no page is read twice for one token
+        rez_keys = {("rez", w.rez) for w in live if w.rez and not (
+            w.text[:1] in "!~" or w.rez in HOST_FAMILIES or w.rez.startswith("."))}
+        kinds = self._lookups(rez_keys, have)
+        _warm_imports()  # rez's solver and installer load while the pages are on the wire
+        kinds.update(self._lookups({("pep", canonicalize_name(w.pep.name)) for w in (
+            *live, *asked.constraints) if w.pep and w.text[:1] not in "!~" and not kinds.get(
+            ("rez", w.rez))}, have))
         rez_reqs: list[str] = []
         pip_reqs: list[Wanted] = []
         for w in live:
@@ -282,6 +285,8 @@ class Planner:
         if not isinstance(asked, Asked):
             asked = Asked([parse(r) for r in asked])
         have = self.have = installed_paths(repo)
+        if self.explicit_python:
+            self._check_python(have)
         requests, pip_wanted, rez_constraints, pip_constraints = self.classify(asked, have, repo)
         pip_reqs = [str(w.pep) for w in pip_wanted]
         plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints) if pip_reqs else {}
@@ -343,20 +348,20 @@ class Planner:
         # unless --force asks for the index's definition
         read = self._bind() + self._scratch()
         paths = (have if not self.force else []) + read + (have if self.force else [])
-        weak = f"~python-{self.target.short}"
-        try:
-            return solve(requests, paths, [weak] if self.explicit_python else [])
-        except RezwheelError as e:
-            # rez says only that python-X.Y conflicts with ~python-X.Y: say what is missing
-            if self.explicit_python and weak in str(e) and self.target.short not in pythons(
-                    paths):
-                found = pythons(paths)
-                raise RezwheelError(
-                    f"--python {self.target.python}: no python-{self.target.short} package on "
-                    "rez's packages path or the indexes" + (
-                        f" (there: {', '.join(found)})" if found else " (rez bind python)")) \
-                    from None
-            raise
+        return solve(requests, paths,
+                     [f"~python-{self.target.short}"] if self.explicit_python else [])
+
+    def _check_python(self, have: list[str]) -> None:
+        """The target python is a package somewhere (else pip would say no wheel fits, and
+        rez that python-X.Y conflicts with ~python-X.Y): say what is missing, first."""
+        found = set(pythons(have))
+        for r in self.repos:
+            found |= {".".join(v.split(".")[:2]) for v in r.versions("python")}
+        if self.target.short not in found:
+            raise RezwheelError(
+                f"--python {self.target.python}: no python-{self.target.short} package on rez's "
+                "packages path or the indexes" + (f" (there: {', '.join(sorted(found))})"
+                                                  if found else " (rez bind python makes one)"))
 
     def _latest(self, requests: list[str]) -> list[Any]:
         """--no-deps: the newest version in range of each request, by itself."""

@@ -81,3 +81,54 @@ def _build(pick: Pick, source: object, index_urls: list[str], store: Store) -> s
         return os.path.join(final, os.listdir(final)[0])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: what pip builds an sdist with when its pyproject.toml names no build system (PEP 517)
+LEGACY_BUILD = ["setuptools>=40.8.0", "wheel"]
+
+
+def build_requires(path: str) -> list[str]:
+    """The build requirements an sdist declares (``[build-system] requires`` of its
+    ``pyproject.toml``), read as data from the archive, never by running it: a mirror copies
+    them beside the sdist, so hosts can build it from the mirror alone."""
+    import tarfile
+    import zipfile
+
+    from .limits import get
+
+    cap = int(get("max-dist-info-bytes"))
+    text = None
+    try:
+        if path.endswith(".zip"):
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if n.count("/") == 1 and
+                         n.endswith("/pyproject.toml")]
+                if names and z.getinfo(names[0]).file_size <= cap:
+                    text = z.read(names[0])
+        else:
+            with tarfile.open(path) as t:
+                for m in t:
+                    if m.isfile() and m.name.count("/") == 1 and m.name.endswith(
+                            "/pyproject.toml") and m.size <= cap:
+                        fh = t.extractfile(m)
+                        text = fh.read() if fh else None
+                        break
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
+        raise InstallError(f"{path}: not a readable sdist: {e}") from None
+    if text is None:
+        return list(LEGACY_BUILD)
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        table = tomllib.loads(text.decode("utf-8")).get("build-system")
+    except (UnicodeDecodeError, ValueError):
+        raise InstallError(f"{path}: unreadable pyproject.toml") from None
+    if not isinstance(table, dict) or "requires" not in table:
+        return list(LEGACY_BUILD)
+    requires = table["requires"]
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise InstallError(f"{path}: pyproject.toml build-system.requires is not a list of "
+                           "strings")
+    return requires

@@ -22,6 +22,16 @@ def copy_samples(dest: Path) -> Path:
     return dest
 
 
+def env(**kw) -> dict:
+    """This environment without rezwheel's own settings or the user's config and netrc, plus
+    ``kw``: each test says which index credentials exist."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("REZWHEEL_")}
+    e.update(kw)
+    e.setdefault("REZWHEEL_CONFIG", "/nonexistent/rezwheel.toml")
+    e.setdefault("NETRC", "/nonexistent/netrc")
+    return e
+
+
 def rezwheel(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, "-m", "rezwheel", *map(str, args)],
                        capture_output=True, text=True, **kw)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, rezwheel, unwritable_repo
+from conftest import BIN, env, rezwheel, unwritable_repo
 from servers import PyPIServer
-from test_publish import env
 
 PROJECTS = {
     # pure: a console script and package data
@@ -86,6 +85,17 @@ PROJECTS = {
             ]
             """,
         "markerapp/__init__.py": "from pureapp import NAME as DEP\nimport fastext\n",
+    },
+    # a requirement spelled otherwise than the project it names (rich's "pygments" is the
+    # family Pygments): the family is spelled as installed, as rez-pip's name_casings does
+    "caseapp": {
+        "pyproject.toml": """
+            [project]
+            name = "caseapp"
+            version = "0.2"
+            dependencies = ['PureApp>=1.0']
+            """,
+        "caseapp/__init__.py": "",
     },
 }
 
@@ -297,7 +307,7 @@ def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, 
         assert {f for f in copied if f.startswith(("mixtool", "markerapp", "pureapp", "fast_ext",
                                                   "pyutil"))} == {
             mixtool_wheel.name, *(w.name for w in plain_wheels.glob("*.whl")
-                                  if not w.name.startswith("datapkg")),
+                                  if not w.name.startswith(("datapkg", "caseapp"))),
             "pyutil-1.2.0-py3-none-any.whl"}, copied
         # incremental: a second sync copies nothing
         r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
@@ -468,3 +478,11 @@ def test_sync_killed_for_real_resumes(artifactory, wheels, tmp_path):
                            and not p.name.startswith("."))
     for rel in pages:
         assert (mirror / rel).read_bytes() == (fresh / rel).read_bytes(), rel
+
+
+def test_requirement_names_follow_the_families_spelling(pypi, tmp_path):
+    repo = host_repo(tmp_path)
+    install("caseapp", "--into", repo, "--index", pypi.url + "simple/", tmp_path=tmp_path)
+    text = (repo / "caseapp" / "0.2" / "package.py").read_text()
+    assert "'pureapp-1.0+'" in text and "PureApp" not in text, text
+    assert "pureapp" in families(repo)

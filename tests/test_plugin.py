@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTORY_TOKENS, BIN, rezwheel
+from conftest import ARTIFACTORY_TOKENS, BIN, env, rezwheel
 from servers import PyPIServer
-from test_publish import env
 from test_verify import rebuild
 
 REQUESTS = ["multitool python-3.11", "sitedata", "relfam", "localtools", "mayaplug maya-2024",

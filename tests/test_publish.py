@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import rezwheel
+from conftest import env, rezwheel
 from servers import DevpiServer, PyPIServer
 
 SECRET = "s3cret-Pa55"
@@ -22,14 +22,6 @@ TOKEN = "tok-ci"
 
 def statuses(r):
     return [x["status"] for x in json.loads(r.stdout)]
-
-
-def env(**kw):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("REZWHEEL_")}
-    e.update(kw)
-    e.setdefault("REZWHEEL_CONFIG", "/nonexistent/rezwheel.toml")
-    e.setdefault("NETRC", "/nonexistent/netrc")
-    return e
 
 
 @pytest.fixture()

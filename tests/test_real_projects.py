@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import BIN, rezwheel
+from conftest import BIN, env, rezwheel
 from realdists import FILES, real_dists, tool
 from servers import PyPIServer
 
@@ -39,14 +39,6 @@ BIG = ["requests[socks]>=2.30", "pyyaml", "importlib-metadata", "docopt"]
 
 # -- helpers (small copies of test_publish.env and test_pip_install's, with the host's
 #    repository kept apart from --into)
-def env(**kw):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("REZWHEEL_")}
-    e.update(kw)
-    e.setdefault("REZWHEEL_CONFIG", "/nonexistent/rezwheel.toml")
-    e.setdefault("NETRC", "/nonexistent/netrc")
-    return e
-
-
 def host_repo(repo: Path) -> Path:
     """A host's own repository: this interpreter as python, and what `rez bind` gives for
     platform and arch (binary wheels' variants need them, as with rez-pip)."""
@@ -281,6 +273,44 @@ def test_pep508_requests_plan_the_projects(index, host, tmp_path, request_, want
     assert not repo.exists() or families(repo) == []
 
 
+def test_an_installed_plain_project_is_upgraded_when_asked(index, host, tmp_path):
+    """What is installed satisfies a request as it stands (a no-op); a range it does not meet,
+    or -U, goes to the index. Rez ranges on a plain project pin a release the index lists,
+    in rez-pip's version spelling (certifi's post release)."""
+    repo = tmp_path / "repo"
+    store = tmp_path / "store"
+    ok(install("idna==3.10", "--into", repo, "--index", index.simple, store=store, host=host))
+    r = install("idna", "--into", repo, "--index", index.simple, store=store, host=host)
+    ok(r)
+    assert "present      idna-3.10" in r.stdout and versions(repo, "idna") == ["3.10"], show(r)
+    ok(install("idna>=3.20", "--into", repo, "--index", index.simple, store=store, host=host))
+    assert versions(repo, "idna") == ["3.10", "3.20"]
+    ok(install("idna-3.10", "--into", repo, "--index", index.simple, store=store, host=host))
+    r = install("certifi-2026.10.19.post1", "idna-3.1+<3.11", "--into", repo, "--index",
+                index.simple, "--dry-run", "--json", store=store, host=host)
+    ok(r)
+    assert {p["package"]: p["status"] for p in json.loads(r.stdout)
+            if not p["package"].startswith("python-")} == {
+        "certifi-2026.10.19.post1": "install", "idna-3.10": "present"}, r.stdout
+    r = install("idna-4+", "--into", repo, "--index", index.simple, store=store, host=host)
+    assert one_error_line(r) == (f"rezwheel: error: idna-4+: no release of idna on {index.simple} "
+                                 "is in that rez range (releases: 3.10, 3.20)")
+
+
+def test_requests_after_a_requirements_option_and_a_missing_python(index, host, tmp_path):
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("zipp\n")
+    r = install("-r", reqs, "pyyaml", "--into", tmp_path / "repo", "--index", index.simple,
+                "--dry-run", store=tmp_path / "store", host=host)
+    ok(r)
+    assert {"zipp-4.1.2", "PyYAML-6.0.4[0]"} <= {ln.split()[1] for ln in r.stdout.splitlines()}
+    r = install("pyyaml", "--python", "3.7", "--into", tmp_path / "repo", "--index",
+                index.simple, store=tmp_path / "store", host=host)
+    line = one_error_line(r)
+    assert "--python 3.7: no python-3.7 package on rez's packages path or the indexes" in line \
+        and f"(there: {PY})" in line, line
+
+
 # -- requirement and constraint files, --only-binary, errors
 def test_requirements_file_with_a_constraints_line(index, host, tmp_path):
     reqs = tmp_path / "reqs"
@@ -341,17 +371,20 @@ def _mirror_then_install(index, host, tmp_path, dists):
     mirror = tmp_path / "mirror"
     e = env(REZWHEEL_STORE=str(tmp_path / "store"), REZ_PACKAGES_PATH=str(host))
     r = rezwheel("mirror", "sync", "--from", index.simple, "--to", mirror, "--filter", "requests",
-                 check=False, env=e)
+                 "docopt", check=False, env=e)
     ok(r)
     assert "skipping invalid package" not in r.stdout + r.stderr, show(r)
     assert {f"{f.split('-')[0]}" for f in os.listdir(mirror / "files") if f.endswith(".whl")} >= \
         {"requests", "urllib3", "idna", "certifi", "charset_normalizer"}
     repo = tmp_path / "repo"
-    r = install("requests", "--into", repo, "--index", mirror, store=tmp_path / "store2",
+    # docopt's sdist, and what building it takes (read from the sdist, not run), came along
+    held = os.listdir(mirror / "files")
+    assert "docopt-0.6.2.tar.gz" in held and any(f.startswith("setuptools-") for f in held), held
+    r = install("requests", "docopt", "--into", repo, "--index", mirror, store=tmp_path / "store2",
                 host=host)
     ok(r)
     assert "skipping invalid package" not in r.stdout + r.stderr, show(r)
-    assert families(repo) == sorted(REQUESTS), show(r)
+    assert families(repo) == sorted([*REQUESTS, "docopt"]), show(r)
     # rez reading the mirror through the plugin: requests' README is no definition either
     r = subprocess.run([str(BIN / "rez"), "search", "requests"], capture_output=True, text=True,
                        env=env(REZ_PACKAGES_PATH=f"artifactory@{mirror}", REZ_QUIET="1",

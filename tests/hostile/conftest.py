@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 
 from conftest import BIN
-from test_publish import env as clean_env
+from conftest import env as clean_env
 
 from .harness import Index, Server
 
