@@ -11,6 +11,7 @@ definitions come from the store, PEP 658 files or range reads, and pip reads met
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import re
 import shutil
@@ -106,6 +107,7 @@ class Planner:
         self.build = build  # sdists become wheels (install); a mirror copies them as they are
         self.store = store
         self.have: list[str] = []  # the repositories counted as installed (``plan``)
+        self._builds: Optional[cf.ThreadPoolExecutor] = None  # sdists built ahead (_prebuild)
         from .repository import IndexRepository, Settings
 
         self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
@@ -114,6 +116,8 @@ class Planner:
         self.last_chosen: set[tuple[str, str, Optional[int]]] = set()
 
     def close(self) -> None:
+        if self._builds is not None:
+            self._builds.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> "Planner":
@@ -236,6 +240,7 @@ class Planner:
                       constraints: Optional[list[str]] = None) -> dict[str, tuple]:
         """pip's picks as rez definitions, written to the scratch repository for the solve
         (sdists built into wheels first, when installing)."""
+        pending = self._prebuild(requirements)
         picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
                                  constraints, self.only_binary)
         # requirement names as the families are spelled: installed ones, then pip's picks
@@ -249,6 +254,8 @@ class Planner:
                 from . import sdist
                 from .store import Store
 
+                if p.sha256 in pending:  # built while pip resolved: wait for it
+                    cf.wait([pending[p.sha256]])
                 p = sdist.build(p, self._index_for(p.url), self.pip_index_urls(),
                                 Store(self.store))
                 wheel = p.filename
@@ -261,6 +268,40 @@ class Planner:
             fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), data)
             out[data["name"]] = (p, data)
         return out
+
+    def _prebuild(self, requirements: list[str]) -> dict[str, "cf.Future"]:
+        """Builds started while pip resolves, by sdist sha256: a requested project whose
+        releases in range are sdists only (pip will pick the newest) is built now, since the
+        build is the long wait. A guess pip does not confirm costs a build kept in the store;
+        a failed one is reported when the real build runs."""
+        if not self.build or self.only_binary or self.target.short != "%d.%d" % \
+                sys.version_info[:2]:
+            return {}
+        from . import sdist
+        from .store import Store
+
+        futures: dict[str, cf.Future] = {}
+        for text in requirements:
+            req = PipRequirement(text)
+            project = canonicalize_name(req.name)
+            files = [(f, src) for r in self.repos for src in r.sources
+                     for f in src.files(project)]
+            releases = [(v, f, src) for f, src in files
+                        if (v := _release(f.filename, project)) is not None]
+            in_range = [t for t in releases if req.specifier.contains(t[0])]
+            if not in_range or any(f.filename.endswith(".whl") for _, f, _ in in_range):
+                continue
+            v, f, src = max(in_range, key=lambda t: t[0])
+            if f.sha256 and f.sha256 not in futures:
+                pick = pypi.Pick(project, str(v), f.filename, f.url, f.sha256, {})
+                futures[f.sha256] = self._builder().submit(
+                    sdist.build, pick, src, self.pip_index_urls(), Store(self.store))
+        return futures
+
+    def _builder(self) -> "cf.ThreadPoolExecutor":
+        if self._builds is None:
+            self._builds = cf.ThreadPoolExecutor(2, thread_name_prefix="rezwheel-build")
+        return self._builds
 
     def _index_for(self, url: str) -> Any:
         """The index reader a file pip picked comes from: the one whose files that URL may be
