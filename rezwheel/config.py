@@ -9,6 +9,7 @@ TOML at ``$REZWHEEL_CONFIG``, else ``<user config dir>/rezwheel/config.toml``::
     token = "..."               # optional; the file must then be private (mode 600)
     trust-code = false          # may definitions from it run code while resolving? (no)
     files-hosts = []            # other origins its pages may link files to (no credentials)
+    ttl = 0                     # seconds a page read is taken as fresh without asking (farm: 300)
 
 Every value is checked for its type here, so a mistake is one line naming the file and key.
 """
@@ -48,6 +49,7 @@ class IndexConfig:
     keyring: bool = False
     trust_code: bool = False
     files_hosts: tuple = ()
+    ttl: float = 0.0  # seconds a page read is fresh without a request (readers only)
 
     def __repr__(self) -> str:  # never show secrets, even in a traceback
         return f"IndexConfig(name={self.name!r}, upload_url={self.upload_url!r}, type={self.type!r})"
@@ -79,7 +81,7 @@ def load_config(path: Optional[str] = None) -> dict:
 
 _KEYS: dict[str, type] = {"upload-url": str, "index-url": str, "url": str, "type": str,
                           "token": str, "username": str, "password": str, "keyring": bool,
-                          "trust-code": bool, "files-hosts": list, "urls": list}
+                          "trust-code": bool, "files-hosts": list, "urls": list, "ttl": float}
 
 
 def index_entry(name: str, config: dict) -> Optional[dict]:
@@ -94,6 +96,10 @@ def index_entry(name: str, config: dict) -> Optional[dict]:
         raise ConfigError(f"{config_path()}: index {name!r} must be a table")
     for key, value in entry.items():
         want = _KEYS.get(key)
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = entry[key] = float(value)  # TOML's 300 is an int
+        if want is float and isinstance(value, float) and value < 0:
+            raise ConfigError(f"{config_path()}: index {name!r}: {key} must not be negative")
         if want is not None and not isinstance(value, want):
             raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a "
                               f"{want.__name__}, not {type(value).__name__}")
@@ -154,7 +160,7 @@ def resolve_target(target: str, config: Optional[dict] = None,
         return IndexConfig(target, upload, named.get("index-url") or index_url_for(upload, kind),
                            kind, named.get("token"), named.get("username"), named.get("password"),
                            bool(named.get("keyring", False)), bool(named.get("trust-code", False)),
-                           tuple(named.get("files-hosts") or ()))
+                           tuple(named.get("files-hosts") or ()), float(named.get("ttl", 0.0)))
     kind = guess_type(target)
     if kind == "local":
         path = target[len("file://"):] if target.startswith("file://") else target

@@ -54,6 +54,7 @@ class Where:
     config: Optional[object] = None  # IndexConfig of a name from the config file
     trust_code: bool = False
     files_hosts: tuple = ()
+    ttl: Optional[float] = None  # seconds a page read stays fresh; None: the settings' default
 
 
 @dataclass
@@ -63,10 +64,12 @@ class Settings:
     prefix: str = ""
     store: str = ""
     site_path: str = ""
+    ttl: float = 0.0  # for every index that sets none itself
 
 
 def resolve_location(location: str, settings: Settings, name: Optional[str] = None,
-                     trust: bool = False, hosts: tuple = ()) -> list[Where]:
+                     trust: bool = False, hosts: tuple = (),
+                     ttl: Optional[float] = None) -> list[Where]:
     """Where a location points, in the order to read them.
 
     A location is a URL, a directory, or a name looked up in the plugin's ``indexes`` setting,
@@ -75,8 +78,8 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
     """
     if "://" in location:
         if location.startswith("file://"):
-            return [Where("local", location[len("file://"):], name, None, trust, hosts)]
-        return [Where("http", location, name, None, trust, hosts)]
+            return [Where("local", location[len("file://"):], name, None, trust, hosts, ttl)]
+        return [Where("http", location, name, None, trust, hosts, ttl)]
     named = settings.indexes.get(location)
     if named is None:
         from .config import index_entry, load_config, resolve_target
@@ -88,9 +91,9 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
             target = resolve_target(location, upload=False)
             if target.type == "local":
                 return [Where("local", target.upload_url, location, target,
-                              target.trust_code, target.files_hosts)]
+                              target.trust_code, target.files_hosts, target.ttl)]
             return [Where("http", target.index_url, location, target, target.trust_code,
-                          target.files_hosts)]
+                          target.files_hosts, target.ttl)]
     if named is not None:
         if isinstance(named, str):
             urls, trust, hosts = [named], False, ()
@@ -100,17 +103,26 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
             urls = list(named.get("urls") or [named.get("url")])
             trust = named.get("trust_code", named.get("trust-code", False)) is True
             hosts = tuple(named.get("files_hosts", named.get("files-hosts")) or ())
+            ttl = _seconds(named.get("ttl"), f"artifactory@{location}: ttl")
         else:
             raise RezwheelError(f"artifactory@{location}: the setting must be a URL, a list of "
                                 "URLs or a table")
         if not urls or not all(isinstance(u, str) and u for u in urls):
             raise RezwheelError(f"artifactory@{location}: no index URL configured")
         return [w for url in urls
-                for w in resolve_location(url, Settings(), location, trust, hosts)]
+                for w in resolve_location(url, Settings(), location, trust, hosts, ttl)]
     if os.path.isdir(os.path.expanduser(location)):
         return [Where("local", os.path.abspath(os.path.expanduser(location)), None, None,
-                      trust, hosts)]
+                      trust, hosts, ttl)]
     raise RezwheelError(f"artifactory@{location}: not a URL, a directory, or a configured index name")
+
+
+def _seconds(value: object, what: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise RezwheelError(f"{what} must be a number of seconds, not {value!r}")
+    return float(value)
 
 
 class IndexRepository:
@@ -141,7 +153,9 @@ class IndexRepository:
         if cred:
             session.auth = OriginAuth(cred.headers(cfg.type), [url])
         pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
-        return HttpSource(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code)
+        ttl = self.settings.ttl if w.ttl is None else w.ttl
+        return HttpSource(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code,
+                          ttl)
 
     # -- families and versions
     def project(self, rez_name: str) -> str:

@@ -346,3 +346,23 @@ def test_search_lists_families_but_not_a_whole_public_sized_index(local_index, t
     assert "relfam" not in r.stdout and "Traceback" not in r.stderr
     r = rez(tmp_path, loc, "view", "relfam", env={"REZWHEEL_MAX_LIST_PROJECTS": "2"})
     assert r.returncode == 0 and "name: relfam" in r.stdout, r.stderr
+
+
+def test_ttl_spares_a_warm_resolve_every_request(served, tmp_path):
+    """A render node's ttl: within it, a warm resolve sends no request at all; after it, pages
+    are revalidated (conditional requests, 304s); cold, pages and definitions are read."""
+    loc = [f"artifactory@{served.url}/simple/"]
+    ttl = "plugins = {'package_repository': {'artifactory': {'ttl': 300}}}\n"
+    e = {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0]}
+    cold = resolve(tmp_path, loc, "multitool python-3.11", settings=ttl, env=e)
+    assert any(m == "GET" for m, _ in served.log) and any(m == "range" for m, _ in served.log)
+    served.log.clear()
+    assert resolve(tmp_path, loc, "multitool python-3.11", settings=ttl, env=e) == cold
+    assert served.log == []  # within the ttl: not one request
+    after = dict(e, REZWHEEL_TTL="0")  # as when the ttl has run out
+    assert resolve(tmp_path, loc, "multitool python-3.11", settings=ttl, env=after) == cold
+    assert served.log and {m for m, _ in served.log} == {"GET", "304"}, served.log
+    served.log.clear()
+    # a revalidated page is fresh again for the ttl
+    assert resolve(tmp_path, loc, "multitool python-3.11", settings=ttl, env=e) == cold
+    assert served.log == []

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class HttpSource:
 
     def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
                  counters: Optional[Counters] = None, credential: object = None,
-                 files_hosts: tuple = (), trust_code: bool = False) -> None:
+                 files_hosts: tuple = (), trust_code: bool = False, ttl: float = 0.0) -> None:
         from ..http import origin
 
         self.url = index_url if index_url.endswith("/") else index_url + "/"
@@ -144,6 +145,7 @@ class HttpSource:
         self.offline = False
         self.credential = credential  # for other readers of this index (pip, when installing)
         self.trust_code = trust_code
+        self.ttl = ttl  # seconds a cached page is used without asking the server
         self.key = _key(self.url)
         self._origins = {origin(self.url)} | {origin(h) for h in files_hosts}
 
@@ -185,6 +187,11 @@ class HttpSource:
 
         path = self._cache_path(url)
         cached = self._cached(path)
+        if cached and self.ttl > 0:  # fresh enough: no request at all (a farm's warm resolve)
+            fetched = cached.get("fetched")
+            if isinstance(fetched, (int, float)) and 0 <= time.time() - fetched < self.ttl:
+                return cached["body"].encode(), str(cached.get("content_type", "")), \
+                    str(cached.get("url", url))
         headers = {"Accept": ACCEPT}
         if cached and isinstance(cached.get("etag"), str):
             headers["If-None-Match"] = cached["etag"]
@@ -204,6 +211,8 @@ class HttpSource:
                 raise failure(e, url) from None
             else:
                 if r.status_code == 304 and cached:
+                    if self.ttl > 0 and path:  # fresh again from now
+                        atomic_write(path, json.dumps(dict(cached, fetched=time.time())).encode())
                     return cached["body"].encode(), cached["content_type"], cached["url"]
                 if r.status_code == 404:
                     return None
@@ -215,7 +224,7 @@ class HttpSource:
                 entry = {"url": final, "etag": r.headers.get("ETag"),
                          "last_modified": r.headers.get("Last-Modified"),
                          "content_type": r.headers.get("Content-Type", ""),
-                         "body": body.decode("utf-8", "replace")}
+                         "body": body.decode("utf-8", "replace"), "fetched": time.time()}
                 if path:
                     atomic_write(path, json.dumps(entry).encode())
                 return body, entry["content_type"], final

@@ -17,6 +17,7 @@ from rez.package_repository import PackageRepository
 from rez.package_resources import (PackageFamilyResource, PackageResourceHelper,
                                    VariantResourceHelper, package_pod_schema)
 from rez.utils.resources import cached_property
+from rez.vendor.schema.schema import Or
 from rez.version import VersionedObject
 
 TYPE = "artifactory"
@@ -139,7 +140,8 @@ class ArtifactoryVariantResource(VariantResourceHelper):
 class ArtifactoryPackageRepository(PackageRepository):
     """Packages from an index of rezwheel artifacts (see the module docstring)."""
 
-    schema_dict = {"indexes": dict, "prefix": str, "store": str, "site_path": str}
+    schema_dict = {"indexes": dict, "prefix": str, "store": str, "site_path": str,
+                   "ttl": Or(int, float)}
 
     @classmethod
     def name(cls) -> str:
@@ -180,7 +182,7 @@ class ArtifactoryPackageRepository(PackageRepository):
         s = config.plugins.package_repository.artifactory
         return _rez_errors(IndexRepository, self._given, Settings(
             indexes=dict(s.indexes or {}), prefix=s.prefix or "", store=s.store or "",
-            site_path=s.site_path or ""))
+            site_path=s.site_path or "", ttl=_ttl(s)))
 
     def _uid(self) -> tuple:
         return (TYPE, self.location)
@@ -218,3 +220,16 @@ class ArtifactoryPackageRepository(PackageRepository):
 
 def register_plugin() -> type:
     return ArtifactoryPackageRepository
+
+
+def _ttl(settings: object) -> float:
+    """The plugin-wide ``ttl`` (seconds), or ``$REZWHEEL_TTL`` (a farm node's environment)."""
+    value = os.environ.get("REZWHEEL_TTL") or getattr(settings, "ttl", 0) or 0
+    try:
+        ttl = float(value)
+    except (TypeError, ValueError):
+        ttl = -1.0
+    if ttl < 0:
+        from ..errors import RezwheelError
+        raise RezwheelError(f"ttl: not a number of seconds: {value!r}")
+    return ttl

@@ -13,4 +13,9 @@ artifactory = {
     "store": "",
     # Root of a site mirror holding packages that set rezwheel = {"localize": "never"}.
     "site_path": "",
+    # Seconds an index page read is taken as fresh without asking the server again (a render
+    # node sets 300): within it a warm resolve sends no request. 0: every page is revalidated
+    # (a conditional request). Per index: "indexes": {"studio": {"url": ..., "ttl": 300}}, or
+    # ttl = 300 under [index.studio] in the rezwheel config; $REZWHEEL_TTL overrides this.
+    "ttl": 0,
 }
