@@ -105,6 +105,11 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool 
     wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
     dirs = [p for p in paths if p not in wheels]
     errors: list[str] = []
+    for path in list(wheels):  # a wheel given as a file is checked before anything is sent
+        problem = _not_a_wheel(path)
+        if problem:
+            errors.append(problem)
+            wheels.remove(path)
     reused: list[tuple[str, str]] = []
     closing: Optional[str] = None
     if dirs:  # converting imports rez: only pay for it when there is something to convert
@@ -122,6 +127,21 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool 
         if report.skipped or report.failed or report.reused:
             closing = report.summary()
     return wheels, errors, reused, closing
+
+
+def _not_a_wheel(path: str) -> Optional[str]:
+    """Why ``path`` is no wheel (not a zip, no single .dist-info/METADATA), or None."""
+    from .wheel.reader import READ_ERRORS, open_zip
+
+    try:
+        with open_zip(path) as z:
+            found = [n for n in z.namelist() if n.count("/") == 1 and
+                     n.endswith(".dist-info/METADATA")]
+    except RezwheelError as e:
+        return str(e)
+    except (OSError, *READ_ERRORS) as e:
+        return f"{path}: not a wheel: {e}"
+    return None if len(found) == 1 else f"{path}: not a wheel: no single .dist-info/METADATA"
 
 
 def _reuse_for(target: "IndexConfig", prefix: str) -> "Reuse":
@@ -233,13 +253,17 @@ def _errors(errors: Sequence[str]) -> int:
 _QUIET = False  # --quiet: no progress either
 
 
+_BARS: list = []  # bars handed out, stopped on the way out whatever happens (``main``)
+
+
 def _progress():
     """A rich bar on a terminal; plain lines in CI and pipes; nothing with --quiet."""
     if _QUIET:
         return None
     if sys.stderr.isatty() and not os.environ.get("CI"):
         from .progress import RichProgress
-        return RichProgress()
+        _BARS.append(RichProgress())
+        return _BARS[-1]
     from .progress import LineProgress
     return LineProgress()
 
@@ -331,15 +355,22 @@ def _cache(args: argparse.Namespace) -> int:
     if args.cache_command == "ls":
         if args.json:
             print(json.dumps(entries, indent=1))
+        elif entries:
+            print(f"{'sha256':12}  {'wheel bytes':>12}  {'root bytes':>12}  file")
+        elif not _QUIET:
+            print(f"the store {store.root} holds no artifacts")
         for e in entries if not args.json else []:
             print(f"{e['sha256'][:12]}  {e['wheel_bytes']:>12,}  {e['root_bytes']:>12,}  "
                   f"{e['file'] or '(payload read in place from a local index)'}")
         return 0
     if args.cache_command == "verify":
         bad = store.verify()
+        if args.json:
+            print(json.dumps({"verified": len(entries) - len(bad), "failed": bad}, indent=1))
         for line in bad:
             _error(line)
-        print(f"{len(entries) - len(bad)} of {len(entries)} stored payloads verified")
+        if not args.json:
+            print(f"{len(entries) - len(bad)} of {len(entries)} stored payloads verified")
         return EXIT_FAILED if bad else 0
     # prune: oldest first; never what a process holds locked
     by_age = sorted(entries, key=lambda e: e["used"], reverse=True)
@@ -422,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_convert)
 
     i = command(sub, "inspect", "what rez variant a wheel holds")
-    i.add_argument("wheel", help="a wheel file")
+    i.add_argument("wheel", metavar="WHEEL", help="a wheel file")
     i.add_argument("--json", action="store_true", help=json_help)
     i.set_defaults(func=_inspect)
 
@@ -497,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cache.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
     ls = command(csub, "ls", "stored artifacts: sha256, payload and root sizes")
     ls.add_argument("--json", action="store_true", help=json_help)
-    command(csub, "verify", "re-hash every stored payload")
+    ver = command(csub, "verify", "re-hash every stored payload")
+    ver.add_argument("--json", action="store_true", help=json_help)
     prune = command(csub, "prune", "remove stored artifacts (never ones in use)")
     prune.add_argument("--older-than", type=float, metavar="DAYS",
                        help="only those unused for this many days")
@@ -505,12 +537,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep the N most recently used")
     cache.set_defaults(func=_cache)
 
+    _complete_paths(p)
     comp = command(sub, "completion", "print a shell completion script for rezwheel")
     comp.add_argument("shell", choices=["bash", "zsh"],
                       help="the shell: bash (source it, or put it in bash_completion.d) or zsh "
                       "(put it on $fpath as _rezwheel)")
     comp.set_defaults(func=_completion)
     return p
+
+
+#: shtab's completers (the values of ``shtab.FILE`` and ``shtab.DIRECTORY``), written here so
+#: building the parser does not import shtab
+_FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+_DIR = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
+_PATHS = {"paths": _FILE, "wheel": _FILE, "wheels": _FILE, "items": _FILE, "requirement": _FILE,
+          "constraint": _FILE, "config": _FILE, "output": _DIR, "into": _DIR, "store": _DIR,
+          "to": _DIR, "source": _DIR}
+
+
+def _complete_paths(parser: argparse.ArgumentParser) -> None:
+    """Tab completes file and directory arguments (an index given as a URL is typed)."""
+    for action in parser._actions:
+        if action.dest in _PATHS:
+            action.complete = _PATHS[action.dest]  # type: ignore[attr-defined]
+        for sub in (action.choices or {}).values() if isinstance(action.choices, dict) else ():
+            if isinstance(sub, argparse.ArgumentParser):
+                _complete_paths(sub)
 
 
 def _completion(args: argparse.Namespace) -> int:
@@ -540,6 +592,9 @@ def _setup(args: argparse.Namespace) -> None:
     if args.store:
         os.environ["REZWHEEL_STORE"] = args.store
     if args.config:
+        if not os.path.isfile(args.config):
+            print(f"rezwheel: error: --config {args.config}: no such file", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         os.environ["REZWHEEL_CONFIG"] = args.config
     handler = logging.StreamHandler()
     handler.setFormatter(_OnePrefix())
@@ -549,6 +604,14 @@ def _setup(args: argparse.Namespace) -> None:
                   else logging.WARNING)
     if not args.debug:  # urllib3's "Retrying (Retry(total=1...": ours says what failed
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _stop_bars() -> None:
+    for bar in _BARS:
+        try:
+            bar.finish()
+        except Exception:  # a bar half started: the terminal matters more than it
+            pass
 
 
 def _leave(status: int) -> int:
@@ -583,15 +646,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args)
     except RezwheelError as e:
+        _stop_bars()
         if args.debug:
             raise
         _error(e)
         return e.exit_code
     except KeyboardInterrupt:
+        _stop_bars()
         print("rezwheel: interrupted", file=sys.stderr)
         return _leave(130)
     except SystemExit as e:  # SIGTERM (143), as Ctrl-C
         if e.code == 143:
+            _stop_bars()
             return _leave(143)
         raise
     except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback

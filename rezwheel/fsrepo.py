@@ -174,3 +174,18 @@ def package_lock(repo: str, name: str, version: str) -> "FileLock":
     locks = os.path.join(repo, LOCKS)
     make_dirs(repo, locks)
     return FileLock(os.path.join(locks, f"{name}-{version or '_'}.lock"))
+
+
+def staging(pkg_dir: str, version: str) -> str:
+    """A new staging directory beside ``pkg_dir`` (same filesystem: renamed in whole). The
+    caller holds the package's lock, so staging left for this version is from a process that
+    was killed (Ctrl-C does not wait for writers): it is swept first."""
+    import shutil
+    import tempfile
+
+    parent = os.path.dirname(pkg_dir)
+    prefix = f".rezwheel-tmp-{version or '_'}-"
+    for name in os.listdir(parent):
+        if name.startswith(prefix):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=prefix, dir=parent)

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Optional
 
@@ -163,7 +162,7 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
             return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
                              _root(pkg_dir, layout), "present")
 
-    staging = tempfile.mkdtemp(prefix=".rezwheel-tmp-", dir=os.path.dirname(pkg_dir))
+    staging = fsrepo.staging(pkg_dir, layout.rez_version)
     try:
         stage_root = os.path.join(staging, "root")
         restore_variant(art, stage_root, check_as_written=True)

@@ -51,8 +51,11 @@ class RichProgress:
         self._bar.advance(self._bytes, size)
 
     def finish(self) -> None:
+        """Stop the bar (again is fine: the CLI also calls it when interrupted, so the
+        terminal is left with its cursor on a new line)."""
         if self._bar is not None:
             self._bar.stop()
+            self._bar = None
 
 
 def _console() -> Any:

@@ -148,6 +148,8 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = Non
             if dry_run:
                 for w in ws:
                     w.result = Result(w.name, w.sha256, "would-upload")
+                    if progress:
+                        progress.advance(w.result, w.size)
             else:
                 uploads.update({pool.submit(remote.upload, w): w for w in ws})
 

@@ -16,6 +16,7 @@ import concurrent.futures as cf
 import hashlib
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Optional
@@ -114,7 +115,7 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
     if os.path.isdir(os.path.expanduser(location)):
         return [Where("local", os.path.abspath(os.path.expanduser(location)), None, None,
                       trust, hosts, ttl)]
-    raise RezwheelError(f"artifactory@{location}: not a URL, a directory, or a configured index name")
+    raise RezwheelError(f"{location}: not a URL, a directory, or a configured index name")
 
 
 def _seconds(value: object, what: str) -> Optional[float]:
@@ -138,6 +139,7 @@ class IndexRepository:
         self._families: dict[str, dict[str, IndexVersion]] = {}
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
+        self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._lock = threading.Lock()
 
     def _http_source(self, w: Where) -> HttpSource:
@@ -195,6 +197,15 @@ class IndexRepository:
         with self._lock:
             if rez_name in self._families:
                 return self._families[rez_name]
+            ahead = self._ahead.get(rez_name)
+        if ahead is not None:  # read ahead along a dependency: wait for it
+            try:
+                return ahead.result()
+            except Exception:  # read it again here, where its error is reported
+                pass
+        return self._versions(rez_name)
+
+    def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
         found = self.versions_of_project(project)
         if found and not self._is_rez_family(found):
@@ -248,6 +259,24 @@ class IndexRepository:
                 self._pool = cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-prefetch")
                 atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
             return self._pool
+
+    def _follow(self, data: dict) -> None:
+        """Read ahead the families a definition requires, side by side, before rez asks: the
+        sequential round trips of a cold resolve then follow the depth of the dependency
+        graph, not the number of families."""
+        wanted = [str(r) for r in data.get("requires") or []]
+        for variant in data.get("variants") or []:
+            wanted += [str(r) for r in variant]
+        pool = self._prefetcher()
+        for text in wanted:
+            m = _FAMILY.match(text)
+            if not m:
+                continue
+            name = m.group(1)
+            with self._lock:
+                if name in self._families or name in self._ahead:
+                    continue
+                self._ahead[name] = pool.submit(self._versions, name)
 
     def _prefetch(self, v: IndexVersion) -> None:
         with v.lock:
@@ -308,6 +337,8 @@ class IndexRepository:
                                     f"the file name says {v.rez_version!r}")
             data.pop("base", None)
             v.data, v.text = data, text
+            if not isinstance(self.source, LocalSource):
+                self._follow(data)
         except NotAnArtifact:
             v.foreign = True
         except RezwheelError as e:
@@ -412,6 +443,10 @@ class IndexRepository:
 
 DEFINITION_LABEL = "rez-package.py"
 _warned: set[str] = set()
+
+
+#: the family a requirement names; weak (~) and conflict (!) requests are not read ahead
+_FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
 
 
 def _is_sdist(filename: str, project: str) -> bool:

@@ -255,3 +255,23 @@ def test_bash_completion_completes_commands_and_options(tmp_path):
                        env={"PATH": "/usr/bin:/bin"})  # no rezwheel on PATH: nothing runs
     assert r.returncode == 0 and r.stdout.split("\n")[:2] == ["publish", "--only-binary"], r
     assert rezwheel("completion", "zsh").stdout.startswith("#compdef rezwheel")
+
+
+def test_files_that_are_not_wheels_are_named_and_nothing_is_published(tmp_path):
+    junk = tmp_path / "junk-1.0-py3-none-any.whl"
+    junk.write_text("not a zip")
+    bare = tmp_path / "bare-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(bare, "w") as z:
+        z.writestr("bare.py", "x = 1\n")
+    r = rezwheel("publish", junk, bare, "--to", tmp_path / "index", check=False)
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        f"rezwheel: error: {junk}: not a wheel: File is not a zip file",
+        f"rezwheel: error: {bare}: not a wheel: no single .dist-info/METADATA"], r.stderr
+    assert not list((tmp_path / "index").glob("files/*")) if (tmp_path / "index").exists() \
+        else True
+
+
+def test_a_config_file_given_must_exist(tmp_path):
+    r = rezwheel("--config", tmp_path / "nope.toml", "cache", "ls", check=False)
+    assert r.returncode == 2 and r.stderr == f"rezwheel: error: --config {tmp_path / 'nope.toml'}: " \
+        "no such file\n", r.stderr
