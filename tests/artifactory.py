@@ -36,10 +36,43 @@ class Stored:
     data: bytes
     sha256: str
     stored_at: float
+    uploaded: float = 0.0  # wall clock, for PEP 700 upload-time
+
+
+def _metadata_of(data: bytes) -> Optional[bytes]:
+    """A wheel's METADATA, as Artifactory serves it beside the file with PEP 658 on."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = [n for n in z.namelist() if n.count("/") == 1 and
+                     n.endswith(".dist-info/METADATA")]
+            return z.read(names[0]) if len(names) == 1 else None
+    except zipfile.BadZipFile:
+        return None
+
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
 def _json(status: str, doc: dict, extra: Optional[list] = None):
-    return status, [("Content-Type", "application/json"), *(extra or [])], json.dumps(doc).encode()
+    types = [h for h in extra or [] if h[0] == "Content-Type"]
+    return status, (types or [("Content-Type", "application/json")]) + [
+        h for h in extra or [] if h[0] != "Content-Type"], json.dumps(doc).encode()
+
+
+def _wants_json(accept: str) -> bool:
+    """PEP 691 negotiation: JSON when the client ranks it above HTML (pip's and rezwheel's
+    Accept header do)."""
+    def q(kind: str) -> float:
+        for part in accept.split(","):
+            bits = [b.strip() for b in part.split(";")]
+            if bits[0] == kind:
+                return float(next((b[2:] for b in bits[1:] if b.startswith("q=")), "1") or 1)
+        return 0.0
+    return q(JSON_TYPE) > 0 and q(JSON_TYPE) >= max(q("application/vnd.pypi.simple.v1+html"),
+                                                  q("text/html"))
 
 
 def _errors(code: int, message: str) -> tuple:
@@ -49,8 +82,13 @@ def _errors(code: int, message: str) -> tuple:
 
 class Artifactory:
     def __init__(self, repo: str = "rez", tokens: tuple = ("tok-ci",), quiet: float = 0.0,
-                 duplicate_status: int = 403, latency: float = 0.0) -> None:
+                 duplicate_status: int = 403, latency: float = 0.0, json_api: bool = False,
+                 metadata: bool = False) -> None:
         self.repo = repo
+        # what an admin may switch on: "Simple JSON Format" (PEP 691 and PEP 700 upload-time,
+        # 7.132+) and PEP 658 metadata files; both off by default, as on a fresh server
+        self.json_api = json_api
+        self.metadata = metadata
         self.tokens = set(tokens)
         self.quiet = quiet
         self.duplicate_status = duplicate_status
@@ -111,16 +149,23 @@ class Artifactory:
             return self.upload(environ)
         if method == "POST" and path.startswith(api + "/simple"):
             return "415 Unsupported Media Type", [], b""
+        as_json = self.json_api and _wants_json(environ.get("HTTP_ACCEPT", ""))
+        if as_json and path.startswith(api + "/simple/"):
+            with self.lock:
+                self.log.append(("json", path))
         if path == api + "/simple/":
-            return self._validated(self.root_page(), environ)
+            return self._validated(self.root_page(as_json), environ)
         if path.startswith(api + "/simple/"):
             project = path[len(api + "/simple/"):]
             if not project.endswith("/"):
                 return "302 Found", [("Location", path + "/")], b""
-            return self._validated(self.project_page(project.rstrip("/")), environ)
+            return self._validated(self.project_page(project.rstrip("/"), as_json), environ)
         for prefix in (api + "/", f"/artifactory/{self.repo}/"):
             if path.startswith(prefix) and method in ("GET", "HEAD"):
-                return self.download(path[len(prefix):], environ)
+                key = path[len(prefix):]
+                if self.metadata and key.endswith(".whl.metadata"):
+                    return self.metadata_file(key[:-len(".metadata")])
+                return self.download(key, environ)
         storage = f"/artifactory/api/storage/{self.repo}/"
         if path.startswith(storage):
             return self.storage(path[len(storage):])
@@ -145,20 +190,45 @@ class Artifactory:
                 self.indexed_at = now
             return {k: v for k, v in self.files.items() if v.stored_at <= self.indexed_at}
 
-    def root_page(self):
+    def root_page(self, as_json: bool = False):
         names = sorted({k.split("/")[0] for k in self._listed()})
+        if as_json:
+            return _json("200 OK", {"meta": {"api-version": "1.1"},
+                                    "projects": [{"name": n} for n in names]},
+                         [("Content-Type", JSON_TYPE)])
         links = "".join(f'<a href="{n}/" rel="internal">{n}</a><br/>\n' for n in names)
         return "200 OK", [("Content-Type", "text/html")], (
             f'<html><head><meta name="api-version" value="2"/></head><body>\n{links}</body></html>'
         ).encode()
 
-    def project_page(self, project: str):
+    def project_page(self, project: str, as_json: bool = False):
         files = {k: v for k, v in self._listed().items()
                  if canonicalize_name(k.split("/")[0]) == canonicalize_name(project)}
         if not files:
             return _errors(404, "Could not locate artifact")
+        meta = {k: _metadata_of(v.data) if self.metadata and k.endswith(".whl") else None
+                for k, v in files.items()}
+        if as_json:
+            entries = []
+            for k, v in sorted(files.items()):
+                e = {"filename": k.rsplit("/", 1)[1], "url": f"../../{k}",
+                     "hashes": {"sha256": v.sha256},
+                     "upload-time": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z",
+                                                  time.gmtime(v.uploaded))}
+                if meta[k] is not None:
+                    e["core-metadata"] = e["dist-info-metadata"] = {
+                        "sha256": hashlib.sha256(meta[k]).hexdigest()}
+                entries.append(e)
+            return _json("200 OK", {"meta": {"api-version": "1.1"}, "name": project,
+                                    "files": entries}, [("Content-Type", JSON_TYPE)])
+
+        def attrs(k: str) -> str:
+            if meta[k] is None:
+                return ""
+            msha = hashlib.sha256(meta[k]).hexdigest()
+            return f' data-core-metadata="sha256={msha}" data-dist-info-metadata="sha256={msha}"'
         links = "".join(
-            f'<a href="../../{html.escape(k)}#sha256={v.sha256}" rel="internal">'
+            f'<a href="../../{html.escape(k)}#sha256={v.sha256}" rel="internal"{attrs(k)}>'
             f'{html.escape(k.rsplit("/", 1)[1])}</a><br/>\n' for k, v in sorted(files.items()))
         return "200 OK", [("Content-Type", "text/html")], (
             f'<html><head><meta name="api-version" value="2"/><title>Links for {project}</title>'
@@ -187,6 +257,15 @@ class Artifactory:
             return "206 Partial Content", headers + [
                 ("Content-Range", f"bytes {start}-{end}/{len(f.data)}")], f.data[start:end + 1]
         return "200 OK", headers, f.data
+
+    def metadata_file(self, key: str):
+        f = self.files.get(key)
+        body = _metadata_of(f.data) if f else None
+        if body is None:
+            return _errors(404, "Could not locate artifact")
+        with self.lock:
+            self.log.append(("metadata", key))
+        return "200 OK", [("Content-Type", "application/octet-stream")], body
 
     def storage(self, key: str):
         f = self.files.get(key.rstrip("/"))
@@ -226,7 +305,7 @@ class Artifactory:
             if form.get("sha256_digest") not in (None, sha):
                 return _errors(400, "Checksum mismatch")
             now = time.monotonic()
-            self.files[key] = Stored(content, sha, now)
+            self.files[key] = Stored(content, sha, now, time.time())
             self.last_upload = now
         if fault == "drop":
             raise Drop()

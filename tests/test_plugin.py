@@ -367,3 +367,37 @@ def test_ttl_spares_a_warm_resolve_every_request(served, tmp_path):
     # a revalidated page is fresh again for the ttl
     assert resolve(tmp_path, loc, "multitool python-3.11", settings=ttl, env=e) == cold
     assert served.log == []
+
+
+@pytest.fixture(params=["html-only", "json-and-metadata"])
+def artifactory_kind(request, wheels):
+    """The samples on an Artifactory as it ships (HTML pages only) and as an admin may set it
+    up (7.132+ "Simple JSON Format": PEP 691 JSON with PEP 700 upload times, and PEP 658
+    metadata files)."""
+    from artifactory import Artifactory, serve
+
+    on = request.param != "html-only"
+    app = Artifactory(tokens=ARTIFACTORY_TOKENS, json_api=on, metadata=on)
+    base, server = serve(app)
+    app.url = f"{base}/artifactory/api/pypi/rez"
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", app.url,
+             env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    app.log.clear()
+    yield app, on
+    server.shutdown()
+
+
+def test_plugin_reads_what_each_artifactory_serves(artifactory_kind, tmp_path):
+    app, modern = artifactory_kind
+    loc = [f"artifactory@{app.url}/simple/"]
+    e = {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0]}
+    got = resolve(tmp_path, loc, "multitool python-3.11", env=e)
+    assert {"multitool-2.1.0", "pyutil-1.2.0", "python-3.11"} <= set(got.split()), got
+    kinds = {m for m, _ in app.log}
+    if modern:  # JSON pages, definitions from the metadata files: no range read of a wheel
+        assert "json" in kinds and "metadata" in kinds and "range" not in kinds, app.log
+    else:       # HTML pages, definitions by range reads of the wheels' tails
+        assert "json" not in kinds and "metadata" not in kinds and "range" in kinds, app.log
+    # the only whole files are the payloads of the variants the context uses
+    assert {p.rsplit("/", 1)[1].split("-")[0] for m, p in app.log if m == "full"} <= \
+        {"multitool", "pyutil", "python", "platform", "arch"}, app.log
