@@ -413,6 +413,19 @@ def _globals(top: bool) -> argparse.ArgumentParser:
     return g
 
 
+class _Version(argparse.Action):
+    """``--version``, worked out only when asked (finding rez's version reads package
+    metadata: every other command would pay for it at start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: object = argparse.SUPPRESS, help: Optional[str] = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        print(_version())
+        parser.exit()
+
+
 def _version() -> str:
     import platform
 
@@ -432,8 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rezwheel", description=DESCRIPTION, epilog=EPILOG,
                                 parents=[_globals(True)],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=_version(),
-                   help="print rezwheel's, rez's and Python's versions")
+    p.add_argument("--version", action=_Version, help="print rezwheel's, rez's and Python's versions")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     common = [_globals(False)]
 
