@@ -79,10 +79,9 @@ def _build_closure(planner: Any, steps: list, upstream: IndexRepository) -> list
     pyproject.toml, never by running it) and what they need, so that hosts can build those
     sdists from the mirror alone. Requirements upstream cannot satisfy are a warning."""
     from .sdist import build_requires
-    from .store import Store
     from .wanted import Asked, parse
 
-    store = Store(upstream.settings.store or None)
+    store = upstream.store
     seen: set[str] = set()
     out: list = []
     todo = [s for s in steps if s.kind == "pypi" and not s.file.endswith(".whl")]
@@ -109,6 +108,7 @@ def _build_closure(planner: Any, steps: list, upstream: IndexRepository) -> list
 def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: int = 8,
          prefix: str = "", progress: Any = None, only_binary: bool = False) -> list[Synced]:
     upstream = IndexRepository(location, Settings(prefix=prefix))
+    store = upstream.store
     index = LocalIndex(dest)
     wanted = {f.filename: (f, source)
               for f, source in _wanted(upstream, location, filters or [], only_binary)}
@@ -143,8 +143,13 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             if problem:                             # before the name becomes a path
                 raise RezwheelError(f"{f.filename!r}: {problem}")
             tmp = os.path.join(partial, f.filename)
+            kept = store.wheel_path(f.sha256, f.filename)  # an sdist read for its build needs
             try:
-                got = source.fetch(f, tmp) or sha256_file(tmp)
+                if os.path.exists(kept):
+                    shutil.copyfile(kept, tmp)
+                    got = sha256_file(tmp)
+                else:
+                    got = source.fetch(f, tmp) or sha256_file(tmp)
             except BaseException:
                 if os.path.exists(tmp):
                     os.unlink(tmp)

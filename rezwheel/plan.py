@@ -116,8 +116,8 @@ class Planner:
         self.last_chosen: set[tuple[str, str, Optional[int]]] = set()
 
     def close(self) -> None:
-        if self._builds is not None:
-            self._builds.shutdown(wait=True, cancel_futures=True)
+        if self._builds is not None:  # a guess pip did not confirm is not waited for
+            self._builds.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> "Planner":
@@ -554,14 +554,10 @@ def pythons(paths: list[str]) -> list[str]:
 
 def _release(filename: str, project: str) -> Optional[Any]:
     """The PEP 440 version of a wheel or sdist of ``project``, from its file name."""
-    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+    from .index.simple import dist_of
 
-    try:
-        name, version = (parse_wheel_filename(filename)[:2] if filename.endswith(".whl")
-                         else parse_sdist_filename(filename))
-    except ValueError:
-        return None
-    return version if canonicalize_name(name) == project else None
+    dist = dist_of(filename)
+    return dist[1] if dist and dist[0] == project else None
 
 
 def _listdir(path: str) -> list[str]:

@@ -450,12 +450,10 @@ _FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
 
 
 def _is_sdist(filename: str, project: str) -> bool:
-    from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+    from .index.simple import dist_of
 
-    try:
-        return canonicalize_name(parse_sdist_filename(filename)[0]) == project
-    except InvalidSdistFilename:
-        return False
+    dist = dist_of(filename)
+    return not filename.endswith(".whl") and dist is not None and dist[0] == project
 
 
 def _warn_once(message: str) -> None:

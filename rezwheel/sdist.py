@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import replace
 
@@ -41,8 +42,14 @@ def build(pick: Pick, source: object, index_urls: list[str], store: Store) -> Pi
                    sdist=(pick.filename, pick.sha256), local=built)
 
 
+def _dir(store: Store, sdist_sha: str) -> str:
+    """Where the wheel built from an sdist is kept: per sdist and per interpreter, since a
+    build for one python (a C extension's cp310 tag) does not serve another."""
+    return os.path.join(store.root, "built", check_sha256(sdist_sha), sys.implementation.cache_tag)
+
+
 def _built(store: Store, sdist_sha: str) -> str | None:
-    directory = os.path.join(store.root, "built", check_sha256(sdist_sha))
+    directory = _dir(store, sdist_sha)
     try:
         wheels = [n for n in os.listdir(directory) if n.endswith(".whl")]
     except OSError:
@@ -72,7 +79,8 @@ def _build(pick: Pick, source: object, index_urls: list[str], store: Store) -> s
         if len(wheels) != 1 or not wheels[0].endswith(".whl"):
             raise InstallError(f"{pick.filename}: pip built {wheels or 'nothing'}, not one wheel")
         check_filename(wheels[0], pick.filename)
-        final = os.path.join(parent, sha)
+        final = _dir(store, sha)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
         try:
             os.rename(out, final)
         except OSError:  # another process built it meanwhile

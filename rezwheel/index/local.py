@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from filelock import FileLock
-from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .. import naming
 from ..atomic import atomic_write
 from ..errors import PublishError, RezwheelError
 from ..hashing import sha256_file
 from ..wheel.metadata import read_metadata
+from .simple import dist_of
 
 
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -310,16 +311,8 @@ class LocalIndex:
 
 def project_of(name: str) -> Optional[str]:
     """The project a held file belongs to, from its name (a wheel or an sdist); else None."""
-    if name.startswith("."):
-        return None
-    try:
-        if name.endswith(".whl"):
-            return parse_wheel_filename(name)[0]
-        if name.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(name)[0]
-    except ValueError:
-        pass
-    return None
+    dist = dist_of(name)
+    return dist[0] if dist else None
 
 
 def _write(path: str, data: bytes) -> None:

@@ -95,6 +95,18 @@ def filename_problem(name: object) -> Optional[str]:
     return None
 
 
+def dist_of(name: str) -> Optional[tuple[str, object]]:
+    """(normalized project, PEP 440 version) of a wheel or sdist file name; None for a name
+    that is neither (``filename_problem`` says why)."""
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    if filename_problem(name):
+        return None
+    parsed = parse_wheel_filename(name)[:2] if name.endswith(".whl") else \
+        parse_sdist_filename(name)
+    return str(parsed[0]), parsed[1]
+
+
 _warned: set = set()
 
 
