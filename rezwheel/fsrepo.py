@@ -176,15 +176,17 @@ def package_lock(repo: str, name: str, version: str) -> "FileLock":
     return FileLock(os.path.join(locks, f"{name}-{version or '_'}.lock"))
 
 
-def staging(pkg_dir: str, version: str) -> str:
+def staging(pkg_dir: str, name: str, version: str) -> str:
     """A new staging directory beside ``pkg_dir`` (same filesystem: renamed in whole). The
-    caller holds the package's lock, so staging left for this version is from a process that
-    was killed (Ctrl-C does not wait for writers): it is swept first."""
+    caller holds the package's lock, so staging left for this package is from a process that
+    was killed (Ctrl-C does not wait for writers): it is swept first. The name is in the
+    prefix because an unversioned package's staging sits in the repository root, beside
+    other families' ("+" is in no rez name or version, so no prefix is another's)."""
     import shutil
     import tempfile
 
     parent = os.path.dirname(pkg_dir)
-    prefix = f".rezwheel-tmp-{version or '_'}-"
+    prefix = f".rezwheel-tmp-{name}+{version}+"
     for name in os.listdir(parent):
         if name.startswith(prefix):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)

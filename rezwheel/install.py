@@ -162,7 +162,7 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
             return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
                              _root(pkg_dir, layout), "present")
 
-    staging = fsrepo.staging(pkg_dir, layout.rez_version)
+    staging = fsrepo.staging(pkg_dir, layout.rez_name, layout.rez_version)
     try:
         stage_root = os.path.join(staging, "root")
         restore_variant(art, stage_root, check_as_written=True)

@@ -515,7 +515,7 @@ def _install_plain(wheel: str, repo: str, data: dict) -> str:
     pkg_dir = fsrepo.package_dir(repo, data["name"], data["version"])
     fsrepo.make_dirs(repo, os.path.dirname(pkg_dir))
     sub = fsrepo.variant_subpath(data, 0)
-    staging = fsrepo.staging(pkg_dir, data["version"])
+    staging = fsrepo.staging(pkg_dir, data["name"], data["version"])
     try:
         stage = os.path.join(staging, "root")
         tools = restore_plain(wheel, stage)

@@ -492,7 +492,7 @@ def test_staging_left_by_a_killed_install_is_swept(pypi, tmp_path):
     """Ctrl-C does not wait for writers: their staging (a hidden name rez never lists) is
     swept by the next install of that package version, under its lock."""
     repo = host_repo(tmp_path)
-    stale = repo / "pureapp" / ".rezwheel-tmp-1.0.2-killed" / "root" / "python"
+    stale = repo / "pureapp" / ".rezwheel-tmp-pureapp+1.0.2+killed" / "root" / "python"
     stale.mkdir(parents=True)
     (stale / "half.py").write_text("x = ")
     install("pureapp", "--into", repo, "--index", pypi.url + "simple/", tmp_path=tmp_path)
