@@ -9,20 +9,20 @@ import os
 import sys
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from .errors import RezwheelError
+from rezwheel.errors import RezwheelError
 
 if TYPE_CHECKING:
-    from .convert import Report
-    from .publish import Result
+    from rezwheel.convert import Report
+    from rezwheel.publish import Result
 
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .convert import convert_paths
+    from rezwheel.convert import convert_paths
 
-    from .progress import conversion_bar
+    from rezwheel.progress import conversion_bar
 
     with conversion_bar(show=not (args.json or _QUIET)):
         report = convert_paths(args.paths, args.output, prefix=args.prefix)
@@ -40,7 +40,7 @@ def _conversion_summary(report: "Report", verbose: bool, failures: bool = True,
     """Warnings (counted by kind unless ``verbose``), one line per failure (unless the caller
     shows them), and a closing count when anything was skipped or failed (a clean run's
     output speaks for itself; ``closing=False``: the caller prints it last)."""
-    from .redaction import get_logger
+    from rezwheel.index.redaction import get_logger
 
     log = get_logger("rezwheel.convert")
     for line in report.warnings(verbose):
@@ -55,7 +55,7 @@ def _conversion_summary(report: "Report", verbose: bool, failures: bool = True,
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .wheel.reader import open_artifact
+    from rezwheel.artifact.reader import open_artifact
     from packaging.utils import parse_wheel_filename
 
     with open_artifact(args.wheel, verify_record=False) as art:
@@ -81,7 +81,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .wheel.reader import open_artifact
+    from rezwheel.artifact.reader import open_artifact
 
     failed = 0
     for wheel in args.wheels:
@@ -113,8 +113,8 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool 
     reused: list[tuple[str, str]] = []
     closing: Optional[str] = None
     if dirs:  # converting imports rez: only pay for it when there is something to convert
-        from .convert import convert_paths
-        from .progress import conversion_bar
+        from rezwheel.convert import convert_paths
+        from rezwheel.progress import conversion_bar
 
         with conversion_bar(show=show):
             report = convert_paths(dirs, workdir, prefix=prefix, reuse=reuse, sidecars=sidecars)
@@ -131,7 +131,7 @@ def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool 
 
 def _not_a_wheel(path: str) -> Optional[str]:
     """Why ``path`` is no wheel (not a zip, no single .dist-info/METADATA), or None."""
-    from .wheel.reader import READ_ERRORS, open_zip
+    from rezwheel.artifact.reader import READ_ERRORS, open_zip
 
     try:
         with open_zip(path) as z:
@@ -146,9 +146,9 @@ def _not_a_wheel(path: str) -> Optional[str]:
 
 def _reuse_for(target: "IndexConfig", prefix: str) -> "Reuse":
     """What a local index already holds from earlier conversions of unchanged packages."""
-    from .index.local import LocalIndex
-    from .reuse import Reuse
-    from .store import Store
+    from rezwheel.index.local import LocalIndex
+    from rezwheel.artifact.reuse import Reuse
+    from rezwheel.resolve.store import Store
 
     index = LocalIndex(target.upload_url)
     return Reuse(Store().root, index.root, f"prefix={prefix}\0"
@@ -180,8 +180,8 @@ def _sweep_staging(index: str) -> None:
 def _publish(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .config import resolve_target
-    from .publish import publish
+    from rezwheel.index.config import resolve_target
+    from rezwheel.publish import publish
 
     target = resolve_target(args.to)
     # wheels made here for a local index are made inside it, to be renamed in, not copied
@@ -202,7 +202,7 @@ def _publish(args: argparse.Namespace) -> int:
         results = publish(wheels, target, jobs=args.jobs, wait=args.wait, dry_run=args.dry_run,
                           allow_foreign_name=args.allow_foreign_name, progress=progress,
                           movable=made, shas=shas)
-    from .publish import Result
+    from rezwheel.publish import Result
 
     results += [Result(name, sha, "skipped") for name, sha in reused]
     if reused and not args.json:
@@ -238,7 +238,7 @@ def _grouped(failed: Sequence["Result"]) -> list[str]:
 
 def _error(message: object) -> None:
     """One line on stderr, with any secret a provider handed out scrubbed (server text too)."""
-    from .redaction import scrub
+    from rezwheel.index.redaction import scrub
 
     print(f"rezwheel: error: {scrub(str(message))}", file=sys.stderr)
 
@@ -261,16 +261,16 @@ def _progress():
     if _QUIET:
         return None
     if sys.stderr.isatty() and not os.environ.get("CI"):
-        from .progress import RichProgress
+        from rezwheel.progress import RichProgress
         _BARS.append(RichProgress())
         return _BARS[-1]
-    from .progress import LineProgress
+    from rezwheel.progress import LineProgress
     return LineProgress()
 
 
 def _install(args: argparse.Namespace) -> int:
-    from .pypi import Target
-    from .wanted import Asked, parse, read_file
+    from rezwheel.rezrepo.rezpip import Target
+    from rezwheel.resolve.wanted import Asked, parse, read_file
 
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
     asked = Asked([parse(i) for i in args.items if i not in files])
@@ -279,27 +279,27 @@ def _install(args: argparse.Namespace) -> int:
     for path in args.constraint or []:
         read_file(path, asked, constraint=True)
     if not files and not asked.wanted:
-        from .wanted import UsageError
+        from rezwheel.resolve.wanted import UsageError
         raise UsageError("install: nothing to install (give requests, wheel files or -r FILE)")
     repo = os.path.abspath(args.into)
     python = args.python
     if asked.wanted and not python:  # the python packages installed decide (default_python)
-        from .plan import default_python, installed_paths
+        from rezwheel.resolve.planner import default_python, installed_paths
         python = default_python(installed_paths(repo))
     target = Target.current(python)
     done = []
     if files:
-        from .apply import install_file
+        from rezwheel.install import install_file
         done = [install_file(f, repo, target, args.force, args.dry_run) for f in files]
     steps = None
     if asked.wanted and not (args.upgrade or args.force or args.no_deps):
-        from .plan import satisfied
+        from rezwheel.resolve.planner import satisfied
         steps = satisfied(asked, repo, target, bool(python))  # a re-run: no index, no pip
     if steps is not None:
-        from .plan import Done
+        from rezwheel.resolve.planner import Done
         done += [Done(s, s.status) for s in steps]
     elif asked.wanted:
-        from .plan import Planner
+        from rezwheel.resolve.planner import Planner
 
         if not args.index:
             raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
@@ -308,8 +308,8 @@ def _install(args: argparse.Namespace) -> int:
                      force=args.force, only_binary=args.only_binary,
                      build=not args.dry_run) as planner:
             steps = planner.plan(asked, repo, no_deps=args.no_deps)
-            from .apply import Done, apply
-            from .store import Store
+            from rezwheel.install import Done, apply
+            from rezwheel.resolve.store import Store
 
             if args.dry_run:
                 done += [Done(s, s.status) for s in steps]
@@ -332,7 +332,7 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _mirror(args: argparse.Namespace) -> int:
-    from .mirror import sync
+    from rezwheel.mirror import sync
 
     results = sync(args.source, args.to, args.filter, jobs=args.jobs, prefix=args.prefix,
                    progress=None if args.json else _progress(), only_binary=args.only_binary)
@@ -348,7 +348,7 @@ def _mirror(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     import time
 
-    from .store import Store
+    from rezwheel.resolve.store import Store
 
     store = Store(args.store)  # --store, or $REZWHEEL_STORE
     entries = store.entries()
@@ -429,7 +429,7 @@ class _Version(argparse.Action):
 def _version() -> str:
     import platform
 
-    from . import __version__
+    from rezwheel import __version__
 
     try:
         from importlib.metadata import version

@@ -25,16 +25,18 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from . import __version__, fsrepo, naming, rezdef
-from .errors import ConversionError, InvalidWheelError, RezwheelError
-from .layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
-from .rezsource import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
-from .tags import build_tags, parse_requirement, variant_tags
-from .wheel.reader import DEFINITION
-from .wheel.writer import WheelWriter
+from rezwheel import __version__
+from rezwheel.artifact import naming, rezdef
+from rezwheel.rezrepo import fsrepo
+from rezwheel.errors import ConversionError, InvalidWheelError, RezwheelError
+from rezwheel.artifact.layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
+from rezwheel.rezrepo.scan import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
+from rezwheel.artifact.tags import build_tags, parse_requirement, variant_tags
+from rezwheel.artifact.reader import DEFINITION
+from rezwheel.artifact.writer import WheelWriter
 
 if TYPE_CHECKING:
-    from .reuse import Reuse
+    from rezwheel.artifact.reuse import Reuse
 
 _EXT_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES) + (".so", ".pyd")
 _PYTHON_SHEBANG = re.compile(rb"#![^\n]*\bpython[0-9.]*[ \t]*\r?\n")

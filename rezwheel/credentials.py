@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .config import IndexConfig
-from .redaction import get_logger, remember, remember_basic
+from rezwheel.index.config import IndexConfig
+from rezwheel.index.redaction import get_logger, remember, remember_basic
 
 log = get_logger(__name__)
 ENTRY_POINT_GROUP = "rezwheel.credentials"

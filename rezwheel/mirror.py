@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 
-from .errors import RezwheelError
-from .hashing import sha256_file
-from .index.local import LocalIndex, project_of
-from .index.simple import IndexFile, filename_problem
-from .pools import threads
-from .redaction import get_logger, scrub
-from .repository import IndexRepository, Settings
+from rezwheel.errors import RezwheelError
+from rezwheel.hashing import sha256_file
+from rezwheel.index.local import LocalIndex, project_of
+from rezwheel.index.pages import IndexFile, filename_problem
+from rezwheel.pools import threads
+from rezwheel.index.redaction import get_logger, scrub
+from rezwheel.resolve.packages import IndexRepository, Settings
 
 log = get_logger(__name__)
 
@@ -51,8 +51,8 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str],
                                 "to copy with --filter")
         return [(f, source) for project in sorted(projects)
                 for f in source.files(project) if f.filename.endswith(".whl")]
-    from .plan import Planner, default_python, installed_paths
-    from .pypi import Target
+    from rezwheel.resolve.planner import Planner, default_python, installed_paths
+    from rezwheel.rezrepo.rezpip import Target
 
     # what the site already has on rez's packages path (python, platform) takes part, as for
     # install; sdists are copied as they are (hosts build them)
@@ -78,8 +78,8 @@ def _build_closure(planner: Any, steps: list, upstream: IndexRepository) -> list
     """The build requirements of the sdists among ``steps`` (read from each sdist's
     pyproject.toml, never by running it) and what they need, so that hosts can build those
     sdists from the mirror alone. Requirements upstream cannot satisfy are a warning."""
-    from .sdist import build_requires
-    from .wanted import Asked, parse
+    from rezwheel.resolve.sdist import build_requires
+    from rezwheel.resolve.wanted import Asked, parse
 
     store = upstream.store
     seen: set[str] = set()

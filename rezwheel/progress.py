@@ -98,7 +98,7 @@ def conversion_bar(show: bool) -> Iterator[None]:
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .wheel import writer
+    from rezwheel.artifact import writer
 
     counters = (multiprocessing.Value("q", 0), multiprocessing.Value("q", 0))
     bar = Progress(SpinnerColumn(), TextColumn("converting: {task.fields[wheels]} wheels "

@@ -21,16 +21,16 @@ from urllib.parse import urlsplit
 import requests
 from packaging.utils import parse_wheel_filename
 
-from . import naming
-from .config import IndexConfig
-from .credentials import Credential, find_credentials
-from .errors import PublishError, RezwheelError
-from .http import RETRY_STATUS, OriginAuth, describe, make_session, redact, retry_after
-from .hashing import CHUNK, sha256_file
-from .index.simple import IndexFile
-from .index.source import HttpSource
-from .pools import threads
-from .wheel.metadata import header_fields, read_metadata
+from rezwheel.artifact import naming
+from rezwheel.index.config import IndexConfig
+from rezwheel.credentials import Credential, find_credentials
+from rezwheel.errors import PublishError, RezwheelError
+from rezwheel.index.http import RETRY_STATUS, OriginAuth, describe, make_session, redact, retry_after
+from rezwheel.hashing import CHUNK, sha256_file
+from rezwheel.index.pages import IndexFile
+from rezwheel.index.readers import HttpSource
+from rezwheel.pools import threads
+from rezwheel.artifact.metadata import header_fields, read_metadata
 
 log = logging.getLogger(__name__)
 STOP_AFTER = 2  # first uploads failing alike before the rest of a batch is not tried
@@ -92,7 +92,7 @@ def publish(wheels: list[str], target: IndexConfig, *, jobs: Optional[int] = Non
     ``movable``: wheels made for this publish (a local index takes them by renaming).
     """
     if target.type == "local":
-        from .index.local import LocalIndex
+        from rezwheel.index.local import LocalIndex
 
         for path in wheels:
             if path not in movable:  # wheels made here were warned about as they were converted
@@ -182,7 +182,7 @@ def _without_url_credentials(target: IndexConfig) -> tuple[IndexConfig, Optional
     (to that origin only) and never printed."""
     import dataclasses
 
-    from .credentials import split_url
+    from rezwheel.credentials import split_url
     upload, in_upload = split_url(target.upload_url)
     index, in_index = split_url(target.index_url)
     clean = dataclasses.replace(target, upload_url=upload, index_url=index)
@@ -196,14 +196,14 @@ def _warn_resolve_time_code(metadata: str, path: str) -> None:
     """Hosts refuse definitions that would run index code while resolving (a late-bound
     ``requires``): say so at publish time, so a studio learns it before its hosts do. The
     definition is read from METADATA, which publishing reads anyway."""
-    from .wheel.metadata import definition_from_metadata
+    from rezwheel.artifact.metadata import definition_from_metadata
 
     if "@late" not in metadata and "@early" not in metadata:
         return
     text = definition_from_metadata(metadata)
     if not text:
         return
-    from . import rezdef
+    from rezwheel.artifact import rezdef
 
     try:
         found = rezdef.resolve_time_code(rezdef.parse(text, path))
@@ -332,7 +332,7 @@ class _Remote:
     def is_rezwheel_file(self, f: IndexFile) -> bool:
         """Whether an index file carries a rez definition, read as cheaply as the index allows
         (the same reads the rez plugin makes: PEP 658 file, tail of the wheel, whole file)."""
-        from .index.source import read_definition
+        from rezwheel.index.readers import read_definition
 
         try:
             read_definition(self.index, f)
@@ -344,7 +344,7 @@ class _Remote:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""
         if self.cfg.type == "artifactory":  # (config.is_artifactory decided the type)
             url = _artifactory_storage_url(self.cfg.upload_url, w)
-            from .http import deadline
+            from rezwheel.index.http import deadline
 
             with deadline(url):
                 r = self.session.head(url)

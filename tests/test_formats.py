@@ -340,12 +340,12 @@ def _accepted_by_rez(repo: Path, variants: list, hashed: bool):
          hashed=False)  # the issue's: variants 0 and 2 once both made tool-2-py3-none-any.whl
 @example(variants=[["foo", "maya-2024"], ["foo"]], hashed=False)  # inner root listed first
 def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
-    from rezwheel.apply import install_file
+    from rezwheel.install import install_file
     from rezwheel.convert import convert_paths
     from rezwheel.index.local import LocalIndex
-    from rezwheel.pypi import Target
-    from rezwheel.repository import IndexRepository, Settings
-    from rezwheel.wheel.reader import open_artifact
+    from rezwheel.rezrepo.rezpip import Target
+    from rezwheel.resolve.packages import IndexRepository, Settings
+    from rezwheel.artifact.reader import open_artifact
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

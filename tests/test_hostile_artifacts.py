@@ -318,7 +318,7 @@ def test_plain_wheel_good_still_installs(tmp_path):
       "metadata": {"name": "esc", "version": "1.0"}}, "bad sha256"),
 ])
 def test_pip_report_picks_are_checked(item, message):
-    from rezwheel import pypi
+    from rezwheel.rezrepo import rezpip as pypi
     from rezwheel.errors import RezwheelError
 
     with pytest.raises(RezwheelError) as e:
@@ -356,7 +356,7 @@ def pre_commands():
     ("@late()\ndef post_commands():\n    pass\n", ["post_commands"]),
 ])
 def test_resolve_time_code(extra, flagged):
-    from rezwheel import rezdef
+    from rezwheel.artifact import rezdef
     from rezwheel.errors import UnsafeDefinitionError
 
     data = rezdef.parse(DEFINITION_WITH_CODE + extra, "x/rez-package.py")
@@ -394,7 +394,7 @@ def test_convert_warns_about_late_requires(tmp_path):
 
 # -- replacing an installed package is atomic -----------------------------------------------------
 def test_swap_in_exchanges(tmp_path):
-    from rezwheel import fsrepo
+    from rezwheel.rezrepo import fsrepo
 
     dest, staging = tmp_path / "dest", tmp_path / "staging"
     (dest / "old").mkdir(parents=True)

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from conftest import rezwheel
-from rezwheel.wanted import Asked, UsageError, parse, read_file
+from rezwheel.resolve.wanted import Asked, UsageError, parse, read_file
 
 
 @pytest.mark.parametrize("token, rez, pep", [

@@ -2,7 +2,7 @@ from hypothesis import assume, given, strategies as st
 from packaging.version import Version
 from rez.version import Version as RezVersion
 
-from rezwheel import naming
+from rezwheel.artifact import naming
 
 TABLE = [
     ("1.0.0", "1.0.0"),

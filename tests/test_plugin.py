@@ -46,7 +46,7 @@ def served(artifactory, wheels):
 
 def test_plugin_module_imports_nothing_heavy():
     code = ("import sys, rezwheel.rezplugin.artifactory as m; m.register_plugin(); "
-            "print(sorted(k for k in ('requests', 'rezwheel.repository', 'installer', "
+            "print(sorted(k for k in ('requests', 'rezwheel.resolve.packages', 'installer', "
             "'filelock') if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import rezwheel
-from rezwheel.wheel import writer as W
+from rezwheel.artifact import writer as W
 
 UNZIP = shutil.which("unzip")
 RND = random.Random(11)

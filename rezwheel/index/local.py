@@ -25,12 +25,12 @@ from typing import Iterator, Optional
 from filelock import FileLock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from .. import naming
-from ..atomic import atomic_write
-from ..errors import PublishError, RezwheelError
-from ..hashing import sha256_file
-from ..wheel.metadata import read_metadata
-from .simple import dist_of
+from rezwheel.artifact import naming
+from rezwheel.atomic import atomic_write
+from rezwheel.errors import PublishError, RezwheelError
+from rezwheel.hashing import sha256_file
+from rezwheel.artifact.metadata import read_metadata
+from rezwheel.index.pages import dist_of
 
 
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -203,7 +203,7 @@ class LocalIndex:
     def _page_facts(self, project: str) -> dict[str, list[str]]:
         """What the project's page (written by this index) says of each file."""
         if project not in self._pages:
-            from .simple import parse_project_page
+            from rezwheel.index.pages import parse_project_page
 
             facts: dict[str, list[str]] = {}
             page = os.path.join(self.simple, project, "index.html")

@@ -2,7 +2,7 @@
 artifacts (``artifactory@https://…/simple/``, ``artifactory@studio``, ``artifactory@/dir``).
 
 A thin adapter in the shape of rez's in-memory repository: rez resources on one side,
-``rezwheel.repository.IndexRepository`` on the other. This module imports nothing heavy (rez
+``rezwheel.resolve.packages.IndexRepository`` on the other. This module imports nothing heavy (rez
 loads every repository plugin on start, and one that fails to import breaks all of them); the
 library is imported the first time a repository of this type is used.
 """
@@ -28,7 +28,7 @@ def _rez_errors(fn: Any, *args: Any) -> Any:
     from rez.exceptions import PackageRepositoryError
 
     from rezwheel.errors import RezwheelError
-    from rezwheel.redaction import scrub
+    from rezwheel.index.redaction import scrub
 
     try:
         return fn(*args)
@@ -170,7 +170,7 @@ class ArtifactoryPackageRepository(PackageRepository):
     def index(self) -> Any:
         from rez.config import config
 
-        from rezwheel.repository import IndexRepository, Settings
+        from rezwheel.resolve.packages import IndexRepository, Settings
 
         if self._given != self.location and "@" in self._given.split("://", 1)[-1].split("/")[0]:
             from rez.exceptions import PackageRepositoryError
@@ -230,6 +230,6 @@ def _ttl(settings: object) -> float:
     except (TypeError, ValueError):
         ttl = -1.0
     if ttl < 0:
-        from ..errors import RezwheelError
+        from rezwheel.errors import RezwheelError
         raise RezwheelError(f"ttl: not a number of seconds: {value!r}")
     return ttl

@@ -15,9 +15,9 @@ import platform
 import sys
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
-from . import rezdef
-from .atomic import atomic_write
-from .errors import InstallError, RezwheelError
+from rezwheel.artifact import rezdef
+from rezwheel.atomic import atomic_write
+from rezwheel.errors import InstallError, RezwheelError
 
 if TYPE_CHECKING:
     from filelock import FileLock

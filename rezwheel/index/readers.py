@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
-from .. import limits
-from ..atomic import atomic_write
-from ..errors import InvalidWheelError, RezwheelError
-from ..redaction import get_logger, redact, scrub
-from ..wheel.metadata import DEFINITION, definition_from_metadata
-from .simple import (ACCEPT, IndexFile, filename_problem, parse_project_page, parse_root_page,
+from rezwheel import limits
+from rezwheel.atomic import atomic_write
+from rezwheel.errors import InvalidWheelError, RezwheelError
+from rezwheel.index.redaction import get_logger, redact, scrub
+from rezwheel.artifact.metadata import DEFINITION, definition_from_metadata
+from rezwheel.index.pages import (ACCEPT, IndexFile, filename_problem, parse_project_page, parse_root_page,
                      project_name)
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
@@ -136,7 +136,7 @@ class HttpSource:
     def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
                  counters: Optional[Counters] = None, credential: object = None,
                  files_hosts: tuple = (), trust_code: bool = False, ttl: float = 0.0) -> None:
-        from ..http import origin
+        from rezwheel.index.http import origin
 
         self.url = index_url if index_url.endswith("/") else index_url + "/"
         self.session = session
@@ -150,7 +150,7 @@ class HttpSource:
         self._origins = {origin(self.url)} | {origin(h) for h in files_hosts}
 
     def allow(self, url: str) -> bool:
-        from ..http import origin
+        from rezwheel.index.http import origin
 
         return origin(url) in self._origins
 
@@ -183,7 +183,7 @@ class HttpSource:
         """(body, content type, final URL) of a page, None for a 404."""
         import requests
 
-        from ..http import deadline, describe, failure, read_body
+        from rezwheel.index.http import deadline, describe, failure, read_body
 
         path = self._cache_path(url)
         cached = self._cached(path)
@@ -255,7 +255,7 @@ class HttpSource:
         """The PEP 658 file, when it exists and matches the hash its page gives."""
         import requests
 
-        from ..http import deadline, failure, read_body
+        from rezwheel.index.http import deadline, failure, read_body
 
         url = f.url + ".metadata"
         try:
@@ -284,8 +284,8 @@ class HttpSource:
         """
         import requests
 
-        from ..config import is_artifactory
-        from ..http import deadline, failure
+        from rezwheel.index.config import is_artifactory
+        from rezwheel.index.http import deadline, failure
 
         url = f.url
         got = [0]
@@ -350,8 +350,8 @@ class HttpSource:
         for a large file when a person watches (``progress.download_bar``)."""
         import requests
 
-        from ..http import deadline, describe, failure
-        from ..progress import download_bar
+        from rezwheel.index.http import deadline, describe, failure
+        from rezwheel.progress import download_bar
 
         got = [0]
         try:
@@ -372,8 +372,8 @@ class HttpSource:
 def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list,
             tick: Callable[[int], None] = lambda n: None) -> str:
     """Copy a response body to ``out``, hashing it, refused past the unpacked-size cap."""
-    from ..http import HTTPFailure
-    from ..wheel.reader import max_unpacked
+    from rezwheel.index.http import HTTPFailure
+    from rezwheel.artifact.reader import max_unpacked
 
     cap = max_unpacked()
     digest = hashlib.sha256()
@@ -545,7 +545,7 @@ class ChainSource:
         return owner.local_path(f) if isinstance(owner, LocalSource) else None
 
     def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
-        from ..hashing import sha256_file
+        from rezwheel.hashing import sha256_file
 
         alternatives = self._alternatives.get(f.url) or []
         last: Optional[Exception] = None
@@ -615,7 +615,7 @@ def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] 
 
 
 def _sha256(path: str) -> str:
-    from ..hashing import sha256_file
+    from rezwheel.hashing import sha256_file
 
     return sha256_file(path)
 

@@ -15,12 +15,12 @@ import sys
 import tempfile
 from dataclasses import replace
 
-from .errors import InstallError, RezwheelError
-from .hashing import sha256_file
-from .index.simple import IndexFile
-from .pypi import Pick, check_filename, run_pip, wheel_metadata
-from .redaction import redact
-from .store import Store, check_sha256
+from rezwheel.errors import InstallError, RezwheelError
+from rezwheel.hashing import sha256_file
+from rezwheel.index.pages import IndexFile
+from rezwheel.rezrepo.rezpip import Pick, check_filename, run_pip, wheel_metadata
+from rezwheel.index.redaction import redact
+from rezwheel.resolve.store import Store, check_sha256
 
 
 def build(pick: Pick, source: object, index_urls: list[str], store: Store) -> Pick:
@@ -102,7 +102,7 @@ def build_requires(path: str) -> list[str]:
     import tarfile
     import zipfile
 
-    from .limits import get
+    from rezwheel.limits import get
 
     cap = int(get("max-dist-info-bytes"))
     text = None

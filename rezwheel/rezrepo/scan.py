@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Union
 
-from .errors import NotAPackageError
+from rezwheel.errors import NotAPackageError
 
 DEFINITION_FILES = ("package.py", "package.yaml", "package.txt")
 #: what rez's filesystem repository reads as a combined family file at a repository root

@@ -31,9 +31,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
-from . import __version__, limits
-from .errors import RezwheelError
-from .redaction import redact, scrub
+from rezwheel import __version__, limits
+from rezwheel.errors import RezwheelError
+from rezwheel.index.redaction import redact, scrub
 
 TIMEOUT = (10, 60)  # connect, per read
 RETRY_STATUS = (429, 502, 503, 504)

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from .errors import InvalidWheelError
+from rezwheel.errors import InvalidWheelError
 
 FILENAME = "rez-layout.json"
 FORMAT = 1

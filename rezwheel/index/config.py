@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import RezwheelError
+from rezwheel.errors import RezwheelError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,7 +15,7 @@ import textwrap
 import threading
 from typing import Any, Optional, Callable, NoReturn
 
-from .errors import UnsafeDefinitionError
+from rezwheel.errors import UnsafeDefinitionError
 
 #: Attributes rez adds when it loads a package from disk: they name build-machine paths.
 LOCATION_KEYS = ("base", "repository")

@@ -19,8 +19,8 @@ import json
 import os
 from typing import Any, Callable, Optional
 
-from . import __version__
-from .atomic import atomic_write
+from rezwheel import __version__
+from rezwheel.atomic import atomic_write
 
 Present = Callable[[str, str], bool]  # (file name, sha256) -> the target holds it
 

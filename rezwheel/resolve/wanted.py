@@ -19,7 +19,7 @@ from typing import Optional
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .errors import RezwheelError
+from rezwheel.errors import RezwheelError
 
 
 class UsageError(RezwheelError):

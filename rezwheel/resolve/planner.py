@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Optional
 from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
 
-from . import fsrepo, pypi
-from .errors import RezwheelError
-from .pools import threads
-from .wanted import Asked, Wanted, parse
+from rezwheel.rezrepo import fsrepo, rezpip
+from rezwheel.errors import RezwheelError
+from rezwheel.pools import threads
+from rezwheel.resolve.wanted import Asked, Wanted, parse
 
 if TYPE_CHECKING:
-    from .index.simple import IndexFile
-    from .repository import IndexRepository
+    from rezwheel.index.pages import IndexFile
+    from rezwheel.resolve.packages import IndexRepository
 
 #: families rez gets from the host (implicit packages); never looked up as PyPI projects
 HOST_FAMILIES = ("platform", "arch", "os", "python")
@@ -79,7 +79,7 @@ class Done:
 
 
 def _redact(url: str) -> str:
-    from .http import redact
+    from rezwheel.index.http import redact
     return redact(url)
 
 
@@ -94,7 +94,7 @@ class MissingFamily(Exception):
 class Planner:
     """Reads the indexes (in order) for one install or sync."""
 
-    def __init__(self, indexes: list[str], target: pypi.Target, prefix: str = "",
+    def __init__(self, indexes: list[str], target: rezpip.Target, prefix: str = "",
                  store: Optional[str] = None, explicit_python: bool = False,
                  force: bool = False, only_binary: bool = False, build: bool = True) -> None:
         if not indexes:
@@ -108,7 +108,7 @@ class Planner:
         self.store = store
         self.have: list[str] = []  # the repositories counted as installed (``plan``)
         self._builds: Optional[cf.ThreadPoolExecutor] = None  # sdists built ahead (_prebuild)
-        from .repository import IndexRepository, Settings
+        from rezwheel.resolve.packages import IndexRepository, Settings
 
         self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
                       for loc in indexes]
@@ -241,18 +241,18 @@ class Planner:
         """pip's picks as rez definitions, written to the scratch repository for the solve
         (sdists built into wheels first, when installing)."""
         pending = self._prebuild(requirements)
-        picks = pypi.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
+        picks = rezpip.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
                                  constraints, self.only_binary)
         # requirement names as the families are spelled: installed ones, then pip's picks
         names = {canonicalize_name(n): n for p in reversed(self.have) for n in _listdir(p)}
-        names.update({canonicalize_name(p.name): pypi.rez_name(p.name) for p in picks})
+        names.update({canonicalize_name(p.name): rezpip.rez_name(p.name) for p in picks})
         out = {}
         for p in picks:
             index = _redact(self._index_for(p.url).url)
             wheel = p.filename
             if p.is_sdist and self.build:
-                from . import sdist
-                from .store import Store
+                from rezwheel.resolve import sdist
+                from rezwheel.resolve.store import Store
 
                 if p.sha256 in pending:  # built while pip resolved: wait for it
                     cf.wait([pending[p.sha256]])
@@ -261,7 +261,7 @@ class Planner:
                 wheel = p.filename
             elif p.is_sdist:  # a mirror copies the sdist; the solve only needs a definition
                 wheel = f"{canonicalize_name(p.name).replace('-', '_')}-{p.version}-py3-none-any.whl"
-            data = pypi.definition(p.metadata, wheel, self.target, index, p.sha256, p.extras,
+            data = rezpip.definition(p.metadata, wheel, self.target, index, p.sha256, p.extras,
                                    p.sdist, names)
             pkg_dir = os.path.join(self.scratch, data["name"], data["version"])
             os.makedirs(pkg_dir, exist_ok=True)
@@ -277,8 +277,8 @@ class Planner:
         if not self.build or self.only_binary or self.target.short != "%d.%d" % \
                 sys.version_info[:2]:
             return {}
-        from . import sdist
-        from .store import Store
+        from rezwheel.resolve import sdist
+        from rezwheel.resolve.store import Store
 
         futures: dict[str, cf.Future] = {}
         for text in requirements:
@@ -293,7 +293,7 @@ class Planner:
                 continue
             v, f, src = max(in_range, key=lambda t: t[0])
             if f.sha256 and f.sha256 not in futures:
-                pick = pypi.Pick(project, str(v), f.filename, f.url, f.sha256, {})
+                pick = rezpip.Pick(project, str(v), f.filename, f.url, f.sha256, {})
                 futures[f.sha256] = self._builder().submit(
                     sdist.build, pick, src, self.pip_index_urls(), Store(self.store))
         return futures
@@ -431,10 +431,10 @@ class Planner:
                     "present" if present else "install", index.source, f,
                     definition=index.definition_text(name, version))
 
-    def _plain_step(self, pick: pypi.Pick, data: dict, repo: Optional[str]) -> Step:
+    def _plain_step(self, pick: rezpip.Pick, data: dict, repo: Optional[str]) -> Step:
         root = fsrepo.variant_root(repo or "", data["name"], data["version"],
                                    fsrepo.variant_subpath(data, 0))
-        present = bool(repo) and pypi.is_installed(repo, data)
+        present = bool(repo) and rezpip.is_installed(repo, data)
         return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
                     pick.filename, pick.url, pick.sha256, root,
                     "present" if present else "install",
@@ -442,7 +442,7 @@ class Planner:
                     local=pick.local)
 
 
-def satisfied(asked: Asked, repo: str, target: pypi.Target,
+def satisfied(asked: Asked, repo: str, target: rezpip.Target,
               explicit_python: bool = False) -> Optional[list[Step]]:
     """Without reading any index: the steps when every request is met by what is installed
     (the target repository and rez's packages path), else None. A pip requirement is met by
@@ -554,7 +554,7 @@ def pythons(paths: list[str]) -> list[str]:
 
 def _release(filename: str, project: str) -> Optional[Any]:
     """The PEP 440 version of a wheel or sdist of ``project``, from its file name."""
-    from .index.simple import dist_of
+    from rezwheel.index.pages import dist_of
 
     dist = dist_of(filename)
     return dist[1] if dist and dist[0] == project else None
@@ -587,7 +587,7 @@ def _as_rez(w: Wanted, family: str) -> str:
 def _warm_imports() -> None:
     import importlib
 
-    for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.apply"):
+    for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.install"):
         importlib.import_module(module)
 
 

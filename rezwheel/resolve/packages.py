@@ -23,13 +23,13 @@ from typing import Optional
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from . import naming, rezdef
-from .errors import RezwheelError
-from .index.simple import IndexFile
-from .index.source import (ChainSource, Counters, HttpSource, LocalSource, NotAnArtifact,
+from rezwheel.artifact import naming, rezdef
+from rezwheel.errors import RezwheelError
+from rezwheel.index.pages import IndexFile
+from rezwheel.index.readers import (ChainSource, Counters, HttpSource, LocalSource, NotAnArtifact,
                            Source, read_definition)
-from .redaction import get_logger, redact
-from .store import Store
+from rezwheel.index.redaction import get_logger, redact
+from rezwheel.resolve.store import Store
 
 log = get_logger(__name__)
 
@@ -83,7 +83,7 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
         return [Where("http", location, name, None, trust, hosts, ttl)]
     named = settings.indexes.get(location)
     if named is None:
-        from .config import index_entry, load_config, resolve_target
+        from rezwheel.index.config import index_entry, load_config, resolve_target
 
         cfg = index_entry(location, load_config())
         if cfg is not None and cfg.get("urls"):
@@ -143,9 +143,9 @@ class IndexRepository:
         self._lock = threading.Lock()
 
     def _http_source(self, w: Where) -> HttpSource:
-        from .config import IndexConfig, guess_type
-        from .credentials import find_credentials, split_url
-        from .http import OriginAuth, make_session
+        from rezwheel.index.config import IndexConfig, guess_type
+        from rezwheel.credentials import find_credentials, split_url
+        from rezwheel.index.http import OriginAuth, make_session
 
         url, in_url = split_url(w.where)
         cfg = w.config if isinstance(w.config, IndexConfig) else \
@@ -168,7 +168,7 @@ class IndexRepository:
         distribution name cannot: rez names are case-sensitive and may hold "_" or "."). A
         project with no wheel (sdists only) is skipped unread; an index listing more projects
         than ``max-list-projects`` (a public one lists hundreds of thousands) is not listed."""
-        from . import limits
+        from rezwheel import limits
 
         projects = self.source.projects() or set()
         cap = int(limits.get("max-list-projects"))
@@ -216,7 +216,7 @@ class IndexRepository:
         if not isinstance(self.source, LocalSource) and len(found) > 1:
             # rez reads every version in a requested range: fetch the newest side by side now
             # (a bounded number: a page may list any number of versions)
-            from . import limits
+            from rezwheel import limits
 
             pool = self._prefetcher()
             newest = sorted(found, key=_version_key, reverse=True)
@@ -352,7 +352,7 @@ class IndexRepository:
         index's hint; "" for a file that is not ours."""
         import zipfile
 
-        from .index.source import definition_from_zip
+        from rezwheel.index.readers import definition_from_zip
 
         keep = self.store.wheel_path(f.sha256, f.filename) if f.sha256 else None
         if keep and os.path.exists(keep):  # kept only once verified against its sha256
@@ -380,7 +380,7 @@ class IndexRepository:
 
     # -- variants
     def file_for_variant(self, rez_name: str, rez_version: str, index: Optional[int]) -> IndexFile:
-        from .tags import variant_tags
+        from rezwheel.artifact.tags import variant_tags
 
         v = self.versions(rez_name).get(rez_version)
         if v is None:
@@ -450,7 +450,7 @@ _FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
 
 
 def _is_sdist(filename: str, project: str) -> bool:
-    from .index.simple import dist_of
+    from rezwheel.index.pages import dist_of
 
     dist = dist_of(filename)
     return not filename.endswith(".whl") and dist is not None and dist[0] == project

@@ -22,11 +22,13 @@ from typing import Any, BinaryIO, Iterator
 from installer.sources import WheelFile
 from packaging.utils import parse_wheel_filename, InvalidWheelFilename
 
-from .. import limits, rezdef
-from ..errors import InvalidWheelError
-from ..layout import FILENAME as LAYOUT, Layout, is_safe_relpath
+from rezwheel import limits
 
-from .metadata import DEFINITION
+from rezwheel.artifact import rezdef
+from rezwheel.errors import InvalidWheelError
+from rezwheel.artifact.layout import FILENAME as LAYOUT, Layout, is_safe_relpath
+
+from rezwheel.artifact.metadata import DEFINITION
 
 _MAX_RATIO = 1100  # deflate cannot do better than ~1032:1; more means a forged header
 #: what reading a damaged or forged member raises (CRC/size mismatch, bad deflate data, an
@@ -256,7 +258,7 @@ def _check_layout(zf: zipfile.ZipFile, layout: Layout, definition: dict, path: s
             str(definition.get("version", "")) != layout.rez_version:
         raise InvalidWheelError(f"{path}: {LAYOUT} and {DEFINITION} name different packages")
     # the variant installed is the one the definition lists, at the place rez looks for it
-    from ..fsrepo import variant_subpath
+    from rezwheel.rezrepo.fsrepo import variant_subpath
 
     variants = definition.get("variants") or []
     index = layout.variant_index

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Callable, Optional
 import hashlib
 import re
 
-from .atomic import atomic_write
-from .errors import InvalidWheelError
-from .hashing import sha256_file
+from rezwheel.atomic import atomic_write
+from rezwheel.errors import InvalidWheelError
+from rezwheel.hashing import sha256_file
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"[0-9a-f]{16}")
@@ -151,8 +151,8 @@ class Store:
                 if self._tied(sha, definition, filename):
                     return root
                 _discard(root)  # extracted before definitions were tied to wheels
-            from .install import restore_variant
-            from .wheel.reader import open_artifact
+            from rezwheel.rezrepo.restore import restore_variant
+            from rezwheel.artifact.reader import open_artifact
 
             if local_path and sha256_file(local_path) == sha:
                 wheel = local_path

@@ -32,8 +32,12 @@ from packaging.utils import InvalidName, InvalidSdistFilename, InvalidWheelFilen
     canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from . import fsrepo, limits, rezdef
-from .errors import InstallError, RezwheelError, UnsafeDefinitionError
+from rezwheel.rezrepo import fsrepo
+
+from rezwheel import limits
+
+from rezwheel.artifact import rezdef
+from rezwheel.errors import InstallError, RezwheelError, UnsafeDefinitionError
 
 INTERPRETER = "/usr/bin/env python"
 _PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
@@ -99,7 +103,7 @@ def metadata_json(text: str) -> dict:
 def wheel_metadata(path: str) -> dict:
     """The METADATA of a plain wheel file, checked like an artifact's members (caps,
     duplicates, empty or non-zip files: one line naming the wheel)."""
-    from .wheel.reader import READ_ERRORS, open_zip
+    from rezwheel.artifact.reader import READ_ERRORS, open_zip
 
     check_filename(os.path.basename(path), path)
     with open_zip(path) as z:
@@ -208,7 +212,7 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
             with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as fh:
                 fh.write("".join(c + "\n" for c in constraints))
             args += ["-c", fh.name]
-        from .redaction import redact
+        from rezwheel.index.redaction import redact
 
         what = f"resolve {', '.join(requirements)} from {', '.join(map(redact, index_urls))}"
         try:
@@ -467,7 +471,7 @@ def restore_plain(wheel: str, root: str) -> list[str]:
     """
     import installer
 
-    from .wheel.reader import READ_ERRORS, CheckedWheelFile, open_zip
+    from rezwheel.artifact.reader import READ_ERRORS, CheckedWheelFile, open_zip
 
     os.makedirs(root)
     with open_zip(wheel) as zf:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
-from .. import limits
-from ..errors import RezwheelError
-from ..redaction import get_logger, redact
+from rezwheel import limits
+from rezwheel.errors import RezwheelError
+from rezwheel.index.redaction import get_logger, redact
 
 log = get_logger(__name__)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")

@@ -1,0 +1,214 @@
+"""Install: restore a variant from an artifact into a rez filesystem repository.
+
+``installer.install`` does the reading (RECORD-checked streams); ``RezVariantDestination`` puts
+each member where ``rez-layout.json`` says, restores original shebangs, then recreates symlinks
+and empty directories. The variant is staged in a temporary directory beside its final place and
+renamed in, and ``package.py`` is rewritten atomically, so a half-installed variant is never
+visible to rez.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from typing import BinaryIO, Iterable, Optional
+
+import installer
+from installer.records import RecordEntry
+
+from rezwheel.rezrepo import fsrepo
+from rezwheel.errors import InstallError, InvalidWheelError
+from rezwheel.artifact.layout import FileEntry, Layout
+from rezwheel.artifact.reader import Artifact, open_artifact
+from rezwheel.artifact.writer import CHUNK
+
+
+class RezVariantDestination:
+    """An installer ``WheelDestination`` that writes a rez variant root from its layout map."""
+
+    def __init__(self, root: str, layout: Layout, data_dir: str,
+                 records: Optional[dict] = None, wheel: str = "") -> None:
+        self.root = root
+        self.layout = layout
+        self.data_dir = data_dir
+        self.records = records  # when given, each file is checked against RECORD as written
+        self.wheel = wheel
+
+    def _wheel_path(self, scheme: str, path: str) -> str:
+        if scheme in ("purelib", "platlib"):
+            return path
+        return f"{self.data_dir}/{scheme}/{path}"
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        raise InstallError(f"{self.layout.rez_name}: artifacts do not carry entry-point scripts")
+
+    def write_file(self, scheme: str, path: str, stream: BinaryIO,
+                   is_executable: bool) -> RecordEntry:
+        entry = self.layout.by_wheel_path.get(self._wheel_path(scheme, path))
+        if not isinstance(entry, FileEntry):
+            return RecordEntry(path, None, None)  # dist-info files, link copies: not in the variant
+        target = os.path.join(self.root, entry.path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        digest = hashlib.sha256()
+        with open(target, "wb") as out:
+            first = stream.read(CHUNK)
+            digest.update(first)
+            if entry.shebang and first.startswith(b"#!python"):
+                first = entry.shebang.encode() + first[first.index(b"\n") + 1:]
+            while first:
+                out.write(first)
+                first = stream.read(CHUNK)
+                digest.update(first)
+        os.chmod(target, entry.mode)
+        if self.records is not None:
+            record = self.records.get(entry.wheel_path)
+            want = record.hash_.value if record is not None and record.hash_ else None
+            got = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+            if want != got:
+                raise InvalidWheelError(f"{self.wheel}: RECORD check failed: hash of "
+                                        f"{entry.wheel_path} does not match RECORD")
+        return RecordEntry(path, None, None)
+
+    def finalize_installation(self, scheme: str, record_file_path: str,
+                              records: Iterable[tuple[str, RecordEntry]]) -> None:
+        for d in self.layout.dirs:
+            os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        for link in self.layout.links:
+            path = os.path.join(self.root, link.path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.symlink(link.target, path)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the plan resolved a file to: the wheel must hold exactly that (an index chose the
+    file, the wheel's own definition chooses where it is written)."""
+    rez_name: str
+    rez_version: str
+    variant_index: Optional[int]
+    definition: Optional[str] = None  # the text rez resolved with
+
+
+@dataclass(frozen=True)
+class Installed:
+    rez_name: str
+    rez_version: str
+    variant_index: Optional[int]
+    root: str
+    status: str  # "installed" | "present" | "replaced"
+
+
+def restore_variant(artifact: Artifact, root: str, check_as_written: bool = False) -> None:
+    """Write the variant's payload into ``root`` (which must not exist yet).
+
+    ``check_as_written``: verify RECORD hashes while extracting (one pass over the archive)
+    instead of trusting an earlier full check; a mismatch raises and ``root`` is to be discarded.
+    """
+    os.makedirs(root)
+    data_dir = artifact.source.dist_info_dir[: -len(".dist-info")] + ".data"
+    records = artifact.records() if check_as_written else None
+    destination = RezVariantDestination(root, artifact.layout, data_dir, records, artifact.path)
+    installer.install(artifact.source, destination, {})
+
+
+def install_wheel(path: str, repo: str, force: bool = False,
+                  expect: Optional[Expected] = None) -> Installed:
+    """Restore one artifact's variant into the rez repository ``repo``."""
+    repo = os.path.abspath(repo)
+    with open_artifact(path, verify_record=False) as art:  # payload hashes: checked as written
+        if expect is not None:
+            _check_expected(art, expect, path)
+        with fsrepo.package_lock(repo, art.layout.rez_name, art.layout.rez_version):
+            return _install(art, repo, force)
+
+
+def _check_expected(art: Artifact, expect: Expected, path: str) -> None:
+    lay = art.layout
+    have = (lay.rez_name, lay.rez_version, lay.variant_index)
+    want = (expect.rez_name, expect.rez_version, expect.variant_index)
+    if have != want:
+        raise InstallError(f"{os.path.basename(path)}: holds {_label(*have)}, the index listed "
+                           f"it as {_label(*want)}; refused")
+    if expect.definition is not None and art.definition_text != expect.definition:
+        raise InstallError(f"{os.path.basename(path)}: the definition served by the index differs "
+                           "from the wheel's own rez-package.py; refused")
+
+
+def _label(name: str, version: str, index: Optional[int]) -> str:
+    return f"{name}-{version}" + ("" if index is None else f"[{index}]")
+
+
+def _install(art: Artifact, repo: str, force: bool) -> Installed:
+    layout, data = art.layout, art.definition
+    pkg_dir = fsrepo.package_dir(repo, layout.rez_name, layout.rez_version)
+    pkg_file = os.path.join(pkg_dir, "package.py")
+    fsrepo.make_dirs(repo, os.path.join(repo, layout.rez_name))
+
+    existing = fsrepo.read_definition(pkg_file)
+    variantless = layout.variant_index is None
+    status = "installed"
+    if existing is not None:
+        if fsrepo.without_variants(existing) != fsrepo.without_variants(data) or (
+                variantless and existing.get("variants")):
+            if not force:
+                raise InstallError(f"{pkg_file}: a different definition of {layout.rez_name}-"
+                                   f"{layout.rez_version} is already installed (use --force)")
+            status = "replaced"
+        elif variantless or fsrepo.has_variant(existing, layout.variant_requires,
+                                               _root(pkg_dir, layout)):
+            return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
+                             _root(pkg_dir, layout), "present")
+
+    staging = fsrepo.staging(pkg_dir, layout.rez_name, layout.rez_version)
+    try:
+        stage_root = os.path.join(staging, "root")
+        restore_variant(art, stage_root, check_as_written=True)
+        if variantless:
+            fsrepo.write_definition(os.path.join(stage_root, "package.py"), data)
+            fsrepo.swap_in(stage_root, pkg_dir, staging)
+        else:
+            _carry_nested(data, layout, pkg_dir, stage_root)
+            fsrepo.swap_in(stage_root, _root(pkg_dir, layout), staging)
+            merged = dict(data)
+            merged["variants"] = _merged_variants(existing if status != "replaced" else None,
+                                                  data, layout)
+            fsrepo.write_definition(pkg_file, merged)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
+                     _root(pkg_dir, layout), status)
+
+
+def _carry_nested(data: dict, layout: Layout, pkg_dir: str, stage_root: str) -> None:
+    """Other variants' roots that lie inside this one's (variants ``[["foo", "maya-2024"],
+    ["foo"]]``) move into the staged tree, so swapping it in does not take them away."""
+    mine = layout.subpath or ""
+    for i in range(len(data.get("variants") or [])):
+        sub = fsrepo.variant_subpath(data, i)
+        if i == layout.variant_index or not sub or sub == mine:
+            continue
+        rel = os.path.relpath(sub, mine) if mine else sub
+        if rel.startswith(os.pardir):
+            continue  # not inside this variant's root
+        old = os.path.join(pkg_dir, sub)
+        if os.path.isdir(old) and not os.path.islink(old):
+            target = os.path.join(stage_root, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.rename(old, target)
+
+
+def _root(pkg_dir: str, layout: Layout) -> str:
+    return os.path.join(pkg_dir, layout.subpath) if layout.subpath else pkg_dir
+
+
+def _merged_variants(existing: Optional[dict], data: dict, layout: Layout) -> list:
+    """Installed variants plus this one, in the order of the original definition."""
+    full = [fsrepo.requires_key(v) for v in data.get("variants") or []]
+    have = {fsrepo.requires_key(v) for v in (existing or {}).get("variants") or []}
+    have.add(layout.variant_requires)
+    ordered = [v for v in full if v in have] + sorted(have - set(full))
+    return [list(v) for v in ordered]

@@ -1,1 +1,0 @@
-"""Writing and reading the artifact format (DESIGN.md section 2)."""
