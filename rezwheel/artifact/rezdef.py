@@ -14,6 +14,7 @@ import io
 import textwrap
 import threading
 from typing import Any, Optional, Callable, NoReturn
+from dataclasses import dataclass, field
 
 from rezwheel.errors import UnsafeDefinitionError
 
@@ -107,6 +108,29 @@ def _code_of(value: Any) -> Optional[tuple]:
 #: ``ast.parse`` in two threads at once can fail with "AST constructor recursion depth
 #: mismatch" (gh-106905); definitions are read from thread pools, so parsing takes turns
 _AST_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A rez package definition read once and carried as is: ``text`` as serialised (what a
+    restored package.py is written from, and what a store entry is tied to), ``data`` parsed
+    from it by ``parse`` and checked by ``check_identity``. Built by ``Definition.read``."""
+    text: str
+    data: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def read(cls, text: str, filename: str) -> "Definition":
+        data = parse(text, filename)
+        check_identity(data, filename)
+        return cls(text, data)
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("name", ""))
+
+    @property
+    def version(self) -> str:
+        return str(self.data.get("version", "") or "")
 
 
 def parse(text: str, filename: str) -> dict:
