@@ -284,7 +284,7 @@ def _install(args: argparse.Namespace) -> int:
     repo = os.path.abspath(args.into)
     python = args.python
     if asked.wanted and not python:  # the python packages installed decide (default_python)
-        from rezwheel.resolve.planner import default_python, installed_paths
+        from rezwheel.resolve.solve import default_python, installed_paths
         python = default_python(installed_paths(repo))
     target = Target.current(python)
     done = []
@@ -322,8 +322,7 @@ def _install(args: argparse.Namespace) -> int:
     elif args.dry_run:
         for d in done:
             s = d.step
-            v = "" if s.variant is None else f"[{s.variant}]"
-            print(f"{d.status:9} {s.package}{v}  {s.file or '(installed)'}  ->  {s.root}")
+            print(f"{d.status:9} {s.id}  {s.filename or '(installed)'}  ->  {s.root}")
     else:  # what the progress lines did not show: wheel files, and what was there already
         for i, d in enumerate(done):
             if i < len(files) or d.status == "present":

@@ -14,6 +14,7 @@ import tempfile
 import threading
 from typing import Any
 
+from rezwheel.artifact.identity import VariantId
 from rezwheel.rezrepo import fsrepo, rezpip
 from rezwheel.errors import InstallError, InvalidWheelError, RezwheelError
 from rezwheel.hashing import sha256_file
@@ -38,18 +39,18 @@ def check_writable(repo: str) -> None:
 def download(step: Step, store: Store) -> str:
     """The step's file on this host, sha256-checked against the index: a local index's file is
     checked and read in place, anything else fetched into the store by the step's reader."""
-    if not step.sha256:
-        raise InvalidWheelError(f"{step.file}: the index gives no sha256 to verify it against")
-    f = step.index_file or IndexFile(step.file, step.url, step.sha256, None)
-    local = step.local or (step.source.local_path(f) if hasattr(step.source, "local_path")
-                           else None)
+    f, reader = step.file, step.reader
+    if f is None or not f.sha256:
+        raise InvalidWheelError(f"{step.filename}: the index gives no sha256 to verify it against")
+    local = step.local or (reader.local_path(f) if reader else None)
     if local:
         got = sha256_file(local)
-        if got != step.sha256:
+        if got != f.sha256:
             raise InvalidWheelError(f"{local}: sha256 {got} does not match the index's "
-                                    f"{step.sha256}")
+                                    f"{f.sha256}")
         return local
-    return store.fetch_wheel(step.sha256, step.file, lambda dest: step.source.fetch(f, dest))
+    return store.fetch_wheel(f.sha256, f.filename,
+                             lambda dest: reader.fetch(f, dest))  # type: ignore[union-attr]
 
 
 def install_file(path: str, repo: str, target: rezpip.Target, force: bool = False,
@@ -59,6 +60,7 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
     from rezwheel.artifact.reader import open_zip
 
     sha = sha256_file(path)
+    given = IndexFile(os.path.basename(path), "file://" + os.path.abspath(path), sha, None)
     with open_zip(path) as z:  # members checked (paths, sizes, duplicates), errors name path
         try:
             ours = definition_from_zip(z) is not None
@@ -68,9 +70,8 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
         data = rezpip.definition(rezpip.wheel_metadata(path), path, target, "", sha)
         root = fsrepo.variant_root(repo, data["name"], data["version"],
                                    fsrepo.variant_subpath(data, 0))
-        step = Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
-                    os.path.basename(path), "file://" + os.path.abspath(path), sha, root,
-                    "install", data=data)
+        step = Step(VariantId(data["name"], data["version"], 0 if data.get("variants") else None),
+                    "pypi", given, root, "install", data=data)
         if rezpip.is_installed(repo, data):
             return Done(step, "present")
         if not dry_run:
@@ -84,13 +85,12 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
             lay = art.layout
             present = fsrepo.is_installed(repo, art.definition, lay.variant_index)
         root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
-        step = Step(lay.rez_name, lay.rez_version, lay.variant_index, "rezwheel",
-                    os.path.basename(path), "file://" + os.path.abspath(path), sha, root,
-                    "present" if present else "install")
+        step = Step(VariantId(lay.rez_name, lay.rez_version, lay.variant_index), "rezwheel",
+                    given, root, "present" if present else "install")
         return Done(step, step.status)
     r = install_wheel(path, repo, force=force)
-    step = Step(r.rez_name, r.rez_version, r.variant_index, "rezwheel", os.path.basename(path),
-                "file://" + os.path.abspath(path), sha, r.root, r.status)
+    step = Step(VariantId(r.rez_name, r.rez_version, r.variant_index), "rezwheel", given,
+                r.root, r.status)
     return Done(step, r.status)
 
 
@@ -109,7 +109,7 @@ def _check_plain(path: str, step: Step) -> None:
     except InvalidVersion:
         same = False
     if not same:
-        raise InstallError(f"{step.file}: holds {meta.get('name')!r} {meta.get('version')!r}, "
+        raise InstallError(f"{step.filename}: holds {meta.get('name')!r} {meta.get('version')!r}, "
                            f"the index listed {want.get('name')!r} {want.get('version')!r}; "
                            "refused")
 
@@ -135,7 +135,7 @@ def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
                     rezpip.install_plain(path, repo, step.data or {})
                 else:
                     install_wheel(path, repo, force=force, expect=Expected(
-                        step.rez_name, step.rez_version, step.variant, step.definition))
+                        step.id.name, step.id.version, step.id.index, step.definition))
             return Done(step, "installed")
         except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
             return Done(step, "failed", str(e))

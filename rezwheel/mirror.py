@@ -15,7 +15,7 @@ import concurrent.futures as cf
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 
 from rezwheel.errors import RezwheelError
@@ -25,6 +25,10 @@ from rezwheel.index.pages import IndexFile, filename_problem
 from rezwheel.pools import threads
 from rezwheel.index.redaction import get_logger, scrub
 from rezwheel.resolve.packages import IndexRepository, Settings
+
+if TYPE_CHECKING:
+    from rezwheel.index.readers import IndexReader
+    from rezwheel.resolve.planner import Planner, Step
 
 log = get_logger(__name__)
 
@@ -41,40 +45,38 @@ class Synced:
 
 
 def _wanted(upstream: IndexRepository, location: str, filters: list[str],
-            only_binary: bool = False) -> list[tuple[IndexFile, Any]]:
+            only_binary: bool = False) -> list[tuple[IndexFile, "IndexReader"]]:
     """(file, the reader that fetches it) for everything the sync should hold."""
     if not filters:
-        source = upstream.source
-        projects = source.projects()
+        projects = upstream.reader.projects()
         if projects is None:
             raise RezwheelError(f"{location}: the index does not list its projects; name what "
                                 "to copy with --filter")
-        return [(f, source) for project in sorted(projects)
-                for f in source.files(project) if f.filename.endswith(".whl")]
-    from rezwheel.resolve.planner import Planner, default_python, installed_paths
+        return [(f, upstream.reader) for project in sorted(projects)
+                for f in upstream.files(project) if f.filename.endswith(".whl")]
+    from rezwheel.resolve.planner import Planner
+    from rezwheel.resolve.solve import default_python, installed_paths
     from rezwheel.rezrepo.rezpip import Target
 
     # what the site already has on rez's packages path (python, platform) takes part, as for
     # install; sdists are copied as they are (hosts build them)
     python = default_python(installed_paths(None))
-    with Planner([location], Target.current(python), upstream.settings.prefix,
+    with Planner([upstream], Target.current(python), upstream.settings.prefix,
                  upstream.settings.store or None, explicit_python=bool(python),
                  build=False, only_binary=only_binary) as planner:
-        planner.repos[0] = upstream
         steps = planner.plan(filters, repo=None, all_variants=True)
         # hosts unlike this one choose other variants: each of those brings its own closure
         chosen = planner.last_chosen
         for s in list(steps):
-            if s.kind == "rezwheel" and (s.rez_name, s.rez_version, s.variant) not in chosen:
-                data = upstream.definition(s.rez_name, s.rez_version) or {}
-                requires = [str(r) for r in data["variants"][s.variant]]
-                steps += planner.plan([f"{s.rez_name}=={s.rez_version}", *requires], repo=None)
+            if s.kind == "rezwheel" and s.id not in chosen and s.definition:
+                requires = [str(r) for r in s.definition.data["variants"][s.id.index]]
+                steps += planner.plan([f"{s.id.name}=={s.id.version}", *requires], repo=None)
         steps += _build_closure(planner, steps, upstream)
-    return [(s.index_file or IndexFile(s.file, s.url, s.sha256, None), s.source) for s in steps
-            if s.kind != "installed"]
+    return [(s.file, s.reader) for s in steps if s.file]  # type: ignore[misc]
 
 
-def _build_closure(planner: Any, steps: list, upstream: IndexRepository) -> list:
+def _build_closure(planner: "Planner", steps: "list[Step]", upstream: IndexRepository
+                   ) -> "list[Step]":
     """The build requirements of the sdists among ``steps`` (read from each sdist's
     pyproject.toml, never by running it) and what they need, so that hosts can build those
     sdists from the mirror alone. Requirements upstream cannot satisfy are a warning."""
@@ -84,24 +86,25 @@ def _build_closure(planner: Any, steps: list, upstream: IndexRepository) -> list
     store = upstream.store
     seen: set[str] = set()
     out: list = []
-    todo = [s for s in steps if s.kind == "pypi" and not s.file.endswith(".whl")]
+    todo = [s for s in steps if s.kind == "pypi" and not s.filename.endswith(".whl")]
     while todo:
         s = todo.pop()
-        if s.file in seen or not s.sha256:
+        f, reader = s.file, s.reader
+        if f is None or reader is None or f.filename in seen or not f.sha256:
             continue
-        seen.add(s.file)
-        f = s.index_file or IndexFile(s.file, s.url, s.sha256, None)
+        seen.add(f.filename)
         try:
-            path = store.fetch_wheel(s.sha256, s.file, lambda dest: s.source.fetch(f, dest))
+            path = store.fetch_wheel(f.sha256, f.filename,
+                                     lambda dest: reader.fetch(f, dest))  # type: ignore[union-attr]
             requires = build_requires(path)
-            more = planner.plan(Asked([parse(r, "pyproject.toml of " + s.file, pep_only=True)
-                                       for r in requires]), repo=None)
+            more = planner.plan(Asked([parse(r, "pyproject.toml of " + f.filename,
+                                             pep_only=True) for r in requires]), repo=None)
         except (RezwheelError, OSError) as e:
-            log.warning("rezwheel: %s: its build requirements are not mirrored: %s", s.file,
+            log.warning("rezwheel: %s: its build requirements are not mirrored: %s", f.filename,
                         scrub(str(e)))
             continue
         out += more
-        todo += [m for m in more if m.kind == "pypi" and not m.file.endswith(".whl")]
+        todo += [m for m in more if m.kind == "pypi" and not m.filename.endswith(".whl")]
     return out
 
 
@@ -110,17 +113,17 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
     upstream = IndexRepository(location, Settings(prefix=prefix))
     store = upstream.store
     index = LocalIndex(dest)
-    wanted = {f.filename: (f, source)
-              for f, source in _wanted(upstream, location, filters or [], only_binary)}
+    wanted = {f.filename: (f, reader)
+              for f, reader in _wanted(upstream, location, filters or [], only_binary)}
     results: list[Synced] = []
     with index.lock():
         marker = os.path.join(index.root, ".sync-in-progress")
         stale = os.path.exists(marker)  # a killed sync: its files are in, its pages maybe not
         have = index.present()
         todo = []
-        for name, (f, source) in sorted(wanted.items()):
+        for name, (f, reader) in sorted(wanted.items()):
             if name not in have:
-                todo.append((f, source))
+                todo.append((f, reader))
             elif f.sha256 and have[name] != f.sha256:
                 results.append(Synced(name, f.sha256, "failed", f"{name}: the mirror {index.root} "
                                       f"holds a different file (mirror sha256 {have[name]}, "
@@ -136,7 +139,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             progress.start(len(todo), 0)
         touched = set()
 
-        def fetch(f: IndexFile, source: Any) -> Synced:
+        def fetch(f: IndexFile, reader: "IndexReader") -> Synced:
             if not f.sha256:
                 raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
             problem = filename_problem(f.filename)  # checked where the page was read; and here,
@@ -149,7 +152,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
                     shutil.copyfile(kept, tmp)
                     got = sha256_file(tmp)
                 else:
-                    got = source.fetch(f, tmp) or sha256_file(tmp)
+                    got = reader.fetch(f, tmp) or sha256_file(tmp)
             except BaseException:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
@@ -163,7 +166,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
 
         try:
             with threads(jobs, "rezwheel-mirror") as pool:
-                futures = {pool.submit(fetch, f, source): f for f, source in todo}
+                futures = {pool.submit(fetch, f, reader): f for f, reader in todo}
                 for fut in cf.as_completed(futures):
                     f = futures[fut]
                     try:

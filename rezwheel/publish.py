@@ -28,7 +28,7 @@ from rezwheel.errors import PublishError, RezwheelError
 from rezwheel.index.http import RETRY_STATUS, OriginAuth, describe, make_session, redact, retry_after
 from rezwheel.hashing import CHUNK, sha256_file
 from rezwheel.index.pages import IndexFile
-from rezwheel.index.readers import HttpSource
+from rezwheel.index.httpreader import HttpReader
 from rezwheel.pools import threads
 from rezwheel.artifact.metadata import header_fields, read_metadata
 
@@ -304,7 +304,7 @@ class _Remote:
         if cred:
             self.session.auth = OriginAuth(cred.headers(cfg.type), [cfg.upload_url, cfg.index_url])
         # no page cache: fresh reads
-        self.index = HttpSource(cfg.index_url, self.session, None, credential=cred,
+        self.index = HttpReader(cfg.index_url, self.session, None, credential=cred,
                                 files_hosts=cfg.files_hosts)
         self.stats = stats
         # as twine does, a batch stops once its first uploads all fail for the same reason

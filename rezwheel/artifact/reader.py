@@ -153,8 +153,12 @@ def open_zip(path: str) -> zipfile.ZipFile:
     return zf
 
 
-def open_artifact(path: str, verify_record: bool = True) -> Artifact:
-    """Open and check a rezwheel artifact; raises InvalidWheelError naming the file."""
+def open_artifact(path: str, verify_record: bool = True,
+                  known: "rezdef.Definition | None" = None) -> Artifact:
+    """Open and check a rezwheel artifact; raises InvalidWheelError naming the file.
+
+    ``known``: the definition the caller resolved with (already parsed and checked): a wheel
+    embedding exactly that text is not parsed a second time."""
     name = os.path.basename(path)
     try:
         parse_wheel_filename(name)
@@ -183,8 +187,11 @@ def open_artifact(path: str, verify_record: bool = True) -> Artifact:
             raise InvalidWheelError(f"{path}: RECORD check failed: {issues[0]}") from None
         text = source.read_dist_info(DEFINITION)
         label = f"{path}:{dist_info}/{DEFINITION}"
-        definition = rezdef.parse(text, label)
-        rezdef.check_identity(definition, label)
+        if known is not None and text == known.text:
+            definition = dict(known.data)
+        else:
+            definition = rezdef.parse(text, label)
+            rezdef.check_identity(definition, label)
         layout = Layout.from_json(source.read_dist_info(LAYOUT), path)
         _check_layout(zf, layout, definition, path, dist_info)
     except BaseException:

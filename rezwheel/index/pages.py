@@ -1,6 +1,6 @@
 """Parsing PEP 503 / PEP 691 simple index pages (pypiserver, devpi, Artifactory, warehouse).
 
-``ACCEPT`` is the header pip sends (``index.source`` reads the pages); whichever form comes
+``ACCEPT`` is the header pip sends (the index readers ask with it); whichever form comes
 back is parsed. File links are resolved against the page URL with its trailing slash
 (Artifactory's links are relative). Only the standard library parses HTML: this sits on the
 rez plugin's path, where import time counts.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as cf
 import hashlib
-import logging
 import os
 import re
 import threading
@@ -24,10 +23,13 @@ from typing import Optional
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from rezwheel.artifact import naming, rezdef
+from rezwheel.artifact.identity import VariantId
+from rezwheel.artifact.rezdef import Definition
 from rezwheel.errors import RezwheelError
+from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
-from rezwheel.index.readers import (ChainSource, Counters, HttpSource, LocalSource, NotAnArtifact,
-                           Source, read_definition)
+from rezwheel.index.readers import (ChainReader, Counters, IndexReader, LocalReader, NotAnArtifact,
+                                    read_definition)
 from rezwheel.index.redaction import get_logger, redact
 from rezwheel.resolve.store import Store
 
@@ -36,10 +38,11 @@ log = get_logger(__name__)
 
 @dataclass
 class IndexVersion:
+    """One version of a project on the index: its files, and its definition once read (parsed
+    and checked once here, then carried as is to the plugin, the planner and install)."""
     rez_version: str
     files: list[IndexFile]
-    data: Optional[dict] = None
-    text: Optional[str] = None  # the definition text data was parsed from (tied at localize)
+    definition: Optional[Definition] = None  # None until loaded, or when unfit (reported)
     loaded: bool = False
     foreign: bool = False  # a plain wheel, no rez definition
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -127,22 +130,29 @@ def _seconds(value: object, what: str) -> Optional[float]:
 
 
 class IndexRepository:
+    """The packages of one location (an index, or several read in order), read through one
+    ``IndexReader``. Each project's page is read once for the life of the instance (a planner's,
+    or the plugin's for the process): its files and versions are kept here."""
+
     def __init__(self, location: str, settings: Optional[Settings] = None) -> None:
         self.settings = settings or Settings()
         self.location = location
         self.store = Store(self.settings.store or None)
         self.counters = Counters()
-        sources = [LocalSource(w.where, self.counters, w.trust_code) if w.kind == "local"
-                   else self._http_source(w) for w in resolve_location(location, self.settings)]
-        self.sources = sources  # each index, in the order read (``url``: its URL or directory)
-        self.source: Source = sources[0] if len(sources) == 1 else ChainSource(sources)
+        readers: list[IndexReader] = [
+            LocalReader(w.where, self.counters, w.trust_code) if w.kind == "local"
+            else self._http_reader(w) for w in resolve_location(location, self.settings)]
+        self.readers = readers  # each index, in the order read (``url``: its URL or directory)
+        self.reader: IndexReader = readers[0] if len(readers) == 1 else ChainReader(readers)
+        self._projects: dict[str, tuple[list[IndexFile], dict[str, IndexVersion]]] = {}
+        self._project_locks: dict[str, threading.Lock] = {}
         self._families: dict[str, dict[str, IndexVersion]] = {}
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._lock = threading.Lock()
 
-    def _http_source(self, w: Where) -> HttpSource:
+    def _http_reader(self, w: Where) -> HttpReader:
         from rezwheel.index.config import IndexConfig, guess_type
         from rezwheel.credentials import find_credentials, split_url
         from rezwheel.index.http import OriginAuth, make_session
@@ -156,7 +166,7 @@ class IndexRepository:
             session.auth = OriginAuth(cred.headers(cfg.type), [url])
         pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
         ttl = self.settings.ttl if w.ttl is None else w.ttl
-        return HttpSource(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code,
+        return HttpReader(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code,
                           ttl)
 
     # -- families and versions
@@ -170,7 +180,7 @@ class IndexRepository:
         than ``max-list-projects`` (a public one lists hundreds of thousands) is not listed."""
         from rezwheel import limits
 
-        projects = self.source.projects() or set()
+        projects = self.reader.projects() or set()
         cap = int(limits.get("max-list-projects"))
         if len(projects) > cap:
             _warn_once(f"rezwheel: {redact(self.location)} lists {len(projects)} projects, more "
@@ -183,11 +193,11 @@ class IndexRepository:
                 v = found[version]
                 with v.lock:
                     if not v.loaded:
-                        self._load(v, check_version=False)
+                        self._load(v)
                 if v.foreign:  # a plain project: no rez family
                     break
-                if v.data is not None:  # else an invalid version (reported): try the next
-                    names.append(v.data["name"])
+                if v.definition is not None:  # else an invalid version (reported): try the next
+                    names.append(v.definition.name)
                     break
         return names
 
@@ -213,7 +223,7 @@ class IndexRepository:
             found = {}
         with self._lock:
             self._families[rez_name] = found
-        if not isinstance(self.source, LocalSource) and len(found) > 1:
+        if self.reader.remote and len(found) > 1:
             # rez reads every version in a requested range: fetch the newest side by side now
             # (a bounded number: a page may list any number of versions)
             from rezwheel import limits
@@ -237,11 +247,11 @@ class IndexRepository:
         """True when the index holds ``project`` and its files are not rezwheel artifacts."""
         if project in self._plain:
             return True
-        files = self.source.files(project)
-        found = self.versions_of_project(project, files)
+        found = self.versions_of_project(project)
         if found:
             return not self._is_rez_family(found)
-        return any(_is_sdist(f.filename, project) for f in files)  # e.g. docopt: no wheel
+        return any(_is_sdist(f.filename, project)  # e.g. docopt: no wheel
+                   for f in self.files(project))
 
     def family_of(self, project: str) -> Optional[str]:
         """The rez family a rezwheel project on the index holds (its newest definition names
@@ -250,8 +260,8 @@ class IndexRepository:
         if not found or not self._is_rez_family(found):
             return None
         v = found[max(found, key=_version_key)]
-        name = (v.data or {}).get("name")
-        return name if isinstance(name, str) and self.project(name) == project else None
+        name = v.definition.name if v.definition else None
+        return name if name and self.project(name) == project else None
 
     def _prefetcher(self) -> "cf.ThreadPoolExecutor":
         with self._lock:
@@ -283,41 +293,50 @@ class IndexRepository:
             if not v.loaded:
                 self._load(v)
 
-    def versions_of_project(self, project: str, files: Optional[list[IndexFile]] = None
-                            ) -> dict[str, IndexVersion]:
-        by_version: dict[str, IndexVersion] = {}
-        for f in self.source.files(project) if files is None else files:
-            try:
-                name, version, _, _ = parse_wheel_filename(f.filename)
-                rez_version = naming.pep440_to_rez(str(version))
-                _version_key(rez_version)
-            except Exception:  # not a wheel of ours: a foreign file on a shared index
-                continue
-            if canonicalize_name(name) != project:
-                continue
-            by_version.setdefault(rez_version, IndexVersion(rez_version, [])).files.append(f)
-        return by_version
+    def files(self, project: str) -> list[IndexFile]:
+        """A project's files as the index lists them (its page read once, then kept)."""
+        return self._project(project)[0]
 
-    def definition(self, rez_name: str, rez_version: str) -> Optional[dict]:
-        """A package's definition data, or None (reported once) when it is not plain data."""
+    def versions_of_project(self, project: str) -> dict[str, IndexVersion]:
+        """A project's versions, by rez version (the same objects on every call, so a
+        definition is read and parsed once whoever asks: planning, solving, installing)."""
+        return self._project(project)[1]
+
+    def _project(self, project: str) -> tuple[list[IndexFile], dict[str, IndexVersion]]:
+        with self._lock:
+            lock = self._project_locks.setdefault(project, threading.Lock())
+        with lock:  # read ahead and asked for at once: one page read
+            if project not in self._projects:
+                files = self.reader.files(project)
+                self._projects[project] = (files, _versions_of(project, files))
+            return self._projects[project]
+
+    def definition(self, rez_name: str, rez_version: str) -> Optional[Definition]:
+        """A package's definition, or None (reported once) when it is not plain data, names
+        another package or version than the file does, or is not a rezwheel artifact."""
         v = self.versions(rez_name).get(rez_version)
         if v is None:
             return None
         with v.lock:
             if not v.loaded:
                 self._load(v)
-                if v.data is not None and v.data.get("name") != rez_name:
-                    _warn_once(f"rezwheel: skipping {rez_name}-{rez_version}: its definition "
-                               f"names {v.data.get('name')!r}")
-                    v.data = None
-        return v.data
+        d = v.definition
+        if d is None:
+            return None
+        if d.name != rez_name:
+            _warn_once(f"rezwheel: skipping {rez_name}-{rez_version}: its definition "
+                       f"names {d.data.get('name')!r}")
+            return None
+        return d
 
-    def _load(self, v: IndexVersion, check_version: bool = True) -> None:
+    def _load(self, v: IndexVersion) -> None:
+        """Read, parse and check a version's definition (once: ``v.loaded``); a file that is
+        not ours marks the version foreign, an unfit definition is reported and left out."""
         f = sorted(v.files, key=lambda x: x.filename)[0]
         label = f"{f.filename}:{DEFINITION_LABEL}"
         v.loaded = True
         try:
-            key = self.source.key_for(f)
+            key = self.reader.key_for(f)
             text = self.store.definition(f.sha256, key) if f.sha256 else None
             if text is None and f.sha256:
                 # one reader per artifact across processes: a server that ignores Range sends
@@ -328,17 +347,16 @@ class IndexRepository:
                 text = self._read(f, None)
             if not text:
                 raise NotAnArtifact(f.filename)
-            data = rezdef.parse(text, label)
-            rezdef.check_identity(data, label)
-            if not self.source.trusted(f):
-                rezdef.check_resolvable(data, label)
-            if check_version and str(data.get("version", "")) != v.rez_version:
-                raise RezwheelError(f"{label}: defines version {data.get('version')!r}, "
+            d = Definition.read(text, label)
+            if not self.reader.trusted(f):
+                rezdef.check_resolvable(d.data, label)
+            if d.version != v.rez_version:
+                raise RezwheelError(f"{label}: defines version {d.data.get('version')!r}, "
                                     f"the file name says {v.rez_version!r}")
-            data.pop("base", None)
-            v.data, v.text = data, text
-            if not isinstance(self.source, LocalSource):
-                self._follow(data)
+            d.data.pop("base", None)
+            v.definition = d
+            if self.reader.remote:
+                self._follow(d.data)
         except NotAnArtifact:
             v.foreign = True
         except RezwheelError as e:
@@ -364,7 +382,7 @@ class IndexRepository:
             except (zipfile.BadZipFile, OSError):
                 pass
         try:
-            text = read_definition(self.source, f, keep_payload=keep)
+            text = read_definition(self.reader, f, keep_payload=keep)
         except NotAnArtifact:
             text = ""  # remembered as "not ours", like a definition
         if f.sha256 and key:
@@ -379,61 +397,58 @@ class IndexRepository:
         return int(max(times)) if times else 0
 
     # -- variants
-    def file_for_variant(self, rez_name: str, rez_version: str, index: Optional[int]) -> IndexFile:
+    def file_for_variant(self, vid: VariantId) -> IndexFile:
+        """The file that holds a variant. Convert names a variant's file by a build tag (the
+        variant index) where tags would not tell the variants apart, else by the tags of the
+        variant's requires alone: those are computed again here from the definition rez
+        resolved with (the file name is all the page gives; the layout map naming the index is
+        inside the wheel, a read per file)."""
         from rezwheel.artifact.tags import variant_tags
 
-        v = self.versions(rez_name).get(rez_version)
+        v = self.versions(vid.name).get(vid.version)
         if v is None:
-            raise RezwheelError(f"{rez_name}-{rez_version}: not on {redact(self.location)}")
-        if index is None or len(v.files) == 1:
+            raise RezwheelError(f"{vid.package}: not on {redact(self.location)}")
+        if vid.index is None or len(v.files) == 1:
             return v.files[0]
-        data = self.definition(rez_name, rez_version) or {}
-        requires = [str(r) for r in data.get("variants", [])[index]]
+        d = self.definition(vid.name, vid.version)
+        requires = [str(r) for r in (d.data if d else {}).get("variants", [])[vid.index]]
         for f in v.files:
             _, _, build, tags = parse_wheel_filename(f.filename)
             if build:
-                if build[0] == index:
+                if build[0] == vid.index:
                     return f
                 continue
             names = {str(t) for t in tags}
             if any(str(variant_tags(requires, compiled)) in names for compiled in (False, True)):
                 return f
-        raise RezwheelError(f"{rez_name}-{rez_version}: no file on {redact(self.location)} for variant "
-                            f"{index} {requires}")
+        raise RezwheelError(f"{vid.package}: no file on {redact(self.location)} for variant "
+                            f"{vid.index} {requires}")
 
-    def state(self, rez_name: str, rez_version: str, index: Optional[int]) -> Optional[str]:
+    def state(self, vid: VariantId) -> Optional[str]:
         try:
-            return self.file_for_variant(rez_name, rez_version, index).sha256
+            return self.file_for_variant(vid).sha256
         except RezwheelError:
             return None
 
-    def localize(self, rez_name: str, rez_version: str, index: Optional[int],
-                 subpath: Optional[str]) -> str:
+    def localize(self, vid: VariantId, subpath: Optional[str]) -> str:
         """The variant's root on disk: extracted into the store, or a site path for packages
         that ask never to be localized (``rezwheel = {"localize": "never"}``)."""
-        data = self.definition(rez_name, rez_version) or {}
-        if (data.get("rezwheel") or {}).get("localize") == "never":
-            base = os.path.join(self.settings.site_path or "", rez_name, rez_version)
+        d = self.definition(vid.name, vid.version)
+        if ((d.data if d else {}).get("rezwheel") or {}).get("localize") == "never":
+            base = os.path.join(self.settings.site_path or "", vid.name, vid.version)
             root = os.path.join(base, subpath) if subpath else base
             if not self.settings.site_path or not os.path.isdir(root):
-                raise RezwheelError(f"{rez_name}-{rez_version}: is never localized, and its site "
+                raise RezwheelError(f"{vid.package}: is never localized, and its site "
                                     f"path {root!r} does not exist (setting site_path)")
             return root
-        f = self.file_for_variant(rez_name, rez_version, index)
+        f = self.file_for_variant(vid)
         if not f.sha256:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
-        local = self.source.local_path(f) if not isinstance(self.source, HttpSource) else None
         # inside `rez env` the payload download is the one long wait: a bar when it is large
         return self.store.localize(f.sha256, f.filename,
-                                   lambda dest: self.source.fetch(f, dest, show=True),
-                                   local_path=local,
-                                   definition=self.definition_text(rez_name, rez_version))
-
-    def definition_text(self, rez_name: str, rez_version: str) -> Optional[str]:
-        """The definition text rez resolved with (tied to the wheel when it is localized)."""
-        if self.definition(rez_name, rez_version) is None:
-            return None
-        return self.versions(rez_name)[rez_version].text
+                                   lambda dest: self.reader.fetch(f, dest, show=True),
+                                   local_path=self.reader.local_path(f),
+                                   definition=d.text if d else None)
 
     def drop_extracted(self, root: str) -> None:
         """Forget a store root once another cache holds the copy (the wheel stays)."""
@@ -447,6 +462,23 @@ _warned: set[str] = set()
 
 #: the family a requirement names; weak (~) and conflict (!) requests are not read ahead
 _FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
+
+
+def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion]:
+    """A project's wheels by rez version (the version mapping is reversible); other files
+    (sdists, foreign names on a shared index) are no version of a rez family."""
+    by_version: dict[str, IndexVersion] = {}
+    for f in files:
+        try:
+            name, version, _, _ = parse_wheel_filename(f.filename)
+            rez_version = naming.pep440_to_rez(str(version))
+            _version_key(rez_version)
+        except Exception:  # not a wheel of ours: a foreign file on a shared index
+            continue
+        if canonicalize_name(name) != project:
+            continue
+        by_version.setdefault(rez_version, IndexVersion(rez_version, [])).files.append(f)
+    return by_version
 
 
 def _is_sdist(filename: str, project: str) -> bool:

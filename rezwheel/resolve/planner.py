@@ -5,7 +5,8 @@ implicit packages, the package filter). Our artifacts take part through the plug
 class. Plain PyPI distributions are resolved by pip against the same indexes and join the solve
 as rez-pip style definitions in a scratch repository: the requested ones before the first
 solve, one that our packages require when rez reports its family missing (then solved again).
-What is already in the target repository counts as installed. Planning downloads no payload:
+What is already in the target repository counts as installed (``solve``: rez's solver, and
+what counts as installed). Planning downloads no payload:
 definitions come from the store, PEP 658 files or range reads, and pip reads metadata alike.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -23,45 +23,51 @@ from typing import TYPE_CHECKING, Any, Optional
 from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
 
-from rezwheel.rezrepo import fsrepo, rezpip
+from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import RezwheelError
+from rezwheel.index.pages import IndexFile
 from rezwheel.pools import threads
+from rezwheel.resolve.solve import (HOST_FAMILIES, MissingFamily, as_rez, families_in,
+                                    installed_paths, pythons, solve)
 from rezwheel.resolve.wanted import Asked, Wanted, parse
+from rezwheel.rezrepo import fsrepo, rezpip
 
 if TYPE_CHECKING:
-    from rezwheel.index.pages import IndexFile
+    from rezwheel.artifact.rezdef import Definition
+    from rezwheel.index.readers import IndexReader
     from rezwheel.resolve.packages import IndexRepository
-
-#: families rez gets from the host (implicit packages); never looked up as PyPI projects
-HOST_FAMILIES = ("platform", "arch", "os", "python")
-
 
 @dataclass
 class Step:
-    """One variant to put in place: what rez chose, which file holds it, where it goes."""
-    rez_name: str
-    rez_version: str
-    variant: Optional[int]
+    """One variant to put in place: what rez chose, which file holds it, where it goes.
+
+    ``definition``: ours, the definition rez resolved with (parsed once, by the index
+    repository; install checks the wheel embeds exactly that). ``data``: a plain project's
+    rez-pip definition, made from pip's report and written by install as it is (a dict: it was
+    never text, and a ``Definition`` would cost a dump for nothing)."""
+    id: VariantId
     kind: str  # "rezwheel" | "pypi" | "installed" (resolved from the target repository)
-    file: str
-    url: str
-    sha256: Optional[str]
+    file: Optional[IndexFile]  # None when installed already
     root: str
     status: str  # "install" | "present"
-    source: Any = field(default=None, repr=False)  # the index reader that fetches the file
-    index_file: Optional["IndexFile"] = field(default=None, repr=False)
-    data: Optional[dict] = field(default=None, repr=False)  # pypi: the rez definition
-    definition: Optional[str] = field(default=None, repr=False)  # ours: the text resolved with
+    reader: Optional["IndexReader"] = field(default=None, repr=False)  # fetches ``file``
+    definition: Optional["Definition"] = field(default=None, repr=False)
+    data: Optional[dict] = field(default=None, repr=False)
     local: Optional[str] = field(default=None, repr=False)  # a wheel built here from an sdist
 
     @property
     def package(self) -> str:
-        return f"{self.rez_name}-{self.rez_version}" if self.rez_version else self.rez_name
+        return self.id.package
+
+    @property
+    def filename(self) -> str:
+        return self.file.filename if self.file else ""
 
     def as_json(self) -> dict:
-        return {"package": self.package, "variant": self.variant, "kind": self.kind,
-                "file": self.file, "url": _redact(self.url), "sha256": self.sha256,
-                "root": self.root, "status": self.status}
+        f = self.file
+        return {"package": self.package, "variant": self.id.index, "kind": self.kind,
+                "file": self.filename, "url": _redact(f.url) if f else "",
+                "sha256": f.sha256 if f else None, "root": self.root, "status": self.status}
 
 
 @dataclass
@@ -83,23 +89,16 @@ def _redact(url: str) -> str:
     return redact(url)
 
 
-class MissingFamily(Exception):
-    """rez found no package family of this name (perhaps a plain PyPI project)."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name, self.message = name, message
-
-
 class Planner:
     """Reads the indexes (in order) for one install or sync."""
 
-    def __init__(self, indexes: list[str], target: rezpip.Target, prefix: str = "",
-                 store: Optional[str] = None, explicit_python: bool = False,
+    def __init__(self, indexes: "list[str] | list[IndexRepository]", target: rezpip.Target,
+                 prefix: str = "", store: Optional[str] = None, explicit_python: bool = False,
                  force: bool = False, only_binary: bool = False, build: bool = True) -> None:
+        """``indexes``: locations (URLs, directories, configured names), or index repositories
+        already open (a mirror's upstream, whose pages its caller has read)."""
         if not indexes:
             raise RezwheelError("no index given (--index URL|NAME|DIR)")
-        self.locations = indexes
         self.target = target
         self.explicit_python = explicit_python
         self.force = force
@@ -110,10 +109,11 @@ class Planner:
         self._builds: Optional[cf.ThreadPoolExecutor] = None  # sdists built ahead (_prebuild)
         from rezwheel.resolve.packages import IndexRepository, Settings
 
-        self.repos = [IndexRepository(loc, Settings(prefix=prefix, store=store or ""))
-                      for loc in indexes]
+        self.repos = [i if isinstance(i, IndexRepository) else
+                      IndexRepository(i, Settings(prefix=prefix, store=store or ""))
+                      for i in indexes]
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
-        self.last_chosen: set[tuple[str, str, Optional[int]]] = set()
+        self.last_chosen: set[VariantId] = set()
 
     def close(self) -> None:
         if self._builds is not None:  # a guess pip did not confirm is not waited for
@@ -127,7 +127,7 @@ class Planner:
         self.close()
 
     def tried(self) -> str:
-        return ", ".join(_redact(s.url) for r in self.repos for s in r.sources)
+        return ", ".join(_redact(s.url) for r in self.repos for s in r.readers)
 
     # -- which requests are rez requests, which are pip requirements (see ``wanted``)
     def _plain(self, name: str) -> bool:
@@ -190,14 +190,14 @@ class Planner:
                 raise RezwheelError(f"{w.where}: no such package on {self.tried()}"
                                     + (f" nor in {repo}" if repo else ""))
             if kind.startswith("ours:"):
-                rez_reqs.append(_as_rez(w, kind[5:]))
+                rez_reqs.append(as_rez(w, kind[5:]))
             else:
                 pip_reqs.append(w)
         rez_constraints, pip_constraints = [], []
         for w in asked.constraints:
             kind = kinds.get(("pep", canonicalize_name(w.pep.name))) if w.pep else None
             if kind and kind.startswith("ours:"):
-                rez_constraints.append("~" + _as_rez(w, kind[5:]))
+                rez_constraints.append("~" + as_rez(w, kind[5:]))
             elif kind:
                 pip_constraints.append(str(w.pep))
         return rez_reqs, pip_reqs, rez_constraints, pip_constraints
@@ -213,7 +213,7 @@ class Planner:
         rng = Requirement(w.text).range
         found = set()
         for r in self.repos:
-            for f in r.source.files(project):
+            for f in r.files(project):
                 v = _release(f.filename, project)
                 if v is not None:
                     found.add(v)
@@ -227,14 +227,7 @@ class Planner:
                             f"rez range (releases: {', '.join(map(str, sorted(found))) or 'none'})")
 
     def pip_index_urls(self) -> list[str]:
-        urls = []
-        for r in self.repos:
-            for src in r.sources:
-                if "://" not in src.url:
-                    urls.append("file://" + os.path.join(src.url, "simple") + "/")
-                else:
-                    urls.append(_with_credentials(src.url, src.credential))
-        return urls
+        return [reader.pip_url() for r in self.repos for reader in r.readers]
 
     def resolve_plain(self, requirements: list[str], no_deps: bool = False,
                       constraints: Optional[list[str]] = None) -> dict[str, tuple]:
@@ -244,7 +237,7 @@ class Planner:
         picks = rezpip.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
                                  constraints, self.only_binary)
         # requirement names as the families are spelled: installed ones, then pip's picks
-        names = {canonicalize_name(n): n for p in reversed(self.have) for n in _listdir(p)}
+        names = {canonicalize_name(n): n for p in reversed(self.have) for n in families_in(p)}
         names.update({canonicalize_name(p.name): rezpip.rez_name(p.name) for p in picks})
         out = {}
         for p in picks:
@@ -284,8 +277,7 @@ class Planner:
         for text in requirements:
             req = PipRequirement(text)
             project = canonicalize_name(req.name)
-            files = [(f, src) for r in self.repos for src in r.sources
-                     for f in src.files(project)]
+            files = [(f, r.reader) for r in self.repos for f in r.files(project)]
             releases = [(v, f, src) for f, src in files
                         if (v := _release(f.filename, project)) is not None]
             in_range = [t for t in releases if req.specifier.contains(t[0])]
@@ -303,13 +295,13 @@ class Planner:
             self._builds = cf.ThreadPoolExecutor(2, thread_name_prefix="rezwheel-build")
         return self._builds
 
-    def _index_for(self, url: str) -> Any:
+    def _index_for(self, url: str) -> "IndexReader":
         """The index reader a file pip picked comes from: the one whose files that URL may be
         (its origin or files hosts; a local index's directory). pip's report is as much index
         input as a page, so a URL that belongs to no index given is refused."""
-        for src in (s for r in self.repos for s in r.sources):
-            if src.allow(url):
-                return src
+        for reader in (s for r in self.repos for s in r.readers):
+            if reader.allow(url):
+                return reader
         raise RezwheelError(f"{_redact(url)}: pip picked a file from outside the indexes given "
                             f"({self.tried()}); refused")
 
@@ -351,7 +343,7 @@ class Planner:
                 pip_reqs.append(project)
                 plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints)
         # the variants rez chose, before all_variants widens the steps
-        self.last_chosen = {(v.name, str(v.version), v.index) for v in variants}
+        self.last_chosen = {VariantId(v.name, str(v.version), v.index) for v in variants}
         steps = []
         for v in variants:
             if v.repository.name() == "artifactory":
@@ -359,27 +351,22 @@ class Planner:
                 indices = range(len(v.parent.variants or [])) if all_variants and v.index \
                     is not None else [v.index]
                 for i in indices:
-                    steps.append(self._ours_step(index, v.name, str(v.version), i, repo))
+                    steps.append(self._ours_step(index, VariantId(v.name, str(v.version), i),
+                                                 repo))
             elif os.path.realpath(v.resource.location) == os.path.realpath(self.scratch):
                 pick, data = plain[v.name]
                 steps.append(self._plain_step(pick, data, repo))
             else:  # already installed: the target repository, or rez's packages path
-                steps.append(Step(v.name, str(v.version), v.index, "installed", "", "", None,
-                                  v.root, "present"))
+                steps.append(Step(VariantId(v.name, str(v.version), v.index), "installed",
+                                  None, v.root, "present"))
         return steps
 
     def _bind(self) -> list[str]:
         """The package paths of the solve, with rez's repository objects reading through our
         IndexRepository instances (so one set of page reads serves planning and solving)."""
-        from rez.package_repository import package_repository_manager
+        from rezwheel.rezplugin.artifactory import package_path
 
-        paths = []
-        for loc, r in zip(self.locations, self.repos):
-            # the location as the plugin normalizes it: rez finds a variant's repository by it
-            path = f"artifactory@{loc.rstrip('/') if '://' in loc else loc}"
-            package_repository_manager.get_repository(path).index = r
-            paths.append(path)
-        return paths
+        return [package_path(r) for r in self.repos]
 
     def _scratch(self) -> list[str]:
         return [self.scratch] if os.listdir(self.scratch) else []
@@ -421,24 +408,24 @@ class Planner:
             out.extend(found[-1].iter_variants())
         return out
 
-    def _ours_step(self, index: "IndexRepository", name: str, version: str, variant: Optional[int],
-                   repo: Optional[str]) -> Step:
-        f = index.file_for_variant(name, version, variant)
-        data = index.definition(name, version) or {}
-        root = fsrepo.variant_root(repo or "", name, version, fsrepo.variant_subpath(data, variant))
-        present = bool(repo) and fsrepo.is_installed(repo, data, variant)
-        return Step(name, version, variant, "rezwheel", f.filename, f.url, f.sha256, root,
-                    "present" if present else "install", index.source, f,
-                    definition=index.definition_text(name, version))
+    def _ours_step(self, index: "IndexRepository", vid: VariantId, repo: Optional[str]) -> Step:
+        f = index.file_for_variant(vid)
+        definition = index.definition(vid.name, vid.version)
+        data = definition.data if definition else {}
+        root = fsrepo.variant_root(repo or "", vid.name, vid.version,
+                                   fsrepo.variant_subpath(data, vid.index))
+        present = bool(repo) and fsrepo.is_installed(repo, data, vid.index)
+        return Step(vid, "rezwheel", f, root, "present" if present else "install", index.reader,
+                    definition)
 
     def _plain_step(self, pick: rezpip.Pick, data: dict, repo: Optional[str]) -> Step:
         root = fsrepo.variant_root(repo or "", data["name"], data["version"],
                                    fsrepo.variant_subpath(data, 0))
         present = bool(repo) and rezpip.is_installed(repo, data)
-        return Step(data["name"], data["version"], 0 if data.get("variants") else None, "pypi",
-                    pick.filename, pick.url, pick.sha256, root,
+        return Step(VariantId(data["name"], data["version"], 0 if data.get("variants") else None),
+                    "pypi", IndexFile(pick.filename, pick.url, pick.sha256, None), root,
                     "present" if present else "install",
-                    None if pick.local else self._index_for(pick.url), None, data,
+                    None if pick.local else self._index_for(pick.url), data=data,
                     local=pick.local)
 
 
@@ -451,7 +438,7 @@ def satisfied(asked: Asked, repo: str, target: rezpip.Target,
     have = installed_paths(repo)
     if not have or not asked.wanted:
         return None
-    installed = {canonicalize_name(n): n for p in reversed(have) for n in _listdir(p)}
+    installed = {canonicalize_name(n): n for p in reversed(have) for n in families_in(p)}
     requests, extras = [], {}
     env = target.markers()
     for w in asked.wanted:
@@ -468,9 +455,9 @@ def satisfied(asked: Asked, repo: str, target: rezpip.Target,
         extras[family] = {canonicalize_name(x) for x in w.pep.extras}
     extra = [f"~python-{target.short}"] if explicit_python else []
     try:
-        requests = [r if isinstance(r, str) else _as_rez(r, installed[canonicalize_name(
+        requests = [r if isinstance(r, str) else as_rez(r, installed[canonicalize_name(
             r.pep.name)]) for r in requests] + [
-            "~" + _as_rez(w, installed[canonicalize_name(w.pep.name)]) for w in asked.constraints
+            "~" + as_rez(w, installed[canonicalize_name(w.pep.name)]) for w in asked.constraints
             if w.pep and canonicalize_name(w.pep.name) in installed]
         variants = solve(requests, have, extra)
     except (RezwheelError, MissingFamily):
@@ -479,77 +466,8 @@ def satisfied(asked: Asked, repo: str, target: rezpip.Target,
         if extras.get(v.name) and not extras[v.name] <= set(
                 ((v.parent.data or {}).get("pip") or {}).get("extras") or []):
             return None
-    return [Step(v.name, str(v.version), v.index, "installed", "", "", None, v.root,
+    return [Step(VariantId(v.name, str(v.version), v.index), "installed", None, v.root,
                  "present") for v in variants]
-
-
-def solve(requests: list[str], paths: list[str], extra: list[str]) -> list[Any]:
-    """rez's solver, with what a context adds (implicit packages, the configured package
-    filter and orderers); a context itself is never built, so no root is asked for."""
-    from rez.config import config
-    from rez.exceptions import RezError
-    from rez.package_filter import PackageFilterList
-    from rez.package_order import PackageOrderList
-    from rez.solver import Solver, SolverStatus
-    from rez.version import Requirement
-
-    try:
-        reqs = [Requirement(r) for r in [*requests, *extra, *config.implicit_packages]]
-        solver = Solver(reqs, paths, package_filter=PackageFilterList.singleton,
-                        package_orderers=PackageOrderList(PackageOrderList.singleton))
-        solver.solve()
-    except RezError as e:  # a family or version no repository has, a bad request
-        message = f"cannot resolve {' '.join(requests)}: {' '.join(str(e).split())}"
-        m = re.match(r"package family not found: ([^\s,(]+)", str(e))
-        if m and m.group(1) in HOST_FAMILIES:  # rez-pip's variants name the host
-            raise RezwheelError(f"{message}; no repository on rez's packages path has "
-                                f"'{m.group(1)}' (rez bind {m.group(1)})") from None
-        if m:
-            raise MissingFamily(m.group(1), message) from None
-        raise RezwheelError(message) from None
-    if solver.status != SolverStatus.solved:
-        why = solver.failure_description() if solver.status == SolverStatus.failed \
-            else solver.abort_reason
-        raise RezwheelError(f"cannot resolve {' '.join(requests)}: {' '.join(str(why).split())}")
-    return [pv.variant for pv in solver.resolved_packages or []]
-
-
-def installed_paths(repo: Optional[str]) -> list[str]:
-    """The repositories whose packages count as installed, as ``rez pip`` sees them: the
-    target first, then the filesystem repositories on rez's configured packages path (other
-    locations there, such as this plugin's indexes, are not installed packages)."""
-    from rez.config import config
-
-    out: list[str] = []
-    for path in ([repo] if repo else []) + list(config.packages_path):
-        kind, _, location = path.rpartition("@") if "@" in path else ("filesystem", "", path)
-        if kind != "filesystem" or not os.path.isdir(location):
-            continue
-        if all(os.path.realpath(location) != os.path.realpath(p) for p in out):
-            out.append(location)
-    return out
-
-
-def default_python(paths: list[str]) -> Optional[str]:
-    """The python to target when none is given (major.minor): this interpreter's when a
-    ``python`` package of that version is installed (pip builds sdists only for the python it
-    runs on), else the newest one installed, as ``rez pip`` picks it; None when none is."""
-    versions = pythons(paths)
-    mine = "%d.%d" % sys.version_info[:2]
-    return mine if mine in versions else (versions[-1] if versions else None)
-
-
-def pythons(paths: list[str]) -> list[str]:
-    """The major.minor versions of the ``python`` packages installed, oldest first."""
-    from rez.packages import iter_packages
-    from rez.version import Version as RezVersion
-
-    found = set()
-    for p in iter_packages("python", paths=paths):
-        parts = str(p.version).split(".")[:2]
-        if all(x.isdigit() for x in parts):
-            found.add(".".join(parts))
-    return sorted(found, key=RezVersion)
 
 
 def _release(filename: str, project: str) -> Optional[Any]:
@@ -560,44 +478,8 @@ def _release(filename: str, project: str) -> Optional[Any]:
     return dist[1] if dist and dist[0] == project else None
 
 
-def _listdir(path: str) -> list[str]:
-    try:
-        return [n for n in os.listdir(path) if not n.startswith(".")]
-    except OSError:
-        return []
-
-
-def _as_rez(w: Wanted, family: str) -> str:
-    """A PEP 508 request as a rez request on ``family`` (its range from the specifier)."""
-    if w.pep is None:
-        return w.text if w.rez == family else family
-    if not w.pep.specifier:
-        return family
-    from rez.utils.pip import pip_specifier_to_rez_requirement
-
-    try:
-        rng = str(pip_specifier_to_rez_requirement(w.pep.specifier))
-    except Exception:  # rez's converter knows no rez range for some (===, some != and ~=)
-        raise RezwheelError(f"{w.where}: {w.pep.specifier} has no rez range") from None
-    if not rng or rng == "*":
-        return family
-    return f"{family}{rng}" if rng[0] in "<>=!~" else f"{family}-{rng}"
-
-
 def _warm_imports() -> None:
     import importlib
 
     for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.install"):
         importlib.import_module(module)
-
-
-def _with_credentials(url: str, cred: Any) -> str:
-    """An index URL pip can read: credentials go in it (pip redacts them when printing)."""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    if not cred:
-        return url
-    user, secret = cred.basic()
-    parts = urlsplit(url)
-    netloc = f"{quote(user, safe='')}:{quote(secret, safe='')}@{parts.netloc}"
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -18,17 +18,18 @@ from dataclasses import replace
 from rezwheel.errors import InstallError, RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile
+from rezwheel.index.readers import IndexReader
 from rezwheel.rezrepo.rezpip import Pick, check_filename, run_pip, wheel_metadata
 from rezwheel.index.redaction import redact
 from rezwheel.resolve.store import Store, check_sha256
 
 
-def build(pick: Pick, source: object, index_urls: list[str], store: Store) -> Pick:
+def build(pick: Pick, reader: IndexReader, index_urls: list[str], store: Store) -> Pick:
     """``pick`` (an sdist) as the wheel built from it: same project and version, the wheel's
     own metadata, and ``sdist`` recording what it was built from."""
     if not pick.sha256:
         raise InstallError(f"{pick.filename}: the index gives no sha256 to verify it against")
-    built = _built(store, pick.sha256) or _build(pick, source, index_urls, store)
+    built = _built(store, pick.sha256) or _build(pick, reader, index_urls, store)
     meta = wheel_metadata(built)
     from packaging.utils import canonicalize_name
     from packaging.version import Version
@@ -57,14 +58,14 @@ def _built(store: Store, sdist_sha: str) -> str | None:
     return os.path.join(directory, wheels[0]) if len(wheels) == 1 else None
 
 
-def _build(pick: Pick, source: object, index_urls: list[str], store: Store) -> str:
+def _build(pick: Pick, reader: IndexReader, index_urls: list[str], store: Store) -> str:
     sha = pick.sha256 or ""
     f = IndexFile(pick.filename, pick.url, sha, None)
-    local = getattr(source, "local_path", lambda _: None)(f)
+    local = reader.local_path(f)
     if local and sha256_file(local) == sha:
         path = local
     else:
-        path = store.fetch_wheel(sha, pick.filename, lambda dest: source.fetch(f, dest))  # type: ignore[attr-defined]
+        path = store.fetch_wheel(sha, pick.filename, lambda dest: reader.fetch(f, dest))
     parent = os.path.join(store.root, "built")
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from rez.package_repository import PackageRepository
 from rez.package_resources import (PackageFamilyResource, PackageResourceHelper,
@@ -19,6 +19,10 @@ from rez.package_resources import (PackageFamilyResource, PackageResourceHelper,
 from rez.utils.resources import cached_property
 from rez.vendor.schema.schema import Or
 from rez.version import VersionedObject
+
+if TYPE_CHECKING:
+    from rezwheel.artifact.identity import VariantId
+    from rezwheel.resolve.packages import IndexRepository
 
 TYPE = "artifactory"
 
@@ -70,13 +74,13 @@ class ArtifactoryPackageResource(PackageResourceHelper):
 
     def _load(self) -> dict:
         version = self.get("version") or ""
-        data = _rez_errors(self._repository.index.definition, self.name, version)
-        if data is None:
+        definition = _rez_errors(self._repository.index.definition, self.name, version)
+        if definition is None:
             # unfit (already reported, one line naming the file): a package that requires a
             # version of its own family below every version can never be chosen, so rez resolves
             # around it (a family nobody has would fail the whole solve instead)
             return {"name": self.name, "version": version, "requires": [f"{self.name}<0"]}
-        return dict(data)
+        return dict(definition.data)
 
 
 _copying = threading.local()  # set while rez's package cache copies from our root
@@ -102,15 +106,21 @@ class ArtifactoryVariantResource(VariantResourceHelper):
     key = "artifactory.variant"
     repository_type = TYPE
 
+    @property
+    def id(self) -> "VariantId":
+        from rezwheel.artifact.identity import VariantId
+
+        return VariantId(self.name, self.get("version") or "", self.index)
+
     def _root(self, ignore_shortlinks: bool = False) -> str:
         # rez reads root once per resolved variant when it builds a context (never while
         # solving): that is when the payload is localized, synchronously, so rez env works.
-        index, version = self._repository.index, self.get("version") or ""
+        index = self._repository.index
         if getattr(_copying, "root", None):
             return _copying.root
         cache = _package_cache()
         if cache is None:
-            return _rez_errors(index.localize, self.name, version, self.index, self._subpath())
+            return _rez_errors(index.localize, self.id, self._subpath())
         # rez users know one cache: the variant lives in rez's package cache (rez-pkg-cache lists
         # and evicts it), copied there from the store, whose extracted copy is then dropped
         from rez.packages import Variant
@@ -119,7 +129,7 @@ class ArtifactoryVariantResource(VariantResourceHelper):
         cached = cache.get_cached_root(variant)
         if cached:
             return cached
-        store_root = _rez_errors(index.localize, self.name, version, self.index, self._subpath())
+        store_root = _rez_errors(index.localize, self.id, self._subpath())
         _copying.root = store_root
         try:
             path, _ = cache.add_variant(variant, force=True, wait_for_copying=True)
@@ -147,27 +157,19 @@ class ArtifactoryPackageRepository(PackageRepository):
     def name(cls) -> str:
         return TYPE
 
-    def __init__(self, location: str, resource_pool: Any) -> None:
-        # the location is the cache identity, and rez writes it into contexts: normalized, and
-        # never holding secrets (credentials in a URL are kept for the index reader alone)
+    def __init__(self, location: str, resource_pool: Any,
+                 index: Optional["IndexRepository"] = None) -> None:
+        """``index``: read through this one (``package_path``), not one of the plugin's own."""
         self._given = location
-        if "://" in location:
-            from urllib.parse import urlsplit, urlunsplit
-
-            parts = urlsplit(location)
-            location = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-            location = location.rstrip("/")
-            if "@" in parts.netloc:  # scrubbed from every message, then refused (``index``)
-                from rezwheel.credentials import split_url
-
-                split_url(self._given)
-        super().__init__(location, resource_pool)
+        super().__init__(normalized(location), resource_pool)
         self.register_resource(ArtifactoryFamilyResource)
         self.register_resource(ArtifactoryPackageResource)
         self.register_resource(ArtifactoryVariantResource)
+        if index is not None:
+            self.index = index  # what the cached property below would otherwise make
 
     @cached_property
-    def index(self) -> Any:
+    def index(self) -> "IndexRepository":
         from rez.config import config
 
         from rezwheel.resolve.packages import IndexRepository, Settings
@@ -211,8 +213,7 @@ class ArtifactoryPackageRepository(PackageRepository):
         return variant_resource.parent
 
     def get_variant_state_handle(self, variant_resource: Any) -> Optional[str]:
-        return self.index.state(variant_resource.name, variant_resource.get("version") or "",
-                                variant_resource.index)
+        return self.index.state(variant_resource.id)
 
     def get_last_release_time(self, package_family_resource: Any) -> int:
         return _rez_errors(self.index.last_release_time, package_family_resource.name)
@@ -220,6 +221,33 @@ class ArtifactoryPackageRepository(PackageRepository):
 
 def register_plugin() -> type:
     return ArtifactoryPackageRepository
+
+
+def normalized(location: str) -> str:
+    """A location as rez knows the repository: the cache identity, which rez writes into
+    contexts, so without a trailing slash and never holding secrets (credentials in a URL are
+    kept for the index reader alone: scrubbed from every message, then refused by ``index``)."""
+    if "://" not in location:
+        return location
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location)
+    if "@" in parts.netloc:
+        from rezwheel.credentials import split_url
+
+        split_url(location)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
+
+
+def package_path(index: "IndexRepository") -> str:
+    """The package path (``artifactory@<location>``) whose rez repository reads through
+    ``index``, for a solve run by the library itself: an install plans with ``index`` and
+    rez's solver then reads the same pages and definitions, not a second copy."""
+    from rez.package_repository import package_repository_manager as manager
+
+    path = f"{TYPE}@{normalized(index.location)}"
+    manager.repositories[path] = ArtifactoryPackageRepository(index.location, manager.pool, index)
+    return path
 
 
 def _ttl(settings: object) -> float:

@@ -23,6 +23,7 @@ from rezwheel.rezrepo import fsrepo
 from rezwheel.errors import InstallError, InvalidWheelError
 from rezwheel.artifact.layout import FileEntry, Layout
 from rezwheel.artifact.reader import Artifact, open_artifact
+from rezwheel.artifact.rezdef import Definition
 from rezwheel.artifact.writer import CHUNK
 
 
@@ -89,7 +90,7 @@ class Expected:
     rez_name: str
     rez_version: str
     variant_index: Optional[int]
-    definition: Optional[str] = None  # the text rez resolved with
+    definition: Optional[Definition] = None  # what rez resolved with
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ def install_wheel(path: str, repo: str, force: bool = False,
                   expect: Optional[Expected] = None) -> Installed:
     """Restore one artifact's variant into the rez repository ``repo``."""
     repo = os.path.abspath(repo)
-    with open_artifact(path, verify_record=False) as art:  # payload hashes: checked as written
+    known = expect.definition if expect else None
+    # payload hashes: checked as written; the definition: parsed when it was resolved
+    with open_artifact(path, verify_record=False, known=known) as art:
         if expect is not None:
             _check_expected(art, expect, path)
         with fsrepo.package_lock(repo, art.layout.rez_name, art.layout.rez_version):
@@ -132,7 +135,7 @@ def _check_expected(art: Artifact, expect: Expected, path: str) -> None:
     if have != want:
         raise InstallError(f"{os.path.basename(path)}: holds {_label(*have)}, the index listed "
                            f"it as {_label(*want)}; refused")
-    if expect.definition is not None and art.definition_text != expect.definition:
+    if expect.definition is not None and art.definition_text != expect.definition.text:
         raise InstallError(f"{os.path.basename(path)}: the definition served by the index differs "
                            "from the wheel's own rez-package.py; refused")
 

@@ -1,0 +1,355 @@
+"""``HttpReader``: the ``IndexReader`` of a PEP 503/691 index over HTTP (see ``readers``).
+
+Pages are kept in the store with their validators and sent back as conditional requests (or
+not sent at all within the index's ``ttl``), and served from there when the index cannot be
+reached. A definition is read from the PEP 658 file, else from the archive's last 64 KiB (a
+``Tail``), else from the whole file, which is then kept as the payload once its sha256 matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import time
+import zipfile
+from typing import TYPE_CHECKING, Callable, Optional
+
+from rezwheel import limits
+from rezwheel.atomic import atomic_write
+from rezwheel.errors import InvalidWheelError, RezwheelError
+from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
+from rezwheel.index.readers import Counters, Unreachable, _checked_metadata, _key, _zip_or_none
+from rezwheel.index.redaction import get_logger, redact
+
+if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
+    import requests
+
+log = get_logger(__name__)
+TAIL = 1 << 16
+_WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
+
+
+class Tail:
+    """A read-only file over the last bytes of a remote archive: enough for zipfile to list the
+    members and read those stored at the end (rezwheel writes .dist-info last)."""
+
+    def __init__(self, data: bytes, start: int, size: int) -> None:
+        self.data, self.start, self.size, self.pos = data, start, size, 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos < self.start:
+            raise ValueError("outside the fetched tail")
+        end = self.size if n < 0 else min(self.size, self.pos + n)
+        out = self.data[self.pos - self.start:end - self.start]
+        self.pos += len(out)
+        return out
+
+
+
+
+class HttpReader:
+    """A PEP 503/691 index over HTTP, with a page cache for conditional and offline reads.
+
+    ``index_url`` carries no credentials (``credentials.split_url`` took them out); the session's
+    own credentials go to this origin only. ``files_hosts``: other origins whose file URLs the
+    pages may list (a CDN), read without credentials.
+    """
+
+    def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
+                 counters: Optional[Counters] = None, credential: object = None,
+                 files_hosts: tuple = (), trust_code: bool = False, ttl: float = 0.0) -> None:
+        from rezwheel.index.http import origin
+
+        self.url = index_url if index_url.endswith("/") else index_url + "/"
+        self.session = session
+        self.cache_dir = cache_dir
+        self.counters = counters or Counters()
+        self.offline = False
+        self.credential = credential  # for other readers of this index (pip, when installing)
+        self.trust_code = trust_code
+        self.ttl = ttl  # seconds a cached page is used without asking the server
+        self.key = _key(self.url)
+        self._origins = {origin(self.url)} | {origin(h) for h in files_hosts}
+
+    remote = True
+
+    def allow(self, url: str) -> bool:
+        from rezwheel.index.http import origin
+
+        return origin(url) in self._origins
+
+    def pip_url(self) -> str:
+        """The index URL with its credentials in it (pip redacts them when printing)."""
+        from urllib.parse import quote, urlsplit, urlunsplit
+
+        if not self.credential:
+            return self.url
+        user, secret = self.credential.basic()  # type: ignore[attr-defined]
+        parts = urlsplit(self.url)
+        netloc = f"{quote(user, safe='')}:{quote(secret, safe='')}@{parts.netloc}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def local_path(self, f: IndexFile) -> Optional[str]:
+        return None  # every file is fetched
+
+    def key_for(self, f: IndexFile) -> str:
+        return self.key
+
+    def trusted(self, f: IndexFile) -> bool:
+        return self.trust_code
+
+    def _sent(self) -> Optional[str]:
+        return str(self.credential) if self.credential else None
+
+    # -- pages
+    def _cache_path(self, url: str) -> Optional[str]:
+        if not self.cache_dir:
+            return None
+        return os.path.join(self.cache_dir, _key(url) + ".json")
+
+    def _cached(self, path: Optional[str]) -> Optional[dict]:
+        if not path or not os.path.exists(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                entry = json.load(fh)
+            return entry if isinstance(entry, dict) and isinstance(entry.get("body"), str) else None
+        except (OSError, ValueError):
+            return None  # a damaged cache entry is no cache entry
+
+    def _page(self, url: str) -> Optional[tuple[bytes, str, str]]:
+        """(body, content type, final URL) of a page, None for a 404."""
+        import requests
+
+        from rezwheel.index.http import deadline, describe, failure, read_body
+
+        path = self._cache_path(url)
+        cached = self._cached(path)
+        if cached and self.ttl > 0:  # fresh enough: no request at all (a farm's warm resolve)
+            fetched = cached.get("fetched")
+            if isinstance(fetched, (int, float)) and 0 <= time.time() - fetched < self.ttl:
+                return cached["body"].encode(), str(cached.get("content_type", "")), \
+                    str(cached.get("url", url))
+        headers = {"Accept": ACCEPT}
+        if cached and isinstance(cached.get("etag"), str):
+            headers["If-None-Match"] = cached["etag"]
+        if cached and isinstance(cached.get("last_modified"), str):
+            headers["If-Modified-Since"] = cached["last_modified"]
+        if not self.offline:
+            try:
+                with deadline(url):
+                    r = self.session.get(url, headers=headers, stream=True)
+                    body = read_body(r, url, int(limits.get("max-page-bytes")), "index page",
+                                     "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
+                    r.close()
+                self.counters.add("page", len(body))
+            except requests.ConnectionError:
+                self.offline = True
+            except requests.RequestException as e:
+                raise failure(e, url) from None
+            else:
+                if r.status_code == 304 and cached:
+                    if self.ttl > 0 and path:  # fresh again from now
+                        atomic_write(path, json.dumps(dict(cached, fetched=time.time())).encode())
+                    return cached["body"].encode(), cached["content_type"], cached["url"]
+                if r.status_code == 404:
+                    return None
+                if r.status_code != 200:
+                    raise RezwheelError(describe(r, url, self._sent()))
+                final = redact(r.url)
+                if not self.allow(final):
+                    raise RezwheelError(f"{redact(url)}: answered from another origin ({final})")
+                entry = {"url": final, "etag": r.headers.get("ETag"),
+                         "last_modified": r.headers.get("Last-Modified"),
+                         "content_type": r.headers.get("Content-Type", ""),
+                         "body": body.decode("utf-8", "replace"), "fetched": time.time()}
+                if path:
+                    atomic_write(path, json.dumps(entry).encode())
+                return body, entry["content_type"], final
+        if cached:
+            if self.url not in _WARNED_OFFLINE:
+                _WARNED_OFFLINE.add(self.url)
+                log.warning("rezwheel: index %s unreachable: resolving from cached pages",
+                            redact(self.url))
+            return cached["body"].encode(), str(cached.get("content_type", "")), \
+                str(cached.get("url", url))
+        raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
+
+    def projects(self) -> Optional[set[str]]:
+        """Every project on the index; None when the index lists none (its root is a 404)."""
+        page = self._page(self.url)
+        return parse_root_page(page[0], page[1], self.url) if page else None
+
+    def files(self, project: str) -> list[IndexFile]:
+        name = project_name(project)
+        if name is None:
+            return []
+        url = f"{self.url}{name}/"
+        page = self._page(url)
+        return parse_project_page(page[0], page[1], page[2] or url, self.allow) if page else []
+
+    # -- definitions and payloads
+    def metadata(self, f: IndexFile) -> Optional[str]:
+        """The PEP 658 file, when it exists and matches the hash its page gives."""
+        import requests
+
+        from rezwheel.index.http import deadline, failure, read_body
+
+        url = f.url + ".metadata"
+        try:
+            with deadline(url):
+                r = self.session.get(url, stream=True)
+                if r.status_code != 200:
+                    r.close()
+                    self.counters.add("metadata")
+                    return None
+                body = read_body(r, url, int(limits.get("max-dist-info-bytes")),
+                                 "metadata file", "REZWHEEL_MAX_DIST_INFO_BYTES")
+        except requests.RequestException as e:
+            raise failure(e, url) from None
+        self.counters.add("metadata", len(body))
+        return _checked_metadata(body, f, url)
+
+    def tail_zip(self, f: IndexFile, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
+        """The archive as seen from its last 64 KiB, or None when the server cannot range.
+
+        A server that ignores Range sends the whole file: it is then saved to ``keep`` (it is
+        the payload too) once its sha256 matches the page's, rather than read a second time.
+
+        Artifactory breaks suffix ranges on virtual repositories, so there the length comes
+        from a HEAD and the range is explicit; elsewhere one suffix range does, and its answer
+        is checked all the same.
+        """
+        import requests
+
+        from rezwheel.index.config import is_artifactory
+        from rezwheel.index.http import deadline, failure
+
+        url = f.url
+        got = [0]
+        try:
+            with deadline(url, progress=lambda: got[0]):
+                if not is_artifactory(url):
+                    r = self.session.get(url, headers={"Range": f"bytes=-{TAIL}"}, stream=True)
+                    span = _content_range(r)
+                    if r.status_code == 206 and span and span[1] == span[2] - 1 \
+                            and span[1] - span[0] + 1 <= TAIL:
+                        data = _read_exactly(r, span[1] - span[0] + 1)
+                        self.counters.add("range", len(data))
+                        return _zip_or_none(Tail(data, span[0], span[2])) if data else None
+                    if r.status_code == 200:  # Range ignored: this is the whole file
+                        return self._whole(r, f, keep, got)
+                    r.close()
+                head = self.session.head(url, allow_redirects=True)
+                self.counters.add("head")
+                length = head.headers.get("Content-Length", "")
+                size = int(length) if length.isdigit() else 0
+                if head.status_code != 200 or size <= 0:
+                    return None
+                start = max(0, size - TAIL)
+                r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"},
+                                     stream=True)
+                if r.status_code == 200:  # Range ignored: the whole file, streamed to the store
+                    return self._whole(r, f, keep, got)
+                if r.status_code != 206 or _content_range(r) != (start, size - 1, size):
+                    r.close()
+                    return None  # a broken range answer: read the whole file instead
+                data = _read_exactly(r, size - start)
+                self.counters.add("range", len(data))
+                return _zip_or_none(Tail(data, start, size)) if data else None
+        except requests.RequestException as e:
+            raise failure(e, url) from None
+
+    def _whole(self, r: "requests.Response", f: IndexFile, keep: Optional[str],
+               got: list) -> Optional[zipfile.ZipFile]:
+        """A whole file sent where a range was asked: kept in the store only when verified."""
+        if not keep or not f.sha256:
+            r.close()
+            return None  # read_definition downloads it properly (hashed, capped)
+        directory = os.path.dirname(keep)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digest = _stream(r, out, f.url, got)
+            self.counters.add("payload", got[0])
+            if digest != f.sha256:
+                raise InvalidWheelError(f"{f.filename}: sha256 {digest} does not match the "
+                                        f"index's {f.sha256}")
+            os.replace(tmp, keep)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return _zip_or_none(keep)
+
+    def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
+        """Stream a file to ``dest``; returns its sha256, hashed on the way (the caller
+        compares it with the index's, without reading the file again). ``show``: a byte bar
+        for a large file when a person watches (``progress.download_bar``)."""
+        import requests
+
+        from rezwheel.index.http import deadline, describe, failure
+        from rezwheel.progress import download_bar
+
+        got = [0]
+        try:
+            with deadline(f.url, progress=lambda: got[0]):
+                with self.session.get(f.url, stream=True) as r:
+                    if r.status_code != 200:
+                        raise RezwheelError(describe(r, f.url, self._sent()))
+                    size = r.headers.get("Content-Length", "")
+                    total = int(size) if size.isdigit() else 0
+                    with open(dest, "wb") as out, download_bar(f.filename, total, show) as tick:
+                        digest = _stream(r, out, f.url, got, tick)
+        except requests.RequestException as e:
+            raise failure(e, f.url) from None
+        self.counters.add("payload", got[0])
+        return digest
+
+
+def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list,
+            tick: Callable[[int], None] = lambda n: None) -> str:
+    """Copy a response body to ``out``, hashing it, refused past the unpacked-size cap."""
+    from rezwheel.index.http import HTTPFailure
+    from rezwheel.artifact.reader import max_unpacked
+
+    cap = max_unpacked()
+    digest = hashlib.sha256()
+    for chunk in r.iter_content(1 << 20):
+        got[0] += len(chunk)
+        if got[0] > cap:
+            r.close()
+            raise HTTPFailure(f"{redact(url)}: larger than {cap} bytes "
+                              "(REZWHEEL_MAX_UNPACKED)")
+        out.write(chunk)
+        digest.update(chunk)
+        tick(len(chunk))
+    return digest.hexdigest()
+
+
+def _read_exactly(r: "requests.Response", n: int) -> bytes:
+    """A range answer's body: exactly the bytes its Content-Range promised, or nothing."""
+    data = r.raw.read(n + 1, decode_content=False)
+    r.close()
+    return data if len(data) == n else b""
+
+
+
+
+def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:
+    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", r.headers.get("Content-Range", "").strip())
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None

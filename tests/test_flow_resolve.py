@@ -1,0 +1,160 @@
+"""The plugin-side flow in process: a local index built from the samples, read as rez packages
+through ``IndexRepository`` (one reader protocol, one page read per project, definitions parsed
+once), a variant localized into a store, and an install plan whose steps carry the identity,
+the index file, its reader and the definition resolved with."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_samples
+
+from rezwheel.artifact import rezdef
+from rezwheel.artifact.identity import VariantId
+from rezwheel.artifact.rezdef import Definition
+from rezwheel.index.readers import ChainReader, IndexReader, LocalReader
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory) -> Path:
+    """The samples converted and published to a local directory index (once per module)."""
+    from rezwheel.convert import convert_paths
+    from rezwheel.index.local import LocalIndex
+
+    tmp = tmp_path_factory.mktemp("flow")
+    src = copy_samples(tmp / "src")
+    report = convert_paths([str(src)], str(tmp / "out"))
+    assert not report.failed, report.failed
+    LocalIndex(str(tmp / "index")).publish([c.file for c in report.converted])
+    return tmp / "index"
+
+
+def _repo(index_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from rezwheel.resolve.packages import IndexRepository, Settings
+
+    return IndexRepository(str(index_dir), Settings(store=str(tmp_path / "store")))
+
+
+@pytest.fixture
+def page_reads(monkeypatch) -> dict:
+    """How many times each project's page is read, by any local reader."""
+    reads: dict = {}
+    files = LocalReader.files
+
+    def counting(self, project):  # type: ignore[no-untyped-def]
+        reads[project] = reads.get(project, 0) + 1
+        return files(self, project)
+
+    monkeypatch.setattr(LocalReader, "files", counting)
+    return reads
+
+
+@pytest.fixture
+def parses(monkeypatch) -> list:
+    """Every ``rezdef.parse`` call, by file label."""
+    calls: list = []
+    parse = rezdef.parse
+
+    def counting(text, filename):  # type: ignore[no-untyped-def]
+        calls.append(filename)
+        return parse(text, filename)
+
+    monkeypatch.setattr(rezdef, "parse", counting)
+    return calls
+
+
+def test_readers_share_one_protocol(index_dir, tmp_path):
+    local: IndexReader = LocalReader(str(index_dir))
+    chain: IndexReader = ChainReader([LocalReader(str(index_dir)), LocalReader(str(tmp_path))])
+    for reader in (local, chain):
+        assert not reader.remote
+        files = reader.files("pyutil")
+        assert files and all(reader.allow(f.url) for f in files)
+        f = files[0]
+        path = reader.local_path(f)  # read in place, whichever index of a chain lists it
+        assert path and os.path.isfile(path) and path.startswith(str(index_dir))
+        assert reader.pip_url() == "file://" + os.path.join(str(index_dir), "simple") + "/"
+    assert not chain.allow("https://elsewhere.example/pyutil.whl")
+
+
+def test_http_reader_reads_nothing_in_place():
+    import requests
+
+    from rezwheel.index.httpreader import HttpReader
+    from rezwheel.index.pages import IndexFile
+
+    reader = HttpReader("https://index.example/simple", requests.Session(), None)
+    f = IndexFile("x-1-py3-none-any.whl", "https://index.example/x-1-py3-none-any.whl", None, None)
+    assert reader.remote and reader.local_path(f) is None
+    assert reader.pip_url() == "https://index.example/simple/"
+
+
+def test_a_project_page_is_read_once_per_repository(index_dir, tmp_path, page_reads, parses):
+    repo = _repo(index_dir, tmp_path)
+    assert repo.family_of("pyutil") == "pyutil"  # what the planner's lookup asks first
+    assert not repo.is_plain_project("pyutil")  # then this: the same page, not read again
+    assert set(repo.versions("pyutil")) == {"1.2.0"}
+    assert repo.files("pyutil")
+    assert page_reads == {"pyutil": 1}
+    d = repo.definition("pyutil", "1.2.0")
+    assert isinstance(d, Definition) and d.name == "pyutil" and d.version == "1.2.0"
+    assert repo.definition("pyutil", "1.2.0") is d
+    assert len([p for p in parses if "pyutil" in p]) == 1  # parsed once, whoever asked
+
+
+def test_variant_file_and_localize(index_dir, tmp_path):
+    repo = _repo(index_dir, tmp_path)
+    files = {repo.file_for_variant(VariantId("multitool", "2.1.0", i)).filename
+             for i in (0, 1)}
+    assert len(files) == 2 and all("cp" in f or "py3" in f for f in files), files
+    vid = VariantId("multitool", "2.1.0", 1)
+    assert repo.state(vid) == repo.file_for_variant(vid).sha256
+    root = repo.localize(vid, None)
+    assert root.startswith(str(tmp_path / "store")) and os.listdir(root)
+    # the local index's wheel was read in place: no copy of it in the store
+    assert not [n for _, _, names in os.walk(tmp_path / "store") for n in names
+                if n.endswith(".whl")]
+    assert repo.localize(vid, None) == root  # the second time: the root as it is
+
+
+def test_plugin_reads_through_the_planner_index(index_dir, tmp_path):
+    from rez.package_repository import package_repository_manager
+
+    from rezwheel.rezplugin.artifactory import normalized, package_path
+
+    repo = _repo(index_dir, tmp_path)
+    path = package_path(repo)
+    assert path == f"artifactory@{index_dir}"
+    assert package_repository_manager.get_repository(path).index is repo
+    assert normalized("https://user:pw@host.example/simple/") == "https://host.example/simple"
+
+
+def test_plan_steps_carry_identity_file_reader_and_definition(index_dir, tmp_path, parses):
+    from rezwheel.install import apply
+    from rezwheel.resolve.planner import Planner
+    from rezwheel.resolve.store import Store
+    from rezwheel.rezrepo.rezpip import Target
+
+    target = tmp_path / "repo"
+    target.mkdir()
+    with Planner([str(index_dir)], Target.current(), store=str(tmp_path / "store")) as planner:
+        steps = planner.plan(["shotbundle"], str(target))
+        ours = [s for s in steps if s.kind == "rezwheel"]
+        assert {s.package for s in ours} >= {"shotbundle-3.0", "pyutil-1.2.0", "sitedata-2023.01"}
+        for s in ours:
+            assert s.file and s.reader and s.reader.local_path(s.file)
+            assert isinstance(s.definition, Definition) and s.definition.name == s.id.name
+            assert set(s.as_json()) == {"package", "variant", "kind", "file", "url", "sha256",
+                                        "root", "status"}
+            assert s.as_json()["file"] == s.file.filename
+            assert s.as_json()["sha256"] == s.file.sha256
+        resolved = list(parses)
+        assert len(resolved) == len(set(resolved))  # each definition parsed once to plan
+        done = apply(steps, str(target), Store(str(tmp_path / "store")))
+    assert all(d.status == "installed" for d in done), [(d.step.package, d.error) for d in done]
+    assert (target / "shotbundle" / "3.0" / "package.py").is_file()
+    shutil.rmtree(target)
