@@ -345,6 +345,7 @@ def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
     from rezwheel.index.local import LocalIndex
     from rezwheel.rezrepo.rezpip import Target
     from rezwheel.resolve.packages import IndexRepository, Settings
+    from rezwheel.artifact.identity import VariantId
     from rezwheel.artifact.reader import open_artifact
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -367,7 +368,7 @@ def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
         index = IndexRepository(str(tmp_path / "index"), Settings(store=str(tmp_path / "st")))
         by_variant = {c.variant_index: os.path.basename(c.file) for c in report.converted}
         for i in range(len(variants)):
-            assert index.file_for_variant("tool", "2", i).filename == by_variant[i]
+            assert index.file_for_variant(VariantId("tool", "2", i)).filename == by_variant[i]
         repo = tmp_path / "repo"
         # outer roots first: installing a variant replaces its whole root, so one installed
         # after a variant nested in it would delete that one (test_nested_variant_root_...)
