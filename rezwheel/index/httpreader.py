@@ -69,6 +69,8 @@ class HttpReader:
     pages may list (a CDN), read without credentials.
     """
 
+    remote = True  # every read is a round trip
+
     def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
                  counters: Optional[Counters] = None, credential: object = None,
                  files_hosts: tuple = (), trust_code: bool = False, ttl: float = 0.0) -> None:
@@ -84,8 +86,6 @@ class HttpReader:
         self.ttl = ttl  # seconds a cached page is used without asking the server
         self.key = _key(self.url)
         self._origins = {origin(self.url)} | {origin(h) for h in files_hosts}
-
-    remote = True
 
     def allow(self, url: str) -> bool:
         from rezwheel.index.http import origin

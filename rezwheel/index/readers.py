@@ -156,6 +156,8 @@ class LocalReader:
     A site mirror is filled from upstream, so its pages are checked like any other: a link must
     name a file inside the index directory."""
 
+    remote = False  # read in place: nothing to gain by reading ahead
+
     def __init__(self, root: str, counters: Optional[Counters] = None,
                  trust_code: bool = False) -> None:
         self.root = os.path.abspath(root)
@@ -164,8 +166,6 @@ class LocalReader:
         self.offline = False
         self.trust_code = trust_code
         self.key = _key(self.root)
-
-    remote = False
 
     def pip_url(self) -> str:
         return "file://" + os.path.join(self.root, "simple") + "/"

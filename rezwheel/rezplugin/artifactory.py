@@ -4,7 +4,9 @@ artifacts (``artifactory@https://…/simple/``, ``artifactory@studio``, ``artifa
 A thin adapter in the shape of rez's in-memory repository: rez resources on one side,
 ``rezwheel.resolve.packages.IndexRepository`` on the other. This module imports nothing heavy (rez
 loads every repository plugin on start, and one that fails to import breaks all of them); the
-library is imported the first time a repository of this type is used.
+library is imported the first time a repository of this type is used. The library's own solves
+(install, mirror) hand rez the ``IndexRepository`` they planned with (``package_path``), so
+planning and solving read each page and definition once.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class ArtifactoryVariantResource(VariantResourceHelper):
     repository_type = TYPE
 
     @property
-    def id(self) -> "VariantId":
+    def variant_id(self) -> "VariantId":
         from rezwheel.artifact.identity import VariantId
 
         return VariantId(self.name, self.get("version") or "", self.index)
@@ -120,7 +122,7 @@ class ArtifactoryVariantResource(VariantResourceHelper):
             return _copying.root
         cache = _package_cache()
         if cache is None:
-            return _rez_errors(index.localize, self.id, self._subpath())
+            return _rez_errors(index.localize, self.variant_id, self._subpath())
         # rez users know one cache: the variant lives in rez's package cache (rez-pkg-cache lists
         # and evicts it), copied there from the store, whose extracted copy is then dropped
         from rez.packages import Variant
@@ -129,7 +131,7 @@ class ArtifactoryVariantResource(VariantResourceHelper):
         cached = cache.get_cached_root(variant)
         if cached:
             return cached
-        store_root = _rez_errors(index.localize, self.id, self._subpath())
+        store_root = _rez_errors(index.localize, self.variant_id, self._subpath())
         _copying.root = store_root
         try:
             path, _ = cache.add_variant(variant, force=True, wait_for_copying=True)
@@ -213,7 +215,7 @@ class ArtifactoryPackageRepository(PackageRepository):
         return variant_resource.parent
 
     def get_variant_state_handle(self, variant_resource: Any) -> Optional[str]:
-        return self.index.state(variant_resource.id)
+        return self.index.state(variant_resource.variant_id)
 
     def get_last_release_time(self, package_family_resource: Any) -> int:
         return _rez_errors(self.index.last_release_time, package_family_resource.name)
