@@ -278,16 +278,16 @@ class Planner:
             req = PipRequirement(text)
             project = canonicalize_name(req.name)
             files = [(f, r.reader) for r in self.repos for f in r.files(project)]
-            releases = [(v, f, src) for f, src in files
+            releases = [(v, f, reader) for f, reader in files
                         if (v := _release(f.filename, project)) is not None]
             in_range = [t for t in releases if req.specifier.contains(t[0])]
             if not in_range or any(f.filename.endswith(".whl") for _, f, _ in in_range):
                 continue
-            v, f, src = max(in_range, key=lambda t: t[0])
+            v, f, reader = max(in_range, key=lambda t: t[0])
             if f.sha256 and f.sha256 not in futures:
                 pick = rezpip.Pick(project, str(v), f.filename, f.url, f.sha256, {})
                 futures[f.sha256] = self._builder().submit(
-                    sdist.build, pick, src, self.pip_index_urls(), Store(self.store))
+                    sdist.build, pick, reader, self.pip_index_urls(), Store(self.store))
         return futures
 
     def _builder(self) -> "cf.ThreadPoolExecutor":
