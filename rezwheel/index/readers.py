@@ -16,6 +16,7 @@ only a hint: it is tied to the wheel's own ``rez-package.py`` when the payload i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -29,11 +30,11 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 from urllib.parse import unquote, urlsplit
 
 from rezwheel import limits
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.redaction import get_logger, redact, scrub
 from rezwheel.artifact.metadata import DEFINITION, definition_from_metadata
@@ -328,20 +329,13 @@ class HttpSource:
         if not keep or not f.sha256:
             r.close()
             return None  # read_definition downloads it properly (hashed, capped)
-        directory = os.path.dirname(keep)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with AtomicFile(keep, prefix=".tmp-", mode=None) as tmp:
+            with open(tmp, "wb") as out:
                 digest = _stream(r, out, f.url, got)
             self.counters.add("payload", got[0])
             if digest != f.sha256:
                 raise InvalidWheelError(f"{f.filename}: sha256 {digest} does not match the "
                                         f"index's {f.sha256}")
-            os.replace(tmp, keep)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return _zip_or_none(keep)
 
     def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
@@ -593,9 +587,9 @@ def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] 
             if found is None:  # the central directory is complete: there is none
                 raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
             return found
-    tmpdir = tempfile.mkdtemp(prefix=".rezwheel-")
-    try:
-        tmp = os.path.join(tmpdir, "download.whl")  # never a name the index chose
+    # kept (renamed into the store) only once verified; else a scratch name the index never chose
+    keep = keep_payload if keep_payload and f.sha256 else None
+    with AtomicFile(keep, prefix=".tmp-", mode=None) if keep else _scratch() as tmp:
         got = source.fetch(f, tmp)
         if f.sha256 and (got or _sha256(tmp)) != f.sha256:
             raise InvalidWheelError(f"{f.filename}: sha256 does not match the index's {f.sha256}")
@@ -606,10 +600,15 @@ def read_definition(source: "Source", f: IndexFile, keep_payload: Optional[str] 
             raise InvalidWheelError(f"{f.filename}: not a wheel: {e}") from None
         if found is None:
             raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
-        if keep_payload and f.sha256:
-            os.makedirs(os.path.dirname(keep_payload), exist_ok=True)
-            os.replace(tmp, keep_payload)
-        return found
+    return found
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[str]:
+    """A file name in a new temporary directory, removed with it afterwards."""
+    tmpdir = tempfile.mkdtemp(prefix=".rezwheel-")
+    try:
+        yield os.path.join(tmpdir, "download.whl")
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -423,10 +423,12 @@ class IndexRepository:
         if not f.sha256:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
         local = self.source.local_path(f) if not isinstance(self.source, HttpSource) else None
+        from rezwheel.rezrepo.restore import restore_variant
+
         # inside `rez env` the payload download is the one long wait: a bar when it is large
         return self.store.localize(f.sha256, f.filename,
                                    lambda dest: self.source.fetch(f, dest, show=True),
-                                   local_path=local,
+                                   restore_variant, local_path=local,
                                    definition=self.definition_text(rez_name, rez_version))
 
     def definition_text(self, rez_name: str, rez_version: str) -> Optional[str]:
