@@ -56,22 +56,9 @@ def _conversion_summary(report: "Report", verbose: bool, failures: bool = True,
 
 def _inspect(args: argparse.Namespace) -> int:
     from rezwheel.artifact.reader import open_artifact
-    from packaging.utils import parse_wheel_filename
 
     with open_artifact(args.wheel, verify_record=False) as art:
-        lay = art.layout
-        _, version, build, tags = parse_wheel_filename(os.path.basename(args.wheel))
-        info = {
-            "file": os.path.basename(args.wheel), "rez_name": lay.rez_name,
-            "rez_version": lay.rez_version, "variant_index": lay.variant_index,
-            "variant_requires": list(lay.variant_requires), "wheel_version": str(version),
-            "build": build[0] if build else None, "tags": sorted(str(t) for t in tags),
-            "requires": [str(r) for r in art.definition.get("requires") or []],
-            "payload": {"files": len(lay.files), "symlinks": len(lay.links),
-                        "empty_dirs": len(lay.dirs),
-                        "bytes": sum(i.file_size for i in art.zip.infolist()
-                                     if i.filename in lay.by_wheel_path)},
-        }
+        info = art.summary()
     if args.json:
         print(json.dumps(info, indent=1))
     else:
@@ -269,8 +256,8 @@ def _progress():
 
 
 def _install(args: argparse.Namespace) -> int:
-    from rezwheel.rezrepo.rezpip import Target
-    from rezwheel.resolve.wanted import Asked, parse, read_file
+    from rezwheel.install import install
+    from rezwheel.resolve.wanted import Asked, UsageError, parse, read_file
 
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
     asked = Asked([parse(i) for i in args.items if i not in files])
@@ -279,44 +266,11 @@ def _install(args: argparse.Namespace) -> int:
     for path in args.constraint or []:
         read_file(path, asked, constraint=True)
     if not files and not asked.wanted:
-        from rezwheel.resolve.wanted import UsageError
         raise UsageError("install: nothing to install (give requests, wheel files or -r FILE)")
-    repo = os.path.abspath(args.into)
-    python = args.python
-    if asked.wanted and not python:  # the python packages installed decide (default_python)
-        from rezwheel.resolve.solve import default_python, installed_paths
-        python = default_python(installed_paths(repo))
-    target = Target.current(python)
-    done = []
-    if files:
-        from rezwheel.install import install_file
-        done = [install_file(f, repo, target, args.force, args.dry_run) for f in files]
-    steps = None
-    if asked.wanted and not (args.upgrade or args.force or args.no_deps):
-        from rezwheel.resolve.planner import satisfied
-        steps = satisfied(asked, repo, target, bool(python))  # a re-run: no index, no pip
-    if steps is not None:
-        from rezwheel.resolve.planner import Done
-        done += [Done(s, s.status) for s in steps]
-    elif asked.wanted:
-        from rezwheel.resolve.planner import Planner
-
-        if not args.index:
-            raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
-                                "requests")
-        with Planner(args.index, target, args.prefix, explicit_python=bool(python),
-                     force=args.force, only_binary=args.only_binary,
-                     build=not args.dry_run) as planner:
-            steps = planner.plan(asked, repo, no_deps=args.no_deps)
-            from rezwheel.install import Done, apply
-            from rezwheel.resolve.store import Store
-
-            if args.dry_run:
-                done += [Done(s, s.status) for s in steps]
-            else:
-                progress = None if args.json else _progress()
-                done += apply(steps, repo, Store(), jobs=args.jobs, progress=progress,
-                              force=args.force)
+    done = install(files, asked, args.into, indexes=args.index, python=args.python,
+                   prefix=args.prefix, upgrade=args.upgrade, force=args.force,
+                   no_deps=args.no_deps, only_binary=args.only_binary, dry_run=args.dry_run,
+                   jobs=args.jobs, progress=None if args.json or args.dry_run else _progress())
     if args.json:
         print(json.dumps([d.as_json() for d in done], indent=1))
     elif args.dry_run:
@@ -345,46 +299,36 @@ def _mirror(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    import time
-
+    from rezwheel import cache
     from rezwheel.resolve.store import Store
 
     store = Store(args.store)  # --store, or $REZWHEEL_STORE
-    entries = store.entries()
     if args.cache_command == "ls":
+        entries = cache.ls(store)
         if args.json:
-            print(json.dumps(entries, indent=1))
-        elif entries:
+            print(json.dumps([e.as_json() for e in entries], indent=1))
+            return 0
+        if entries:
             print(f"{'sha256':12}  {'wheel bytes':>12}  {'root bytes':>12}  file")
         elif not _QUIET:
             print(f"the store {store.root} holds no artifacts")
-        for e in entries if not args.json else []:
-            print(f"{e['sha256'][:12]}  {e['wheel_bytes']:>12,}  {e['root_bytes']:>12,}  "
-                  f"{e['file'] or '(payload read in place from a local index)'}")
+        for e in entries:
+            print(f"{e.sha256[:12]}  {e.wheel_bytes:>12,}  {e.root_bytes:>12,}  "
+                  f"{e.file or '(payload read in place from a local index)'}")
         return 0
     if args.cache_command == "verify":
-        bad = store.verify()
+        verified = cache.verify(store)
         if args.json:
-            print(json.dumps({"verified": len(entries) - len(bad), "failed": bad}, indent=1))
-        for line in bad:
+            print(json.dumps(verified.as_json(), indent=1))
+        for line in verified.failed:
             _error(line)
         if not args.json:
-            print(f"{len(entries) - len(bad)} of {len(entries)} stored payloads verified")
-        return EXIT_FAILED if bad else 0
-    # prune: oldest first; never what a process holds locked
-    by_age = sorted(entries, key=lambda e: e["used"], reverse=True)
-    keep = {e["sha256"] for e in by_age[:args.keep_last]} if args.keep_last is not None else set()
-    cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None
-    removed = 0
-    for e in by_age:
-        if e["sha256"] in keep or (cutoff is not None and e["used"] > cutoff):
-            continue
-        if store.remove(e["sha256"]):
-            removed += 1
-            print(f"removed   {e['file'] or e['sha256']}")
-        else:
-            print(f"in use    {e['file'] or e['sha256']}")
-    print(f"{removed} removed, {len(entries) - removed} kept")
+            print(f"{verified.ok} of {verified.checked} stored payloads verified")
+        return EXIT_FAILED if verified.failed else 0
+    report = cache.prune(store, older_than=args.older_than, keep_last=args.keep_last)
+    for p in report.tried:
+        print(f"{'removed' if p.removed else 'in use':9} {p.name}")
+    print(f"{report.removed} removed, {report.kept} kept")
     return 0
 
 

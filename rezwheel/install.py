@@ -1,6 +1,12 @@
-"""Carrying out an install plan: downloads side by side into the store, each checked against
-the sha256 the index lists, and every variant restored into the repository as soon as its
-download completes (ours from its layout map, plain wheels rez-pip style).
+"""Installing into a rez filesystem repository: the ``rezwheel install`` flow.
+
+``install`` reads top-down: wheel files given by path go in first (ours restored as they are,
+plain ones rez-pip style); requests are then met by what is installed when they can be (a
+re-run reads no index and runs no pip), else planned against the indexes (``Planner``: one rez
+solve, pip for plain PyPI projects) and carried out by ``apply``: downloads side by side into
+the store, each checked against the sha256 the index lists, and every variant put into the
+repository as soon as its download completes (``rezrepo.restore`` for ours, ``rezrepo.rezpip``
+for plain wheels, both through ``fsrepo.put_variant``).
 
 A failed download or install is reported for its package and the others still go in; nothing
 of a failed one is left visible (downloads and roots are staged under temporary names).
@@ -12,17 +18,106 @@ import concurrent.futures as cf
 import os
 import tempfile
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 from rezwheel.artifact.identity import VariantId
-from rezwheel.rezrepo import fsrepo, rezpip
 from rezwheel.errors import InstallError, InvalidWheelError, RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile
-from rezwheel.rezrepo.restore import Expected, install_wheel
-from rezwheel.resolve.planner import Done, Step
 from rezwheel.pools import threads
+from rezwheel.resolve.planner import Step
 from rezwheel.resolve.store import Store
+from rezwheel.resolve.wanted import Asked
+from rezwheel.rezrepo import fsrepo, rezpip
+
+
+@dataclass
+class Done:
+    """What became of one step (or one wheel file given by path)."""
+    step: Step
+    status: str  # "installed" | "present" | "replaced" | "failed" (dry run: "install")
+    error: Optional[str] = None
+
+    @property
+    def file(self) -> str:
+        return f"{self.step.package}  {self.step.root}"
+
+    def as_json(self) -> dict:
+        return dict(self.step.as_json(), status=self.status, error=self.error)
+
+
+def install(files: Sequence[str], asked: Asked, repo: str, *,
+            indexes: Optional[Sequence[str]] = None, python: Optional[str] = None,
+            prefix: str = "", upgrade: bool = False, force: bool = False,
+            no_deps: bool = False, only_binary: bool = False, dry_run: bool = False,
+            jobs: int = 8, progress: Any = None, store: Optional[Store] = None) -> list[Done]:
+    """Put wheel ``files`` and what ``asked`` resolves to into the rez repository ``repo``.
+
+    ``python``: the target python (markers, variants); by default this interpreter's when a
+    ``python`` package of that version is installed, else the newest one installed.
+    ``upgrade``, ``force``, ``no_deps``: resolve against ``indexes`` even when what is installed
+    meets every request. ``dry_run``: the plan only (files are still read, nothing is written,
+    no sdist is built). ``progress``: an object with ``start``/``advance``/``finish``.
+    """
+    from rezwheel.resolve.planner import satisfied
+    from rezwheel.resolve.solve import default_python, installed_paths
+
+    repo = os.path.abspath(repo)
+    if asked.wanted and not python:  # the python packages installed decide
+        python = default_python(installed_paths(repo))
+    target = rezpip.Target.current(python)
+    done = [install_file(f, repo, target, force, dry_run) for f in files]
+    if not asked.wanted:
+        return done
+    steps = None if upgrade or force or no_deps else satisfied(asked, repo, target, bool(python))
+    if steps is not None:  # a re-run: what is installed meets every request
+        return done + [Done(s, s.status) for s in steps]
+    if not indexes:
+        raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
+                            "requests")
+    from rezwheel.resolve.planner import Planner
+
+    with Planner(list(indexes), target, prefix, explicit_python=bool(python), force=force,
+                 only_binary=only_binary, build=not dry_run) as planner:
+        steps = planner.plan(asked, repo, no_deps=no_deps)
+        if dry_run:
+            return done + [Done(s, s.status) for s in steps]
+        return done + apply(steps, repo, store or Store(), jobs=jobs, progress=progress,
+                            force=force)
+
+
+def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
+          progress: Any = None, force: bool = False) -> list[Done]:
+    """Carry out a plan: each worker downloads one step's file, then puts its variant in;
+    variants of one package take turns (they share one ``package.py``)."""
+    todo = [s for s in steps if s.status == "install"]
+    done = [Done(s, "present") for s in steps if s.status != "install"]
+    if not todo:
+        return done
+    check_writable(repo)
+    if progress:
+        progress.start(len(todo), 0)
+    locks = {s.package: threading.Lock() for s in todo}
+
+    def one(step: Step) -> Done:
+        try:
+            path = download(step, store)
+            with locks[step.package]:
+                put(step, path, repo, force)
+            return Done(step, "installed")
+        except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+            return Done(step, "failed", str(e))
+
+    with threads(jobs, "rezwheel-install") as pool:
+        for result in pool.map(one, todo) if not progress else (
+                f.result() for f in cf.as_completed([pool.submit(one, s) for s in todo])):
+            done.append(result)
+            if progress:
+                progress.advance(result, 0)
+    if progress:
+        progress.finish()
+    return done
 
 
 def check_writable(repo: str) -> None:
@@ -53,14 +148,27 @@ def download(step: Step, store: Store) -> str:
                              lambda dest: reader.fetch(f, dest))  # type: ignore[union-attr]
 
 
+def put(step: Step, path: str, repo: str, force: bool = False) -> None:
+    """The downloaded file of ``step`` into ``repo``: a plain wheel rez-pip style, once it is
+    the project and version pip reported; ours once it holds the variant and definition the
+    plan resolved."""
+    if step.kind == "pypi":
+        _check_plain(path, step)
+        rezpip.install_plain(path, repo, step.data or {})
+        return
+    from rezwheel.rezrepo.restore import Expected, install_wheel
+
+    install_wheel(path, repo, force=force, expect=Expected(
+        step.id.name, step.id.version, step.id.index, step.definition))
+
+
 def install_file(path: str, repo: str, target: rezpip.Target, force: bool = False,
                  dry_run: bool = False) -> Done:
     """A wheel file given on the command line: ours restored as is, a plain one rez-pip style."""
+    from rezwheel.artifact.reader import open_artifact, open_zip
     from rezwheel.index.readers import definition_from_zip
-    from rezwheel.artifact.reader import open_zip
 
     sha = sha256_file(path)
-    given = IndexFile(os.path.basename(path), "file://" + os.path.abspath(path), sha, None)
     with open_zip(path) as z:  # members checked (paths, sizes, duplicates), errors name path
         try:
             ours = definition_from_zip(z) is not None
@@ -68,30 +176,40 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
             raise InvalidWheelError(f"{path}: {e}") from None
     if not ours:
         data = rezpip.definition(rezpip.wheel_metadata(path), path, target, "", sha)
+        variant = 0 if data.get("variants") else None
         root = fsrepo.variant_root(repo, data["name"], data["version"],
-                                   fsrepo.variant_subpath(data, 0))
-        step = Step(VariantId(data["name"], data["version"], 0 if data.get("variants") else None),
-                    "pypi", given, root, "install", data=data)
-        if rezpip.is_installed(repo, data):
-            return Done(step, "present")
-        if not dry_run:
+                                   fsrepo.variant_subpath(data, variant))
+        if fsrepo.is_installed(repo, data, variant):
+            status = "present"
+        elif dry_run:
+            status = "install"
+        else:
             check_writable(repo)
             rezpip.install_plain(path, repo, data)
-        return Done(step, "installed" if not dry_run else "install")
+            status = "installed"
+        return Done(_file_step(path, sha, "pypi", data["name"], data["version"], variant, root,
+                               status, data), status)
     if dry_run:
-        from rezwheel.artifact.reader import open_artifact
-
         with open_artifact(path) as art:
             lay = art.layout
             present = fsrepo.is_installed(repo, art.definition, lay.variant_index)
         root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
-        step = Step(VariantId(lay.rez_name, lay.rez_version, lay.variant_index), "rezwheel",
-                    given, root, "present" if present else "install")
-        return Done(step, step.status)
+        status = "present" if present else "install"
+        return Done(_file_step(path, sha, "rezwheel", lay.rez_name, lay.rez_version,
+                               lay.variant_index, root, status), status)
+    from rezwheel.rezrepo.restore import install_wheel
+
     r = install_wheel(path, repo, force=force)
-    step = Step(VariantId(r.rez_name, r.rez_version, r.variant_index), "rezwheel", given,
-                r.root, r.status)
-    return Done(step, r.status)
+    return Done(_file_step(path, sha, "rezwheel", r.rez_name, r.rez_version, r.variant_index,
+                           r.root, r.status), r.status)
+
+
+def _file_step(path: str, sha: str, kind: str, name: str, version: str,
+               variant: Optional[int], root: str, status: str,
+               data: Optional[dict] = None) -> Step:
+    """The step a wheel file given by path stands for (what ``Done`` reports)."""
+    given = IndexFile(os.path.basename(path), "file://" + os.path.abspath(path), sha, None)
+    return Step(VariantId(name, version, variant), kind, given, root, status, data=data)
 
 
 def _check_plain(path: str, step: Step) -> None:
@@ -112,40 +230,3 @@ def _check_plain(path: str, step: Step) -> None:
         raise InstallError(f"{step.filename}: holds {meta.get('name')!r} {meta.get('version')!r}, "
                            f"the index listed {want.get('name')!r} {want.get('version')!r}; "
                            "refused")
-
-
-def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
-          progress: Any = None, force: bool = False) -> list[Done]:
-    todo = [s for s in steps if s.status == "install"]
-    done = [Done(s, "present") for s in steps if s.status != "install"]
-    if not todo:
-        return done
-    check_writable(repo)
-    if progress:
-        progress.start(len(todo), 0)
-    # each worker downloads then installs; variants of one package take turns (one package.py)
-    locks = {s.package: threading.Lock() for s in todo}
-
-    def one(step: Step) -> Done:
-        try:
-            path = download(step, store)
-            with locks[step.package]:
-                if step.kind == "pypi":
-                    _check_plain(path, step)
-                    rezpip.install_plain(path, repo, step.data or {})
-                else:
-                    install_wheel(path, repo, force=force, expect=Expected(
-                        step.id.name, step.id.version, step.id.index, step.definition))
-            return Done(step, "installed")
-        except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
-            return Done(step, "failed", str(e))
-
-    with threads(jobs, "rezwheel-install") as pool:
-        for result in pool.map(one, todo) if not progress else (
-                f.result() for f in cf.as_completed([pool.submit(one, s) for s in todo])):
-            done.append(result)
-            if progress:
-                progress.advance(result, 0)
-    if progress:
-        progress.finish()
-    return done

@@ -75,6 +75,23 @@ class Artifact:
         except Exception as e:  # installer's InvalidRecordEntry and parse errors
             raise InvalidWheelError(f"{self.path}: unreadable RECORD: {e}") from None
 
+    def summary(self) -> dict:
+        """What ``rezwheel inspect`` shows: the rez variant held, the wheel's name parts, the
+        requirements, and the payload's size (JSON-ready, in display order)."""
+        lay = self.layout
+        _, version, build, tags = parse_wheel_filename(os.path.basename(self.path))
+        return {
+            "file": os.path.basename(self.path), "rez_name": lay.rez_name,
+            "rez_version": lay.rez_version, "variant_index": lay.variant_index,
+            "variant_requires": list(lay.variant_requires), "wheel_version": str(version),
+            "build": build[0] if build else None, "tags": sorted(str(t) for t in tags),
+            "requires": [str(r) for r in self.definition.get("requires") or []],
+            "payload": {"files": len(lay.files), "symlinks": len(lay.links),
+                        "empty_dirs": len(lay.dirs),
+                        "bytes": sum(i.file_size for i in self.zip.infolist()
+                                     if i.filename in lay.by_wheel_path)},
+        }
+
     @property
     def rez_name(self) -> str:
         return self.layout.rez_name

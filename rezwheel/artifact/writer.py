@@ -49,12 +49,13 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
 import time
 import zlib
 from typing import BinaryIO, Callable, Iterator, Optional
 
 from installer.records import Hash, RecordEntry
+
+from rezwheel.atomic import AtomicFile
 
 CHUNK = 1 << 20          # read size used by readers of this module's output (install.py)
 COMPRESS_LEVEL = 6
@@ -187,10 +188,8 @@ class _Done:
 class WheelWriter:
     def __init__(self, path: str) -> None:
         self.path = path
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=".rezwheel-", suffix=".tmp", dir=directory)
-        self._fh = os.fdopen(fd, "w+b")
+        self._out = AtomicFile(path, prefix=".rezwheel-", suffix=".tmp")
+        self._fh = open(self._out.tmp, "w+b")
         self._pos = 0
         self._members: list[_Member] = []
         dt = _date_time()
@@ -380,8 +379,7 @@ class WheelWriter:
         while chunk := self._fh.read(CHUNK):
             digest.update(chunk)
         self._fh.close()
-        os.chmod(self._tmp, 0o644)
-        os.replace(self._tmp, self.path)
+        self._out.commit()
         _count(0, wheels=1)
         return digest.hexdigest()
 
@@ -398,8 +396,7 @@ class WheelWriter:
             self._shutdown()
             self._fh.close()
         finally:
-            if os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+            self._out.discard()
 
     def __enter__(self) -> "WheelWriter":
         return self

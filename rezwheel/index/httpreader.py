@@ -13,13 +13,12 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 import zipfile
 from typing import TYPE_CHECKING, Callable, Optional
 
 from rezwheel import limits
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
 from rezwheel.index.readers import Counters, Unreachable, _checked_metadata, _key, _zip_or_none
@@ -280,20 +279,13 @@ class HttpReader:
         if not keep or not f.sha256:
             r.close()
             return None  # read_definition downloads it properly (hashed, capped)
-        directory = os.path.dirname(keep)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with AtomicFile(keep, prefix=".tmp-", mode=None) as tmp:
+            with open(tmp, "wb") as out:
                 digest = _stream(r, out, f.url, got)
             self.counters.add("payload", got[0])
             if digest != f.sha256:
                 raise InvalidWheelError(f"{f.filename}: sha256 {digest} does not match the "
                                         f"index's {f.sha256}")
-            os.replace(tmp, keep)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return _zip_or_none(keep)
 
     def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:

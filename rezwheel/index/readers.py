@@ -23,6 +23,7 @@ only a hint: it is tied to the wheel's own ``rez-package.py`` when the payload i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -31,10 +32,11 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol, TypeVar
+from typing import Callable, Iterator, Optional, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from rezwheel import limits
+from rezwheel.atomic import AtomicFile
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.redaction import get_logger, redact, scrub
 from rezwheel.artifact.metadata import DEFINITION, definition_from_metadata
@@ -349,9 +351,9 @@ def read_definition(reader: IndexReader, f: IndexFile, keep_payload: Optional[st
             if found is None:  # the central directory is complete: there is none
                 raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
             return found
-    tmpdir = tempfile.mkdtemp(prefix=".rezwheel-")
-    try:
-        tmp = os.path.join(tmpdir, "download.whl")  # never a name the index chose
+    # kept (renamed into the store) only once verified; else a scratch name the index never chose
+    keep = keep_payload if keep_payload and f.sha256 else None
+    with AtomicFile(keep, prefix=".tmp-", mode=None) if keep else _scratch() as tmp:
         got = reader.fetch(f, tmp)
         if f.sha256 and (got or _sha256(tmp)) != f.sha256:
             raise InvalidWheelError(f"{f.filename}: sha256 does not match the index's {f.sha256}")
@@ -362,10 +364,15 @@ def read_definition(reader: IndexReader, f: IndexFile, keep_payload: Optional[st
             raise InvalidWheelError(f"{f.filename}: not a wheel: {e}") from None
         if found is None:
             raise NotAnArtifact(f"{f.filename}: not a rezwheel artifact (no {DEFINITION})")
-        if keep_payload and f.sha256:
-            os.makedirs(os.path.dirname(keep_payload), exist_ok=True)
-            os.replace(tmp, keep_payload)
-        return found
+    return found
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[str]:
+    """A file name in a new temporary directory, removed with it afterwards."""
+    tmpdir = tempfile.mkdtemp(prefix=".rezwheel-")
+    try:
+        yield os.path.join(tmpdir, "download.whl")
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -444,9 +444,12 @@ class IndexRepository:
         f = self.file_for_variant(vid)
         if not f.sha256:
             raise RezwheelError(f"{f.filename}: the index gives no sha256 to verify it against")
+        from rezwheel.rezrepo.restore import restore_variant
+
         # inside `rez env` the payload download is the one long wait: a bar when it is large
         return self.store.localize(f.sha256, f.filename,
                                    lambda dest: self.reader.fetch(f, dest, show=True),
+                                   restore_variant,
                                    local_path=self.reader.local_path(f),
                                    definition=d.text if d else None)
 

@@ -70,20 +70,6 @@ class Step:
                 "sha256": f.sha256 if f else None, "root": self.root, "status": self.status}
 
 
-@dataclass
-class Done:
-    step: Step
-    status: str  # "installed" | "present" | "replaced" | "failed" (dry run: "install")
-    error: Optional[str] = None
-
-    @property
-    def file(self) -> str:
-        return f"{self.step.package}  {self.step.root}"
-
-    def as_json(self) -> dict:
-        return dict(self.step.as_json(), status=self.status, error=self.error)
-
-
 def _redact(url: str) -> str:
     from rezwheel.index.http import redact
     return redact(url)
@@ -421,8 +407,9 @@ class Planner:
     def _plain_step(self, pick: rezpip.Pick, data: dict, repo: Optional[str]) -> Step:
         root = fsrepo.variant_root(repo or "", data["name"], data["version"],
                                    fsrepo.variant_subpath(data, 0))
-        present = bool(repo) and rezpip.is_installed(repo, data)
-        return Step(VariantId(data["name"], data["version"], 0 if data.get("variants") else None),
+        variant = 0 if data.get("variants") else None
+        present = bool(repo) and fsrepo.is_installed(repo, data, variant)
+        return Step(VariantId(data["name"], data["version"], variant),
                     "pypi", IndexFile(pick.filename, pick.url, pick.sha256, None), root,
                     "present" if present else "install",
                     None if pick.local else self._index_for(pick.url), data=data,
@@ -481,5 +468,6 @@ def _release(filename: str, project: str) -> Optional[Any]:
 def _warm_imports() -> None:
     import importlib
 
-    for module in ("rez.solver", "rez.package_filter", "rez.package_order", "rezwheel.install"):
+    for module in ("rez.solver", "rez.package_filter", "rez.package_order",
+                   "rezwheel.rezrepo.restore"):
         importlib.import_module(module)

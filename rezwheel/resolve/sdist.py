@@ -10,11 +10,10 @@ the sdist's sha256, so a re-run builds nothing.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import replace
 
+from rezwheel.atomic import atomic_dir
 from rezwheel.errors import InstallError, RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile
@@ -66,11 +65,8 @@ def _build(pick: Pick, reader: IndexReader, index_urls: list[str], store: Store)
         path = local
     else:
         path = store.fetch_wheel(sha, pick.filename, lambda dest: reader.fetch(f, dest))
-    parent = os.path.join(store.root, "built")
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-    try:
-        out = os.path.join(tmp, "wheel")
+    final = _dir(store, sha)
+    with atomic_dir(final) as out:  # another process building it meanwhile: theirs stays
         try:
             run_pip(["wheel", "--no-deps", "--quiet", "--wheel-dir", out, path], index_urls,
                     f"build {pick.filename} (from {redact(pick.url)})")
@@ -80,16 +76,7 @@ def _build(pick: Pick, reader: IndexReader, index_urls: list[str], store: Store)
         if len(wheels) != 1 or not wheels[0].endswith(".whl"):
             raise InstallError(f"{pick.filename}: pip built {wheels or 'nothing'}, not one wheel")
         check_filename(wheels[0], pick.filename)
-        final = _dir(store, sha)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        try:
-            os.rename(out, final)
-        except OSError:  # another process built it meanwhile
-            if _built(store, sha) is None:
-                raise
-        return os.path.join(final, os.listdir(final)[0])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return os.path.join(final, os.listdir(final)[0])
 
 
 #: what pip builds an sdist with when its pyproject.toml names no build system (PEP 517)

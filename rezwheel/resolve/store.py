@@ -16,22 +16,23 @@ answer for the trusted one). Once the wheel itself is verified against its sha25
 ``rez-package.py`` is recorded for every index, and localizing a variant refuses a wheel whose
 definition is not the one rez resolved with. Every sha256 used in a path is checked to be one.
 
-Every write goes to a temporary name in the same directory and is renamed into place, so a
-killed process leaves nothing half-written visible; the per-artifact lock makes N processes
-asking for one variant download and extract it once, and all of them succeed.
+Every write goes to a temporary name in the same directory and is renamed into place
+(``atomic``), so a killed process leaves nothing half-written visible; the per-artifact lock
+makes N processes asking for one variant download and extract it once, and all of them
+succeed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
-import hashlib
-import re
-
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import AtomicFile, atomic_dir, atomic_write
 from rezwheel.errors import InvalidWheelError
 from rezwheel.hashing import sha256_file
 
@@ -53,11 +54,26 @@ def _check_filename(filename: str) -> str:
     return filename
 
 
+@dataclass(frozen=True)
+class StoreEntry:
+    """One stored artifact: its payload (None: read in place from a local index) and root."""
+    sha256: str
+    file: Optional[str]
+    wheel_bytes: int
+    root_bytes: int
+    used: float  # when its root (else its payload) was last written
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
 class DefinitionMismatch(InvalidWheelError):
     """The wheel's own rez-package.py is not the definition rez resolved with."""
 
 if TYPE_CHECKING:
     from filelock import FileLock
+
+    from rezwheel.artifact.reader import Artifact
 
 def default_root() -> str:
     env = os.environ.get("REZWHEEL_STORE")
@@ -136,12 +152,16 @@ class Store:
         return FileLock(os.path.join(self._dir("locks"), check_sha256(sha) + ".lock"))
 
     def localize(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]],
-                 local_path: Optional[str] = None, definition: Optional[str] = None) -> str:
+                 extract: "Callable[[Artifact, str], None]", local_path: Optional[str] = None,
+                 definition: Optional[str] = None) -> str:
         """The extracted variant root of an artifact, downloading and extracting it once.
 
-        ``local_path``: the artifact already on this host (a local directory index): it is
-        verified and read in place rather than copied into the store. ``definition``: the
-        text rez resolved with; the wheel's own ``rez-package.py`` must be that text.
+        ``extract(artifact, root)`` writes the variant's payload into ``root`` (new), checking
+        RECORD as it writes (``rezrepo.restore.restore_variant``): the caller chooses it, so
+        the store knows nothing of rez repositories. ``local_path``: the artifact already on
+        this host (a local directory index): it is verified and read in place rather than
+        copied into the store. ``definition``: the text rez resolved with; the wheel's own
+        ``rez-package.py`` must be that text.
         """
         root = self.root_path(sha)
         if os.path.isdir(root) and self._tied(sha, definition, filename):
@@ -151,23 +171,16 @@ class Store:
                 if self._tied(sha, definition, filename):
                     return root
                 _discard(root)  # extracted before definitions were tied to wheels
-            from rezwheel.rezrepo.restore import restore_variant
             from rezwheel.artifact.reader import open_artifact
 
             if local_path and sha256_file(local_path) == sha:
                 wheel = local_path
             else:  # a remote index, or a local copy that went bad: fetch (maybe elsewhere)
                 wheel = self.fetch_wheel(sha, filename, fetch)
-            parent = self._dir("roots")
-            tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-            try:
-                with open_artifact(wheel, verify_record=False) as art:
-                    self.put_verified(sha, art.definition_text)
-                    self._tied(sha, definition, filename)
-                    restore_variant(art, os.path.join(tmp, "root"), check_as_written=True)
-                os.rename(os.path.join(tmp, "root"), root)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            with atomic_dir(root) as new, open_artifact(wheel, verify_record=False) as art:
+                self.put_verified(sha, art.definition_text)
+                self._tied(sha, definition, filename)
+                extract(art, new)
         return root
 
     def _tied(self, sha: str, definition: Optional[str], filename: str) -> bool:
@@ -187,22 +200,14 @@ class Store:
         path = self.wheel_path(sha, filename)
         if os.path.exists(path) and sha256_file(path) == sha:
             return path
-        directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        os.close(fd)
-        try:
+        with AtomicFile(path, prefix=".tmp-", mode=None) as tmp:
             got = fetch(tmp) or sha256_file(tmp)  # a fetch may hash on the way
             if got != sha:
                 raise InvalidWheelError(f"{filename}: sha256 {got} does not match the index's {sha}")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
-    # -- maintenance (rezwheel cache)
-    def entries(self) -> list[dict]:
+    # -- maintenance (``rezwheel cache``: the policy is in ``rezwheel.cache``)
+    def entries(self) -> list[StoreEntry]:
         """Stored artifacts: payloads, and roots extracted from payloads read in place."""
         out = []
         wheels, roots = os.path.join(self.root, "wheels"), os.path.join(self.root, "roots")
@@ -213,22 +218,19 @@ class Store:
             files = [f for f in os.listdir(wdir) if not f.startswith(".")] \
                 if os.path.isdir(wdir) else []
             root = self.root_path(sha)
-            out.append({"sha256": sha, "file": files[0] if files else None,
-                        "wheel_bytes": sum(os.path.getsize(os.path.join(wdir, f)) for f in files),
-                        "root_bytes": _tree_size(root) if os.path.isdir(root) else 0,
-                        "used": _mtime(root if os.path.isdir(root) else wdir)})
+            out.append(StoreEntry(sha, files[0] if files else None,
+                                  sum(os.path.getsize(os.path.join(wdir, f)) for f in files),
+                                  _tree_size(root) if os.path.isdir(root) else 0,
+                                  _mtime(root if os.path.isdir(root) else wdir)))
         return out
 
-    def verify(self) -> list[str]:
-        """Re-hash every stored payload; returns one line per problem."""
-        bad = []
-        for e in self.entries():
-            if e["file"]:
-                got = sha256_file(self.wheel_path(e["sha256"], e["file"]))
-                if got != e["sha256"]:
-                    bad.append(f"{self.wheel_path(e['sha256'], e['file'])}: sha256 {got}, "
-                               f"stored as {e['sha256']}")
-        return bad
+    def damaged(self, entry: StoreEntry) -> Optional[str]:
+        """Why an entry's payload is not what its sha256 says (re-hashed), or None."""
+        if not entry.file:
+            return None
+        path = self.wheel_path(entry.sha256, entry.file)
+        got = sha256_file(path)
+        return None if got == entry.sha256 else f"{path}: sha256 {got}, stored as {entry.sha256}"
 
     def remove_root(self, sha: str) -> None:
         """Drop an extracted root (under the artifact's lock), keeping its payload."""

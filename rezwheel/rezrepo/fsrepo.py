@@ -1,8 +1,9 @@
 """The target rez filesystem repository as files: where a package and its variants live,
-``package.py`` read and written atomically, what counts as installed, and the per-package lock.
+``package.py`` read and written atomically, what counts as installed (``is_installed``), how a
+variant is staged and merged in (``put_variant``), and the per-package lock.
 
-Shared by both installers (ours and rez-pip style) and by planning, which only asks "is it
-there?" and so never loads ``installer``.
+Shared by both installers (ours, ``restore``, and rez-pip style, ``rezpip``) and by planning,
+which only asks "is it there?" and so never loads ``installer``.
 """
 
 from __future__ import annotations
@@ -130,6 +131,11 @@ def read_definition(pkg_file: str) -> Optional[dict]:
         return rezdef.parse(fh.read(), pkg_file)
 
 
+def installed_definition(repo: str, name: str, version: str) -> Optional[dict]:
+    """The ``package.py`` installed in ``repo`` for this package, or None."""
+    return read_definition(os.path.join(package_dir(repo, name, version), "package.py"))
+
+
 def write_definition(path: str, data: dict) -> None:
     """``package.py`` is code to every rez that reads the repository: written only once it
     reads back as the data it was made from."""
@@ -151,19 +157,107 @@ def has_variant(existing: dict, requires: tuple[str, ...], root: str) -> bool:
 
 
 def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
-    """This definition is installed in ``repo`` with this variant (None: the package)."""
+    """This package is installed in ``repo`` with this variant (None: the package itself).
+
+    Ours counts as installed when the definition there is this one but for its variant list;
+    a rez-pip style one (``pip`` in the definition, remade with a new timestamp at every
+    install) when the same pip file, or one built from the same sdist, is there with at least
+    the extras asked now.
+    """
     name, version = data["name"], str(data.get("version") or "")
-    pkg_dir = package_dir(repo, name, version)
     try:
-        existing = read_definition(os.path.join(pkg_dir, "package.py"))
+        existing = installed_definition(repo, name, version)
     except RezwheelError:
         return False
-    if existing is None or without_variants(existing) != without_variants(data):
+    if existing is None or not _same_package(existing, data):
         return False
+    pkg_dir = package_dir(repo, name, version)
     if variant is None:
         return os.path.isdir(pkg_dir)
     return has_variant(existing, requires_key(data["variants"][variant]),
                        os.path.join(pkg_dir, variant_subpath(data, variant)))
+
+
+def _same_package(existing: dict, data: dict) -> bool:
+    mine = data.get("pip")
+    if not isinstance(mine, dict):
+        return without_variants(existing) == without_variants(data)
+    theirs = existing.get("pip") or {}
+    key = "sdist_sha256" if mine.get("sdist_sha256") else "sha256"
+    return theirs.get(key) == mine.get(key) and \
+        set(mine.get("extras") or []) <= set(theirs.get("extras") or [])
+
+
+def put_variant(repo: str, data: dict, variant: Optional[int], write: Callable[[str], dict],
+                installed: Optional[dict]) -> str:
+    """Put one variant of the package ``data`` (None: a package without variants) into
+    ``repo``; returns its root. The caller holds the package's lock (``package_lock``).
+
+    ``write(stage)`` writes the payload into ``stage`` (a new directory beside the final
+    place) and returns the definition to record. The staged tree is swapped in whole
+    (``swap_in``): a package that is its own root with its ``package.py`` inside; otherwise the
+    variant's root, then ``package.py`` listing the variants of ``installed`` (the definition
+    there whose variants stay, or None) plus this one. Other variants' roots nested inside
+    this one's are carried into the staged tree first, so the swap does not take them away.
+    """
+    name, version = data["name"], str(data.get("version") or "")
+    pkg_dir = package_dir(repo, name, version)
+    pkg_file = os.path.join(pkg_dir, "package.py")
+    sub = variant_subpath(data, variant)
+    root = os.path.join(pkg_dir, sub) if sub else pkg_dir
+    make_dirs(repo, os.path.dirname(pkg_dir))
+    tmp = staging(pkg_dir, name, version)
+    try:
+        stage = os.path.join(tmp, "root")
+        final = write(stage)
+        if variant is not None:
+            _carry_nested(data, variant, pkg_dir, stage)
+            final = dict(final, variants=merged_variants(installed, data, variant))
+        if root == pkg_dir:
+            write_definition(os.path.join(stage, "package.py"), final)
+            swap_in(stage, pkg_dir, tmp)
+        else:
+            swap_in(stage, root, tmp)
+            write_definition(pkg_file, final)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _carry_nested(data: dict, variant: int, pkg_dir: str, stage: str) -> None:
+    """Other variants' roots that lie inside this one's (variants ``[["foo", "maya-2024"],
+    ["foo"]]``) move into the staged tree."""
+    mine = variant_subpath(data, variant)
+    for i in range(len(data.get("variants") or [])):
+        sub = variant_subpath(data, i)
+        if i == variant or not sub or sub == mine:
+            continue
+        rel = os.path.relpath(sub, mine) if mine else sub
+        if rel.startswith(os.pardir):
+            continue  # not inside this variant's root
+        old = os.path.join(pkg_dir, sub)
+        if os.path.isdir(old) and not os.path.islink(old):
+            target = os.path.join(stage, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.rename(old, target)
+
+
+def merged_variants(installed: Optional[dict], data: dict, variant: int) -> list[list[str]]:
+    """The installed variants plus this one. Those installed keep their order (a variant's
+    index is how rez names it); the new one goes before the first of them the definition
+    lists after it, else last, so installing every variant in any order gives the
+    definition's own list."""
+    full = [requires_key(v) for v in data.get("variants") or []]
+    mine = full[variant]
+    have = [requires_key(v) for v in (installed or {}).get("variants") or []]
+    if mine not in have:
+        later = set(full[variant + 1:])
+        at = next((i for i, v in enumerate(have) if v in later), len(have))
+        have.insert(at, mine)
+    return [list(v) for v in have]
 
 
 def package_lock(repo: str, name: str, version: str) -> "FileLock":

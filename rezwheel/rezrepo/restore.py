@@ -2,9 +2,9 @@
 
 ``installer.install`` does the reading (RECORD-checked streams); ``RezVariantDestination`` puts
 each member where ``rez-layout.json`` says, restores original shebangs, then recreates symlinks
-and empty directories. The variant is staged in a temporary directory beside its final place and
-renamed in, and ``package.py`` is rewritten atomically, so a half-installed variant is never
-visible to rez.
+and empty directories. ``fsrepo.put_variant`` stages the variant beside its final place, swaps
+it in and rewrites ``package.py`` atomically, so a half-installed variant is never visible to
+rez.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Optional
 
@@ -30,12 +29,12 @@ from rezwheel.artifact.writer import CHUNK
 class RezVariantDestination:
     """An installer ``WheelDestination`` that writes a rez variant root from its layout map."""
 
-    def __init__(self, root: str, layout: Layout, data_dir: str,
-                 records: Optional[dict] = None, wheel: str = "") -> None:
+    def __init__(self, root: str, layout: Layout, data_dir: str, records: dict,
+                 wheel: str) -> None:
         self.root = root
         self.layout = layout
         self.data_dir = data_dir
-        self.records = records  # when given, each file is checked against RECORD as written
+        self.records = records  # each file is checked against RECORD as written
         self.wheel = wheel
 
     def _wheel_path(self, scheme: str, path: str) -> str:
@@ -64,13 +63,12 @@ class RezVariantDestination:
                 first = stream.read(CHUNK)
                 digest.update(first)
         os.chmod(target, entry.mode)
-        if self.records is not None:
-            record = self.records.get(entry.wheel_path)
-            want = record.hash_.value if record is not None and record.hash_ else None
-            got = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
-            if want != got:
-                raise InvalidWheelError(f"{self.wheel}: RECORD check failed: hash of "
-                                        f"{entry.wheel_path} does not match RECORD")
+        record = self.records.get(entry.wheel_path)
+        want = record.hash_.value if record is not None and record.hash_ else None
+        got = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        if want != got:
+            raise InvalidWheelError(f"{self.wheel}: RECORD check failed: hash of "
+                                    f"{entry.wheel_path} does not match RECORD")
         return RecordEntry(path, None, None)
 
     def finalize_installation(self, scheme: str, record_file_path: str,
@@ -102,16 +100,14 @@ class Installed:
     status: str  # "installed" | "present" | "replaced"
 
 
-def restore_variant(artifact: Artifact, root: str, check_as_written: bool = False) -> None:
-    """Write the variant's payload into ``root`` (which must not exist yet).
-
-    ``check_as_written``: verify RECORD hashes while extracting (one pass over the archive)
-    instead of trusting an earlier full check; a mismatch raises and ``root`` is to be discarded.
-    """
+def restore_variant(artifact: Artifact, root: str) -> None:
+    """Write the variant's payload into ``root`` (which must not exist yet), checking RECORD
+    hashes as it writes (one pass over the archive); a mismatch raises and ``root`` is to be
+    discarded. The store extracts roots with it too (``Store.localize``)."""
     os.makedirs(root)
     data_dir = artifact.source.dist_info_dir[: -len(".dist-info")] + ".data"
-    records = artifact.records() if check_as_written else None
-    destination = RezVariantDestination(root, artifact.layout, data_dir, records, artifact.path)
+    destination = RezVariantDestination(root, artifact.layout, data_dir, artifact.records(),
+                                        artifact.path)
     installer.install(artifact.source, destination, {})
 
 
@@ -145,73 +141,30 @@ def _label(name: str, version: str, index: Optional[int]) -> str:
 
 
 def _install(art: Artifact, repo: str, force: bool) -> Installed:
+    """Present when this definition and variant are there; a different definition of the
+    package is refused unless ``force`` (then replaced, dropping its other variants)."""
     layout, data = art.layout, art.definition
     pkg_dir = fsrepo.package_dir(repo, layout.rez_name, layout.rez_version)
-    pkg_file = os.path.join(pkg_dir, "package.py")
-    fsrepo.make_dirs(repo, os.path.join(repo, layout.rez_name))
-
-    existing = fsrepo.read_definition(pkg_file)
+    root = os.path.join(pkg_dir, layout.subpath) if layout.subpath else pkg_dir
+    existing = fsrepo.installed_definition(repo, layout.rez_name, layout.rez_version)
     variantless = layout.variant_index is None
     status = "installed"
     if existing is not None:
         if fsrepo.without_variants(existing) != fsrepo.without_variants(data) or (
                 variantless and existing.get("variants")):
             if not force:
-                raise InstallError(f"{pkg_file}: a different definition of {layout.rez_name}-"
-                                   f"{layout.rez_version} is already installed (use --force)")
+                raise InstallError(f"{os.path.join(pkg_dir, 'package.py')}: a different "
+                                   f"definition of {layout.rez_name}-{layout.rez_version} is "
+                                   "already installed (use --force)")
             status = "replaced"
-        elif variantless or fsrepo.has_variant(existing, layout.variant_requires,
-                                               _root(pkg_dir, layout)):
-            return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
-                             _root(pkg_dir, layout), "present")
+        elif variantless or fsrepo.has_variant(existing, layout.variant_requires, root):
+            return Installed(layout.rez_name, layout.rez_version, layout.variant_index, root,
+                             "present")
 
-    staging = fsrepo.staging(pkg_dir, layout.rez_name, layout.rez_version)
-    try:
-        stage_root = os.path.join(staging, "root")
-        restore_variant(art, stage_root, check_as_written=True)
-        if variantless:
-            fsrepo.write_definition(os.path.join(stage_root, "package.py"), data)
-            fsrepo.swap_in(stage_root, pkg_dir, staging)
-        else:
-            _carry_nested(data, layout, pkg_dir, stage_root)
-            fsrepo.swap_in(stage_root, _root(pkg_dir, layout), staging)
-            merged = dict(data)
-            merged["variants"] = _merged_variants(existing if status != "replaced" else None,
-                                                  data, layout)
-            fsrepo.write_definition(pkg_file, merged)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return Installed(layout.rez_name, layout.rez_version, layout.variant_index,
-                     _root(pkg_dir, layout), status)
+    def write(stage: str) -> dict:
+        restore_variant(art, stage)
+        return data
 
-
-def _carry_nested(data: dict, layout: Layout, pkg_dir: str, stage_root: str) -> None:
-    """Other variants' roots that lie inside this one's (variants ``[["foo", "maya-2024"],
-    ["foo"]]``) move into the staged tree, so swapping it in does not take them away."""
-    mine = layout.subpath or ""
-    for i in range(len(data.get("variants") or [])):
-        sub = fsrepo.variant_subpath(data, i)
-        if i == layout.variant_index or not sub or sub == mine:
-            continue
-        rel = os.path.relpath(sub, mine) if mine else sub
-        if rel.startswith(os.pardir):
-            continue  # not inside this variant's root
-        old = os.path.join(pkg_dir, sub)
-        if os.path.isdir(old) and not os.path.islink(old):
-            target = os.path.join(stage_root, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if not os.path.lexists(target):
-                os.rename(old, target)
-
-
-def _root(pkg_dir: str, layout: Layout) -> str:
-    return os.path.join(pkg_dir, layout.subpath) if layout.subpath else pkg_dir
-
-
-def _merged_variants(existing: Optional[dict], data: dict, layout: Layout) -> list:
-    """Installed variants plus this one, in the order of the original definition."""
-    full = [fsrepo.requires_key(v) for v in data.get("variants") or []]
-    have = {fsrepo.requires_key(v) for v in (existing or {}).get("variants") or []}
-    have.add(layout.variant_requires)
-    ordered = [v for v in full if v in have] + sorted(have - set(full))
-    return [list(v) for v in ordered]
+    fsrepo.put_variant(repo, data, layout.variant_index, write,
+                       existing if status != "replaced" else None)
+    return Installed(layout.rez_name, layout.rez_version, layout.variant_index, root, status)

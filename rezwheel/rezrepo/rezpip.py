@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -486,54 +485,18 @@ def restore_plain(wheel: str, root: str) -> list[str]:
     return sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []
 
 
-def is_installed(repo: str, data: dict) -> bool:
-    """The same pip file (or one built from the same sdist) is installed there, in this
-    variant, with at least the extras asked now."""
-    pkg_dir = fsrepo.package_dir(repo, data["name"], data["version"])
-    try:
-        have = fsrepo.read_definition(os.path.join(pkg_dir, "package.py"))
-    except RezwheelError:
-        return False
-    mine, theirs = data["pip"], (have or {}).get("pip") or {}
-    key = "sdist_sha256" if mine.get("sdist_sha256") else "sha256"
-    if have is None or theirs.get(key) != mine.get(key) or \
-            not set(mine.get("extras") or []) <= set(theirs.get("extras") or []):
-        return False
-    root = os.path.join(pkg_dir, fsrepo.variant_subpath(data, 0))
-    if not data.get("variants"):
-        return os.path.isdir(root)
-    return fsrepo.has_variant(have, fsrepo.requires_key(data["variants"][0]), root)
-
-
 def install_plain(wheel: str, repo: str, data: dict) -> str:
     """Install a plain wheel as the rez package ``data`` into ``repo``; returns its root.
 
-    Staged beside its final place and renamed in; ``package.py`` is written last and
-    atomically, merging variants already installed for other pythons or platforms.
+    ``fsrepo.put_variant`` stages it beside its final place and renames it in; ``package.py``
+    (with the wheel's scripts as ``tools``) is written last and atomically, merging variants
+    already installed for other pythons or platforms.
     """
-    with fsrepo.package_lock(repo, data["name"], data["version"]):
-        return _install_plain(wheel, repo, data)
-
-
-def _install_plain(wheel: str, repo: str, data: dict) -> str:
-    pkg_dir = fsrepo.package_dir(repo, data["name"], data["version"])
-    fsrepo.make_dirs(repo, os.path.dirname(pkg_dir))
-    sub = fsrepo.variant_subpath(data, 0)
-    staging = fsrepo.staging(pkg_dir, data["name"], data["version"])
-    try:
-        stage = os.path.join(staging, "root")
+    def write(stage: str) -> dict:
         tools = restore_plain(wheel, stage)
-        final = dict(data, **({"tools": tools} if tools else {}))
-        if not sub:  # pure: the package is its own root, replaced whole
-            fsrepo.write_definition(os.path.join(stage, "package.py"), final)
-            fsrepo.swap_in(stage, pkg_dir, staging)
-        else:  # one variant among those installed for other pythons or platforms
-            have = fsrepo.read_definition(os.path.join(pkg_dir, "package.py")) or {}
-            fsrepo.swap_in(stage, os.path.join(pkg_dir, sub), staging)
-            variants = [list(fsrepo.requires_key(v)) for v in have.get("variants") or []]
-            mine = list(fsrepo.requires_key(data["variants"][0]))
-            final["variants"] = variants + ([mine] if mine not in variants else [])
-            fsrepo.write_definition(os.path.join(pkg_dir, "package.py"), final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return os.path.join(pkg_dir, sub) if sub else pkg_dir
+        return dict(data, **({"tools": tools} if tools else {}))
+
+    variant = 0 if data.get("variants") else None
+    with fsrepo.package_lock(repo, data["name"], data["version"]):
+        installed = fsrepo.installed_definition(repo, data["name"], data["version"])
+        return fsrepo.put_variant(repo, data, variant, write, installed)
