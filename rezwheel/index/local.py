@@ -5,8 +5,9 @@ index.html``, so ``pip --index-url file://DIR/simple`` and any static file serve
 Pages are derived from the files present (plus a ``.sha256`` beside each, written when it was
 published), rewritten atomically under one lock, so concurrent publishers never lose an entry.
 
-A batch costs O(files): the directory is listed once per batch and grouped by project, each
-family's published versions are parsed once into a ``naming.FamilyVersions``, and each touched
+It is a publish target (an ``index.writers.IndexWriter``: the publish flow decides, this
+writes) and what a mirror sync fills. A publish batch costs O(files): the directory is listed
+once under the lock, the lock is held until the last page is written, and each touched
 project's page is written once at the end.
 """
 
