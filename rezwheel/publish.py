@@ -105,7 +105,6 @@ def _put(paths: list[tuple[str, Optional[str]]], index: IndexWriter, *, jobs: Op
     listed = index.projects() if len(by_project) > 1 else None
     jobs = jobs or _jobs_for(time.monotonic() - start if listed is not None else 0.0)
     known = {p for p in by_project if listed is None or p in listed}
-    todo: list[Wheel] = []
 
     def decide(project: str, existing: dict[str, IndexFile]) -> list[Wheel]:
         group = by_project[project]
@@ -128,7 +127,6 @@ def _put(paths: list[tuple[str, Optional[str]]], index: IndexWriter, *, jobs: Op
         puts: dict[cf.Future, Wheel] = {}
 
         def send(ws: list[Wheel]) -> None:
-            todo.extend(ws)
             if dry_run:
                 for w in ws:
                     w.result = Result(w.name, w.sha256, "would-upload")
@@ -147,7 +145,7 @@ def _put(paths: list[tuple[str, Optional[str]]], index: IndexWriter, *, jobs: Op
             w.result = fut.result()
             if progress:
                 progress.advance(w.result, w.size)
-    index.finish([w for w in todo if w.result and w.result.status == "uploaded"])
+    index.finish([w for w in wheels if w.result and w.result.status == "uploaded"])
     if progress:
         progress.finish()
     return [w.result for w in wheels]  # type: ignore[misc]
