@@ -13,7 +13,7 @@ from rezwheel.errors import RezwheelError
 
 if TYPE_CHECKING:
     from rezwheel.convert import Report
-    from rezwheel.publish import Result
+    from rezwheel.index.writers import Result
 
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
@@ -81,128 +81,26 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-def _wheels_from(paths: Sequence[str], prefix: str, workdir: str, verbose: bool = False,
-                 reuse: "Optional[Reuse]" = None, shas: Optional[dict] = None,
-                 sidecars: bool = False, show: bool = False
-                 ) -> tuple[list[str], list[str], list[tuple[str, str]], Optional[str]]:
-    """Wheel files as given, plus conversions of any rez package paths, plus (file, sha256) of
-    unchanged packages' wheels the target holds (``reuse``); the conversion's warnings are
-    shown here, its failures returned (one line each) with its closing count (or None), which
-    the caller prints last."""
-    wheels = [p for p in paths if p.endswith(".whl") and os.path.isfile(p)]
-    dirs = [p for p in paths if p not in wheels]
-    errors: list[str] = []
-    for path in list(wheels):  # a wheel given as a file is checked before anything is sent
-        problem = _not_a_wheel(path)
-        if problem:
-            errors.append(problem)
-            wheels.remove(path)
-    reused: list[tuple[str, str]] = []
-    closing: Optional[str] = None
-    if dirs:  # converting imports rez: only pay for it when there is something to convert
-        from rezwheel.convert import convert_paths
-        from rezwheel.progress import conversion_bar
-
-        with conversion_bar(show=show):
-            report = convert_paths(dirs, workdir, prefix=prefix, reuse=reuse, sidecars=sidecars)
-        wheels += [r.file for r in report.converted]
-        if shas is not None:
-            shas.update({r.file: r.sha256 for r in report.converted})
-        reused = report.reused
-        errors = report.bad_paths + report.failed  # shown by the caller, after publishing
-        _conversion_summary(report, verbose, failures=False, closing=False)
-        if report.skipped or report.failed or report.reused:
-            closing = report.summary()
-    return wheels, errors, reused, closing
-
-
-def _not_a_wheel(path: str) -> Optional[str]:
-    """Why ``path`` is no wheel (not a zip, no single .dist-info/METADATA), or None."""
-    from rezwheel.artifact.reader import READ_ERRORS, open_zip
-
-    try:
-        with open_zip(path) as z:
-            found = [n for n in z.namelist() if n.count("/") == 1 and
-                     n.endswith(".dist-info/METADATA")]
-    except RezwheelError as e:
-        return str(e)
-    except (OSError, *READ_ERRORS) as e:
-        return f"{path}: not a wheel: {e}"
-    return None if len(found) == 1 else f"{path}: not a wheel: no single .dist-info/METADATA"
-
-
-def _reuse_for(target: "IndexConfig", prefix: str) -> "Reuse":
-    """What a local index already holds from earlier conversions of unchanged packages."""
-    from rezwheel.index.local import LocalIndex
-    from rezwheel.artifact.reuse import Reuse
-    from rezwheel.resolve.store import Store
-
-    index = LocalIndex(target.upload_url)
-    return Reuse(Store().root, index.root, f"prefix={prefix}\0"
-                 f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", index.holds)
-
-
-_STAGING = ".rezwheel-publish-"
-
-
-def _sweep_staging(index: str) -> None:
-    """Remove what publishes killed outright (SIGKILL) left inside a local index: staging
-    directories whose process is gone."""
-    import shutil
-
-    for entry in os.listdir(index):
-        if not entry.startswith(_STAGING):
-            continue
-        pid = entry[len(_STAGING):].split("-", 1)[0]
-        try:
-            os.kill(int(pid), 0)
-            continue  # that publish is still running
-        except ProcessLookupError:
-            pass
-        except (ValueError, PermissionError):
-            continue  # not ours to judge (no pid, or another user's live process)
-        shutil.rmtree(os.path.join(index, entry), ignore_errors=True)
-
-
 def _publish(args: argparse.Namespace) -> int:
-    import tempfile
-
     from rezwheel.index.config import resolve_target
     from rezwheel.publish import publish
 
-    target = resolve_target(args.to)
-    # wheels made here for a local index are made inside it, to be renamed in, not copied
-    near = None
-    if target.type == "local":
-        near = target.upload_url
-        os.makedirs(near, exist_ok=True)
-    reuse = _reuse_for(target, args.prefix) if near and not args.dry_run else None
-    if near:
-        _sweep_staging(near)
-    with tempfile.TemporaryDirectory(prefix=f"{_STAGING}{os.getpid()}-", dir=near) as work:
-        shas: dict[str, str] = {}
-        wheels, errors, reused, closing = _wheels_from(
-            args.paths, args.prefix, work, args.verbose, reuse, shas, sidecars=near is not None,
-            show=not (args.json or _QUIET))
-        progress = None if args.json else _progress()
-        made = frozenset(w for w in wheels if os.path.dirname(w) == work)
-        results = publish(wheels, target, jobs=args.jobs, wait=args.wait, dry_run=args.dry_run,
-                          allow_foreign_name=args.allow_foreign_name, progress=progress,
-                          movable=made, shas=shas)
-    from rezwheel.publish import Result
-
-    results += [Result(name, sha, "skipped") for name, sha in reused]
-    if reused and not args.json:
-        print(f"{'skipped':12} {len(reused)} files of unchanged packages, already on the index")
-    if reuse is not None and not any(r.status == "failed" for r in results):
-        reuse.save()
-    errors += _grouped([r for r in results if r.error])
+    done = publish(args.paths, resolve_target(args.to), prefix=args.prefix, jobs=args.jobs,
+                   wait=args.wait, dry_run=args.dry_run,
+                   allow_foreign_name=args.allow_foreign_name,
+                   progress=None if args.json else _progress(),
+                   on_converted=lambda report: _conversion_summary(
+                       report, args.verbose, failures=False, closing=False))
+    if done.reused and not args.json:
+        print(f"{'skipped':12} {done.reused} files of unchanged packages, already on the index")
     if args.json:
-        print(json.dumps([r.as_json() for r in results], indent=1))
+        print(json.dumps([r.as_json() for r in done.results], indent=1))
+    errors = done.problems + _grouped([r for r in done.results if r.error])
     for e in errors:
         _error(e)
-    if closing:
-        print(f"rezwheel: {closing}", file=sys.stderr)
+    report = done.conversion
+    if report and (report.skipped or report.failed or report.reused):
+        print(f"rezwheel: {report.summary()}", file=sys.stderr)
     return EXIT_FAILED if errors else 0
 
 

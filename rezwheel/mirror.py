@@ -14,7 +14,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import shutil
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 
@@ -22,6 +21,7 @@ from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.local import LocalIndex, project_of
 from rezwheel.index.pages import IndexFile, filename_problem
+from rezwheel.index.writers import Result  # copied | present | failed
 from rezwheel.pools import threads
 from rezwheel.index.redaction import get_logger, scrub
 from rezwheel.resolve.packages import IndexRepository, Settings
@@ -31,17 +31,6 @@ if TYPE_CHECKING:
     from rezwheel.resolve.planner import Planner, Step
 
 log = get_logger(__name__)
-
-
-@dataclass
-class Synced:
-    file: str
-    sha256: Optional[str]
-    status: str  # "copied" | "present" | "failed"
-    error: Optional[str] = None
-
-    def as_json(self) -> dict:
-        return vars(self).copy()
 
 
 def _wanted(upstream: IndexRepository, location: str, filters: list[str],
@@ -109,13 +98,13 @@ def _build_closure(planner: "Planner", steps: "list[Step]", upstream: IndexRepos
 
 
 def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: int = 8,
-         prefix: str = "", progress: Any = None, only_binary: bool = False) -> list[Synced]:
+         prefix: str = "", progress: Any = None, only_binary: bool = False) -> list[Result]:
     upstream = IndexRepository(location, Settings(prefix=prefix))
     store = upstream.store
     index = LocalIndex(dest)
     wanted = {f.filename: (f, reader)
               for f, reader in _wanted(upstream, location, filters or [], only_binary)}
-    results: list[Synced] = []
+    results: list[Result] = []
     with index.lock():
         marker = os.path.join(index.root, ".sync-in-progress")
         stale = os.path.exists(marker)  # a killed sync: its files are in, its pages maybe not
@@ -125,11 +114,11 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             if name not in have:
                 todo.append((f, reader))
             elif f.sha256 and have[name] != f.sha256:
-                results.append(Synced(name, f.sha256, "failed", f"{name}: the mirror {index.root} "
+                results.append(Result(name, f.sha256, "failed", f"{name}: the mirror {index.root} "
                                       f"holds a different file (mirror sha256 {have[name]}, "
                                       f"upstream sha256 {f.sha256})"))
             else:
-                results.append(Synced(name, have[name], "present"))
+                results.append(Result(name, have[name], "present"))
         if not todo and not stale:
             return results
         with open(marker, "w"):
@@ -139,7 +128,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             progress.start(len(todo), 0)
         touched = set()
 
-        def fetch(f: IndexFile, reader: "IndexReader") -> Synced:
+        def fetch(f: IndexFile, reader: "IndexReader") -> Result:
             if not f.sha256:
                 raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
             problem = filename_problem(f.filename)  # checked where the page was read; and here,
@@ -162,7 +151,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
                 raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's "
                                     f"{f.sha256}")
             index.adopt(tmp, f.filename, f.sha256)
-            return Synced(f.filename, f.sha256, "copied")
+            return Result(f.filename, f.sha256, "copied")
 
         try:
             with threads(jobs, "rezwheel-mirror") as pool:
@@ -173,7 +162,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
                         result = fut.result()
                         touched.add(project_of(f.filename) or "")
                     except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
-                        result = Synced(f.filename, f.sha256, "failed", str(e))
+                        result = Result(f.filename, f.sha256, "failed", str(e))
                     results.append(result)
                     if progress:
                         progress.advance(result, 0)

@@ -342,7 +342,8 @@ def _accepted_by_rez(repo: Path, variants: list, hashed: bool):
 def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
     from rezwheel.install import install_file
     from rezwheel.convert import convert_paths
-    from rezwheel.index.local import LocalIndex
+    from rezwheel.index.config import IndexConfig
+    from rezwheel.publish import publish
     from rezwheel.rezrepo.rezpip import Target
     from rezwheel.resolve.packages import IndexRepository, Settings
     from rezwheel.artifact.identity import VariantId
@@ -364,7 +365,8 @@ def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
         for f in files:
             parse_wheel_filename(os.path.basename(f))  # valid names, build tags included
         # the reader's way to a variant's file: by build tag, else by tags
-        LocalIndex(str(tmp_path / "index")).publish(files)
+        index_dir = str(tmp_path / "index")
+        publish(files, IndexConfig(None, index_dir, index_dir, "local"))
         index = IndexRepository(str(tmp_path / "index"), Settings(store=str(tmp_path / "st")))
         by_variant = {c.variant_index: os.path.basename(c.file) for c in report.converted}
         for i in range(len(variants)):

@@ -21,6 +21,7 @@ import stat
 import sys
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urlsplit
 
 from rezwheel.errors import RezwheelError
 
@@ -108,9 +109,22 @@ def index_entry(name: str, config: dict) -> Optional[dict]:
     return entry
 
 
+_ARTIFACTORY_API = "/api/pypi/"
+
+
 def is_artifactory(url: str) -> bool:
     """Artifactory's PyPI API lives under ``/api/pypi/<repo>``: the one place that decides."""
-    return "/api/pypi/" in url
+    return _ARTIFACTORY_API in url
+
+
+def artifactory_storage_url(upload_url: str, project: str, version: str, filename: str) -> str:
+    """Where Artifactory stores an uploaded file (its storage paths answer HEAD with the
+    sha256 before the index lists the file): ``…/artifactory/api/pypi/<repo>`` ->
+    ``…/artifactory/<repo>/<project>/<version>/<filename>``."""
+    parts = urlsplit(upload_url)
+    head, _, repo = parts.path.rstrip("/").partition(_ARTIFACTORY_API)
+    repo = repo.split("/", 1)[0]
+    return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{version}/{filename}"
 
 
 def guess_type(url: str) -> str:

@@ -5,52 +5,59 @@ index.html``, so ``pip --index-url file://DIR/simple`` and any static file serve
 Pages are derived from the files present (plus a ``.sha256`` beside each, written when it was
 published), rewritten atomically under one lock, so concurrent publishers never lose an entry.
 
-A batch costs O(files): the directory is listed once per batch and grouped by project, each
-family's published versions are parsed once into a ``naming.FamilyVersions``, and each touched
+It is a publish target (an ``index.writers.IndexWriter``: the publish flow decides, this
+writes) and what a mirror sync fills. A publish batch costs O(files): the directory is listed
+once under the lock, the lock is held until the last page is written, and each touched
 project's page is written once at the end.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import html
 import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+import threading
+import zipfile
 from typing import Iterator, Optional
 
 from filelock import FileLock
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
-from rezwheel.artifact import naming
+from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
 from rezwheel.atomic import atomic_write
-from rezwheel.errors import PublishError, RezwheelError
+from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
-from rezwheel.artifact.metadata import read_metadata
-from rezwheel.index.pages import dist_of
+from rezwheel.index.pages import IndexFile, dist_of
+from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class Published:
-    file: str
-    sha256: Optional[str]
-    status: str  # "uploaded" | "skipped" | "failed" | "would-upload"
-    error: Optional[str] = None
-
-
 class LocalIndex:
+    """A directory index: read by the plugin and pip, filled by publish (as an ``IndexWriter``)
+    and by mirror sync."""
+
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        self.where = f"the index {self.root}"  # how messages name it
         self._known: dict[str, list[str]] = {}  # file name -> facts, learnt this run
         self._pages: dict[str, dict[str, list[str]]] = {}  # project -> facts its page gives
         self.files = os.path.join(self.root, "files")
         self.simple = os.path.join(self.root, "simple")
+        # a publish batch (between __enter__ and __exit__): the lock, the listing read once,
+        # the projects whose pages must be written, whether a killed publish left them behind
+        self._held: Optional[FileLock] = None
+        self._batch: dict[str, list[str]] = {}
+        self._touched: set[str] = set()
+        self._stale = False
+        self._marked = False  # the in-progress marker is written before the first file goes in
+        self._mutex = threading.Lock()
 
     def wheels(self, project: Optional[str] = None) -> Iterator[str]:
         want = canonicalize_name(project) if project else None
@@ -69,58 +76,116 @@ class LocalIndex:
                     by_project.setdefault(project, []).append(name)
         return by_project
 
-    def publish(self, wheels: list[str], dry_run: bool = False,
-                movable: frozenset = frozenset(),
-                shas: Optional[dict[str, str]] = None) -> list[Published]:
-        """Add wheels; identical files are skipped, a different file under a taken name fails.
+    # -- as a publish target (index.writers.IndexWriter). A batch costs one lock, one listing
+    # and one page rewrite per touched project, whatever its size; a failure is its file's own.
+    def __enter__(self) -> "LocalIndex":
+        self._held = self.lock()
+        self._held.acquire()
+        self._batch = self._listing()
+        self._touched = set()
+        self._marked = False
+        # a publish killed after adding files leaves this marker: its pages may be behind
+        self._stale = os.path.exists(self._marker)
+        return self
 
-        One lock, one directory listing and one page rewrite per project for the whole batch;
-        a failure is reported for its file and the others still go in. ``movable``: wheels made
-        for this publish, renamed into the index rather than copied. ``shas``: sha256 already
-        known (hashed when the wheel was written). Files are decided in order (the family
-        checks), then written side by side (each is a few file creations, mostly waiting).
-        """
-        import concurrent.futures as cf
+    def __exit__(self, *exc: object) -> None:
+        if self._held is not None:
+            self._held.release()
+            self._held = None
 
-        os.makedirs(self.files if not dry_run else self.root, exist_ok=True)
-        shas = shas or {}
-        with FileLock(os.path.join(self.root, ".lock")):
-            listing = self._listing()
-            families: dict[str, naming.FamilyVersions] = {}
-            # a publish killed after adding files leaves this marker: its pages may be behind
-            marker = os.path.join(self.root, ".publish-in-progress")
-            stale = os.path.exists(marker)
-            results: list[Published] = []
-            for wheel in wheels:
+    @property
+    def _marker(self) -> str:
+        return os.path.join(self.root, ".publish-in-progress")
+
+    @contextlib.contextmanager
+    def staging(self, prefix: str, dry_run: bool) -> Iterator[Staging]:
+        """Wheels for this index are made inside it, to be renamed in rather than copied, with
+        their PEP 658 sidecars; what killed publishes left here is removed first. Packages
+        unchanged since their wheels went in are not converted again (``artifact.reuse``: the
+        record lives in the store)."""
+        os.makedirs(self.root, exist_ok=True)
+        _sweep_staging(self.root)
+        reuse = None
+        if not dry_run:
+            from rezwheel.artifact.reuse import Reuse
+            from rezwheel.resolve.store import Store
+
+            reuse = Reuse(Store().root, self.root, f"prefix={prefix}\0"
+                          f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", self.holds)
+        with tempfile.TemporaryDirectory(prefix=f"{STAGING}{os.getpid()}-", dir=self.root) as work:
+            yield Staging(work, sidecars=True, reuse=reuse)
+
+    def projects(self) -> Optional[set[str]]:
+        with self._mutex:
+            return {p for p, names in self._batch.items() if names}
+
+    def existing(self, project: str) -> dict[str, IndexFile]:
+        """The project's files as listed when the batch began; a file its page lost has the
+        page written again at the end."""
+        with self._mutex:
+            names = list(self._batch.get(project, []))
+        facts = self._page_facts(project)
+        if any(n not in facts for n in names):
+            with self._mutex:
+                self._touched.add(project)
+        return {n: IndexFile(n, "file://" + os.path.join(self.files, n),
+                             self._sha256(os.path.join(self.files, n)), None) for n in names}
+
+    def is_rezwheel_file(self, f: IndexFile) -> bool:
+        path = os.path.join(self.files, f.filename)
+        try:
+            if os.path.exists(path + ".metadata"):
+                with open(path + ".metadata", encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            else:
+                text = read_metadata(path)
+        except (OSError, ValueError, zipfile.BadZipFile):
+            return False
+        return definition_from_metadata(text) is not None
+
+    def upload(self, w: Wheel) -> Result:
+        """Write one decided wheel in: renamed when it was made for this publish (and on this
+        filesystem), else copied."""
+        with self._mutex:
+            if not self._marked:
+                os.makedirs(self.files, exist_ok=True)
+                open(self._marker, "w").close()
+                self._marked = True
+        try:
+            if w.made:
                 try:
-                    results.append(self._decide(wheel, shas.get(wheel) or sha256_file(wheel),
-                                                listing, families, dry_run))
-                except PublishError as e:
-                    results.append(Published(os.path.basename(wheel), None, "failed", str(e)))
-            new = [(i, w) for i, (w, r) in enumerate(zip(wheels, results)) if r.status == "new"]
-            # a file that is here but missing from its page (a page lost or damaged): rewrite it
-            unlisted = {parse_wheel_filename(r.file)[0] for r in results if r.status == "skipped"
-                        and r.file not in self._page_facts(parse_wheel_filename(r.file)[0])}
-            if new:
-                open(marker, "w").close()
-            with cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-index") as pool:
-                done = pool.map(lambda iw: self._put(iw[1], results[iw[0]].sha256 or "",
-                                                     iw[1] in movable), new)
-                for (i, wheel), error in zip(new, done):
-                    name = os.path.basename(wheel)
-                    results[i] = Published(name, results[i].sha256,
-                                           "failed" if error else "uploaded", error)
-                    if error:  # not in the index after all
-                        listing[parse_wheel_filename(name)[0]].remove(name)
-            touched = {parse_wheel_filename(os.path.basename(wheels[i]))[0] for i, _ in new}
-            touched |= unlisted
-            for project in sorted(listing if stale else touched):
-                self._write_project_page(project, listing.get(project, []))
-            if touched or stale:
-                self._write_root_page(listing)
-            if os.path.exists(marker):
-                os.unlink(marker)
-        return results
+                    self.adopt(w.path, w.name, w.sha256, sidecar=False)
+                    return self._listed(w)
+                except OSError:
+                    pass  # another filesystem: copy it
+            fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
+            os.close(fd)
+            try:
+                shutil.copyfile(w.path, tmp)
+                self.adopt(tmp, w.name, w.sha256, sidecar=False)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        except OSError as e:
+            return Result(w.name, w.sha256, "failed",
+                          f"{w.name}: cannot write into {self.where}: {e.strerror or e}")
+        return self._listed(w)
+
+    def _listed(self, w: Wheel) -> Result:
+        with self._mutex:
+            bisect.insort(self._batch.setdefault(w.project, []), w.name)
+            self._touched.add(w.project)
+        return Result(w.name, w.sha256, "uploaded")
+
+    def finish(self, uploaded: list[Wheel]) -> None:
+        """Write the pages of the projects touched (of all, after a killed publish)."""
+        for project in sorted(self._batch if self._stale else self._touched):
+            self._write_project_page(project, self._batch.get(project, []))
+        if self._touched or self._stale:
+            self._write_root_page(self._batch)
+        if os.path.exists(self._marker):
+            os.unlink(self._marker)
 
     # -- filling from another index (rezwheel mirror sync); the caller holds ``lock()``
     def lock(self) -> FileLock:
@@ -227,58 +292,6 @@ class LocalIndex:
         """A published file's sha256, hashed once at publish time and kept beside it."""
         return self._facts(path)[0]
 
-    def _decide(self, wheel: str, sha: str, listing: dict[str, list[str]],
-                families: dict[str, naming.FamilyVersions], dry_run: bool) -> Published:
-        """skipped (the same file is there), failed (a different one is, or the version would
-        break the family), would-upload (dry run), or new (listed from now on: to be written)."""
-        name = os.path.basename(wheel)
-        project, version, _, _ = parse_wheel_filename(name)
-        names = listing.setdefault(project, [])
-        if name in names:
-            have = self._sha256(os.path.join(self.files, name))
-            if have != sha:
-                raise PublishError(f"{name}: the index {self.root} already holds a different file "
-                                   f"under this name (index sha256 {have}, new sha256 {sha})")
-            return Published(name, sha, "skipped")
-        family = families.get(project)
-        if family is None:  # the family's published versions, parsed once per batch
-            family = families[project] = naming.FamilyVersions(
-                naming.pep440_to_rez(str(parse_wheel_filename(n)[1])) for n in names
-                if n.endswith(".whl"))
-        rez_version = naming.pep440_to_rez(str(version))
-        problem = family.problem(rez_version)
-        if problem:
-            raise PublishError(f"{name}: {problem}")
-        family.add(rez_version)
-        if dry_run:
-            return Published(name, sha, "would-upload")
-        bisect.insort(names, name)
-        return Published(name, sha, "new")
-
-    def _put(self, wheel: str, sha: str, move: bool) -> Optional[str]:
-        """Write one decided wheel in (renamed when ``move`` and possible, else copied);
-        returns an error line, or None."""
-        name = os.path.basename(wheel)
-        try:
-            if move:
-                try:
-                    self.adopt(wheel, name, sha, sidecar=False)
-                    return None
-                except OSError:
-                    pass  # another filesystem: copy it
-            fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
-            os.close(fd)
-            try:
-                shutil.copyfile(wheel, tmp)
-                self.adopt(tmp, name, sha, sidecar=False)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-        except OSError as e:
-            return f"{name}: cannot write into the index {self.root}: {e.strerror or e}"
-        return None
-
     def _write_project_page(self, project: str, names: list[str]) -> None:
         links = []
         for name in names:
@@ -313,6 +326,23 @@ def project_of(name: str) -> Optional[str]:
     """The project a held file belongs to, from its name (a wheel or an sdist); else None."""
     dist = dist_of(name)
     return dist[0] if dist else None
+
+
+def _sweep_staging(root: str) -> None:
+    """Remove what publishes killed outright (SIGKILL) left inside the index: staging
+    directories whose process is gone."""
+    for entry in os.listdir(root):
+        if not entry.startswith(STAGING):
+            continue
+        pid = entry[len(STAGING):].split("-", 1)[0]
+        try:
+            os.kill(int(pid), 0)
+            continue  # that publish is still running
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue  # not ours to judge (no pid, or another user's live process)
+        shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
 
 
 def _write(path: str, data: bytes) -> None:

@@ -1,0 +1,269 @@
+"""The upload client: an index server as an ``IndexWriter`` (twine's protocol, DESIGN.md 4).
+
+Files go up as ``multipart/form-data`` POSTs to the upload URL; what the server holds is read
+from its simple index, fresh (no page cache). The server kinds' quirks live here: an answer
+lost on the wire is followed by a look before trying again (the upload may have landed), a
+duplicate answered 400/403/404/409 is judged by the sha256 the server holds (Artifactory's
+storage API tells it before the index lists the file), and a batch whose first uploads all
+fail alike (refused credentials, a server that is down) stops as twine does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+import threading
+import time
+from typing import Iterator, Optional
+
+import requests
+from packaging.utils import parse_wheel_filename
+
+from rezwheel.credentials import Credential, find_credentials, split_url
+from rezwheel.errors import RezwheelError
+from rezwheel.hashing import CHUNK
+from rezwheel.index.config import IndexConfig, artifactory_storage_url
+from rezwheel.index.http import (RETRY_STATUS, OriginAuth, deadline, describe, make_session,
+                                 redact, retry_after)
+from rezwheel.index.pages import IndexFile
+from rezwheel.index.httpreader import HttpReader
+from rezwheel.index.writers import STAGING, Result, Staging, Wheel, different_file
+from rezwheel.artifact.metadata import header_fields
+
+STOP_AFTER = 2  # first uploads failing alike before the rest of a batch is not tried
+UPLOAD_ATTEMPTS = 5
+SMALL_BODY = 8 << 20
+WAIT_POLL = 1.0
+
+
+class Uploader:
+    """An upload URL and its simple index, with the server kind's quirks.
+
+    ``jobs``: requests the caller keeps in flight (the connection pool is sized for them);
+    ``wait``: seconds ``finish`` waits for the index to list what was uploaded (None: no wait).
+    """
+
+    where = "the index"
+
+    def __init__(self, target: IndexConfig, jobs: int = 8, wait: Optional[float] = None) -> None:
+        cfg, cred = _without_url_credentials(target)
+        self.cfg = cfg
+        self.wait = wait
+        self.session = make_session(pool=max(jobs, 32), origins=cfg.files_hosts)
+        self.has_credentials = cred is not None
+        self.sent = str(cred) if cred else None  # "credentials from $X", never the secret
+        if cred:
+            self.session.auth = OriginAuth(cred.headers(cfg.type), [cfg.upload_url, cfg.index_url])
+        # no page cache: fresh reads
+        self.index = HttpReader(cfg.index_url, self.session, None, credential=cred,
+                                files_hosts=cfg.files_hosts)
+        # as twine does, a batch stops once its first uploads all fail for the same reason
+        # (refused credentials, a server that is down): the rest are not tried
+        self._stop: Optional[str] = None
+        self._failed: dict[str, int] = {}
+        self._succeeded = False
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Uploader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    @contextlib.contextmanager
+    def staging(self, prefix: str, dry_run: bool) -> Iterator[Staging]:
+        """Conversions for a server are made in a temporary directory, then sent from it."""
+        with tempfile.TemporaryDirectory(prefix=f"{STAGING}{os.getpid()}-") as work:
+            yield Staging(work)
+
+    def projects(self) -> Optional[set[str]]:
+        try:
+            return self.index.projects()
+        except RezwheelError:
+            return None  # some servers refuse the full listing; read project pages instead
+
+    def existing(self, project: str) -> dict[str, IndexFile]:
+        return {f.filename: f for f in self.index.files(project)}
+
+    def is_rezwheel_file(self, f: IndexFile) -> bool:
+        """Read as cheaply as the index allows (the same reads the rez plugin makes: PEP 658
+        file, tail of the wheel, whole file)."""
+        from rezwheel.index.readers import read_definition
+
+        try:
+            read_definition(self.index, f)
+            return True
+        except RezwheelError:
+            return False
+
+    def upload(self, w: Wheel) -> Result:
+        with self._lock:
+            stop = self._stop
+        if stop:
+            return Result(w.name, w.sha256, "failed", f"{w.name}: not tried: {stop}", stop)
+        result = self._upload(w)
+        with self._lock:
+            if result.reason:
+                self._failed[result.reason] = self._failed.get(result.reason, 0) + 1
+                if not self._succeeded and self._failed[result.reason] >= STOP_AFTER:
+                    self._stop = result.reason
+            elif result.status != "failed":
+                self._succeeded = True
+        return result
+
+    def finish(self, uploaded: list[Wheel]) -> None:
+        """With ``wait``: poll the index until it lists every uploaded file, or time is up."""
+        if self.wait is None:
+            return
+        deadline_at = time.monotonic() + self.wait
+        pending = {w.name: w for w in uploaded}
+        while pending:
+            for project in sorted({w.project for w in pending.values()}):
+                listed = self.existing(project)
+                for name in [n for n, w in pending.items() if w.project == project]:
+                    if name in listed:
+                        del pending[name]
+            if not pending or time.monotonic() >= deadline_at:
+                break
+            time.sleep(min(WAIT_POLL, max(0.0, deadline_at - time.monotonic())))
+        for w in pending.values():
+            w.result.error = (f"{w.name}: uploaded, but {redact(self.cfg.index_url)} does not "  # type: ignore[union-attr]
+                              f"list it after {self.wait:g} s")
+
+    def _lookup(self, w: Wheel) -> Optional[str]:
+        """The sha256 the server holds under this file name, if any (listed or not yet)."""
+        if self.cfg.type == "artifactory":
+            url = artifactory_storage_url(self.cfg.upload_url, w.project, w.version, w.name)
+            with deadline(url):
+                r = self.session.head(url)
+            if r.status_code == 200:
+                return r.headers.get("X-Checksum-Sha256") or ""
+            return None
+        have = self.existing(w.project).get(w.name)
+        return (have.sha256 or "") if have else None
+
+    def _upload(self, w: Wheel) -> Result:
+        delay = 1.0
+        last = ""
+        form = _form(w)
+        for _ in range(UPLOAD_ATTEMPTS):
+            with open(w.path, "rb") as fh:
+                body = Multipart(form, ("content", w.name, fh, w.size))
+                # a small body goes in one send() with the headers: a streamed one would meet
+                # Nagle's algorithm and delayed ACKs (40 ms per request on Linux)
+                data = body.read() if body.len <= SMALL_BODY else body
+                try:
+                    r = self.session.post(self.cfg.upload_url, data=data, allow_redirects=False,
+                                          headers={"Content-Type": body.content_type})
+                except (requests.ConnectionError, requests.Timeout) as e:
+                    # the answer is lost, not necessarily the upload: look before trying again
+                    last = f"{redact(self.cfg.upload_url)}: {type(e).__name__}"
+                    found = self._safe_lookup(w)
+                    if found is not None:
+                        return self._judge(w, found, "uploaded")
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+            if r.status_code in (200, 201):
+                return Result(w.name, w.sha256, "uploaded")
+            if r.status_code in RETRY_STATUS:
+                last = describe(r, self.cfg.upload_url, self.sent)
+                time.sleep(retry_after(r, delay))
+                delay *= 2
+                continue
+            found = self._safe_lookup(w) if r.status_code in (400, 403, 404, 409) else None
+            if found is not None:  # a duplicate answer: Artifactory 403/404, pypiserver 409
+                return self._judge(w, found, "skipped")
+            hint = "" if self.has_credentials or r.status_code not in (401, 403, 404) else \
+                " (no credentials found for this index: see REZWHEEL_TOKEN, ~/.netrc, the config)"
+            said = f"{describe(r, self.cfg.upload_url, self.sent)}{hint}"
+            batch = r.status_code in (401, 403, 404, 405, 407) or r.status_code >= 500
+            return Result(w.name, w.sha256, "failed", f"{w.name}: {said}",
+                          said if batch else None)
+        said = f"gave up after {UPLOAD_ATTEMPTS} attempts: {last}"
+        return Result(w.name, w.sha256, "failed", f"{w.name}: {said}", said)
+
+    def _safe_lookup(self, w: Wheel) -> Optional[str]:
+        try:
+            return self._lookup(w)
+        except (requests.RequestException, RezwheelError):
+            return None
+
+    def _judge(self, w: Wheel, found: str, status: str) -> Result:
+        if found and found != w.sha256:
+            return different_file(w, self.where, found)
+        return Result(w.name, w.sha256, status)
+
+
+def _without_url_credentials(target: IndexConfig) -> tuple[IndexConfig, Optional[Credential]]:
+    """Credentials written into the upload or index URL come out of it, to be sent as headers
+    (to that origin only) and never printed."""
+    upload, in_upload = split_url(target.upload_url)
+    index, in_index = split_url(target.index_url)
+    clean = dataclasses.replace(target, upload_url=upload, index_url=index)
+    cred = in_upload or in_index
+    if cred:
+        return clean, cred
+    return clean, find_credentials(clean)
+
+
+def _form(w: Wheel) -> list[tuple[str, str]]:
+    """The upload form's fields (PyPI's legacy API, which every server kind takes)."""
+    _, _, _, tags = parse_wheel_filename(w.name)
+    meta = header_fields(w.metadata())
+    fields: list = [(":action", "file_upload"), ("protocol_version", "1"),
+                    ("name", w.project), ("version", w.version), ("filetype", "bdist_wheel"),
+                    ("pyversion", sorted(t.interpreter for t in tags)[0]),
+                    ("metadata_version", meta.get("Metadata-Version", "2.1")),
+                    ("summary", meta.get("Summary", "")), ("sha256_digest", w.sha256)]
+    if meta.get("Requires-Python"):
+        fields.append(("requires_python", meta["Requires-Python"]))
+    return fields
+
+
+class Multipart:
+    """A ``multipart/form-data`` body that streams its file and knows its length.
+
+    requests would build the whole body in memory; requests-toolbelt streams it but costs more
+    to import than a small publish takes to run. Fields first, the file part last.
+    """
+
+    def __init__(self, fields: list[tuple[str, str]], file: tuple) -> None:
+        import uuid
+
+        boundary = uuid.uuid4().hex
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
+            + v.encode() + b"\r\n" for k, v in fields)
+        name, filename, self._fh, size = file
+        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                 f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
+        self._head, self._tail = head, f"\r\n--{boundary}--\r\n".encode()
+        self.len = len(head) + size + len(self._tail)
+        self._parts = [self._head, None, self._tail]
+
+    def __len__(self) -> int:
+        return self.len
+
+    def read(self, n: int = -1) -> bytes:
+        out = b""
+        while self._parts and (n < 0 or len(out) < n):
+            part = self._parts[0]
+            want = -1 if n < 0 else n - len(out)
+            if part is None:
+                chunk = self._fh.read(want if want > 0 else CHUNK) if want else b""
+                if not chunk:
+                    self._parts.pop(0)
+                out += chunk
+            else:
+                take = part if want < 0 else part[:want]
+                out += take
+                rest = part[len(take):]
+                if rest:
+                    self._parts[0] = rest
+                else:
+                    self._parts.pop(0)
+        return out
