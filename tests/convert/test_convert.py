@@ -8,7 +8,7 @@ import zipfile
 
 from packaging.utils import parse_wheel_filename
 
-from conftest import copy_samples, rezwheel
+from helpers import copy_samples, rezwheel
 
 
 def _names(d):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTORY_TOKENS, BIN, env, rezwheel
-from servers import PyPIServer
-from test_verify import rebuild
+from helpers import ARTIFACTORY_TOKENS, BIN, env, rebuild, rezwheel
+from helpers.servers import PyPIServer
 
 REQUESTS = ["multitool python-3.11", "sitedata", "relfam", "localtools", "mayaplug maya-2024",
             "yamlpkg", "shotbundle", "tabulate", "relfam-1.0", "relfam==1.0.0.rc1"]
@@ -374,7 +373,7 @@ def artifactory_kind(request, wheels):
     """The samples on an Artifactory as it ships (HTML pages only) and as an admin may set it
     up (7.132+ "Simple JSON Format": PEP 691 JSON with PEP 700 upload times, and PEP 658
     metadata files)."""
-    from artifactory import Artifactory, serve
+    from helpers.artifactory import Artifactory, serve
 
     on = request.param != "html-only"
     app = Artifactory(tokens=ARTIFACTORY_TOKENS, json_api=on, metadata=on)
