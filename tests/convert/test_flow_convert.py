@@ -17,7 +17,9 @@ from helpers import copy_samples
 from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.plan import PayloadItem, VariantPlan
 from rezwheel.artifact.reuse import Reuse
+from rezwheel import convert
 from rezwheel.convert import NO_PAYLOAD, convert_paths
+from rezwheel.rezrepo import scan
 
 
 def digests(directory: Path) -> dict[str, str]:
@@ -48,7 +50,7 @@ def test_report_and_files_are_the_clis(sample_repo, wheels, tmp_path):
     assert report.warnings() == report.notices[NO_PAYLOAD]
 
 
-def test_reproducible_across_runs_copies_and_processes(sample_repo, tmp_path):
+def test_reproducible_across_runs_copies_and_processes(sample_repo, tmp_path, monkeypatch):
     first, second, split = (tmp_path / n for n in ("first", "second", "split"))
     for d in (first, second, split):
         d.mkdir()
@@ -56,9 +58,17 @@ def test_reproducible_across_runs_copies_and_processes(sample_repo, tmp_path):
     # another copy of the samples, converted again (paths and times differ, bytes do not)
     other = copy_samples(tmp_path / "copy" / "packages")
     convert_paths([str(other)], str(second), jobs=1)
-    # family by family, each path split among two processes and the reports merged
-    families = sorted(str(p) for p in other.iterdir() if p.is_dir())
-    report = convert_paths(families, str(split), jobs=2)
+    # split by family among two processes and the reports merged (the samples are below the
+    # size worth splitting: lower it)
+    splits = []
+
+    def shards(paths, n):
+        splits.append(scan.shards(paths, n, at_least=1))
+        return splits[-1]
+
+    monkeypatch.setattr(convert, "shards", shards)
+    report = convert_paths([str(other)], str(split), jobs=2)
+    assert len(splits) == 1 and len(splits[0]) == 2
     assert digests(first) == digests(second) == digests(split)
     assert not report.failed and len(report.converted) == len(digests(split))
 
