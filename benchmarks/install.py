@@ -10,7 +10,7 @@ everything present (warm). Every project page is read once before timing, so the
 steady state for all three.
 Goals: cold <= 1.5x uv; warm < 1 s.
 
-Then real projects (tests/realdists.py downloads them once, pinned, into .cache/real-projects/):
+Then real projects (tests/helpers/realdists.py downloads them once, pinned, into .cache/real-projects/):
 `requests[socks] pyyaml importlib-metadata docopt` (11 distributions, docopt an sdist to build,
 setuptools and wheel on the index for that build), served by pypiserver, installed by
 `rezwheel install` (into an empty rez repository, empty store), by rez 3.4's `rez pip --install`
@@ -43,7 +43,7 @@ N = 18
 RUNS = 3  # cold runs per tool, each from empty state; the best counts
 
 
-#: what each tool is asked to install (files: tests/realdists.py, downloaded once, pinned)
+#: what each tool is asked to install (files: tests/helpers/realdists.py, downloaded once, pinned)
 REAL = ["requests[socks]", "pyyaml", "importlib-metadata", "docopt"]
 
 
@@ -84,7 +84,7 @@ def best(cmd: list, runs: int = 3, **env: str) -> float:
 
 def synthetic() -> None:
     from plugin import generate
-    from servers import PyPIServer
+    from helpers.servers import PyPIServer
 
     names = [f"fam{i:04d}" for i in range(N)]
     with tempfile.TemporaryDirectory(prefix="rezwheel-bench-install-") as tmp_:
@@ -196,9 +196,9 @@ def has_all(names, wanted) -> None:
 
 def real() -> None:
     import requests
-    from servers import PyPIServer
+    from helpers.servers import PyPIServer
 
-    from realdists import real_dists
+    from helpers.realdists import real_dists
 
     REQUESTS = REAL
     # installed by every tool: the four requested projects and the extra's dependency

@@ -86,8 +86,8 @@ def rezwheel(*args: str) -> None:
 
 
 def resolves(tmp: Path, families: int, versions: int) -> None:
-    from artifactory import Artifactory, serve
-    from servers import PyPIServer
+    from helpers.artifactory import Artifactory, serve
+    from helpers.servers import PyPIServer
 
     repo = tmp / "repo"
     generate(repo, families, versions)

@@ -22,8 +22,8 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from artifactory import Artifactory, serve  # noqa: E402
-from servers import PyPIServer  # noqa: E402
+from helpers.artifactory import Artifactory, serve  # noqa: E402
+from helpers.servers import PyPIServer  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 TOKEN = "bench-token"

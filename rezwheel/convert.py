@@ -17,7 +17,6 @@ here, with one line naming the package and the link, because every reader refuse
 
 from __future__ import annotations
 
-import functools
 import importlib.machinery
 import os
 import re
@@ -25,13 +24,14 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from rezwheel import __version__
 from rezwheel.artifact import naming, rezdef
+from rezwheel.artifact.identity import VariantId
+from rezwheel.artifact.plan import PayloadItem, VariantPlan, under
 from rezwheel.rezrepo import fsrepo
 from rezwheel.errors import ConversionError, InvalidWheelError, RezwheelError
 from rezwheel.artifact.layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
 from rezwheel.rezrepo.scan import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
-from rezwheel.artifact.tags import build_tags, parse_requirement, variant_tags
+from rezwheel.artifact.tags import build_tags, variant_tags
 from rezwheel.artifact.reader import DEFINITION
 from rezwheel.artifact.writer import WheelWriter
 
@@ -105,26 +105,19 @@ class Report:
                 f"skipped, {len(self.failed)} failed")
 
 
-@dataclass(frozen=True)
-class _Item:
-    rel: str
-    kind: str  # "file" | "link" | "dir"
-    mode: int = 0o644
-    target: str = ""
-
-
 def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
                   linux_tag: str = "linux", reuse: Optional["Reuse"] = None,
                   jobs: Optional[int] = None, sidecars: bool = False) -> Report:
     """Convert every variant under ``paths``; failures are reported, not raised, one per
     package (or per path that holds none), and the other packages still convert.
 
+    The flow: find the packages under ``paths`` and split them by family among ``jobs``
+    processes (default: every core, or ``REZWHEEL_JOBS``: loading definitions through rez is
+    Python-bound, so one process uses one core); each process converts its packages
+    (``_convert_each``); the reports are merged, and the distribution-name check spans them all.
+
     ``reuse``: packages unchanged since a conversion whose wheels the target still holds are
     reported in ``Report.reused`` without being loaded or converted again.
-
-    A repository is split by family among ``jobs`` processes (default: every core, or
-    ``REZWHEEL_JOBS``): loading definitions through rez is Python-bound, so one process uses
-    one core. The reports are merged, and the distribution-name check spans them all.
 
     ``sidecars``: also leave each wheel's PEP 658 ``.metadata`` file beside it (a local index
     takes both by renaming: the file is written by the worker that has the text at hand).
@@ -133,22 +126,116 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
     jobs = jobs or int(os.environ.get("REZWHEEL_JOBS", "0") or 0) or os.cpu_count() or 1
     split = shards(paths, jobs) if jobs > 1 else None
     if split is None:
-        return _convert(paths, outdir, prefix, linux_tag, reuse, None, sidecars)
+        return _convert_each(paths, outdir, prefix, linux_tag, reuse, None, sidecars)
+    parts = _in_workers(_convert_each, [(paths, outdir, prefix, linux_tag, reuse, only, sidecars)
+                                        for only in split])
+    return _merge(parts, reuse)
+
+
+def _convert_each(paths: list[str], outdir: str, prefix: str, linux_tag: str,
+                  reuse: Optional["Reuse"], only: Optional[set], sidecars: bool = False) -> Report:
+    """The flow in one process, package by package (``only``: these families; None: all):
+    report what is not a package; pass over what ``reuse`` knows unchanged; check the package
+    lies where rez reads it; claim its distribution name; write a wheel per variant; note the
+    code rez would run while resolving."""
+    report = Report()
+    for pkg in iter_packages(paths, validate=reuse is None, only=only):
+        if _not_a_package(pkg, report) or _reused(pkg, reuse, report):
+            continue
+        try:
+            data = _definition(pkg)
+            dist = _claim(report.dists, naming.dist_name(pkg.name, prefix, data.get("pip_name")),
+                          pkg)
+            made = convert_package(pkg, data, outdir, dist, linux_tag, report, sidecars)
+            report.converted.extend(made)
+            if reuse is not None:
+                reuse.record(pkg, [(os.path.basename(c.file), c.sha256) for c in made])
+            _note_resolve_time_code(pkg, data, report)
+        except RezwheelError as e:
+            report.failed.append(str(e))
+        except Exception as e:  # rez's own load and validation errors
+            report.failed.append(_failure(pkg, e))
+    if reuse is not None:
+        report.fresh = reuse.learnt()
+    return report
+
+
+def _not_a_package(pkg: Any, report: Report) -> bool:
+    """Report a path that failed to load or holds nothing to convert; True if it was one."""
+    if isinstance(pkg, LoadFailure):
+        (report.failed if pkg.package else report.bad_paths).append(pkg.message)
+        return True
+    if isinstance(pkg, Skipped):
+        report.skipped.append(pkg.message)
+        return True
+    return False
+
+
+def _reused(pkg: Any, reuse: Optional["Reuse"], report: Report) -> bool:
+    """With ``reuse`` (packages are then loaded unvalidated, for speed): True if the package
+    is unchanged and its wheels are reported reused, or if it fails rez's validation now."""
+    if reuse is None:
+        return False
+    files = reuse.reusable(pkg)
+    if files is not None:
+        report.reused.extend(files)
+        return True
+    try:
+        pkg.validate_data()
+    except Exception as e:
+        report.failed.append(_failure(pkg, e))
+        return True
+    return False
+
+
+def _definition(pkg: Any) -> dict:
+    """The package's data, refused when its definition names another package than the one rez
+    reads at its place (a directory above a repository was given)."""
+    data = rezdef.package_data(pkg)
+    raw = getattr(pkg, "_data", None) or getattr(pkg.resource, "_data", None) or {}
+    if raw.get("name", pkg.name) != pkg.name:
+        raise ConversionError(
+            f"{_where(pkg)}: its package.py defines {raw.get('name')!r}, but it lies "
+            f"where rez reads {pkg.name}-{pkg.version}: is {pkg.repository.location} "
+            "really a package repository?")
+    return data
+
+
+def _claim(families: dict[str, str], dist: str, pkg: Any) -> str:
+    """Claim the distribution name ``dist`` for the package's family (``families``: distribution
+    name -> rez family), refused when another family holds it."""
+    other = families.setdefault(dist, pkg.name)
+    if other != pkg.name:
+        raise ConversionError(f"{pkg.uri}: rez families {other!r} and {pkg.name!r} "
+                              f"both map to distribution {dist!r}")
+    return dist
+
+
+def _note_resolve_time_code(pkg: Any, data: dict, report: Report) -> None:
+    """Say now what a host will refuse later (``rezdef.check_resolvable``)."""
+    for key in rezdef.resolve_time_code(data):
+        report.note(RESOLVE_TIME_CODE, f"{pkg.uri}: {key} is {rezdef.binding(data[key])}: "
+                    "hosts resolving from an index will refuse it unless the index is "
+                    "trusted to run code")
+
+
+def _in_workers(work: Any, calls: list[tuple]) -> list[Report]:
+    """``work(*call)`` for each call, each in a forked process."""
     import multiprocessing
 
     # forked workers inherit rez, already imported for the split: no second start-up; and
     # they are stopped at once when this process is interrupted (Ctrl-C, SIGTERM from CI)
-    pool = multiprocessing.get_context("fork").Pool(len(split))
+    pool = multiprocessing.get_context("fork").Pool(len(calls))
     try:
-        parts = pool.starmap(_convert, [(paths, outdir, prefix, linux_tag, reuse, only, sidecars)
-                                        for only in split])
+        return pool.starmap(work, calls)
     finally:
         pool.terminate()
         pool.join()
-    return _merge(parts, reuse)
 
 
 def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
+    """One report of the processes' reports; a distribution name two processes gave to two
+    families fails the packages of the second (their wheels are removed)."""
     report = Report()
     owner: dict[str, str] = {}  # distribution name -> rez family, across the parts
     for part in parts:
@@ -171,59 +258,6 @@ def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
         if reuse is not None and part.fresh:
             reuse.merge(part.fresh)
     report.dists = owner
-    return report
-
-
-def _convert(paths: list[str], outdir: str, prefix: str, linux_tag: str,
-             reuse: Optional["Reuse"], only: Optional[set], sidecars: bool = False) -> Report:
-    report = Report()
-    families: dict[str, str] = {}  # distribution name -> rez family
-    report.dists = families
-    for pkg in iter_packages(paths, validate=reuse is None, only=only):
-        if reuse is not None and not isinstance(pkg, (LoadFailure, Skipped)):
-            files = reuse.reusable(pkg)
-            if files is not None:
-                report.reused.extend(files)
-                continue
-            try:
-                pkg.validate_data()
-            except Exception as e:
-                report.failed.append(f"{_where(pkg)}: {' '.join(str(e).split())[:300]}")
-                continue
-        if isinstance(pkg, LoadFailure):
-            (report.failed if pkg.package else report.bad_paths).append(pkg.message)
-            continue
-        if isinstance(pkg, Skipped):
-            report.skipped.append(pkg.message)
-            continue
-        try:
-            data = rezdef.package_data(pkg)
-            raw = getattr(pkg, "_data", None) or getattr(pkg.resource, "_data", None) or {}
-            if raw.get("name", pkg.name) != pkg.name:  # a directory above a repository
-                raise ConversionError(
-                    f"{_where(pkg)}: its package.py defines {raw.get('name')!r}, but it lies "
-                    f"where rez reads {pkg.name}-{pkg.version}: is {pkg.repository.location} "
-                    "really a package repository?")
-            dist = naming.dist_name(pkg.name, prefix, data.get("pip_name"))
-            other = families.setdefault(dist, pkg.name)
-            if other != pkg.name:
-                raise ConversionError(f"{pkg.uri}: rez families {other!r} and {pkg.name!r} "
-                                      f"both map to distribution {dist!r}")
-            made = convert_package(pkg, data, outdir, dist, linux_tag, report, sidecars)
-            report.converted.extend(made)
-            if reuse is not None:
-                reuse.record(pkg, [(os.path.basename(c.file), c.sha256) for c in made])
-            for key in rezdef.resolve_time_code(data):
-                # say now what a host will refuse later (``rezdef.check_resolvable``)
-                report.note(RESOLVE_TIME_CODE, f"{pkg.uri}: {key} is {rezdef.binding(data[key])}: "
-                            "hosts resolving from an index will refuse it unless the index is "
-                            "trusted to run code")
-        except RezwheelError as e:
-            report.failed.append(str(e))
-        except Exception as e:  # rez's own load and validation errors
-            report.failed.append(f"{_where(pkg)}: {' '.join(str(e).split())[:300]}")
-    if reuse is not None:
-        report.fresh = reuse.learnt()
     return report
 
 
@@ -254,12 +288,12 @@ def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str
             raise ConversionError(
                 f"{pkg.uri}: variants {seen[key][0]} and {variant.index} would both produce "
                 f"{seen[key][1]}: their requires are identical (rez gives them one root)")
-        seen[key] = (variant.index, f"{plan['stem']}-{plan['tags']}.whl")
-        if plan["filename"] in names:
+        seen[key] = (variant.index, f"{plan.stem}-{plan.tags}.whl")
+        if plan.filename in names:
             raise ConversionError(
-                f"{pkg.uri}: variants {names[plan['filename']]} and {variant.index} would both "
-                f"produce {plan['filename']}")
-        names[plan["filename"]] = variant.index
+                f"{pkg.uri}: variants {names[plan.filename]} and {variant.index} would both "
+                f"produce {plan.filename}")
+        names[plan.filename] = variant.index
         plans.append(plan)
     done: list[Converted] = []
     try:
@@ -273,9 +307,9 @@ def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str
         raise
     if report is not None:
         for plan in plans:
-            if plan["missing"] and plan["root"]:
-                report.note(NO_PAYLOAD, f"{pkg.uri}: variant {plan['variant'].index} has no "
-                            f"directory {plan['root']}: converting with an empty payload")
+            if plan.missing and plan.root:
+                report.note(NO_PAYLOAD, f"{pkg.uri}: variant {plan.variant.index} has no "
+                            f"directory {plan.root}: converting with an empty payload")
     return done
 
 
@@ -287,28 +321,29 @@ def _root(variant: Any) -> Optional[str]:
 
 
 def _plan(pkg: Any, variant: Any, data: dict, dist: str, linux_tag: str,
-          build: Optional[str], root: Optional[str], nested: set[str]) -> dict:
+          build: Optional[str], root: Optional[str], nested: set[str]) -> VariantPlan:
+    """What this variant's wheel will hold and be named: its payload walked, its links
+    checked, its python and script directories read from ``commands``, its tags picked."""
     missing = root is None or not os.path.isdir(root)
     # a root that is the package directory itself holds the definition: rez's, not payload
     skip = set(DEFINITION_FILES) if not fsrepo.variant_subpath(data, variant.index) else set()
-    items = [] if missing else _walk(root, skip, nested)  # type: ignore[arg-type]
+    items = () if missing else _walk(root, skip, nested)  # type: ignore[arg-type]
     _check_links(pkg, variant, items)
     commands = str(data.get("commands") or "")
     py_dirs = _env_dirs(commands, "PYTHONPATH")
-    bin_dirs = _env_dirs(commands, "PATH")
-    compiled = any(i.kind == "file" and i.rel.endswith(_EXT_SUFFIXES) and _under(i.rel, py_dirs)
+    # (truthiness, as it always was: a payload on PYTHONPATH at the root ("") is not counted)
+    compiled = any(i.kind == "file" and i.rel.endswith(_EXT_SUFFIXES) and under(i.rel, py_dirs)
                    for i in items)
-    requires = [str(r) for r in variant.variant_requires]
-    tags = variant_tags(requires, compiled, linux_tag)
-    version = naming.rez_to_pep440(str(pkg.version))
-    stem = f"{dist.replace('-', '_')}-{version}"
-    filename = f"{stem}{'-' + build if build else ''}-{tags}.whl"
-    return dict(variant=variant, root=root, missing=missing, items=items, py_dirs=py_dirs,
-                bin_dirs=bin_dirs, compiled=compiled, tags=tags, build=build, dist=dist,
-                version=version, stem=stem, filename=filename)
+    requires = tuple(str(r) for r in variant.variant_requires)
+    return VariantPlan(
+        variant=VariantId(pkg.name, str(pkg.version), variant.index), requires=requires,
+        dist=dist, version=naming.rez_to_pep440(str(pkg.version)),
+        tags=variant_tags(list(requires), compiled, linux_tag), build=build, compiled=compiled,
+        root=root, missing=missing, items=items, py_dirs=py_dirs,
+        bin_dirs=_env_dirs(commands, "PATH"))
 
 
-def _check_links(pkg: Any, variant: Any, items: list[_Item]) -> None:
+def _check_links(pkg: Any, variant: Any, items: tuple[PayloadItem, ...]) -> None:
     """Refuse, before writing anything, a symlink that every reader would refuse: absolute,
     or leaving the variant root (through ``..`` or through other links)."""
     links = tuple(LinkEntry(i.rel, i.target) for i in items if i.kind == "link")
@@ -324,10 +359,10 @@ def _check_links(pkg: Any, variant: Any, items: list[_Item]) -> None:
         raise ConversionError(f"{message}; not converted") from None
 
 
-def _walk(root: str, skip_top: set, nested: set[str]) -> list[_Item]:
+def _walk(root: str, skip_top: set, nested: set[str]) -> tuple[PayloadItem, ...]:
     """Every file, symlink and empty directory under root, sorted, without following links;
     not bytecode caches, nor other variants' roots nested in this one."""
-    items: list[_Item] = []
+    items: list[PayloadItem] = []
 
     def visit(directory: str, rel: str) -> bool:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -340,64 +375,30 @@ def _walk(root: str, skip_top: set, nested: set[str]) -> list[_Item]:
             any_child = True
             st = e.stat(follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
-                items.append(_Item(r, "link", target=os.readlink(e.path)))
+                items.append(PayloadItem(r, "link", target=os.readlink(e.path)))
             elif stat.S_ISDIR(st.st_mode):
                 if not visit(e.path, r + "/"):
-                    items.append(_Item(r, "dir"))
+                    items.append(PayloadItem(r, "dir"))
             elif stat.S_ISREG(st.st_mode):
-                items.append(_Item(r, "file", 0o755 if st.st_mode & 0o111 else 0o644))
+                items.append(PayloadItem(r, "file", 0o755 if st.st_mode & 0o111 else 0o644))
         return any_child
 
     visit(root, "")
-    return items
+    return tuple(items)
 
 
-def _env_dirs(commands: str, var: str) -> list[str]:
-    return [d.strip("/") for d in re.findall(_ENV_DIR.format(var=var), commands)]
+def _env_dirs(commands: str, var: str) -> tuple[str, ...]:
+    return tuple(d.strip("/") for d in re.findall(_ENV_DIR.format(var=var), commands))
 
 
-def _under(rel: str, dirs: list[str]) -> Optional[str]:
-    for d in dirs:
-        if not d or rel.startswith(d + "/"):
-            return d
-    return None
-
-
-def _placement(plan: dict) -> dict[str, str]:
-    """Wheel path for each payload path: PYTHONPATH dirs at the root, PATH dirs as scripts."""
-    data_dir = f"{plan['stem']}.data"
-    share = f"{data_dir}/data/share/rez/{plan['variant'].name}"
-    used: set[str] = set()
-    out: dict[str, str] = {}
-    for item in plan["items"]:
-        if item.kind == "dir":
-            continue
-        rel = item.rel
-        dest = f"{share}/{rel}"
-        d = _under(rel, plan["py_dirs"])
-        if d is not None:
-            inner = rel[len(d) + 1:] if d else rel
-            top = inner.split("/", 1)[0]
-            if not top.endswith((".dist-info", ".data")):
-                dest = inner
-        elif os.path.dirname(rel) in plan["bin_dirs"] and os.path.dirname(rel):
-            dest = f"{data_dir}/scripts/{os.path.basename(rel)}"
-        if dest in used:
-            dest = f"{share}/{rel}"
-        used.add(dest)
-        out[rel] = dest
-    return out
-
-
-def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str,
+def _write(pkg: Any, plan: VariantPlan, data: dict, definition: str, outdir: str,
            sidecar: bool = False) -> Converted:
-    variant = plan["variant"]
-    root = plan["root"]
-    placement = _placement(plan)
+    root = plan.root
+    placement = plan.placement()
     files, links = [], []
-    by_rel = {i.rel: i for i in plan["items"]}
+    by_rel = {i.rel: i for i in plan.items}
     members: list[tuple[str, str, int, bool]] = []  # (wheel path, source rel, mode, link copy)
-    for item in plan["items"]:
+    for item in plan.items:
         if item.kind == "link":
             src = _link_source(root, item, by_rel)
             wheel_path = placement[item.rel] if src else None
@@ -408,12 +409,12 @@ def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str,
             members.append((placement[item.rel], item.rel, item.mode, False))
     members.sort()
 
-    path = os.path.join(outdir, plan["filename"])
-    dist_info = f"{plan['stem']}.dist-info"
-    scripts = f"{plan['stem']}.data/scripts/"
+    path = os.path.join(outdir, plan.filename)
+    dist_info = f"{plan.stem}.dist-info"
+    scripts = f"{plan.stem}.data/scripts/"
     with WheelWriter(path) as w:
         for wheel_path, src, mode, link_copy in members:
-            with open(os.path.join(root, src), "rb") as fh:
+            with open(os.path.join(root, src), "rb") as fh:  # type: ignore[arg-type]
                 first, shebang = b"", None
                 if wheel_path.startswith(scripts) and not link_copy:
                     first = fh.read(256)
@@ -426,27 +427,27 @@ def _write(pkg: Any, plan: dict, data: dict, definition: str, outdir: str,
             if not link_copy:
                 files.append(FileEntry(wheel_path, src, mode, shebang))
         layout = Layout(
-            rez_name=pkg.name, rez_version=str(pkg.version), variant_index=variant.index,
-            variant_requires=tuple(str(r) for r in variant.variant_requires),
+            rez_name=pkg.name, rez_version=str(pkg.version), variant_index=plan.variant.index,
+            variant_requires=plan.requires,
             # where rez looks without shortlinks (a host's repository has none for it)
-            subpath=fsrepo.variant_subpath(data, variant.index) or None,
+            subpath=fsrepo.variant_subpath(data, plan.variant.index) or None,
             files=tuple(sorted(files, key=lambda f: f.path)),
-            links=tuple(links), dirs=tuple(i.rel for i in plan["items"] if i.kind == "dir"),
-            missing_root=plan["missing"])
+            links=tuple(links), dirs=tuple(i.rel for i in plan.items if i.kind == "dir"),
+            missing_root=plan.missing)
         layout.check(pkg.uri)  # what every reader will check: fail here, not on the hosts
-        metadata = _metadata(pkg, plan, data, definition).encode()
+        metadata = plan.metadata(data, definition).encode()
         w.add_bytes(f"{dist_info}/METADATA", metadata)
-        w.add_bytes(f"{dist_info}/WHEEL", _wheel_file(plan).encode())
+        w.add_bytes(f"{dist_info}/WHEEL", plan.wheel_file().encode())
         w.add_bytes(f"{dist_info}/{DEFINITION}", definition.encode())
         w.add_bytes(f"{dist_info}/{LAYOUT_FILE}", layout.to_json().encode())
         sha = w.finish(f"{dist_info}/RECORD")
     if sidecar:
         with open(path + ".metadata", "wb") as fh:
             fh.write(metadata)
-    return Converted(pkg.name, str(pkg.version), variant.index, path, sha)
+    return Converted(pkg.name, str(pkg.version), plan.variant.index, path, sha)
 
 
-def _link_source(root: str, item: _Item, by_rel: dict) -> Optional[str]:
+def _link_source(root: Optional[str], item: PayloadItem, by_rel: dict) -> Optional[str]:
     """The regular file a symlink resolves to inside the root, if any (copied for pip users)."""
     rel = os.path.normpath(os.path.join(os.path.dirname(item.rel), item.target))
     seen = 0
@@ -458,61 +459,9 @@ def _link_source(root: str, item: _Item, by_rel: dict) -> Optional[str]:
     return rel if target is not None and target.kind == "file" else None
 
 
-# A repository repeats a few requests (``python-3.9``, ``platform-linux``) thousands of times:
-# parse each once per run.
-@functools.lru_cache(maxsize=8192)
-def _pip_requirement(request: str) -> Optional[str]:
-    return naming.request_to_requirement(request)
-
-
-@functools.lru_cache(maxsize=8192)
-def _python_range(request: str) -> Optional[str]:
-    """The rez range a request asks of python, for ``Requires-Python`` (not weak or conflict
-    requests: ``~python-3.9`` is held as an inverted range)."""
-    r = parse_requirement(request)
-    if r.name != "python" or r.conflict or r.weak or r.range.is_any():
-        return None
-    return str(r.range)
-
-
-@functools.lru_cache(maxsize=1024)
-def _requires_python(ranges: tuple[str, ...]) -> Optional[str]:
-    return naming.python_requirement(ranges)
-
-
-def _metadata(pkg: Any, plan: dict, data: dict, definition: str) -> str:
-    variant = plan["variant"]
-    # late-bound description / requires: code, unknown until a context is built, so pip
-    # users get the default summary and no Requires-Dist from them
-    description = data.get("description")
-    summary = " ".join((description if isinstance(description, str) and description
-                        else f"rez package {pkg.name}").split())
-    requires = data.get("requires")
-    requests = [str(r) for r in requires] if isinstance(requires, list) else []
-    requests += [str(r) for r in variant.variant_requires]
-    reqs = [r for r in map(_pip_requirement, requests) if r]
-    requires_python = _requires_python(tuple(r for r in map(_python_range, requests) if r))
-    lines = ["Metadata-Version: 2.1", f"Name: {plan['dist']}", f"Version: {plan['version']}",
-             f"Summary: {summary[:500]}"]
-    if requires_python:
-        lines.append(f"Requires-Python: {requires_python}")
-    lines += [f"Requires-Dist: {r}" for r in dict.fromkeys(reqs)]
-    lines.append("Description-Content-Type: text/markdown")
-    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", definition)), default=0))
-    where = "no variants" if variant.index is None else f"variant {variant.index}"
-    requires = ", ".join(f"`{r}`" for r in variant.variant_requires) or "none"
-    body = (f"# rez package `{pkg.name}` version `{pkg.version}` ({where})\n\n"
-            f"Variant requires: {requires}.\n\nRez definition:\n\n"
-            f"{fence}python\n{definition}{fence}\n")
-    return "\n".join(lines) + "\n\n" + body
-
-
-def _wheel_file(plan: dict) -> str:
-    lines = ["Wheel-Version: 1.0", f"Generator: rezwheel {__version__}",
-             f"Root-Is-Purelib: {'false' if plan['compiled'] else 'true'}", f"Tag: {plan['tags']}"]
-    if plan["build"]:
-        lines.append(f"Build: {plan['build']}")
-    return "\n".join(lines) + "\n"
+def _failure(pkg: Any, e: BaseException) -> str:
+    """One line for an error rez raised about a package."""
+    return f"{_where(pkg)}: {' '.join(str(e).split())[:300]}"
 
 
 def _where(pkg: object) -> str:

@@ -22,8 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BIN
-from conftest import env as clean_env
+from helpers import BIN, env as clean_env
 
 from .harness import Index, Server
 

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from test_verify import rebuild
+from helpers import rebuild
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/vnd.pypi.simple.v1+json"

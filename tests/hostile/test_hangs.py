@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+from helpers import BIN
 
 from .conftest import RELFAM
 from .harness import (HTML, Index, Reply, broken_chunked, drip, drip_headers, lying_length,

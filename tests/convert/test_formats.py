@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 from packaging.utils import parse_wheel_filename
 
-from conftest import CACHES, rezwheel, tree
+from helpers import CACHES, rezwheel, tree
 
 
 def write(path: Path, text: str) -> Path:

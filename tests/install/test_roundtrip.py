@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import rez, rezwheel, tree, unwritable_repo
+from helpers import rez, rezwheel, tree, unwritable_repo
 
 
 def _data(path: str, name: str):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTORY_TOKENS, BIN, env, rezwheel
-from servers import PyPIServer
-from test_verify import rebuild
+from helpers import ARTIFACTORY_TOKENS, BIN, env, rebuild, rezwheel
+from helpers.servers import PyPIServer
 
 REQUESTS = ["multitool python-3.11", "sitedata", "relfam", "localtools", "mayaplug maya-2024",
             "yamlpkg", "shotbundle", "tabulate", "relfam-1.0", "relfam==1.0.0.rc1"]
@@ -35,6 +34,14 @@ def resolve(tmp_path, packages_path, request, **kw):
     return r.stdout.strip()
 
 
+@pytest.fixture(scope="module")
+def filesystem_resolves(sample_repo, tmp_path_factory) -> dict:
+    """What rez resolves for each of REQUESTS from the samples themselves: the reference every
+    index is held against (resolved once, not once per index)."""
+    tmp_path = tmp_path_factory.mktemp("filesystem-resolves")
+    return {request: resolve(tmp_path, [str(sample_repo)], request) for request in REQUESTS}
+
+
 @pytest.fixture()
 def served(artifactory, wheels):
     """The samples published to the Artifactory fixture."""
@@ -53,7 +60,7 @@ def test_plugin_module_imports_nothing_heavy():
 
 
 @pytest.mark.parametrize("where", ["local", "pypiserver"])
-def test_resolves_like_the_filesystem(sample_repo, local_index, tmp_path, where):
+def test_resolves_like_the_filesystem(filesystem_resolves, local_index, tmp_path, where):
     if where == "local":
         location = f"artifactory@{local_index}"
     else:
@@ -62,8 +69,7 @@ def test_resolves_like_the_filesystem(sample_repo, local_index, tmp_path, where)
         location = f"artifactory@{server.url}simple/"
     try:
         for request in REQUESTS:
-            assert resolve(tmp_path, [location], request) == \
-                resolve(tmp_path, [str(sample_repo)], request), request
+            assert resolve(tmp_path, [location], request) == filesystem_resolves[request], request
         r = rez(tmp_path, [location], "env", "pyutil", "--", "printenv", "REZ_PYUTIL_ROOT")
         root = Path(r.stdout.strip())
         assert root.is_dir() and str(root).startswith(str(tmp_path / "store"))
@@ -374,7 +380,7 @@ def artifactory_kind(request, wheels):
     """The samples on an Artifactory as it ships (HTML pages only) and as an admin may set it
     up (7.132+ "Simple JSON Format": PEP 691 JSON with PEP 700 upload times, and PEP 658
     metadata files)."""
-    from artifactory import Artifactory, serve
+    from helpers.artifactory import Artifactory, serve
 
     on = request.param != "html-only"
     app = Artifactory(tokens=ARTIFACTORY_TOKENS, json_api=on, metadata=on)

@@ -1,55 +1,12 @@
 """Damaged and hostile artifacts, as a user meets them: refused with one line, nothing run."""
 
-import base64
-import hashlib
 import json
-import shutil
 import struct
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from conftest import rezwheel
-
-GOOD = "pyutil-1.2.0-py3-none-any.whl"
-DI = "pyutil-1.2.0.dist-info"
-
-
-def rebuild(src: Path, dest: Path, change, fix_record: bool = True) -> Path:
-    """Copy a wheel, letting ``change(name, data)`` return new bytes; a hostile author would
-    also rewrite RECORD to match (``fix_record``)."""
-    with zipfile.ZipFile(src) as zin:
-        members = [(i, change(i.filename, zin.read(i))) for i in zin.infolist()]
-    rows = []
-    for info, data in members:
-        if fix_record and not info.filename.endswith("RECORD"):
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            rows.append(f"{info.filename},sha256={digest},{len(data)}")
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info, data in members:
-            if fix_record and info.filename.endswith("RECORD"):
-                data = ("\n".join(rows) + f"\n{info.filename},,\n").encode()
-            zout.writestr(info, data)
-    return dest
-
-
-def add_member(src: Path, dest: Path, name: str, data: bytes) -> Path:
-    shutil.copy(src, dest)
-    with zipfile.ZipFile(dest, "a") as z:
-        z.writestr(name, data)
-    return dest
-
-
-def check_refused(wheel: Path, message: str, tmp_path: Path) -> None:
-    r = rezwheel("verify", wheel, check=False)
-    assert r.returncode == 1
-    (line,) = r.stderr.strip().splitlines()
-    assert line.startswith(f"rezwheel: error: {wheel}") and message in line, line
-    repo = tmp_path / "repo"
-    r = rezwheel("install", wheel, "--into", repo, check=False)
-    assert r.returncode == 1 and message in r.stderr
-    assert not (repo / "pyutil").exists() or not any((repo / "pyutil").iterdir())
+from helpers import DI, GOOD, add_member, check_refused, rebuild, rezwheel
 
 
 def test_good_wheels_verify(wheels):

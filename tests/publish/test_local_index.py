@@ -2,7 +2,7 @@ import hashlib
 import re
 import shutil
 
-from conftest import rezwheel
+from helpers import rezwheel
 
 
 def test_pages_hashes_and_metadata_sidecars(local_index, wheels):

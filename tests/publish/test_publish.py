@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import env, rezwheel
-from servers import DevpiServer, PyPIServer
+from helpers import env, rezwheel
+from helpers.servers import DevpiServer, PyPIServer
 
 SECRET = "s3cret-Pa55"
 TOKEN = "tok-ci"

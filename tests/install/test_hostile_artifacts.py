@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import rezwheel
-from test_verify import DI, GOOD, add_member, check_refused, rebuild
+from helpers import DI, GOOD, add_member, check_refused, rebuild, rezwheel
 
 
 def change_layout(edit):

@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import BIN, env, rezwheel
-from realdists import FILES, real_dists, tool
-from servers import PyPIServer
+from helpers import BIN, env, rezwheel
+from helpers.realdists import FILES, real_dists, tool
+from helpers.servers import PyPIServer
 
 PY = "%d.%d" % sys.version_info[:2]
 
@@ -37,7 +37,7 @@ REQUESTS = ["requests", "urllib3", "idna", "certifi", "charset_normalizer"]
 BIG = ["requests[socks]>=2.30", "pyyaml", "importlib-metadata", "docopt"]
 
 
-# -- helpers (small copies of test_publish.env and test_pip_install's, with the host's
+# -- helpers (variants of helpers.host_repo and helpers.install, with the host's
 #    repository kept apart from --into)
 def host_repo(repo: Path) -> Path:
     """A host's own repository: this interpreter as python, and what `rez bind` gives for

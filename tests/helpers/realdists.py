@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-CACHE = Path(__file__).resolve().parent.parent / ".cache" / "real-projects"
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "real-projects"
 
 #: pip download runs: (extra pip options, requirements).  ``--no-deps`` everywhere: every
 #: dependency is pinned here, so the set does not move when a dependency publishes.

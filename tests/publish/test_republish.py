@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import copy_samples, rezwheel
+from helpers import copy_samples, rezwheel
 
 
 def _publish(repo, index, store, *args):

@@ -1,7 +1,7 @@
 """Every command as a person types it in a terminal: a real pseudo-terminal (so rich draws its
 bars), no ``CI`` in the environment, Ctrl-C typed on the keyboard. Stdlib only.
 
-``python tests/test_terminal.py`` publishes the samples on a pseudo-terminal and shows the final
+``python tests/cli/test_terminal.py`` publishes the samples on a pseudo-terminal and shows the final
 screen (through ``pyte`` when it is installed, else through a minimal emulation of the cursor
 moves rich makes), saved to /tmp/rezwheel-tty-publish.txt, the raw bytes beside it (``.raw``).
 """
@@ -29,10 +29,10 @@ from typing import Optional
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `python tests/test_terminal.py`
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for `python tests/cli/test_terminal.py`
 
-from conftest import copy_samples  # noqa: E402
-from servers import PyPIServer  # noqa: E402
+from helpers import copy_samples  # noqa: E402
+from helpers.servers import PyPIServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ROWS, COLS = 30, 100

@@ -12,14 +12,13 @@ import re
 import subprocess
 import struct
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from conftest import rezwheel
+from helpers import ROOT, rezwheel
 from rezwheel.cli import build_parser
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 #: one option in a synopsis or sentence: `-r`, `--into`, `--wait[=SECONDS]` (-> `--wait`)
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][A-Za-z0-9-]*)")

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import rezwheel
+from helpers import rezwheel
 from rezwheel.resolve.wanted import Asked, UsageError, parse, read_file
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import ARTIFACTORY_TOKENS, env, rezwheel
+from helpers import ARTIFACTORY_TOKENS, env, rezwheel
 
 TOKEN = ARTIFACTORY_TOKENS[1]
 WHEEL = "pyutil-1.2.0-py3-none-any.whl"

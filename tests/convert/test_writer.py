@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import rezwheel
+from helpers import rezwheel
 from rezwheel.artifact import writer as W
 
 UNZIP = shutil.which("unzip")

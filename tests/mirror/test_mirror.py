@@ -1,0 +1,144 @@
+"""`rezwheel mirror sync` as a site runs it: a mirror of an index that serves hosts on its own
+once upstream is gone, resumes after a killed sync, and lets the plugin fall through to
+upstream per file."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+from helpers import ARTIFACTORY_TOKENS, BIN, env, host_repo, install, rez_env, rezwheel
+from helpers.servers import PyPIServer
+
+
+def test_mirror_serves_hosts_with_upstream_stopped(plain_wheels, mixtool_wheel, wheels, tmp_path):
+    server = PyPIServer(tmp_path / "upstream")
+    for w in [*plain_wheels.glob("*.whl"), mixtool_wheel, *wheels.glob("*.whl")]:
+        shutil.copy(w, server.root)
+    mirror = tmp_path / "mirror"
+    try:
+        r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                     "--filter", "mixtool", "pyutil", "multitool", "--json",
+                     env=env(REZWHEEL_STORE=str(tmp_path / "store")))
+        copied = {x["file"] for x in json.loads(r.stdout) if x["status"] == "copied"}
+        assert {f for f in copied if f.startswith(("mixtool", "markerapp", "pureapp", "fast_ext",
+                                                  "pyutil"))} == {
+            mixtool_wheel.name, *(w.name for w in plain_wheels.glob("*.whl")
+                                  if not w.name.startswith(("datapkg", "caseapp"))),
+            "pyutil-1.2.0-py3-none-any.whl"}, copied
+        # incremental: a second sync copies nothing
+        r = rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                     "--filter", "mixtool", "pyutil", "multitool",
+                     env=env(REZWHEEL_STORE=str(tmp_path / "store")))
+        assert r.stdout.splitlines()[-1].startswith("0 copied"), r.stdout
+    finally:
+        server.stop()
+    # the plugin lists the mirror first and upstream second: upstream is down, the mirror serves
+    plugins = {"package_repository": {"artifactory": {
+        "indexes": {"site": {"urls": [str(mirror), server.url + "simple/"]}}}}}
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"plugins = {plugins!r}\npackages_path = ['artifactory@site']\n")
+    e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "host-store"))
+    for request, cmd, want in [("pyutil", "pyutil --version", "pyutil 1.2.0"),
+                               ("multitool python-3.11", "multitool", "multitool 2.1.0 (python 3.11)"),
+                               ("multitool python-3.9", "pyutil --version", "pyutil 1.2.0")]:
+        r = subprocess.run([str(BIN / "rez"), "env", *request.split(), "--", *cmd.split()],
+                           env=e, capture_output=True, text=True)
+        assert r.stdout.strip() == want, r.stderr
+    # and a host installs from the mirror alone, pip and all
+    repo = host_repo(tmp_path)
+    install("mixtool", "--into", repo, "--index", mirror, tmp_path=tmp_path)
+    assert rez_env(repo, "mixtool", "--", "mixtool").stdout.strip() == "mixtool with pureapp fast"
+
+
+def test_killed_sync_resumes(wheels, tmp_path):
+    up = tmp_path / "up"
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", up)
+    mirror = tmp_path / "mirror"
+    # a sync killed mid-way: some files in, pages not written, a download half done
+    rezwheel("mirror", "sync", "--from", up, "--to", mirror, "--filter", "pyutil")
+    (mirror / ".partial").mkdir()
+    (mirror / ".partial" / "relfam-1.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 half")
+    for suffix in (".metadata", ""):  # adopted whole: sidecar, then the wheel
+        shutil.copy(up / "files" / f"relfam-1.0-py3-none-any.whl{suffix}", mirror / "files")
+    (mirror / ".sync-in-progress").touch()
+    r = rezwheel("mirror", "sync", "--from", up, "--to", mirror)
+    assert not (mirror / ".partial").exists() and not (mirror / ".sync-in-progress").exists()
+    listed = sorted(p.name for p in (mirror / "simple").iterdir() if p.is_dir())
+    assert listed == sorted(p.name for p in (up / "simple").iterdir() if p.is_dir()), r.stdout
+    for page in (up / "simple").glob("*/index.html"):
+        assert (mirror / "simple" / page.parent.name / "index.html").read_text() == \
+            page.read_text()
+
+
+def test_plugin_falls_through_per_file(wheels, tmp_path):
+    """Mirror first, upstream second: what the mirror lacks, or holds damaged, comes from
+    upstream; what it holds comes from the mirror."""
+    server = PyPIServer(tmp_path / "upstream")
+    for w in wheels.glob("*.whl"):
+        shutil.copy(w, server.root)
+    mirror = tmp_path / "mirror"
+    try:
+        rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                 "--filter", "pyutil", "relfam==1.0.0", env=env(REZWHEEL_STORE=str(tmp_path / "s")))
+        damaged = mirror / "files" / "relfam-1.0.0-py3-none-any.whl"
+        damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+        plugins = {"package_repository": {"artifactory": {
+            "indexes": {"site": {"urls": [str(mirror), server.url + "simple/"]}}}}}
+        cfg = tmp_path / "rezconfig.py"
+        cfg.write_text(f"plugins = {plugins!r}\npackages_path = ['artifactory@site']\n")
+        e = env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1", REZWHEEL_STORE=str(tmp_path / "host"))
+        for request, var, want in [("pyutil", None, "pyutil 1.2.0"),
+                                   ("relfam==1.0.0", "RELFAM_VERSION", "1.0.0"),
+                                   ("relfam-1.0.1", "RELFAM_VERSION", "1.0.1")]:
+            cmd = ["pyutil", "--version"] if var is None else ["printenv", var]
+            r = subprocess.run([str(BIN / "rez"), "env", request, "--", *cmd], env=e,
+                               capture_output=True, text=True)
+            assert r.stdout.strip() == want, r.stderr
+        # the mirror's good copy was read in place; the other two were downloaded into the store
+        stored = json.loads(rezwheel("cache", "--store", tmp_path / "host", "ls", "--json").stdout)
+        fetched = sorted(e["file"] for e in stored if e["file"])
+        assert fetched == ["relfam-1.0.0-py3-none-any.whl", "relfam-1.0.1-py3-none-any.whl"]
+    finally:
+        server.stop()
+
+
+def test_sync_killed_for_real_resumes(artifactory, wheels, tmp_path):
+    """SIGKILL in the middle of a sync from Artifactory: the mirror shows only whole, verified
+    files; the next sync finishes, and the mirror then equals one synced in a single go."""
+    import hashlib
+    import signal
+    import time
+
+
+    e = env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0], REZWHEEL_STORE=str(tmp_path / "store"))
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", artifactory.url, env=e)
+    upstream = artifactory.url + "/simple/"
+    mirror = tmp_path / "mirror"
+    artifactory.throttle = 0.1  # per 64 KiB sent: the sync takes seconds, one file at a time
+    p = subprocess.Popen([sys.executable, "-m", "rezwheel", "mirror", "sync", "--from", upstream,
+                          "--to", str(mirror), "--jobs", "1"], env=e, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list((mirror / "files").glob("*.whl"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    artifactory.throttle = 0
+    held = sorted((mirror / "files").glob("*.whl"))
+    assert 3 <= len(held) < 22
+    for w in held:  # whole and verified: matches upstream's file and its own sidecar
+        sha = hashlib.sha256(w.read_bytes()).hexdigest()
+        assert sha == hashlib.sha256((wheels / w.name).read_bytes()).hexdigest()
+        assert (mirror / "files" / (w.name + ".sha256")).read_text().split("\n")[0] == sha
+    r = rezwheel("mirror", "sync", "--from", upstream, "--to", mirror, "--json", env=e)
+    status = [x["status"] for x in json.loads(r.stdout)]
+    assert status.count("present") == len(held) and status.count("copied") == 22 - len(held)
+    fresh = tmp_path / "fresh"
+    rezwheel("mirror", "sync", "--from", upstream, "--to", fresh, env=e)
+    pages = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()
+                   and not p.name.startswith("."))
+    assert pages == sorted(p.relative_to(mirror) for p in mirror.rglob("*") if p.is_file()
+                           and not p.name.startswith("."))
+    for rel in pages:
+        assert (mirror / rel).read_bytes() == (fresh / rel).read_bytes(), rel
