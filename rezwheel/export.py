@@ -53,20 +53,26 @@ def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int
     st = Store(store)
     with threads(jobs, "rezwheel-export") as pool:
         files = list(pool.map(lambda ps: ps[1].local or download(ps[1], st), wanted))
-    subprocess.run([python, "-m", "venv", "--without-pip", venv], check=True,
-                   capture_output=True)
-    scheme = json.loads(subprocess.run(
-        [os.path.join(venv, "bin", "python"), "-c",
-         "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
-        check=True, capture_output=True, text=True).stdout)
+    _run([python, "-m", "venv", "--without-pip", venv], f"--venv {venv}: python -m venv")
+    scheme = json.loads(_run([os.path.join(venv, "bin", "python"), "-c",
+                              "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
+                             f"{venv}/bin/python"))
     places = {}
     for (p, _), path in zip(wanted, files):
         places[p.rez_name] = _install(path, scheme, venv)
-    lines, notes = _environment(resolved, places, scheme, venv)
+    lines, notes = _environment(resolved, places, scheme)
     script = os.path.join(venv, "bin", "rez-env.sh")
     with open(script, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return Exported(venv, resolved.wheels, resolved.rez_only, script, notes)
+
+
+def _run(cmd: list[str], what: str) -> str:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+        raise RezwheelError(f"{what} failed: {last}")
+    return r.stdout
 
 
 def _interpreter(python: str) -> str:
@@ -132,12 +138,11 @@ def _layout(zf: Any, path: str) -> Any:
     return Layout.from_json(zf.read(name).decode("utf-8"), path) if name else None
 
 
-def _environment(resolved: Resolved, places: dict, scheme: dict, venv: str
-                 ) -> tuple[list[str], list[str]]:
+def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[str], list[str]]:
     """rez-env.sh's lines and the notes on what it cannot do."""
     from rez.rex import Python, RexExecutor
     from rez.rex_bindings import (RequirementsBinding, VariantBinding, VariantsBinding,
-                                  VersionBinding)
+                                  VersionBinding, intersects)
     from rez.system import system
     from rez.version import Requirement
 
@@ -150,7 +155,7 @@ def _environment(resolved: Resolved, places: dict, scheme: dict, venv: str
     for k, val in {"system": system, "building": False, "testing": False,
                    "request": RequirementsBinding([Requirement(r) for r in resolved.requests]),
                    "implicits": RequirementsBinding([]), "resolve": VariantsBinding(bindings),
-                   "intersects": _intersects}.items():
+                   "intersects": intersects}.items():
         ex.bind(k, val)
     for p, v in variants:
         prefix = "REZ_" + v.name.upper().replace(".", "_")
@@ -210,12 +215,6 @@ def _environment(resolved: Resolved, places: dict, scheme: dict, venv: str
             notes.append(f"not expressible ({_NOT_EXPRESSIBLE[kind]}): {text}")
     lines += [f"# {n}" for n in notes] + body
     return lines, notes
-
-
-def _intersects(obj: Any, range_: str) -> bool:
-    from rez.rex_bindings import intersects
-
-    return intersects(obj, range_)
 
 
 def _escaped(value: str) -> str:
