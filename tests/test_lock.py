@@ -173,6 +173,38 @@ def test_requirements_txt_from_a_url_never_holds_credentials(server, tmp_path):
         server.root / "pyutil-1.2.0-py3-none-any.whl").stat().st_size
 
 
+def plain_wheel(tmp: Path) -> Path:
+    """A plain PyPI project (no rez definition) with a console script."""
+    src = tmp / "plainlib-src"
+    src.mkdir()
+    (src / "plainlib.py").write_text("def main():\n    print('plainlib 1.0')\n")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "plainlib"\nversion = "1.0"\n'
+        '[project.scripts]\nplainlib = "plainlib:main"\n'
+        '[tool.setuptools]\npy-modules = ["plainlib"]\n')
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+                    str(tmp / "plain"), str(src)], check=True, capture_output=True)
+    return next((tmp / "plain").glob("*.whl"))
+
+
+def test_plain_projects_are_locked_too(server, tmp_path):
+    """A PyPI project the request names is resolved by pip (as for install) and locked."""
+    shutil.copy(plain_wheel(tmp_path), server.root)
+    lock = tmp_path / "pylock.toml"
+    run("lock", "mytool-2", "plainlib", "--python", "3.11", "--index", server.url + "simple/",
+        "-o", lock, store=tmp_path / "store")
+    data = tomllib.loads(lock.read_text())
+    plain = next(p for p in data["packages"] if p["name"] == "plainlib")
+    assert plain["version"] == "1.0" and plain["wheels"][0]["name"] == \
+        "plainlib-1.0-py3-none-any.whl"
+    assert plain["index"] == server.url + "simple/"
+    python = venv(tmp_path / "uv")
+    uv_install(python, lock)
+    assert subprocess.run([str(python.parent / "plainlib")], capture_output=True,
+                          text=True).stdout.strip() == "plainlib 1.0"
+
+
 def test_export_venv_with_rez_environment(index, tmp_path):
     target = tmp_path / "env"
     r = run("export", "mytool-2", "multitool", "python-3.11", "--index", index, "--venv", target,
