@@ -182,6 +182,48 @@ def _install(args: argparse.Namespace) -> int:
     return _errors([d.error for d in done if d.error])
 
 
+def _lock(args: argparse.Namespace) -> int:
+    from rezwheel.lock import iter_lines, resolve, write
+
+    resolved = resolve(args.requests, _indexes(args), args.python, args.platform, args.prefix)
+    kind = write(resolved, args.lock_file)
+    if args.json:
+        print(json.dumps({"file": args.lock_file, "format": kind, "python": resolved.python,
+                          "platform": resolved.platform,
+                          "packages": [vars(p) for p in resolved.packages]}, indent=1))
+    elif not _QUIET:
+        for line in iter_lines(resolved):
+            print(line)
+        print(f"{args.lock_file}: {len(resolved.wheels)} wheels, {len(resolved.rez_only)} rez-only")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from rezwheel.export import export
+    from rezwheel.lock import resolve
+
+    resolved = resolve(args.requests, _indexes(args), args.python, None, args.prefix,
+                       for_export=True)
+    done = export(resolved, args.venv, jobs=args.jobs)
+    if args.json:
+        print(json.dumps({"venv": done.venv, "script": done.script, "notes": done.notes,
+                          "installed": [vars(p) for p in done.installed],
+                          "rez_only": [vars(p) for p in done.rez_only]}, indent=1))
+        return 0
+    for p in done.installed:
+        print(f"installed {p.package}  {p.filename}")
+    for note in done.notes:
+        print(f"rezwheel: note: {note}", file=sys.stderr)
+    print(f"{done.venv}: . {done.venv}/bin/activate && . {done.script}")
+    return 0
+
+
+def _indexes(args: argparse.Namespace) -> list[str]:
+    if not args.index:
+        raise RezwheelError(f"{args.command}: give --index URL|NAME|DIR to resolve from")
+    return args.index
+
+
 def _mirror(args: argparse.Namespace) -> int:
     from rezwheel.mirror import sync
 
@@ -361,6 +403,29 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help=json_help)
     ins.set_defaults(func=_install)
 
+    for name, help in (("lock", "resolve rez requests and write pylock.toml (PEP 751) or a "
+                                 "hash-checking requirements.txt for pip and uv"),
+                       ("export", "resolve rez requests into a new venv, with bin/rez-env.sh "
+                                  "setting what their rez commands set")):
+        lk = command(sub, name, help)
+        lk.add_argument("requests", nargs="+", metavar="REQUEST", help="rez requests")
+        lk.add_argument("--index", action="append", metavar="URL|NAME|DIR",
+                        help="index to resolve from; repeat to read several in order")
+        lk.add_argument("--python", metavar="X.Y", help="target python (default: the "
+                        "resolve's python package, else this interpreter's)")
+        lk.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
+        if name == "lock":
+            lk.add_argument("--platform", metavar="TAG", help="target wheel platform tag "
+                            "(default: this host's), e.g. manylinux_2_28_x86_64")
+            lk.add_argument("-o", "--output", dest="lock_file", required=True, metavar="FILE",
+                            help="pylock.toml, pylock.NAME.toml, or a .txt requirements file")
+        else:
+            lk.add_argument("--venv", required=True, metavar="DIR", help="the new venv")
+            lk.add_argument("--jobs", type=int, default=8, metavar="N",
+                            help="parallel downloads (8)")
+        lk.add_argument("--json", action="store_true", help=json_help)
+        lk.set_defaults(func=_lock if name == "lock" else _export)
+
     mirror = command(sub, "mirror", "a site mirror: a local directory index filled from "
                      "upstream")
     msub = mirror.add_subparsers(dest="mirror_command", required=True, metavar="COMMAND")
@@ -405,7 +470,8 @@ _FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
 _DIR = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
 _PATHS = {"paths": _FILE, "wheel": _FILE, "wheels": _FILE, "items": _FILE, "requirement": _FILE,
           "constraint": _FILE, "config": _FILE, "output": _DIR, "into": _DIR, "store": _DIR,
-          "to": _DIR, "source": _DIR}
+          "to": _DIR, "source": _DIR, "venv": _DIR,
+          "lock_file": _FILE}
 
 
 def _complete_paths(parser: argparse.ArgumentParser) -> None:

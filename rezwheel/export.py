@@ -1,0 +1,223 @@
+"""Exporting a rez resolve into a new venv: the locked wheels installed with ``installer`` (the
+payloads reused from the store, a local index's or site mirror's files read in place), plus
+``DIR/bin/rez-env.sh``, which sets what the resolved packages' rez ``commands`` set.
+
+The commands are run by rez's own interpreter (``rez.rex``) at export time, each package's
+``root`` bound to a placeholder that is then rewritten to where the wheel put that directory in
+the venv (from the wheel's layout map: ``PYTHONPATH`` dirs are site-packages, ``PATH`` dirs the
+venv's ``bin``, the rest ``share/rez/<name>``, as ``convert`` placed them). Entries that become
+site-packages are left out of ``PYTHONPATH`` (the venv's python has them). Prepends and appends
+keep what the shell already had. What a shell script cannot replay (an alias, a command that
+runs a program, a sourced file, a message) is listed in a comment and returned as a note.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from rezwheel.errors import RezwheelError
+from rezwheel.lock import HOST, Locked, Resolved
+
+_ROOT = "/@rezwheel-root@/"  # a root no real path starts with
+_NOT_EXPRESSIBLE = {"alias": "alias", "command": "runs a program", "source": "sources a file",
+                    "info": "prints a message", "error": "prints an error", "stop": "stops"}
+
+
+@dataclass
+class Exported:
+    venv: str
+    installed: list[Locked]
+    rez_only: list[Locked]
+    script: str  # DIR/bin/rez-env.sh
+    notes: list[str] = field(default_factory=list)  # what rez-env.sh cannot do
+
+
+def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8) -> Exported:
+    """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``."""
+    from rezwheel.install import download
+    from rezwheel.pools import threads
+    from rezwheel.resolve.store import Store
+
+    venv = os.path.abspath(venv)
+    if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
+        raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
+    python = _interpreter(resolved.python)
+    steps = {(s.rez_name, s.rez_version): s for s in resolved.steps}
+    wanted = [(p, steps[(p.rez_name, p.rez_version)]) for p in resolved.wheels]
+    st = Store(store)
+    with threads(jobs, "rezwheel-export") as pool:
+        files = list(pool.map(lambda ps: ps[1].local or download(ps[1], st), wanted))
+    _run([python, "-m", "venv", "--without-pip", venv], f"--venv {venv}: python -m venv")
+    scheme = json.loads(_run([os.path.join(venv, "bin", "python"), "-c",
+                              "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
+                             f"{venv}/bin/python"))
+    places = {}
+    for (p, _), path in zip(wanted, files):
+        places[p.rez_name] = _install(path, scheme, venv)
+    lines, notes = _environment(resolved, places, scheme)
+    script = os.path.join(venv, "bin", "rez-env.sh")
+    with open(script, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return Exported(venv, resolved.wheels, resolved.rez_only, script, notes)
+
+
+def _run(cmd: list[str], what: str) -> str:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+        raise RezwheelError(f"{what} failed: {last}")
+    return r.stdout
+
+
+def _interpreter(python: str) -> str:
+    """This interpreter when it is the target's version, else ``pythonX.Y`` on PATH."""
+    import shutil
+
+    if python == "%d.%d" % sys.version_info[:2]:
+        return sys.executable
+    found = shutil.which(f"python{python}")
+    if not found:
+        raise RezwheelError(f"python {python}: the resolve needs it and no python{python} is on "
+                            "PATH to make the venv with")
+    return found
+
+
+def _install(path: str, scheme: dict, venv: str) -> dict[str, str]:
+    """Install one wheel; returns its layout map's directories (root-relative) -> venv paths
+    (a plain wheel has none)."""
+    import installer
+    from installer.destinations import SchemeDictionaryDestination
+
+    from rezwheel.artifact.reader import READ_ERRORS, CheckedWheelFile, open_zip
+
+    dest = SchemeDictionaryDestination(
+        dict({k: scheme[k] for k in ("purelib", "platlib", "scripts", "data")},
+             headers=scheme["include"]),
+        interpreter=os.path.join(venv, "bin", "python"), script_kind="posix")
+    with open_zip(path) as zf:
+        try:
+            installer.install(CheckedWheelFile(zf, path), dest, {"INSTALLER": b"rezwheel"})
+        except RezwheelError:
+            raise
+        except (KeyError, *READ_ERRORS) as e:
+            raise RezwheelError(f"{path}: cannot install: {e}") from None
+        layout = _layout(zf, path)
+        dist = next((n.split("/")[0] for n in zf.namelist() if ".dist-info/" in n), "")
+    if layout is None:
+        return {}
+    data_dir = dist.replace(".dist-info", ".data") + "/"
+    out: dict[str, str] = {}
+    for f in layout.files:
+        if f.wheel_path.startswith(data_dir):
+            kind, _, rest = f.wheel_path[len(data_dir):].partition("/")
+            placed = os.path.join(scheme[{"scripts": "scripts", "data": "data",
+                                          "headers": "include"}.get(kind, kind)], rest)
+        else:
+            placed = os.path.join(scheme["purelib"], f.wheel_path)
+        # the directory both paths share a tail below: root-relative dir -> venv dir
+        a, b = f.path.split("/"), placed.split("/")
+        if len(a) == 1:
+            out.setdefault("", os.path.dirname(placed))
+            continue
+        while len(a) > 1 and a[-1] == b[-1]:
+            a, b = a[:-1], b[:-1]
+        out.setdefault("/".join(a), "/".join(b))
+    return out
+
+
+def _layout(zf: Any, path: str) -> Any:
+    from rezwheel.artifact.layout import FILENAME, Layout
+
+    name = next((n for n in zf.namelist() if n.endswith(".dist-info/" + FILENAME)), None)
+    return Layout.from_json(zf.read(name).decode("utf-8"), path) if name else None
+
+
+def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[str], list[str]]:
+    """rez-env.sh's lines and the notes on what it cannot do."""
+    from rez.rex import Python, RexExecutor
+    from rez.rex_bindings import (RequirementsBinding, VariantBinding, VariantsBinding,
+                                  VersionBinding, intersects)
+    from rez.system import system
+    from rez.version import Requirement
+
+    ex = RexExecutor(interpreter=Python(target_environ={}, passive=True), parent_environ={},
+                     parent_variables=True, shebang=False)
+    wheels = [p for p in resolved.wheels if p.rez_name in places]
+    variants = [(p, resolved.variants.get((p.rez_name, p.rez_version))) for p in wheels]
+    variants = [(p, v) for p, v in variants if v is not None]
+    bindings = {v.name: VariantBinding(v, cached_root=_ROOT + v.name) for _, v in variants}
+    for k, val in {"system": system, "building": False, "testing": False,
+                   "request": RequirementsBinding([Requirement(r) for r in resolved.requests]),
+                   "implicits": RequirementsBinding([]), "resolve": VariantsBinding(bindings),
+                   "intersects": intersects}.items():
+        ex.bind(k, val)
+    for p, v in variants:
+        prefix = "REZ_" + v.name.upper().replace(".", "_")
+        ex.setenv(prefix + "_VERSION", str(v.version))
+        ex.setenv(prefix + "_ROOT", _ROOT + v.name)
+    for attr in ("pre_commands", "commands", "post_commands"):
+        for p, v in variants:
+            code = getattr(v, attr)
+            if code is None:
+                continue
+            ex.bind("this", bindings[v.name])
+            ex.bind("version", VersionBinding(v.version))
+            ex.bind("root", _ROOT + v.name)
+            ex.bind("base", _ROOT + v.name)
+            code.set_package(v)
+            try:
+                with ex.reset_globals():
+                    ex.execute_code(code)
+            except Exception as e:  # rez's own errors in a package's commands
+                raise RezwheelError(f"{p.package}: its {attr} failed: "
+                                    f"{' '.join(str(e).split())[:300]}") from None
+    site = scheme["purelib"]
+
+    def place(value: str) -> str:
+        def sub(m: re.Match) -> str:
+            name, rel = m.group(1), (m.group(2) or "").lstrip("/")
+            dirs = places.get(name, {})
+            for d in sorted(dirs, key=len, reverse=True):
+                if rel == d or rel.startswith(d + "/") or d == "":
+                    return os.path.join(dirs[d], rel[len(d):].lstrip("/")).rstrip("/")
+            return os.path.join(scheme["data"], "share", "rez", name, rel).rstrip("/")
+        return re.sub(re.escape(_ROOT) + r"([^/:\s\"']+)((?:/[^:\s\"']*)?)", sub, value)
+
+    lines = ["# written by rezwheel export: what the resolved packages' rez commands set,",
+             f"# for {' '.join(resolved.requests)} (python {resolved.python})",
+             "# source it: . bin/rez-env.sh"]
+    lines += [f"# {p.package}: the host provides it" for p in resolved.rez_only
+              if p.rez_name in HOST]
+    notes = [f"{p.package}: no wheel ({p.why}); its commands are not applied"
+             for p in resolved.rez_only if p.rez_name not in HOST]
+    body: list[str] = []
+    for action in ex.manager.actions:
+        kind = action.name
+        if kind in ("setenv", "resetenv", "prependenv", "appendenv"):
+            key, value = action.args[0], _escaped(place(str(action.args[1])))
+            if key == "PYTHONPATH" and os.path.normpath(value) == os.path.normpath(site):
+                continue  # the venv's python has its site-packages
+            line = (f'export {key}="{value}"' if kind in ("setenv", "resetenv") else
+                    f'export {key}="{value}${{{key}:+:${key}}}"' if kind == "prependenv" else
+                    f'export {key}="${{{key}:+${key}:}}{value}"')
+            if kind in ("setenv", "resetenv") or line not in body:  # PATH once per directory
+                body.append(line)
+        elif kind == "unsetenv":
+            body.append(f"unset {action.args[0]}")
+        elif kind in _NOT_EXPRESSIBLE:
+            text = " ".join(place(str(a)) for a in action.args)
+            notes.append(f"not expressible ({_NOT_EXPRESSIBLE[kind]}): {text}")
+    lines += [f"# {n}" for n in notes] + body
+    return lines, notes
+
+
+def _escaped(value: str) -> str:
+    """``value`` for inside double quotes: ``$VAR`` still expands, as in rez's own sh
+    scripts."""
+    return re.sub(r'(["\\`])', r"\\\1", value)

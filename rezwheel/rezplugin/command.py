@@ -1,0 +1,49 @@
+"""
+rezwheel's commands inside rez: lock a resolve for pip and uv, export it into a venv, and the rest.
+
+`rez wheel lock mytool-2 python-3.11 --index studio -o pylock.toml` is `rezwheel lock ...`:
+the same parser, output and exit status (`rez wheel --help` lists the commands).
+"""
+# rez registers it through the entry point group ``rez.plugins.command`` (name ``wheel``), as
+# rez-pip 2 registers ``rez pip2``; the docstring above is rez's help line for it.
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Optional
+
+from rez.command import Command
+
+#: rez hands every argument it does not know to ``command`` untouched
+command_behavior = {"hidden": False, "arg_mode": "passthrough"}
+
+
+def setup_parser(parser: argparse.ArgumentParser, completions: bool = False) -> None:
+    parser.add_argument("wheel_args", nargs=argparse.REMAINDER, metavar="COMMAND ...",
+                        help="a rezwheel command and its arguments (rez wheel --help)")
+
+
+def command(opts: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None,
+            extra_arg_groups: Optional[list[list[str]]] = None) -> int:
+    import sys
+
+    from rezwheel.cli import main
+
+    args = list(opts.wheel_args or []) + [a for g in extra_arg_groups or [] for a in g]
+    if not args:
+        args = ["--help"]
+    status = main(args)
+    sys.stdout.flush()
+    return status
+
+
+class WheelCommand(Command):
+    schema_dict: dict[str, Any] = {}
+
+    @classmethod
+    def name(cls) -> str:
+        return "wheel"
+
+
+def register_plugin() -> type:
+    return WheelCommand
