@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTORY_TOKENS
+from helpers import ARTIFACTORY_TOKENS
 from rezwheel.index.config import (IndexConfig, artifactory_storage_url, is_artifactory,
                                    resolve_target)
 from rezwheel.index.writers import Result

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_samples
+from helpers import copy_samples
 
 from rezwheel.artifact import rezdef
 from rezwheel.artifact.identity import VariantId

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, env, rezwheel
-from servers import PyPIServer
+from helpers import BIN, env, rezwheel
+from helpers.servers import PyPIServer
 
 try:
     import tomllib

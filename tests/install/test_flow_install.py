@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_samples
+from helpers import copy_samples
 
 from rezwheel import cache
 from rezwheel.atomic import AtomicFile, atomic_dir, atomic_write
