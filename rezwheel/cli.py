@@ -24,8 +24,8 @@ def _convert(args: argparse.Namespace) -> int:
 
     from rezwheel.progress import conversion_bar
 
-    with conversion_bar(show=not (args.json or _QUIET)):
-        report = convert_paths(args.paths, args.output, prefix=args.prefix)
+    with conversion_bar(show=not (args.json or _QUIET)) as counters:
+        report = convert_paths(args.paths, args.output, prefix=args.prefix, counters=counters)
     if args.json:
         print(json.dumps([r.as_json() for r in report.converted], indent=1))
     else:

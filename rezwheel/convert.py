@@ -24,10 +24,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from rezwheel.artifact import naming, rezdef
+from rezwheel.artifact import naming, rezdef, writer
 from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.plan import PayloadItem, VariantPlan, under
-from rezwheel.rezrepo import fsrepo
 from rezwheel.errors import ConversionError, InvalidWheelError, RezwheelError
 from rezwheel.artifact.layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
 from rezwheel.rezrepo.scan import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
@@ -107,7 +106,8 @@ class Report:
 
 def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
                   linux_tag: str = "linux", reuse: Optional["Reuse"] = None,
-                  jobs: Optional[int] = None, sidecars: bool = False) -> Report:
+                  jobs: Optional[int] = None, sidecars: bool = False,
+                  counters: Optional[tuple] = None) -> Report:
     """Convert every variant under ``paths``; failures are reported, not raised, one per
     package (or per path that holds none), and the other packages still convert.
 
@@ -121,8 +121,15 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
 
     ``sidecars``: also leave each wheel's PEP 658 ``.metadata`` file beside it (a local index
     takes both by renaming: the file is written by the worker that has the text at hand).
+
+    ``counters``: what ``progress.conversion_bar`` shows (the writers count into them).
     """
-    paths = list(paths)
+    with writer.counting(counters):
+        return _convert_paths(list(paths), outdir, prefix, linux_tag, reuse, jobs, sidecars)
+
+
+def _convert_paths(paths: list[str], outdir: str, prefix: str, linux_tag: str,
+                   reuse: Optional["Reuse"], jobs: Optional[int], sidecars: bool) -> Report:
     jobs = jobs or int(os.environ.get("REZWHEEL_JOBS", "0") or 0) or os.cpu_count() or 1
     split = shards(paths, jobs) if jobs > 1 else None
     if split is None:
@@ -326,7 +333,7 @@ def _plan(pkg: Any, variant: Any, data: dict, dist: str, linux_tag: str,
     checked, its python and script directories read from ``commands``, its tags picked."""
     missing = root is None or not os.path.isdir(root)
     # a root that is the package directory itself holds the definition: rez's, not payload
-    skip = set(DEFINITION_FILES) if not fsrepo.variant_subpath(data, variant.index) else set()
+    skip = set(DEFINITION_FILES) if not rezdef.variant_subpath(data, variant.index) else set()
     items = () if missing else _walk(root, skip, nested)  # type: ignore[arg-type]
     _check_links(pkg, variant, items)
     commands = str(data.get("commands") or "")
@@ -430,7 +437,7 @@ def _write(pkg: Any, plan: VariantPlan, data: dict, definition: str, outdir: str
             rez_name=pkg.name, rez_version=str(pkg.version), variant_index=plan.variant.index,
             variant_requires=plan.requires,
             # where rez looks without shortlinks (a host's repository has none for it)
-            subpath=fsrepo.variant_subpath(data, plan.variant.index) or None,
+            subpath=rezdef.variant_subpath(data, plan.variant.index) or None,
             files=tuple(sorted(files, key=lambda f: f.path)),
             links=tuple(links), dirs=tuple(i.rel for i in plan.items if i.kind == "dir"),
             missing_root=plan.missing)

@@ -19,7 +19,6 @@ shows it, even echoed back by a server.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from dataclasses import dataclass, field

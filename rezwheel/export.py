@@ -48,7 +48,7 @@ def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int
     if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
         raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
     python = _interpreter(resolved.python)
-    steps = {(s.rez_name, s.rez_version): s for s in resolved.steps}
+    steps = {(s.id.name, s.id.version): s for s in resolved.steps}
     wanted = [(p, steps[(p.rez_name, p.rez_version)]) for p in resolved.wheels]
     st = Store(store)
     with threads(jobs, "rezwheel-export") as pool:

@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from rezwheel.artifact import rezdef
 from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import InstallError, InvalidWheelError, RezwheelError
 from rezwheel.hashing import sha256_file
@@ -178,7 +179,7 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
         data = rezpip.definition(rezpip.wheel_metadata(path), path, target, "", sha)
         variant = 0 if data.get("variants") else None
         root = fsrepo.variant_root(repo, data["name"], data["version"],
-                                   fsrepo.variant_subpath(data, variant))
+                                   rezdef.variant_subpath(data, variant))
         if fsrepo.is_installed(repo, data, variant):
             status = "present"
         elif dry_run:

@@ -90,7 +90,7 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
             steps, variants, clean, sources = _plan(requests, indexes, target_python,
                                                     bool(python), prefix, store, host, for_export)
     _no_context_cleanup()
-    resolved_python = next((s.rez_version for s in steps if s.rez_name == "python"), "")
+    resolved_python = next((s.id.version for s in steps if s.id.name == "python"), "")
     short = ".".join((resolved_python if _is_xy(resolved_python) else target_python)
                      .split(".")[:2])
     supported, plat = _supported_tags(short, platform)
@@ -118,7 +118,7 @@ def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, 
     with Planner(indexes, Target(python), prefix, store=store, explicit_python=explicit,
                  force=True, build=for_export) as planner:
         steps = planner.plan(list(requests), host)
-        sources = [s for r in planner.repos for s in r.sources]
+        sources = [s for r in planner.repos for s in r.readers]
         clean = {id(s): index_url(s.url) for s in sources}
         variants = {}
         if for_export:
@@ -126,10 +126,10 @@ def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, 
 
             paths = planner._bind() + planner.have
             for s in steps:
-                pkg = get_package(s.rez_name, s.rez_version, paths=paths)
+                pkg = get_package(s.id.name, s.id.version, paths=paths)
                 if pkg is not None:
-                    variants[(s.rez_name, s.rez_version)] = pkg.get_variant(s.variant) \
-                        if s.variant is not None else next(pkg.iter_variants())
+                    variants[(s.id.name, s.id.version)] = pkg.get_variant(s.id.index) \
+                        if s.id.index is not None else next(pkg.iter_variants())
     return steps, variants, clean, sources
 
 
@@ -150,19 +150,18 @@ def _locked(steps: list[Any], clean: dict, store: Any, sources: list[Any]) -> li
     from rezwheel.pools import threads
 
     def one(s: Any) -> Locked:
-        if s.kind == "installed" or s.rez_name in HOST:
-            why = "the target host provides it" if s.rez_name in HOST else \
+        if s.kind == "installed" or s.id.name in HOST or s.file is None:
+            why = "the target host provides it" if s.id.name in HOST else \
                 "found in a filesystem repository, not on an index"
-            return Locked(s.rez_name, s.rez_version, s.variant, why=why)
-        dist = dist_of(s.file)
+            return Locked(s.id.name, s.id.version, s.id.index, why=why)
+        f = s.file
+        dist = dist_of(f.filename)
         if dist is None:
-            raise RezwheelError(f"{s.package}: {s.file} is not a wheel or sdist file name")
-        owner = _owner(s.url, sources)
-        f = s.index_file
-        return Locked(s.rez_name, s.rez_version, s.variant, dist[0], str(dist[1]), s.file,
-                      _file_url(s.url), s.sha256, _size(s, owner, store),
-                      clean.get(id(owner)) if owner is not None else None,
-                      f.upload_time if f is not None else None)
+            raise RezwheelError(f"{s.package}: {f.filename} is not a wheel or sdist file name")
+        owner = _owner(f.url, sources)
+        return Locked(s.id.name, s.id.version, s.id.index, dist[0], str(dist[1]), f.filename,
+                      _file_url(f.url), f.sha256, _size(s, owner, store),
+                      clean.get(id(owner)) if owner is not None else None, f.upload_time)
 
     with threads(8, "rezwheel-lock") as pool:  # a size may cost a HEAD: side by side
         return list(pool.map(one, steps))
@@ -177,21 +176,21 @@ def _size(step: Any, owner: Any, store: Any) -> Optional[int]:
     else from a HEAD (remembered); None when the server will not say."""
     from rezwheel.atomic import atomic_write
 
-    candidates = [step.local, owner.local_path(step.index_file or _as_file(step))
-                  if owner is not None and hasattr(owner, "local_path") else None,
-                  store.wheel_path(step.sha256, step.file) if step.sha256 else None]
+    f = step.file
+    candidates = [step.local, owner.local_path(f) if owner is not None else None,
+                  store.wheel_path(f.sha256, f.filename) if f.sha256 else None]
     for path in candidates:
         if path and os.path.isfile(path):
             return os.path.getsize(path)
-    if not step.sha256:
+    if not f.sha256:
         return None
-    memo = os.path.join(store.root, "sizes", step.sha256)
+    memo = os.path.join(store.root, "sizes", f.sha256)
     try:
         with open(memo, encoding="ascii") as fh:
             return int(fh.read().strip())
     except (OSError, ValueError):
         pass
-    size = _head_size(step.url, owner)
+    size = _head_size(f.url, owner)
     if size is not None:
         os.makedirs(os.path.dirname(memo), exist_ok=True)
         atomic_write(memo, str(size).encode(), prefix=".tmp-")
@@ -213,12 +212,6 @@ def _head_size(url: str, owner: Any) -> Optional[int]:
         raise failure(e, url) from None
     length = r.headers.get("Content-Length", "")
     return int(length) if r.status_code == 200 and length.isdigit() else None
-
-
-def _as_file(step: Any) -> Any:
-    from rezwheel.index.pages import IndexFile
-
-    return IndexFile(step.file, step.url, step.sha256, None)
 
 
 # -- the target

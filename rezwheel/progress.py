@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 #: a download smaller than this shows no bar (it is over before a bar would help)
 BAR_BYTES = 32 << 20
@@ -87,18 +87,17 @@ def download_bar(name: str, total: int, show: bool) -> Iterator[Callable[[int], 
 
 
 @contextlib.contextmanager
-def conversion_bar(show: bool) -> Iterator[None]:
+def conversion_bar(show: bool) -> Iterator[Optional[tuple]]:
     """A transient line for a conversion while it runs (wheels finished, bytes read), fed by
-    counters the writer updates, in this process or in forked conversion workers."""
+    the counters it yields: pass them to ``convert_paths(counters=)``, whose writers update
+    them in this process or in forked conversion workers. None when nobody watches."""
     if not (show and on_terminal()):
-        yield
+        yield None
         return
     import multiprocessing
     import threading
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from rezwheel.artifact import writer
 
     counters = (multiprocessing.Value("q", 0), multiprocessing.Value("q", 0))
     bar = Progress(SpinnerColumn(), TextColumn("converting: {task.fields[wheels]} wheels "
@@ -111,13 +110,11 @@ def conversion_bar(show: bool) -> Iterator[None]:
         while not stop.wait(0.2):
             bar.update(task, wheels=counters[1].value, mb=counters[0].value / 1e6)
 
-    writer.COUNTERS = counters
     watcher = threading.Thread(target=poll, name="rezwheel-bar", daemon=True)
     with bar:
         watcher.start()
         try:
-            yield
+            yield counters
         finally:
             stop.set()
             watcher.join()
-            writer.COUNTERS = None

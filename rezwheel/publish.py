@@ -27,8 +27,9 @@ from rezwheel.errors import PublishError, RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.config import IndexConfig
 from rezwheel.index.pages import IndexFile
-from rezwheel.index.writers import IndexWriter, Result, Staging, Wheel, different_file, writer_for
+from rezwheel.index.writers import IndexWriter, Result, Staging, Wheel, different_file
 from rezwheel.pools import threads
+from rezwheel.resolve.store import default_root
 
 if TYPE_CHECKING:
     from rezwheel.convert import Report
@@ -70,9 +71,9 @@ def publish(paths: Sequence[str], target: IndexConfig, *, prefix: str = "",
     decided or put (and a conversion shows its transient bar); ``on_converted``: called with the
     conversion's report before anything is sent (the CLI shows its warnings there).
     """
-    index = writer_for(target, jobs or 8, wait)
+    index = _writer_for(target, jobs or 8, wait)
     done = Outcome()
-    with index.staging(prefix, dry_run) as staging:
+    with index.staging(prefix, dry_run, default_root()) as staging:
         wheels = _wheel_files(paths, done)
         wheels += _converted_wheels(paths, prefix, staging, done, show=progress is not None)
         if done.conversion and on_converted:
@@ -174,9 +175,9 @@ def _converted_wheels(paths: Sequence[str], prefix: str, staging: Staging, done:
     from rezwheel.convert import convert_paths
     from rezwheel.progress import conversion_bar
 
-    with conversion_bar(show=show):
+    with conversion_bar(show=show) as counters:
         report = convert_paths(dirs, staging.dir, prefix=prefix, reuse=staging.reuse,
-                               sidecars=staging.sidecars)
+                               sidecars=staging.sidecars, counters=counters)
     done.conversion = report
     done.problems += report.bad_paths + report.failed
     return [(r.file, r.sha256) for r in report.converted]
@@ -286,3 +287,14 @@ def _warn_resolve_time_code(w: Wheel) -> None:
         log.warning("%s: %s would run code while resolving: hosts will skip this package "
                     "unless the index is configured with trust-code", w.name,
                     ", ".join(f"{k}()" for k in found))
+
+
+def _writer_for(target: IndexConfig, jobs: int = 8, wait: Optional[float] = None) -> IndexWriter:
+    """The writer for a resolved ``--to`` target."""
+    if target.type == "local":
+        from rezwheel.index.local import LocalIndex
+
+        return LocalIndex(target.upload_url)
+    from rezwheel.index.upload import Uploader
+
+    return Uploader(target, jobs, wait)

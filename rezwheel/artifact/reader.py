@@ -282,7 +282,7 @@ def _check_layout(zf: zipfile.ZipFile, layout: Layout, definition: dict, path: s
             str(definition.get("version", "")) != layout.rez_version:
         raise InvalidWheelError(f"{path}: {LAYOUT} and {DEFINITION} name different packages")
     # the variant installed is the one the definition lists, at the place rez looks for it
-    from rezwheel.rezrepo.fsrepo import variant_subpath
+    from rezwheel.artifact.rezdef import variant_subpath
 
     variants = definition.get("variants") or []
     index = layout.variant_index

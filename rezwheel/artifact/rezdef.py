@@ -10,7 +10,9 @@ literal assignments, functions (kept as source for rez's ``SourceCode``, ``@late
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
+import os
 import textwrap
 import threading
 from typing import Any, Optional, Callable, NoReturn
@@ -108,6 +110,16 @@ def _code_of(value: Any) -> Optional[tuple]:
 #: ``ast.parse`` in two threads at once can fail with "AST constructor recursion depth
 #: mismatch" (gh-106905); definitions are read from thread pools, so parsing takes turns
 _AST_LOCK = threading.Lock()
+
+
+def variant_subpath(data: dict, variant: Optional[int]) -> str:
+    """Where rez looks for a variant under its package directory (what rez computes)."""
+    if variant is None or not data.get("variants"):
+        return ""
+    requires = [str(r) for r in data["variants"][variant]]
+    if data.get("hashed_variants"):  # rez: sha1 of the printed list of requires
+        return hashlib.sha1(str(requires).encode("utf8")).hexdigest()
+    return os.path.join(*requires) if requires else ""
 
 
 @dataclass(frozen=True)

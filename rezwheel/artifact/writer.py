@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import concurrent.futures as cf
 import csv
 import hashlib
@@ -70,8 +71,20 @@ LIMIT16 = 0xFFFF
 LIMIT32 = 0xFFFFFFFF
 
 #: (bytes read, wheels finished) shared with a process that shows a bar (``progress.
-#: conversion_bar``); forked conversion workers inherit it. None: nobody watches.
+#: conversion_bar`` makes them, ``counting`` sets them); forked conversion workers inherit
+#: them. None: nobody watches.
 COUNTERS: Optional[tuple] = None
+
+
+@contextlib.contextmanager
+def counting(counters: Optional[tuple]) -> Iterator[None]:
+    """Count what the writers of this process (and its forks) do into ``counters``."""
+    global COUNTERS
+    COUNTERS = counters
+    try:
+        yield
+    finally:
+        COUNTERS = None
 
 
 def _count(nbytes: int, wheels: int = 0) -> None:

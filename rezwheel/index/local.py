@@ -98,19 +98,18 @@ class LocalIndex:
         return os.path.join(self.root, ".publish-in-progress")
 
     @contextlib.contextmanager
-    def staging(self, prefix: str, dry_run: bool) -> Iterator[Staging]:
+    def staging(self, prefix: str, dry_run: bool, cache_root: str = "") -> Iterator[Staging]:
         """Wheels for this index are made inside it, to be renamed in rather than copied, with
         their PEP 658 sidecars; what killed publishes left here is removed first. Packages
         unchanged since their wheels went in are not converted again (``artifact.reuse``: the
-        record lives in the store)."""
+        record lives in ``cache_root``, the store)."""
         os.makedirs(self.root, exist_ok=True)
         _sweep_staging(self.root)
         reuse = None
-        if not dry_run:
+        if not dry_run and cache_root:
             from rezwheel.artifact.reuse import Reuse
-            from rezwheel.resolve.store import Store
 
-            reuse = Reuse(Store().root, self.root, f"prefix={prefix}\0"
+            reuse = Reuse(cache_root, self.root, f"prefix={prefix}\0"
                           f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", self.holds)
         with tempfile.TemporaryDirectory(prefix=f"{STAGING}{os.getpid()}-", dir=self.root) as work:
             yield Staging(work, sidecars=True, reuse=reuse)

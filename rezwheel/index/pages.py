@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html.parser
 import json
-import logging
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional

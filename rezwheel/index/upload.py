@@ -73,7 +73,7 @@ class Uploader:
         self.session.close()
 
     @contextlib.contextmanager
-    def staging(self, prefix: str, dry_run: bool) -> Iterator[Staging]:
+    def staging(self, prefix: str, dry_run: bool, cache_root: str = "") -> Iterator[Staging]:
         """Conversions for a server are made in a temporary directory, then sent from it."""
         with tempfile.TemporaryDirectory(prefix=f"{STAGING}{os.getpid()}-") as work:
             yield Staging(work)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ContextManager, Optional, Protocol
 
-from rezwheel.index.config import IndexConfig
 from rezwheel.index.pages import IndexFile
 
 if TYPE_CHECKING:
@@ -98,8 +97,9 @@ class IndexWriter(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def staging(self, prefix: str, dry_run: bool) -> ContextManager[Staging]:
-        """Where to convert rez packages for this batch (removed on the way out)."""
+    def staging(self, prefix: str, dry_run: bool, cache_root: str = "") -> ContextManager[Staging]:
+        """Where to convert rez packages for this batch (removed on the way out); ``cache_root``:
+        where a writer that reuses earlier conversions keeps its record (the store)."""
         ...
 
     def projects(self) -> Optional[set[str]]:
@@ -123,14 +123,3 @@ class IndexWriter(Protocol):
         """After the batch: pages written (local), or waiting until the index lists the files
         (a server, when asked to wait); a file still unlisted gets its ``result.error``."""
         ...
-
-
-def writer_for(target: IndexConfig, jobs: int = 8, wait: Optional[float] = None) -> IndexWriter:
-    """The writer for a resolved ``--to`` target."""
-    if target.type == "local":
-        from rezwheel.index.local import LocalIndex
-
-        return LocalIndex(target.upload_url)
-    from rezwheel.index.upload import Uploader
-
-    return Uploader(target, jobs, wait)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
 
+from rezwheel.artifact import rezdef
 from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import RezwheelError
 from rezwheel.index.pages import IndexFile
@@ -399,14 +400,14 @@ class Planner:
         definition = index.definition(vid.name, vid.version)
         data = definition.data if definition else {}
         root = fsrepo.variant_root(repo or "", vid.name, vid.version,
-                                   fsrepo.variant_subpath(data, vid.index))
+                                   rezdef.variant_subpath(data, vid.index))
         present = bool(repo) and fsrepo.is_installed(repo, data, vid.index)
         return Step(vid, "rezwheel", f, root, "present" if present else "install", index.reader,
                     definition)
 
     def _plain_step(self, pick: rezpip.Pick, data: dict, repo: Optional[str]) -> Step:
         root = fsrepo.variant_root(repo or "", data["name"], data["version"],
-                                   fsrepo.variant_subpath(data, 0))
+                                   rezdef.variant_subpath(data, 0))
         variant = 0 if data.get("variants") else None
         present = bool(repo) and fsrepo.is_installed(repo, data, variant)
         return Step(VariantId(data["name"], data["version"], variant),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import os
 import platform
 import sys
@@ -30,16 +29,6 @@ LOCKS = ".rezwheel-locks"
 def package_dir(repo: str, name: str, version: str) -> str:
     """An unversioned package lives in its family directory."""
     return os.path.join(repo, name, version) if version else os.path.join(repo, name)
-
-
-def variant_subpath(data: dict, variant: Optional[int]) -> str:
-    """Where rez looks for a variant under its package directory (what rez computes)."""
-    if variant is None or not data.get("variants"):
-        return ""
-    requires = [str(r) for r in data["variants"][variant]]
-    if data.get("hashed_variants"):  # rez: sha1 of the printed list of requires
-        return hashlib.sha1(str(requires).encode("utf8")).hexdigest()
-    return os.path.join(*requires) if requires else ""
 
 
 def variant_root(repo: str, name: str, version: str, sub: str) -> str:
@@ -175,7 +164,7 @@ def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
     if variant is None:
         return os.path.isdir(pkg_dir)
     return has_variant(existing, requires_key(data["variants"][variant]),
-                       os.path.join(pkg_dir, variant_subpath(data, variant)))
+                       os.path.join(pkg_dir, rezdef.variant_subpath(data, variant)))
 
 
 def _same_package(existing: dict, data: dict) -> bool:
@@ -203,7 +192,7 @@ def put_variant(repo: str, data: dict, variant: Optional[int], write: Callable[[
     name, version = data["name"], str(data.get("version") or "")
     pkg_dir = package_dir(repo, name, version)
     pkg_file = os.path.join(pkg_dir, "package.py")
-    sub = variant_subpath(data, variant)
+    sub = rezdef.variant_subpath(data, variant)
     root = os.path.join(pkg_dir, sub) if sub else pkg_dir
     make_dirs(repo, os.path.dirname(pkg_dir))
     tmp = staging(pkg_dir, name, version)
@@ -229,9 +218,9 @@ def put_variant(repo: str, data: dict, variant: Optional[int], write: Callable[[
 def _carry_nested(data: dict, variant: int, pkg_dir: str, stage: str) -> None:
     """Other variants' roots that lie inside this one's (variants ``[["foo", "maya-2024"],
     ["foo"]]``) move into the staged tree."""
-    mine = variant_subpath(data, variant)
+    mine = rezdef.variant_subpath(data, variant)
     for i in range(len(data.get("variants") or [])):
-        sub = variant_subpath(data, i)
+        sub = rezdef.variant_subpath(data, i)
         if i == variant or not sub or sub == mine:
             continue
         rel = os.path.relpath(sub, mine) if mine else sub

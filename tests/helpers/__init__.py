@@ -161,3 +161,13 @@ def install(*args, tmp_path, check=True):
 def rez_env(repo, *args):
     e = env(REZ_PACKAGES_PATH=str(repo), REZ_QUIET="1")
     return subprocess.run([str(BIN / "rez"), "env", *args], capture_output=True, text=True, env=e)
+
+
+def publish_local(files: list, index_dir: str) -> None:
+    """Publish wheel files to a local directory index in-process, through the publish flow."""
+    from rezwheel.index.config import IndexConfig
+    from rezwheel.publish import publish
+
+    outcome = publish([str(f) for f in files], IndexConfig(None, str(index_dir), str(index_dir),
+                                                           "local"))
+    assert not outcome.problems and all(r.status != "failed" for r in outcome.results), outcome

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_samples
+from helpers import copy_samples, publish_local
 
 from rezwheel import cache
 from rezwheel.atomic import AtomicFile, atomic_dir, atomic_write
@@ -31,12 +31,11 @@ PY = "%d.%d" % sys.version_info[:2]
 def built(tmp_path_factory):
     """The samples converted in-process and published to a local directory index."""
     from rezwheel.convert import convert_paths
-    from rezwheel.index.local import LocalIndex
 
     tmp = tmp_path_factory.mktemp("flow")
     report = convert_paths([str(copy_samples(tmp / "packages"))], str(tmp / "wheels"))
     assert report.converted and not report.failed
-    LocalIndex(str(tmp / "index")).publish([r.file for r in report.converted])
+    publish_local([r.file for r in report.converted], tmp / "index")
     return tmp, {os.path.basename(r.file): r.file for r in report.converted}
 
 
@@ -77,7 +76,7 @@ def test_requests_planned_from_a_local_index_then_met_by_what_is_installed(built
     assert {p: d.status for p, d in by_package.items()} == {p: "installed" for p in (
         "multitool-2.1.0", "pyutil-1.2.0", "python-3.9", "platform-linux", "arch-x86_64")}
     mine = by_package["multitool-2.1.0"].step
-    assert mine.variant == 0 and mine.root == str(
+    assert mine.id.index == 0 and mine.root == str(
         repo / "multitool" / "2.1.0" / "platform-linux" / "arch-x86_64" / "python-3.9")
     assert (Path(mine.root) / "bin").is_dir()
     data = fsrepo.installed_definition(str(repo), "multitool", "2.1.0")

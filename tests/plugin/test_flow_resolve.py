@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_samples
+from helpers import copy_samples, publish_local
 
 from rezwheel.artifact import rezdef
 from rezwheel.artifact.identity import VariantId
@@ -23,13 +23,12 @@ from rezwheel.index.readers import ChainReader, IndexReader, LocalReader
 def index_dir(tmp_path_factory) -> Path:
     """The samples converted and published to a local directory index (once per module)."""
     from rezwheel.convert import convert_paths
-    from rezwheel.index.local import LocalIndex
 
     tmp = tmp_path_factory.mktemp("flow")
     src = copy_samples(tmp / "src")
     report = convert_paths([str(src)], str(tmp / "out"))
     assert not report.failed, report.failed
-    LocalIndex(str(tmp / "index")).publish([c.file for c in report.converted])
+    publish_local([c.file for c in report.converted], tmp / "index")
     return tmp / "index"
 
 

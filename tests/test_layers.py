@@ -1,0 +1,86 @@
+"""The package's layers, read from the tree: each module imports only its own layer or lower
+ones, and no import cycle exists, even through imports inside functions (a newcomer reading
+one layer needs nothing above it; a cycle hides an order of initialisation)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rezwheel"
+
+#: lowest first; a module's layer is its subpackage, or its own name for top-level modules
+LAYERS = [
+    {"errors", "atomic", "hashing", "pools", "progress", "__init__", "limits", "index.config"},
+    {"artifact"},
+    {"index", "credentials"},
+    {"rezrepo"},
+    {"resolve", "rezplugin"},  # the plugin adapts rez's classes; the planner registers it
+    {"convert", "publish", "install", "mirror", "cache", "lock", "export"},
+    {"cli", "__main__", "rezplugin.command"},
+]
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
+                    node.module.split(".")[0] == "rezwheel":
+                base = node.module
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    found.add(sub if sub in modules else base)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.split(".")[0] == "rezwheel")
+            elif isinstance(node, ast.Constant) and node.value in modules:
+                found.add(node.value)  # importlib.import_module("rezwheel.x"): an import too
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                raise AssertionError(f"{path}: relative import (the layers read by name)")
+        graph[name] = {m for m in found if m in modules and m != name and m != "rezwheel"}
+    return graph
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")[1:] or ["__init__"]
+    for key in (".".join(parts), parts[0]):  # a module named alone, else its subpackage
+        for i, names in enumerate(LAYERS):
+            if key in names:
+                return i
+    raise AssertionError(f"{module}: in no layer of test_layers.LAYERS: place it")
+
+
+def test_every_module_imports_only_its_layer_or_lower_ones():
+    graph = _imports()
+    upward = sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps
+                    if _layer(b) > _layer(a))
+    assert upward == []
+
+
+def test_no_import_cycles():
+    graph = _imports()
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
