@@ -285,12 +285,12 @@ def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str
     roots = [_root(v) for v in variants]
     names: dict[str, int] = {}
     seen: dict[tuple[str, ...], tuple[int, str]] = {}
-    plans = []
+    plans: list[VariantPlan] = []
     for variant, build, root in zip(variants, builds, roots):
         nested = {os.path.relpath(r, root) for r in roots
                   if r and root and r.startswith(root.rstrip(os.sep) + os.sep)}
         plan = _plan(pkg, variant, data, dist, linux_tag, build, root, nested)
-        key = tuple(str(r) for r in variant.variant_requires)
+        key = plan.requires
         if key in seen:
             raise ConversionError(
                 f"{pkg.uri}: variants {seen[key][0]} and {variant.index} would both produce "
