@@ -29,7 +29,7 @@ from filelock import FileLock
 from packaging.utils import canonicalize_name
 
 from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile, dist_of
@@ -157,15 +157,9 @@ class LocalIndex:
                     return self._listed(w)
                 except OSError:
                     pass  # another filesystem: copy it
-            fd, tmp = tempfile.mkstemp(prefix=".rezwheel-", dir=self.files)
-            os.close(fd)
-            try:
+            with AtomicFile(os.path.join(self.files, w.name)) as tmp:
                 shutil.copyfile(w.path, tmp)
-                self.adopt(tmp, w.name, w.sha256, sidecar=False)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+                self._sidecars(tmp, w.name, w.sha256, sidecar=False)
         except OSError as e:
             return Result(w.name, w.sha256, "failed",
                           f"{w.name}: cannot write into {self.where}: {e.strerror or e}")
@@ -218,6 +212,11 @@ class LocalIndex:
         also keep ``NAME.sha256``, so that a sync killed before its pages were written does
         not hash its payloads again (a publish rebuilds from what it has in hand).
         """
+        self._sidecars(tmp, name, sha, sidecar)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, os.path.join(self.files, name))
+
+    def _sidecars(self, tmp: str, name: str, sha: str, sidecar: bool) -> None:
         dest = os.path.join(self.files, name)
         os.makedirs(self.files, exist_ok=True)
         made = tmp + ".metadata"
@@ -236,8 +235,6 @@ class LocalIndex:
         self._known[name] = facts
         if sidecar:
             _write(dest + ".sha256", (sha + "\n").encode())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
 
     def write_pages(self, projects: Optional[set[str]] = None) -> None:
         """Rewrite the pages of ``projects`` (all when None), then the root page."""
