@@ -17,7 +17,7 @@ LAYERS = [
     {"rezrepo"},
     {"resolve", "rezplugin"},  # the plugin adapts rez's classes; the planner registers it
     {"convert", "publish", "install", "mirror", "cache", "lock", "export"},
-    {"cli", "__main__", "rezplugin.command"},
+    {"cli", "commandline", "__main__", "rezplugin.command"},
 ]
 
 

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 
 from helpers import ROOT, rezwheel
-from rezwheel.cli import build_parser
+from rezwheel.commandline import build_parser
 
 README = ROOT / "README.md"
 
