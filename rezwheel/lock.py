@@ -124,7 +124,7 @@ def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, 
         if for_export:
             from rez.packages import get_package
 
-            paths = planner._bind() + planner.have
+            paths = planner.package_paths() + planner.have
             for s in steps:
                 pkg = get_package(s.id.name, s.id.version, paths=paths)
                 if pkg is not None:

@@ -101,11 +101,19 @@ class Planner:
                       for i in indexes]
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
         self.last_chosen: set[VariantId] = set()
+        self._bound: list[str] = []  # package paths bound to rez (``package_paths``)
 
     def close(self) -> None:
         if self._builds is not None:  # a guess pip did not confirm is not waited for
             self._builds.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        if self._bound:
+            from rez.plugin_managers import plugin_manager
+
+            repository = plugin_manager.get_plugin_class("package_repository", "artifactory")
+            for path in self._bound:
+                repository.unbind(path)
+            self._bound = []
 
     def __enter__(self) -> "Planner":
         return self
@@ -348,12 +356,17 @@ class Planner:
                                   None, v.root, "present"))
         return steps
 
-    def _bind(self) -> list[str]:
-        """The package paths of the solve, with rez's repository objects reading through our
-        IndexRepository instances (so one set of page reads serves planning and solving)."""
-        from rezwheel.rezplugin.artifactory import package_path
+    def package_paths(self) -> list[str]:
+        """The package paths of the indexes for rez's solver: rez's own ``artifactory``
+        repository type (found through rez's plugin registry, as for ``packages_path``)
+        reading through this planner's IndexRepository instances, so one set of page reads
+        serves planning and solving. ``close`` gives rez back what those paths held."""
+        if not self._bound:
+            from rez.plugin_managers import plugin_manager
 
-        return [package_path(r) for r in self.repos]
+            repository = plugin_manager.get_plugin_class("package_repository", "artifactory")
+            self._bound = [repository.bind(r) for r in self.repos]
+        return list(self._bound)
 
     def _scratch(self) -> list[str]:
         return [self.scratch] if os.listdir(self.scratch) else []
@@ -361,7 +374,7 @@ class Planner:
     def _solve(self, requests: list[str], have: list[str]) -> list[Any]:
         # what is installed wins over the same version on an index (present is a no-op),
         # unless --force asks for the index's definition
-        read = self._bind() + self._scratch()
+        read = self.package_paths() + self._scratch()
         paths = (have if not self.force else []) + read + (have if self.force else [])
         return solve(requests, paths,
                      [f"~python-{self.target.short}"] if self.explicit_python else [])
@@ -384,7 +397,7 @@ class Planner:
 
         from rez.version import Requirement
 
-        paths = self._bind() + self._scratch()
+        paths = self.package_paths() + self._scratch()
         out = []
         for request in requests:
             req = Requirement(request)
@@ -467,8 +480,8 @@ def _release(filename: str, project: str) -> Optional[Any]:
 
 
 def _warm_imports() -> None:
-    import importlib
+    import rez.package_filter  # noqa: F401
+    import rez.package_order  # noqa: F401
+    import rez.solver  # noqa: F401
 
-    for module in ("rez.solver", "rez.package_filter", "rez.package_order",
-                   "rezwheel.rezrepo.restore"):
-        importlib.import_module(module)
+    import rezwheel.rezrepo.restore  # noqa: F401

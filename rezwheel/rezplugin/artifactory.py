@@ -159,9 +159,13 @@ class ArtifactoryPackageRepository(PackageRepository):
     def name(cls) -> str:
         return TYPE
 
+    # the library's own solves (``resolve.planner``) find these through rez's plugin registry
+    bind = staticmethod(lambda index: bind(index))
+    unbind = staticmethod(lambda path: unbind(path))
+
     def __init__(self, location: str, resource_pool: Any,
                  index: Optional["IndexRepository"] = None) -> None:
-        """``index``: read through this one (``package_path``), not one of the plugin's own."""
+        """``index``: read through this one (``bind``), not one of the plugin's own."""
         self._given = location
         super().__init__(normalized(location), resource_pool)
         self.register_resource(ArtifactoryFamilyResource)
@@ -241,15 +245,32 @@ def normalized(location: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
 
 
-def package_path(index: "IndexRepository") -> str:
+#: package path -> the repository rez held there before ``bind`` (None: none)
+_BOUND: dict[str, Any] = {}
+
+
+def bind(index: "IndexRepository") -> str:
     """The package path (``artifactory@<location>``) whose rez repository reads through
     ``index``, for a solve run by the library itself: an install plans with ``index`` and
-    rez's solver then reads the same pages and definitions, not a second copy."""
+    rez's solver then reads the same pages and definitions, not a second copy. Until
+    ``unbind``, that path in rez's repository manager is this one (what was there comes back)."""
     from rez.package_repository import package_repository_manager as manager
 
     path = f"{TYPE}@{normalized(index.location)}"
+    _BOUND.setdefault(path, manager.repositories.get(path))
     manager.repositories[path] = ArtifactoryPackageRepository(index.location, manager.pool, index)
     return path
+
+
+def unbind(path: str) -> None:
+    """Give rez's repository manager back what it held at ``path`` before ``bind``."""
+    from rez.package_repository import package_repository_manager as manager
+
+    previous = _BOUND.pop(path, None)
+    if previous is None:
+        manager.repositories.pop(path, None)
+    else:
+        manager.repositories[path] = previous
 
 
 def _ttl(settings: object) -> float:

@@ -123,12 +123,15 @@ def test_variant_file_and_localize(index_dir, tmp_path):
 def test_plugin_reads_through_the_planner_index(index_dir, tmp_path):
     from rez.package_repository import package_repository_manager
 
-    from rezwheel.rezplugin.artifactory import normalized, package_path
+    from rezwheel.rezplugin.artifactory import bind, normalized, unbind
 
     repo = _repo(index_dir, tmp_path)
-    path = package_path(repo)
-    assert path == f"artifactory@{index_dir}"
+    path = f"artifactory@{index_dir}"
+    before = package_repository_manager.get_repository(path)
+    assert bind(repo) == path
     assert package_repository_manager.get_repository(path).index is repo
+    unbind(path)  # rez gets back the repository it had (a user's packages_path entry)
+    assert package_repository_manager.get_repository(path) is before
     assert normalized("https://user:pw@host.example/simple/") == "https://host.example/simple"
 
 
