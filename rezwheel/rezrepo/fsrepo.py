@@ -145,26 +145,39 @@ def has_variant(existing: dict, requires: tuple[str, ...], root: str) -> bool:
     return requires in listed and os.path.isdir(root)
 
 
-def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
-    """This package is installed in ``repo`` with this variant (None: the package itself).
+def installed_state(repo: str, data: dict, variant: Optional[int]
+                    ) -> tuple[str, Optional[dict]]:
+    """Whether this package is in ``repo`` with this variant (None: the package itself):
+    ``("present" | "absent" | "different", the definition installed)``. The one rule for the
+    planner, a wheel given by path and restore alike.
 
-    Ours counts as installed when the definition there is this one but for its variant list;
-    a rez-pip style one (``pip`` in the definition, remade with a new timestamp at every
-    install) when the same pip file, or one built from the same sdist, is there with at least
-    the extras asked now.
+    Ours is the same package when the definition there is this one but for its variant list
+    (a variantless one where variants are listed is another package); a rez-pip style one
+    (``pip`` in the definition, remade with a new timestamp at every install) when the same
+    pip file, or one built from the same sdist, is there with at least the extras asked now.
+    An unreadable installed definition raises ``RezwheelError``.
     """
     name, version = data["name"], str(data.get("version") or "")
-    try:
-        existing = installed_definition(repo, name, version)
-    except RezwheelError:
-        return False
-    if existing is None or not _same_package(existing, data):
-        return False
+    existing = installed_definition(repo, name, version)
+    if existing is None:
+        return "absent", None
+    if not _same_package(existing, data) or (variant is None and existing.get("variants")):
+        return "different", existing
     pkg_dir = package_dir(repo, name, version)
     if variant is None:
-        return os.path.isdir(pkg_dir)
-    return has_variant(existing, requires_key(data["variants"][variant]),
-                       os.path.join(pkg_dir, rezdef.variant_subpath(data, variant)))
+        present = os.path.isdir(pkg_dir)
+    else:
+        present = has_variant(existing, requires_key(data["variants"][variant]),
+                              os.path.join(pkg_dir, rezdef.variant_subpath(data, variant)))
+    return ("present" if present else "absent"), existing
+
+
+def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
+    """``installed_state`` is "present" (an unreadable definition there: not installed)."""
+    try:
+        return installed_state(repo, data, variant)[0] == "present"
+    except RezwheelError:
+        return False
 
 
 def _same_package(existing: dict, data: dict) -> bool:

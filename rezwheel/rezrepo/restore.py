@@ -146,20 +146,17 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
     layout, data = art.layout, art.definition
     pkg_dir = fsrepo.package_dir(repo, layout.rez_name, layout.rez_version)
     root = os.path.join(pkg_dir, layout.subpath) if layout.subpath else pkg_dir
-    existing = fsrepo.installed_definition(repo, layout.rez_name, layout.rez_version)
-    variantless = layout.variant_index is None
+    state, existing = fsrepo.installed_state(repo, data, layout.variant_index)
     status = "installed"
-    if existing is not None:
-        if fsrepo.without_variants(existing) != fsrepo.without_variants(data) or (
-                variantless and existing.get("variants")):
-            if not force:
-                raise InstallError(f"{os.path.join(pkg_dir, 'package.py')}: a different "
-                                   f"definition of {layout.rez_name}-{layout.rez_version} is "
-                                   "already installed (use --force)")
-            status = "replaced"
-        elif variantless or fsrepo.has_variant(existing, layout.variant_requires, root):
-            return Installed(layout.rez_name, layout.rez_version, layout.variant_index, root,
-                             "present")
+    if state == "different":
+        if not force:
+            raise InstallError(f"{os.path.join(pkg_dir, 'package.py')}: a different "
+                               f"definition of {layout.rez_name}-{layout.rez_version} is "
+                               "already installed (use --force)")
+        status = "replaced"
+    elif state == "present":
+        return Installed(layout.rez_name, layout.rez_version, layout.variant_index, root,
+                         "present")
 
     def write(stage: str) -> dict:
         restore_variant(art, stage)
