@@ -3,8 +3,10 @@ part of either: each is made at a temporary name in the target's own directory (
 stays on one filesystem), renamed into place once complete, and removed if anything fails on
 the way (a killed process leaves only a temporary name, which readers skip).
 
-Every write-then-rename in the package goes through here. Replacing a rez package's tree that
-rez may be reading (an atomic exchange of two directories) is another thing: ``fsrepo.swap_in``.
+Every write-then-rename in the package goes through here. Two renames are not writes and stay
+where they happen: moving in a file completed and verified elsewhere on the same filesystem (a
+conversion's wheel, a mirror's download: ``LocalIndex.adopt``), and replacing a rez package's
+tree that rez may be reading (an atomic exchange of two directories: ``fsrepo.swap_in``).
 """
 
 from __future__ import annotations

@@ -159,8 +159,7 @@ def put(step: Step, path: str, repo: str, force: bool = False) -> None:
         return
     from rezwheel.rezrepo.restore import Expected, install_wheel
 
-    install_wheel(path, repo, force=force, expect=Expected(
-        step.id.name, step.id.version, step.id.index, step.definition))
+    install_wheel(path, repo, force=force, expect=Expected(step.id, step.definition))
 
 
 def install_file(path: str, repo: str, target: rezpip.Target, force: bool = False,
@@ -188,29 +187,26 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
             check_writable(repo)
             rezpip.install_plain(path, repo, data)
             status = "installed"
-        return Done(_file_step(path, sha, "pypi", data["name"], data["version"], variant, root,
-                               status, data), status)
+        vid = VariantId(data["name"], data["version"], variant)
+        return Done(_file_step(path, sha, "pypi", vid, root, status, data), status)
     if dry_run:
         with open_artifact(path) as art:
             lay = art.layout
             present = fsrepo.is_installed(repo, art.definition, lay.variant_index)
         root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
         status = "present" if present else "install"
-        return Done(_file_step(path, sha, "rezwheel", lay.rez_name, lay.rez_version,
-                               lay.variant_index, root, status), status)
+        return Done(_file_step(path, sha, "rezwheel", lay.id, root, status), status)
     from rezwheel.rezrepo.restore import install_wheel
 
     r = install_wheel(path, repo, force=force)
-    return Done(_file_step(path, sha, "rezwheel", r.rez_name, r.rez_version, r.variant_index,
-                           r.root, r.status), r.status)
+    return Done(_file_step(path, sha, "rezwheel", r.id, r.root, r.status), r.status)
 
 
-def _file_step(path: str, sha: str, kind: str, name: str, version: str,
-               variant: Optional[int], root: str, status: str,
+def _file_step(path: str, sha: str, kind: str, vid: VariantId, root: str, status: str,
                data: Optional[dict] = None) -> Step:
     """The step a wheel file given by path stands for (what ``Done`` reports)."""
     given = IndexFile(os.path.basename(path), "file://" + os.path.abspath(path), sha, None)
-    return Step(VariantId(name, version, variant), kind, given, root, status, data=data)
+    return Step(vid, kind, given, root, status, data=data)
 
 
 def _check_plain(path: str, step: Step) -> None:

@@ -1,8 +1,9 @@
 """What names one variant everywhere: a rez family, a rez version and a variant index.
 
-Convert writes it into the layout map, the index lists it through the wheel's name, the
-planner picks it, the store keys extractions by it and restore puts it back in a repository;
-each of them used to rebuild the same ``(name, version, index)`` tuple. ``index`` is None for
+Convert writes it into the layout map (``Layout.id``), the planner's steps carry it, the
+plugin's variants and ``IndexRepository.file_for_variant`` look files up by it, and restore
+checks a wheel against the one the plan expected; each of them used to rebuild the same
+``(name, version, index)`` tuple. (The store keys payloads by sha256, not by identity.) ``index`` is None for
 a package without variants (one wheel for the whole package).
 """
 

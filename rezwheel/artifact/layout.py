@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Union
 
+from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import InvalidWheelError
 
 FILENAME = "rez-layout.json"
@@ -46,6 +47,10 @@ class Layout:
     dirs: tuple[str, ...] = ()  # empty directories
     missing_root: bool = False  # the source variant had no directory at all
     by_wheel_path: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def id(self) -> VariantId:
+        return VariantId(self.rez_name, self.rez_version, self.variant_index)
 
     def __post_init__(self) -> None:
         entries: list[Union[FileEntry, LinkEntry]] = [*self.files, *self.links]

@@ -178,12 +178,6 @@ class FamilyVersions:
         self._pep.setdefault(p, rez_version)
 
 
-def new_version_problem(family: Iterable[str], new: str) -> Optional[str]:
-    """What adding rez version ``new`` to a family's published versions would break, if anything
-    (one-off use; a batch keeps a ``FamilyVersions``)."""
-    return FamilyVersions(family).problem(new)
-
-
 def python_requirement(ranges: Iterable[str]) -> Optional[str]:
     """``Requires-Python`` from the rez ranges requested of ``python`` (``3.9``, ``3.7+``)."""
     specs = [s for r in ranges if (s := range_to_specifier(r))]

@@ -20,6 +20,7 @@ from installer.records import RecordEntry
 
 from rezwheel.rezrepo import fsrepo
 from rezwheel.errors import InstallError, InvalidWheelError
+from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.layout import FileEntry, Layout
 from rezwheel.artifact.reader import Artifact, open_artifact
 from rezwheel.artifact.rezdef import Definition
@@ -85,17 +86,13 @@ class RezVariantDestination:
 class Expected:
     """What the plan resolved a file to: the wheel must hold exactly that (an index chose the
     file, the wheel's own definition chooses where it is written)."""
-    rez_name: str
-    rez_version: str
-    variant_index: Optional[int]
+    id: VariantId
     definition: Optional[Definition] = None  # what rez resolved with
 
 
 @dataclass(frozen=True)
 class Installed:
-    rez_name: str
-    rez_version: str
-    variant_index: Optional[int]
+    id: VariantId
     root: str
     status: str  # "installed" | "present" | "replaced"
 
@@ -125,19 +122,12 @@ def install_wheel(path: str, repo: str, force: bool = False,
 
 
 def _check_expected(art: Artifact, expect: Expected, path: str) -> None:
-    lay = art.layout
-    have = (lay.rez_name, lay.rez_version, lay.variant_index)
-    want = (expect.rez_name, expect.rez_version, expect.variant_index)
-    if have != want:
-        raise InstallError(f"{os.path.basename(path)}: holds {_label(*have)}, the index listed "
-                           f"it as {_label(*want)}; refused")
+    if art.layout.id != expect.id:
+        raise InstallError(f"{os.path.basename(path)}: holds {art.layout.id}, the index listed "
+                           f"it as {expect.id}; refused")
     if expect.definition is not None and art.definition_text != expect.definition.text:
         raise InstallError(f"{os.path.basename(path)}: the definition served by the index differs "
                            "from the wheel's own rez-package.py; refused")
-
-
-def _label(name: str, version: str, index: Optional[int]) -> str:
-    return f"{name}-{version}" + ("" if index is None else f"[{index}]")
 
 
 def _install(art: Artifact, repo: str, force: bool) -> Installed:
@@ -155,8 +145,7 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
                                "already installed (use --force)")
         status = "replaced"
     elif state == "present":
-        return Installed(layout.rez_name, layout.rez_version, layout.variant_index, root,
-                         "present")
+        return Installed(layout.id, root, "present")
 
     def write(stage: str) -> dict:
         restore_variant(art, stage)
@@ -164,4 +153,4 @@ def _install(art: Artifact, repo: str, force: bool) -> Installed:
 
     fsrepo.put_variant(repo, data, layout.variant_index, write,
                        existing if status != "replaced" else None)
-    return Installed(layout.rez_name, layout.rez_version, layout.variant_index, root, status)
+    return Installed(layout.id, root, status)
