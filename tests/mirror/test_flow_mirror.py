@@ -1,0 +1,76 @@
+"""The mirror and lock flows in-process (``mirror.sync``, ``lock.resolve`` + ``lock.write``):
+what the CLI tests show through a subprocess, here as library calls a pipeline can make."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from helpers import copy_samples, publish_local
+
+PY = "%d.%d" % sys.version_info[:2]
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    from rezwheel.convert import convert_paths
+
+    tmp = tmp_path_factory.mktemp("flow-mirror")
+    report = convert_paths([str(copy_samples(tmp / "packages"))], str(tmp / "wheels"))
+    publish_local([c.file for c in report.converted], tmp / "index")
+    return tmp / "index", sorted(os.path.basename(c.file) for c in report.converted)
+
+
+def test_sync_copies_every_file_once_then_finds_them_present(upstream, tmp_path):
+    from rezwheel.index.readers import LocalReader
+    from rezwheel.mirror import sync
+
+    index, files = upstream
+    first = sync(str(index), str(tmp_path / "mirror"))
+    assert sorted(r.file for r in first) == files
+    assert {r.status for r in first} == {"copied"} and not [r for r in first if r.error]
+    again = sync(str(index), str(tmp_path / "mirror"))
+    assert {r.status for r in again} == {"present"}
+    # the mirror is an index in its own right: its pages list every file with its sha256
+    reader = LocalReader(str(tmp_path / "mirror"))
+    listed = {f.filename: f.sha256 for p in reader.projects() for f in reader.files(p)}
+    assert sorted(listed) == files and all(listed.values())
+
+
+def test_sync_refuses_a_different_file_under_a_name_the_mirror_holds(upstream, tmp_path):
+    from rezwheel.mirror import sync
+
+    import shutil
+    import zipfile
+
+    index, files = upstream
+    other = tmp_path / "other" / files[0]  # the same name, other bytes (a zip comment)
+    other.parent.mkdir()
+    shutil.copy(index / "files" / files[0], other)
+    with zipfile.ZipFile(other, "a") as z:
+        z.comment = b"not upstream's"
+    publish_local([other], tmp_path / "mirror")
+    results = {r.file: r for r in sync(str(index), str(tmp_path / "mirror"))}
+    assert results[files[0]].status == "failed"
+    assert "holds a different file" in (results[files[0]].error or "")
+
+
+@pytest.mark.skipif(PY != "3.11" or sys.platform != "linux",
+                    reason="the samples' compiled variants are CPython 3.11 on Linux")
+def test_lock_ties_each_resolved_variant_to_its_wheel(upstream, tmp_path):
+    import tomllib
+
+    from rezwheel.lock import resolve, write
+
+    index, files = upstream
+    resolved = resolve(["pyutil", "python-3.11"], [str(index)], python="3.11",
+                       store=str(tmp_path / "store"))
+    assert write(resolved, str(tmp_path / "pylock.toml")) == "pylock"
+    lock = tomllib.loads((tmp_path / "pylock.toml").read_text(encoding="utf-8"))
+    assert lock["created-by"] == "rezwheel"
+    wheels = {w["name"] for p in lock["packages"] for w in p.get("wheels", [])}
+    assert wheels and wheels <= set(files)
+    assert any(p["name"] == "pyutil" for p in lock["packages"])
+    assert not os.path.exists(tmp_path / "store" / "wheels")  # no payload downloaded
