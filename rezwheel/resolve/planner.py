@@ -162,12 +162,12 @@ class Planner:
         # the rez readings first; the PEP 508 reading only of tokens whose rez reading names
         # nothing (``importlib-metadata``), so no page is read twice for one token
         rez_keys = {("rez", w.rez) for w in live if w.rez and not (
-            w.text[:1] in "!~" or w.rez in HOST_FAMILIES or w.rez.startswith("."))}
+            w.text[:1] in "!~" or _host(w))}
         kinds = self._lookups(rez_keys, have)
         _warm_imports()  # rez's solver and installer load while the pages are on the wire
         kinds.update(self._lookups({("pep", canonicalize_name(w.pep.name)) for w in (
             *live, *asked.constraints) if w.pep and w.text[:1] not in "!~" and not kinds.get(
-            ("rez", w.rez))}, have))
+            ("rez", w.rez)) and not _host(w)}, have))
         rez_reqs: list[str] = []
         pip_reqs: list[Wanted] = []
         for w in live:
@@ -176,8 +176,7 @@ class Planner:
                 pip_reqs.append(w if w.pep and canonicalize_name(w.pep.name) == canonicalize_name(
                     w.rez) else self._pin(w))
                 continue
-            if w.text[:1] in "!~" or (w.rez and (w.rez in HOST_FAMILIES or w.rez.startswith(
-                    ".") or rez_kind)):
+            if w.text[:1] in "!~" or _host(w) or (w.rez and rez_kind):
                 rez_reqs.append(w.text)
                 continue
             kind = kinds.get(("pep", canonicalize_name(w.pep.name))) if w.pep else None
@@ -477,6 +476,13 @@ def _release(filename: str, project: str) -> Optional[Any]:
 
     dist = dist_of(filename)
     return dist[1] if dist and dist[0] == project else None
+
+
+def _host(w: Wanted) -> bool:
+    """A request rez answers from the host (``python-3.11``, ``platform-linux``) or a
+    ``.build`` one: never looked up on an index, under either reading (``python-3.11`` is no
+    PyPI project ``python-3-11``: asking would cost a page, and offline an error)."""
+    return bool(w.rez) and (w.rez in HOST_FAMILIES or w.rez.startswith("."))
 
 
 def _warm_imports() -> None:

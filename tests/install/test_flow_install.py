@@ -296,3 +296,20 @@ def test_no_import_cycles():
 
     cycles = sorted((a, b) for a in graph for b in graph[a] if reaches(b, a))
     assert cycles == []
+
+
+def test_host_requests_are_never_looked_up_on_an_index(built, artifactory, monkeypatch,
+                                                       tmp_path):
+    """``python-3.11`` is rez's host package, not the PyPI project ``python-3-11``: planning
+    asks no index about it (a page per run, and offline an error)."""
+    from helpers import ARTIFACTORY_TOKENS
+    from rezwheel.resolve.planner import Planner
+    from rezwheel.resolve.wanted import Asked, parse
+    from rezwheel.rezrepo.rezpip import Target
+
+    monkeypatch.setenv("REZWHEEL_TOKEN", ARTIFACTORY_TOKENS[0])
+    monkeypatch.setenv("REZWHEEL_STORE", str(tmp_path / "store"))
+    with Planner([artifactory.url], Target.current("3.11")) as planner:
+        planner.classify(Asked([parse("python-3.11"), parse("platform-linux")]), [])
+    asked = [p for _, p in artifactory.log]
+    assert not [p for p in asked if "python" in p or "platform" in p], asked
