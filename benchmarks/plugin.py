@@ -33,14 +33,11 @@
 import json
 import os
 import random
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -144,57 +141,10 @@ def rezwheel(*args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-class Nginx:
-    """nginx serving ``root`` statically on 127.0.0.1 (ETags on), its prefix, config, pid and
-    logs in a temporary directory: ``Nginx.start(root, tmp)`` is None when nginx is absent."""
-
-    def __init__(self, prefix: Path, port: int) -> None:
-        self.prefix, self.url = prefix, f"http://127.0.0.1:{port}/"
-
-    @classmethod
-    def start(cls, root: Path, tmp: Path) -> Optional["Nginx"]:
-        exe = shutil.which("nginx") or next(
-            (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
-        if not exe:
-            return None
-        prefix = tmp / "nginx"
-        (prefix / "logs").mkdir(parents=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        user = "user root;" if os.geteuid() == 0 else ""
-        (prefix / "nginx.conf").write_text(f"""
-{user} worker_processes 1; pid {prefix}/nginx.pid; error_log {prefix}/logs/error.log;
-events {{ worker_connections 256; }}
-http {{
-  types {{ text/html html; application/octet-stream whl metadata; }}
-  access_log off;
-  client_body_temp_path {prefix}; proxy_temp_path {prefix}; fastcgi_temp_path {prefix};
-  uwsgi_temp_path {prefix}; scgi_temp_path {prefix};
-  server {{ listen 127.0.0.1:{port}; root {root}; index index.html; etag on; }}
-}}
-""")
-        subprocess.run([exe, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True)
-        server = cls(prefix, port)
-        for _ in range(50):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return server
-            except OSError:
-                time.sleep(0.1)
-        server.stop()
-        sys.exit("nginx did not start: " + (prefix / "logs" / "error.log").read_text()[-500:])
-
-    def stop(self) -> None:
-        pid = self.prefix / "nginx.pid"
-        if pid.exists():
-            os.kill(int(pid.read_text()), 15)
-
-
 def resolves(tmp: Path, families: int, versions: int) -> bool:
     """Every mode's table rows; True when every resolve matched the filesystem's."""
     from helpers.artifactory import Artifactory, serve
-    from helpers.servers import PyPIServer
+    from helpers.servers import Nginx, PyPIServer
 
     repo = tmp / "repo"
     generate(repo, families, versions)
