@@ -1,13 +1,31 @@
 """The rez plugin against rez's filesystem repository, same run:
 `python benchmarks/plugin.py [FAMILIES VERSIONS]` (default 300 x 10, two variants each).
 
-1. Resolve 20 requests through the plugin (pypiserver and a local directory index; cold store,
-   then warm store) and from the same packages in a rez filesystem repository; each mode in a
-   fresh process. Prints time ratios, HTTP requests and bytes, and checks resolves are identical.
-   Goals: warm <= 0.8x filesystem, cold <= 1.5x, cold requests <= families touched + definitions.
-   Three indexes: a local directory, the tests' Artifactory fixture (a threaded WSGI server in
-   this process) and pypiserver (which re-reads its whole directory for every page and file, so
-   at 6,000 files it is the bottleneck: its figures measure the server more than the client).
+1. Resolve 20 requests from a rez filesystem repository and through the plugin, each mode and
+   each state in a fresh process: cold (empty store), warm within the index's ttl (300 s: no
+   request expected), warm after the ttl (every cached page revalidated: ``REZWHEEL_TTL=0``,
+   as the plugin tests emulate an expired ttl). Indexes:
+
+   - a local directory index (no requests at all);
+   - the same directory served by nginx on 127.0.0.1 (started and stopped here, its config in a
+     temporary directory; Debian: ``apt-get install nginx-light``; the mode is reported as
+     skipped when nginx is absent). A static server costs almost nothing: this measures the
+     client. Goals: cold <= 1.5x filesystem, warm <= 0.8x;
+   - the tests' Artifactory fixture (a threaded WSGI server in this process) with 50 ms added to
+     every request (its ``latency``), a far server. Goals: cold <= 3x, warm within ttl <= 0.8x;
+   - pypiserver (which re-reads its whole directory for every page and file, so at 6,000 files it
+     is the bottleneck: its figures measure the server more than the client).
+
+   Every resolve must match the filesystem's (the run exits 1 otherwise). Only the resolves are
+   timed (rez and the plugin's imports are outside the span in every mode).
+
+   Requests and sequential round trips: the worker wraps ``requests.Session.send`` (the one way
+   every reader's request goes out) and records, for each request, when it was sent, when its
+   answer's headers arrived and the resolve it belongs to. Two requests had to wait on each other when one started after the other ended;
+   a resolve's sequential round trips are the longest chain of such non-overlapping requests (the
+   longest path through the interval order, by dynamic programming over requests sorted by end
+   time). A sequential client scores its request count; a client that prefetches in parallel
+   scores the depth of what it waited on. The table sums both over the 20 resolves.
 2. Localize an 18-wheel, ~30 MB environment (cold store) vs `uv pip install` of the same wheels
    into a fresh venv with an empty uv cache. Goal: ratio <= 1.0.
 """
@@ -15,6 +33,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +43,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 BIN = Path(sys.executable).parent
+DELAY = 0.05  # seconds the Artifactory fixture adds to every request
+TTL = "300"   # a render node's ttl
 
 
 def generate(root: Path, families: int, versions: int, payload: int = 0, seed: int = 0) -> None:
@@ -50,29 +71,65 @@ def generate(root: Path, families: int, versions: int, payload: int = 0, seed: i
         (root / "python" / py / "package.py").write_text(f"name = 'python'\nversion = {py!r}\n")
 
 
+def record_requests() -> list:
+    """Wrap ``requests.Session.send``: every request's (resolve, start, end), appended to the
+    list returned (the resolve is ``CURRENT[0]`` when it went out)."""
+    import requests
+
+    seen: list = []
+    send = requests.Session.send
+
+    def timed(self, request, **kw):
+        t = time.perf_counter()
+        try:
+            return send(self, request, **kw)
+        finally:
+            seen.append((CURRENT[0], t, time.perf_counter()))
+
+    requests.Session.send = timed
+    return seen
+
+
+CURRENT = [0]  # the resolve under way, for record_requests
+
+
+def round_trips(spans: list) -> int:
+    """The longest chain of requests each started after the previous one ended."""
+    spans = sorted(spans, key=lambda s: s[1])
+    depth: list = []  # (end, longest chain ending with this request)
+    for start, end in spans:
+        depth.append((end, 1 + max((d for e, d in depth if e <= start), default=0)))
+    return max((d for _, d in depth), default=0)
+
+
 def worker(location: str, requests: list, environ: bool) -> None:
     """In a fresh process: resolve (and optionally localize) every request; print a report."""
     from rez.package_repository import package_repository_manager
     from rez.resolved_context import ResolvedContext
 
+    seen = record_requests() if location.startswith("artifactory@http") else []
     t = time.perf_counter()
     resolves = []
-    for r in requests:
+    for i, r in enumerate(requests):
+        CURRENT[0] = i
         ctx = ResolvedContext(r.split(), package_paths=[location])
         resolves.append(" ".join(f"{v.qualified_package_name}[{v.index}]"
                                  for v in ctx.resolved_packages or []))
         if environ:
             ctx.get_environ()
     took = time.perf_counter() - t
-    counters = {"requests": 0, "bytes": 0}
+    counters: dict = {"bytes": 0}
     if location.startswith("artifactory@"):
         c = package_repository_manager.get_repository(location).index.counters
-        counters = {"requests": c.requests, "bytes": c.bytes, "by_kind": c.by_kind}
-    print(json.dumps({"seconds": took, "resolves": resolves, **counters}))
+        counters = {"bytes": c.bytes, "by_kind": c.by_kind}
+    trips = sum(round_trips([(a, b) for n, a, b in seen if n == i]) for i in range(len(requests)))
+    print(json.dumps({"seconds": took, "resolves": resolves, "requests": len(seen),
+                      "round_trips": trips, **counters}))
 
 
-def run_worker(location: str, requests: list, store: Path, environ: bool = False) -> dict:
-    env = dict(os.environ, REZWHEEL_STORE=str(store), REZ_QUIET="1")
+def run_worker(location: str, requests: list, store: Path, environ: bool = False,
+               ttl: str = TTL) -> dict:
+    env = dict(os.environ, REZWHEEL_STORE=str(store), REZ_QUIET="1", REZWHEEL_TTL=ttl)
     out = subprocess.run([sys.executable, __file__, "worker", location, json.dumps(requests),
                           "1" if environ else "0"], capture_output=True, text=True, env=env)
     if out.returncode:
@@ -85,9 +142,10 @@ def rezwheel(*args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def resolves(tmp: Path, families: int, versions: int) -> None:
+def resolves(tmp: Path, families: int, versions: int) -> bool:
+    """Every mode's table rows; True when every resolve matched the filesystem's."""
     from helpers.artifactory import Artifactory, serve
-    from helpers.servers import PyPIServer
+    from helpers.servers import Nginx, PyPIServer
 
     repo = tmp / "repo"
     generate(repo, families, versions)
@@ -100,30 +158,47 @@ def resolves(tmp: Path, families: int, versions: int) -> None:
     base, _ = serve(art)
     os.environ["REZWHEEL_TOKEN"] = "bench"
     rezwheel("publish", *wheels, "--to", f"{base}/artifactory/api/pypi/rez")
+    art.latency = DELAY  # from here on, a far server
     server = PyPIServer(tmp / "srv")
+    nginx = Nginx.start(tmp / "idx", tmp)
     try:
-        rezwheel("publish", *wheels, "--to", server.url)
+        for w in wheels:  # pypiserver serves its directory (an upload re-lists it: minutes)
+            shutil.copy(w, server.root)
         rnd = random.Random(1)
         requests = [f"fam{rnd.randrange(families // 2, families):04d} python-3.11"
                     for _ in range(20)]
         fs = run_worker(str(repo), requests, tmp / "unused")
-        print(f"filesystem repository: 20 resolves in {fs['seconds']:.2f}s")
-        for label, location in (("local dir", f"artifactory@{tmp / 'idx'}"),
-                                ("Artifactory fixture",
-                                 f"artifactory@{base}/artifactory/api/pypi/rez/simple/"),
-                                ("pypiserver", f"artifactory@{server.url}simple/")):
-            store = tmp / f"store-{label.replace(' ', '')}"
-            cold = run_worker(location, requests, store)
-            warm = run_worker(location, requests, store)
-            same = cold["resolves"] == fs["resolves"] == warm["resolves"]
-            touched = {p.split("-")[0] for r in fs["resolves"] for p in r.split()}
-            defs = cold.get("by_kind", {})
-            print(f"{label}: cold {cold['seconds']:.2f}s = {cold['seconds'] / fs['seconds']:.2f}x "
-                  f"(goal <= 1.5), warm {warm['seconds']:.2f}s = "
-                  f"{warm['seconds'] / fs['seconds']:.2f}x (goal <= 0.8); identical resolves: "
-                  f"{same}; cold {cold['requests']} requests ({defs}), {cold['bytes']:,} bytes, "
-                  f"{len(touched)} families touched; warm {warm['requests']} requests")
+        touched = {p.split("-")[0] for r in fs["resolves"] for p in r.split()}
+        print(f"filesystem repository: 20 resolves in {fs['seconds']:.2f}s, "
+              f"{len(touched)} families touched")
+        modes = [("local dir", f"artifactory@{tmp / 'idx'}", "-", "-"),
+                 ("nginx", nginx and f"artifactory@{nginx.url}simple/", "1.5", "0.8"),
+                 (f"Artifactory +{DELAY * 1000:.0f}ms",
+                  f"artifactory@{base}/artifactory/api/pypi/rez/simple/", "3", "0.8"),
+                 ("pypiserver", f"artifactory@{server.url}simple/", "-", "-")]
+        print(f"{'mode':<20} {'state':<16} {'seconds':>8} {'ratio':>6} {'goal':>5} "
+              f"{'requests':>8} {'round trips':>11}  identical")
+        identical = True
+        for label, location, cold_goal, warm_goal in modes:
+            if location is None:
+                print(f"{label:<20} skipped: nginx is absent (Debian: apt-get install nginx-light)")
+                continue
+            store = tmp / f"store-{label.split()[0]}"
+            runs = [("cold", run_worker(location, requests, store), cold_goal),
+                    ("warm within ttl", run_worker(location, requests, store), warm_goal),
+                    ("warm after ttl", run_worker(location, requests, store, ttl="0"), "-")]
+            for state, got, goal in runs:
+                same = got["resolves"] == fs["resolves"]
+                identical &= same
+                print(f"{label:<20} {state:<16} {got['seconds']:8.2f} "
+                      f"{got['seconds'] / fs['seconds']:5.2f}x {goal:>5} {got['requests']:8d} "
+                      f"{got['round_trips']:11d}  {same}")
+            print(f"{'':<20} cold reads: {runs[0][1].get('by_kind', {})}, "
+                  f"{runs[0][1]['bytes']:,} bytes")
+        return identical
     finally:
+        if nginx:
+            nginx.stop()
         server.stop()
 
 
@@ -157,8 +232,10 @@ def main() -> None:
     families = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     versions = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     with tempfile.TemporaryDirectory(prefix="rezwheel-bench-") as tmp:
-        resolves(Path(tmp), families, versions)
+        identical = resolves(Path(tmp), families, versions)
         localize(Path(tmp))
+    if not identical:
+        sys.exit("some resolves differ from the filesystem repository's")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
 
     ``for_export``: sdists of plain projects are built into wheels here (as ``install`` does)
     and the rez variants are kept for their ``commands``."""
+    from rezwheel.resolve.solve import skip_context_cleanup
     from rezwheel.resolve.store import Store
 
     target_python = python or "%d.%d" % _running()[:2]
@@ -89,7 +90,7 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
         with _implicit_packages(platform):
             steps, variants, clean, sources = _plan(requests, indexes, target_python,
                                                     bool(python), prefix, store, host, for_export)
-    _no_context_cleanup()
+    skip_context_cleanup()
     resolved_python = next((s.id.version for s in steps if s.id.name == "python"), "")
     short = ".".join((resolved_python if _is_xy(resolved_python) else target_python)
                      .split(".")[:2])
@@ -131,18 +132,6 @@ def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, 
                     variants[(s.id.name, s.id.version)] = pkg.get_variant(s.id.index) \
                         if s.id.index is not None else next(pkg.iter_variants())
     return steps, variants, clean, sources
-
-
-def _no_context_cleanup() -> None:
-    """rez's exit hook imports ``rez.resolved_context`` (0.2 s: pydot, pyparsing) to clear the
-    temporary directories of contexts; no context was made here, so there are none."""
-    import atexit
-    import sys
-
-    util = sys.modules.get("rez.util")
-    if util is not None and "rez.resolved_context" not in sys.modules \
-            and hasattr(util, "_atexit"):
-        atexit.unregister(util._atexit)
 
 
 def _locked(steps: list[Any], clean: dict, store: Any, sources: list[Any]) -> list[Locked]:

@@ -25,11 +25,6 @@ from urllib.parse import urlsplit
 
 from rezwheel.errors import RezwheelError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 TYPES = ("artifactory", "pypi", "devpi", "local")
 _SECRET_KEYS = ("token", "password")
 
@@ -68,6 +63,10 @@ def load_config(path: Optional[str] = None) -> dict:
     path = path or config_path()
     if not os.path.exists(path):
         return {}
+    if sys.version_info >= (3, 11):  # read only when there is a file (most farm nodes have none)
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)

@@ -119,3 +119,15 @@ def as_rez(w: Wanted, family: str) -> str:
     if not rng or rng == "*":
         return family
     return f"{family}{rng}" if rng[0] in "<>=!~" else f"{family}-{rng}"
+
+
+def skip_context_cleanup() -> None:
+    """Unregister rez's exit hook, which imports ``rez.resolved_context`` (0.2 s: pydot,
+    pyparsing) to clear the temporary directories of contexts, when no context can exist: the
+    module was never imported. Called once rez has solved (``lock``, ``rezwheel install``)."""
+    import atexit
+
+    util = sys.modules.get("rez.util")
+    if util is not None and "rez.resolved_context" not in sys.modules \
+            and hasattr(util, "_atexit"):
+        atexit.unregister(util._atexit)

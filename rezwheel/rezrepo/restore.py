@@ -13,18 +13,20 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Optional
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Optional
 
-import installer
-from installer.records import RecordEntry
-
-from rezwheel.rezrepo import fsrepo
 from rezwheel.errors import InstallError, InvalidWheelError
-from rezwheel.artifact.identity import VariantId
-from rezwheel.artifact.layout import FileEntry, Layout
-from rezwheel.artifact.reader import Artifact, open_artifact
-from rezwheel.artifact.rezdef import Definition
-from rezwheel.artifact.writer import CHUNK
+from rezwheel.hashing import CHUNK
+from rezwheel.rezrepo import fsrepo
+
+if TYPE_CHECKING:  # installer and the archive reader are imported when a variant is restored:
+    # the plugin imports this module for every root rez asks for, mostly already in the store
+    from installer.records import RecordEntry
+
+    from rezwheel.artifact.identity import VariantId
+    from rezwheel.artifact.layout import Layout
+    from rezwheel.artifact.reader import Artifact
+    from rezwheel.artifact.rezdef import Definition
 
 
 class RezVariantDestination:
@@ -48,6 +50,10 @@ class RezVariantDestination:
 
     def write_file(self, scheme: str, path: str, stream: BinaryIO,
                    is_executable: bool) -> RecordEntry:
+        from installer.records import RecordEntry
+
+        from rezwheel.artifact.layout import FileEntry
+
         entry = self.layout.by_wheel_path.get(self._wheel_path(scheme, path))
         if not isinstance(entry, FileEntry):
             return RecordEntry(path, None, None)  # dist-info files, link copies: not in the variant
@@ -105,12 +111,16 @@ def restore_variant(artifact: Artifact, root: str) -> None:
     data_dir = artifact.source.dist_info_dir[: -len(".dist-info")] + ".data"
     destination = RezVariantDestination(root, artifact.layout, data_dir, artifact.records(),
                                         artifact.path)
+    import installer
+
     installer.install(artifact.source, destination, {})
 
 
 def install_wheel(path: str, repo: str, force: bool = False,
                   expect: Optional[Expected] = None) -> Installed:
     """Restore one artifact's variant into the rez repository ``repo``."""
+    from rezwheel.artifact.reader import open_artifact
+
     repo = os.path.abspath(repo)
     known = expect.definition if expect else None
     # payload hashes: checked as written; the definition: parsed when it was resolved

@@ -92,7 +92,7 @@ class Artifactory:
         self.tokens = set(tokens)
         self.quiet = quiet
         self.duplicate_status = duplicate_status
-        self.latency = latency
+        self.latency = latency  # seconds added to every request (a far server; the benchmarks)
         self.files: dict[str, Stored] = {}  # "<name>/<version>/<file>"
         self.last_upload = 0.0
         self.indexed_at = 0.0

@@ -1,11 +1,17 @@
-"""Real index servers for the tests, on 127.0.0.1 with ephemeral ports."""
+"""Real index servers for the tests, on 127.0.0.1 with ephemeral ports: pypiserver, devpi, and a
+static server over a directory index (nginx, or Python's http.server where nginx is absent)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
@@ -85,3 +91,73 @@ class DevpiServer:
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+class Nginx:
+    """nginx serving ``root`` statically on 127.0.0.1 with ETags, as a site serves a directory
+    index; its config, pid and logs in ``tmp``. ``Nginx.start`` is None when nginx is absent
+    (Debian: ``apt-get install nginx-light``)."""
+
+    def __init__(self, prefix: Path, port: int) -> None:
+        self.prefix, self.url = prefix, f"http://127.0.0.1:{port}/"
+
+    @classmethod
+    def start(cls, root: Path, tmp: Path) -> Optional["Nginx"]:
+        exe = shutil.which("nginx") or next(
+            (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
+        if not exe:
+            return None
+        prefix = tmp / "nginx"
+        (prefix / "logs").mkdir(parents=True)
+        port = free_port()
+        user = "user root;" if os.geteuid() == 0 else ""
+        (prefix / "nginx.conf").write_text(f"""
+{user} worker_processes 1; pid {prefix}/nginx.pid; error_log {prefix}/logs/error.log;
+events {{ worker_connections 256; }}
+http {{
+  types {{ text/html html; application/octet-stream whl metadata; }}
+  access_log off;
+  client_body_temp_path {prefix}; proxy_temp_path {prefix}; fastcgi_temp_path {prefix};
+  uwsgi_temp_path {prefix}; scgi_temp_path {prefix};
+  server {{ listen 127.0.0.1:{port}; root {root}; index index.html; etag on; }}
+}}
+""")
+        subprocess.run([exe, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True)
+        server = cls(prefix, port)
+        for _ in range(50):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return server
+            except OSError:
+                time.sleep(0.1)
+        server.stop()
+        raise RuntimeError("nginx did not start: " + (prefix / "logs" / "error.log").read_text())
+
+    def stop(self) -> None:
+        pid = self.prefix / "nginx.pid"
+        if pid.exists():
+            os.kill(int(pid.read_text()), 15)
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+class PythonStatic:
+    """Python's http.server over ``root`` (Last-Modified and If-Modified-Since, no ETag)."""
+
+    def __init__(self, root: Path) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def static_server(root: Path, tmp: Path):
+    """A static server over a directory index: nginx when installed, else http.server."""
+    return Nginx.start(root, tmp) or PythonStatic(root)
