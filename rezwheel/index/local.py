@@ -110,7 +110,7 @@ class LocalIndex:
             from rezwheel.artifact.reuse import Reuse
 
             reuse = Reuse(cache_root, self.root, f"prefix={prefix}\0"
-                          f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", self.holds)
+                          f"epoch={os.environ.get('SOURCE_DATE_EPOCH', '')}", _Holds(self.root))
         with tempfile.TemporaryDirectory(prefix=f"{STAGING}{os.getpid()}-", dir=self.root) as work:
             yield Staging(work, sidecars=True, reuse=reuse)
 
@@ -316,6 +316,24 @@ class LocalIndex:
                 f"content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
                 f"{links}\n  </body>\n</html>\n")
         atomic_write(os.path.join(self.simple, "index.html"), page.encode())
+
+
+class _Holds:
+    """``LocalIndex.holds`` as conversion workers call it: they get it pickled (an index in the
+    middle of a batch holds locks, which do not pickle), so each process reads the pages
+    through an index of its own."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._index: Optional[LocalIndex] = None
+
+    def __getstate__(self) -> dict:
+        return {"root": self.root, "_index": None}
+
+    def __call__(self, name: str, sha: str) -> bool:
+        if self._index is None:
+            self._index = LocalIndex(self.root)
+        return self._index.holds(name, sha)
 
 
 def project_of(name: str) -> Optional[str]:

@@ -177,3 +177,20 @@ def test_artifactory_detection_and_storage_url():
     assert is_artifactory(url) and not is_artifactory("https://pypi.example/legacy/")
     assert artifactory_storage_url(url + "/", "pyutil", "1.2.0", "pyutil-1.2.0-py3-none-any.whl") \
         == "https://a.example/artifactory/rez/pyutil/1.2.0/pyutil-1.2.0-py3-none-any.whl"
+
+
+def test_a_studio_sized_repository_converts_in_worker_processes(target, tmp_path, monkeypatch):
+    """Enough versions to split among conversion processes: what each worker is handed
+    (the target's record of what it holds) crosses a process boundary."""
+    repo = tmp_path / "repo"
+    for family in ("alpha", "beta", "gamma"):
+        for minor in range(25):
+            pkg = repo / family / f"1.{minor}"
+            pkg.mkdir(parents=True)
+            (pkg / "package.py").write_text(f'name = "{family}"\nversion = "1.{minor}"\n')
+    monkeypatch.setenv("REZWHEEL_JOBS", "2")
+    done = publish([str(repo)], target)
+    assert not done.problems and [r.status for r in done.results] == ["uploaded"] * 75
+    if target.type == "local":
+        again = publish([str(repo)], target)
+        assert again.reused == 75 and not again.problems
