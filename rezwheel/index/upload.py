@@ -6,6 +6,11 @@ lost on the wire is followed by a look before trying again (the upload may have 
 duplicate answered 400/403/404/409 is judged by the sha256 the server holds (Artifactory's
 storage API tells it before the index lists the file), and a batch whose first uploads all
 fail alike (refused credentials, a server that is down) stops as twine does.
+
+After the batch, Artifactory also gets each touched project's definitions in bulk
+(``index.bundle``): the bundle there is read, merged with the new wheels' definitions, pruned to
+the files the index listed, and deployed back by a generic PUT beside the packages. pypiserver
+and devpi take distribution uploads only, so they hold no bundle (readers fall back cheaply).
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ from rezwheel.hashing import CHUNK
 from rezwheel.index.config import IndexConfig, artifactory_storage_url
 from rezwheel.index.http import (RETRY_STATUS, OriginAuth, deadline, describe, make_session,
                                  redact, retry_after)
+from rezwheel.index import bundle
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel, different_file
 from rezwheel.artifact.metadata import header_fields
+from rezwheel.index.redaction import get_logger
+
+log = get_logger(__name__)
 
 STOP_AFTER = 2  # first uploads failing alike before the rest of a batch is not tried
 UPLOAD_ATTEMPTS = 5
@@ -65,6 +74,7 @@ class Uploader:
         self._failed: dict[str, int] = {}
         self._succeeded = False
         self._lock = threading.Lock()
+        self._listed: dict[str, set[str]] = {}  # project -> sha256s its page listed
 
     def __enter__(self) -> "Uploader":
         return self
@@ -85,7 +95,10 @@ class Uploader:
             return None  # some servers refuse the full listing; read project pages instead
 
     def existing(self, project: str) -> dict[str, IndexFile]:
-        return {f.filename: f for f in self.index.files(project)}
+        files = {f.filename: f for f in self.index.files(project)}
+        with self._lock:
+            self._listed[project] = {f.sha256 for f in files.values() if f.sha256}
+        return files
 
     def is_rezwheel_file(self, f: IndexFile) -> bool:
         """Read as cheaply as the index allows (the same reads the rez plugin makes: PEP 658
@@ -114,7 +127,11 @@ class Uploader:
         return result
 
     def finish(self, uploaded: list[Wheel]) -> None:
-        """With ``wait``: poll the index until it lists every uploaded file, or time is up."""
+        """Deploy the touched projects' bundles (Artifactory); with ``wait``: poll the index
+        until it lists every uploaded file, or time is up."""
+        if self.cfg.type == "artifactory":
+            for project in sorted({w.project for w in uploaded}):
+                self._deploy_bundle(project, [w for w in uploaded if w.project == project])
         if self.wait is None:
             return
         deadline_at = time.monotonic() + self.wait
@@ -131,6 +148,39 @@ class Uploader:
         for w in pending.values():
             w.result.error = (f"{w.name}: uploaded, but {redact(self.cfg.index_url)} does not "  # type: ignore[union-attr]
                               f"list it after {self.wait:g} s")
+
+    def _deploy_bundle(self, project: str, new: list[Wheel]) -> None:
+        """Read-modify-write of a project's bundle; a failure is a warning (readers then read
+        the definitions one by one), never a failed publish."""
+        import hashlib
+
+        from rezwheel import limits
+        from rezwheel.artifact.metadata import definition_from_metadata
+        from rezwheel.index.http import read_body
+
+        url = bundle.url_for(self.cfg.index_url, project)
+        added = {w.sha256: text for w in new if (text := definition_from_metadata(w.metadata()))}
+        if not added:
+            return
+        try:
+            with deadline(url):
+                r = self.session.get(url, stream=True)
+                body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
+                                 "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
+                r.close()
+            old = bundle.decode(body, project, url)
+            with self._lock:
+                keep = self._listed.get(project)
+            body = bundle.encode(project, bundle.merge(old, added,
+                                                       None if keep is None else keep | set(added)))
+            with deadline(url):
+                r = self.session.put(url, data=body, headers={
+                    "Content-Type": "application/gzip", "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
+            if r.status_code not in (200, 201):
+                raise RezwheelError(describe(r, url, self.sent))
+        except (requests.RequestException, RezwheelError) as e:
+            log.warning("rezwheel: %s: definitions bundle not written (%s); hosts will read "
+                        "its definitions one by one", project, e)
 
     def _lookup(self, w: Wheel) -> Optional[str]:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""
