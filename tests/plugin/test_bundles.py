@@ -300,3 +300,46 @@ def test_artifactory_bundle_merges_across_publishes(artifactory, family_wheels):
     rezwheel("publish", *wheels[10:], "--to", artifactory.url, env=e)
     doc = json.loads(gzip.decompress(artifactory.deployed[f"manyver/{BUNDLE}"].data))
     assert len(doc["definitions"]) == VERSIONS
+
+
+# -- where no bundle can live, and a mirror --------------------------------------------------------
+
+def test_pypiserver_holds_no_bundle_and_costs_one_request_per_family(family_wheels, tmp_path,
+                                                                      index, reference):
+    """pypiserver takes distributions only: publish deploys nothing, and a cold resolve pays
+    one bundle request per family (a 404) before the per-file reads; a warm one none."""
+    from helpers.servers import PyPIServer
+
+    server = PyPIServer(tmp_path / "srv")
+    try:
+        rezwheel("publish", *sorted(family_wheels.glob("*.whl")), "--to", server.url)
+        assert not list(server.root.glob("*.gz"))
+        repo = _repo(f"{server.url}simple/", tmp_path)
+        assert _definitions(repo) == reference
+        kinds = repo.counters.by_kind
+        assert kinds["page"] == 2 and kinds["bundle"] == 2, kinds
+        warm = _repo(f"{server.url}simple/", tmp_path)
+        assert _definitions(warm) == reference
+        assert "bundle" not in warm.counters.by_kind, warm.counters.by_kind
+    finally:
+        server.stop()
+
+
+def test_mirror_sync_writes_the_bundles(artifactory, family_wheels, index, reference, tmp_path,
+                                        monkeypatch):
+    from rezwheel.mirror import sync
+
+    rezwheel("publish", *sorted(family_wheels.glob("*.whl")), "--to", artifactory.url,
+             env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    artifactory.deployed.clear()  # the mirror writes its own, from the files it holds
+    monkeypatch.setenv("REZWHEEL_TOKEN", ARTIFACTORY_TOKENS[0])
+    results = sync(f"{artifactory.url}/simple/", str(tmp_path / "mirror"))
+    assert {r.status for r in results} == {"copied"}
+    assert _read_bundle(tmp_path / "mirror") == _read_bundle(index)
+    static = Static(tmp_path / "mirror")
+    try:
+        repo = _repo(static.url, tmp_path, "mirror-store")
+        assert _definitions(repo) == reference
+        assert repo.counters.by_kind == {"page": 2, "bundle": 2}, repo.counters.by_kind
+    finally:
+        static.stop()
