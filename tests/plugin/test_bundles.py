@@ -79,10 +79,11 @@ def _repo(location: str, tmp_path: Path, store: str = "store"):
     return IndexRepository(location, Settings(store=str(tmp_path / store)))
 
 
-def _definitions(repo, family: str = "manyver") -> dict:
-    """Every version's definition data (None: left out), as rez would read them all."""
-    return {v: (d.data if (d := repo.definition(family, v)) else None)
-            for v in sorted(repo.versions(family))}
+def _definitions(repo) -> dict:
+    """Every version's definition data (None: left out), as rez would read them all: manyver's,
+    then depfam's (which they require: read ahead, and waited for here)."""
+    return {(family, v): (d.data if (d := repo.definition(family, v)) else None)
+            for family in ("manyver", "depfam") for v in sorted(repo.versions(family))}
 
 
 def _bundle_path(index: Path, project: str = "manyver") -> Path:
