@@ -1,7 +1,8 @@
 """The local directory index: wheels plus static PEP 503 pages and PEP 658 sidecars.
 
 Layout: ``DIR/files/<wheel>``, ``DIR/files/<wheel>.metadata``, ``DIR/simple/<project>/
-index.html`` and beside it the project's definitions in bulk (``index.bundle``), so ``pip --index-url file://DIR/simple`` and any static file server work unchanged.
+index.html`` and beside it the project's definitions in bulk (``index.bundle``), so
+``pip --index-url file://DIR/simple`` and any static file server work unchanged.
 Pages are derived from the files present (plus a ``.sha256`` beside each, written when it was
 published), rewritten atomically under one lock, so concurrent publishers never lose an entry.
 

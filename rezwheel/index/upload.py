@@ -9,7 +9,9 @@ fail alike (refused credentials, a server that is down) stops as twine does.
 
 After the batch, Artifactory also gets each touched project's definitions in bulk
 (``index.bundle``): the bundle there is read, merged with the new wheels' definitions, pruned to
-the files the index listed, and deployed back by a generic PUT beside the packages. pypiserver
+the files the index listed, completed with the definitions of listed files it lacks (published
+before bundles, or dropped by a racing publisher: read once here, by PEP 658 file or range read,
+rather than by every host), and deployed back by a generic PUT beside the packages. pypiserver
 and devpi take distribution uploads only, so they hold no bundle (readers fall back cheaply).
 """
 
@@ -74,7 +76,7 @@ class Uploader:
         self._failed: dict[str, int] = {}
         self._succeeded = False
         self._lock = threading.Lock()
-        self._listed: dict[str, set[str]] = {}  # project -> sha256s its page listed
+        self._listed: dict[str, list[IndexFile]] = {}  # project -> the files its page listed
 
     def __enter__(self) -> "Uploader":
         return self
@@ -97,7 +99,7 @@ class Uploader:
     def existing(self, project: str) -> dict[str, IndexFile]:
         files = {f.filename: f for f in self.index.files(project)}
         with self._lock:
-            self._listed[project] = {f.sha256 for f in files.values() if f.sha256}
+            self._listed[project] = list(files.values())
         return files
 
     def is_rezwheel_file(self, f: IndexFile) -> bool:
@@ -170,17 +172,44 @@ class Uploader:
                 r.close()
             old = bundle.decode(body, project, url)
             with self._lock:
-                keep = self._listed.get(project)
-            body = bundle.encode(project, bundle.merge(old, added,
-                                                       None if keep is None else keep | set(added)))
+                listed = self._listed.get(project)
+            keep = None
+            if listed is not None:
+                keep = {f.sha256 for f in listed if f.sha256} | set(added)
+                added.update(self._definitions([f for f in listed if f.sha256 and f.sha256
+                                                not in old and f.sha256 not in added]))
+            body = bundle.encode(project, bundle.merge(old, added, keep))
             with deadline(url):
                 r = self.session.put(url, data=body, headers={
-                    "Content-Type": "application/gzip", "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
+                    "Content-Type": "application/gzip",
+                    "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
             if r.status_code not in (200, 201):
                 raise RezwheelError(describe(r, url, self.sent))
         except (requests.RequestException, RezwheelError) as e:
             log.warning("rezwheel: %s: definitions bundle not written (%s); hosts will read "
                         "its definitions one by one", project, e)
+
+    def _definitions(self, files: list[IndexFile]) -> dict[str, str]:
+        """The definitions of listed files, by the cheap reads only (a PEP 658 file, the tail of
+        the wheel: never a whole download); a file read neither way is left to the hosts."""
+        from rezwheel.artifact.metadata import definition_from_metadata
+        from rezwheel.index.readers import _ZIP_ERRORS, definition_from_zip
+        from rezwheel.pools import threads
+
+        def read(f: IndexFile) -> Optional[str]:
+            try:
+                text = self.index.metadata(f) if f.metadata else None
+                if text:
+                    return definition_from_metadata(text)
+                z = self.index.tail_zip(f)
+                return definition_from_zip(z) if z is not None else None
+            except (requests.RequestException, RezwheelError, *_ZIP_ERRORS):
+                return None
+
+        wheels = [f for f in files if f.filename.endswith(".whl")]
+        with threads(8, "rezwheel-bundle") as pool:
+            texts = list(pool.map(read, wheels))
+        return {f.sha256: t for f, t in zip(wheels, texts) if t}  # type: ignore[misc]
 
     def _lookup(self, w: Wheel) -> Optional[str]:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""

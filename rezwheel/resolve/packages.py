@@ -383,8 +383,11 @@ class IndexRepository:
         if entries is None:
             with self._project_lock(v.project + "\0bundle"):  # one read, whoever asks first
                 if v.project not in self._bundles:
-                    self._bundles[v.project] = self.reader.bundle(v.project,
-                                                                  self.files(v.project))
+                    try:
+                        found = self.reader.bundle(v.project, self.files(v.project))
+                    except (RezwheelError, OSError):  # no bundle to read: files one by one
+                        found = {}
+                    self._bundles[v.project] = found
             entries = self._bundles[v.project]
         text = entries.get(f.sha256)  # type: ignore[arg-type]
         if text is None:

@@ -6,8 +6,8 @@ duplicate uploads answered 403 (or 404 when unauthorized resources are hidden) w
 password, storage paths with checksum headers, HEAD and explicit Range, the storage API (``size``
 as a string), and generic deploys (``PUT /artifactory/<repo>/<path>``, 201 with the stored
 item's JSON, ``X-Checksum-Sha256`` verified: any file, downloadable by path, never on the PyPI
-pages, as JFrog documents the deploy API). Faults can be queued per upload: ``"429:N"`` (Retry-After N) and ``"drop"`` (store
-the file, then cut the connection before answering).
+pages, as JFrog documents the deploy API). Faults can be queued per upload: ``"429:N"``
+(Retry-After N) and ``"drop"`` (store the file, then cut the connection before answering).
 """
 
 from __future__ import annotations

@@ -303,6 +303,20 @@ def test_artifactory_bundle_merges_across_publishes(artifactory, family_wheels):
     assert len(doc["definitions"]) == VERSIONS
 
 
+def test_artifactory_bundle_is_completed_from_the_listed_files(artifactory, family_wheels):
+    """Files published before bundles existed (or dropped by a racing publisher) are read
+    once by the next publish, by range reads, rather than by every host."""
+    e = env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0])
+    wheels = sorted(family_wheels.glob("manyver-*.whl"))
+    rezwheel("publish", *wheels[:-1], "--to", artifactory.url, env=e)
+    artifactory.deployed.clear()
+    artifactory.log.clear()
+    rezwheel("publish", wheels[-1], "--to", artifactory.url, env=e)
+    doc = json.loads(gzip.decompress(artifactory.deployed[f"manyver/{BUNDLE}"].data))
+    assert len(doc["definitions"]) == VERSIONS
+    assert not any(m == "full" for m, _ in artifactory.log)  # never a whole download
+
+
 # -- where no bundle can live, and a mirror --------------------------------------------------------
 
 def test_pypiserver_holds_no_bundle_and_costs_one_request_per_family(family_wheels, tmp_path,
