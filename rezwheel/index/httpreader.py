@@ -2,8 +2,10 @@
 
 Pages are kept in the store with their validators and sent back as conditional requests (or
 not sent at all within the index's ``ttl``), and served from there when the index cannot be
-reached. A definition is read from the PEP 658 file, else from the archive's last 64 KiB (a
-``Tail``), else from the whole file, which is then kept as the payload once its sha256 matches.
+reached. A project's definitions are read in bulk from its bundle (``index.bundle``: one
+request, a 404 where the server holds none); one definition alone from the PEP 658 file, else
+from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
+payload once its sha256 matches.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from rezwheel import limits
 from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
-from rezwheel.index.readers import Counters, Unreachable, _checked_metadata, _key, _zip_or_none
+from rezwheel.index import bundle
+from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _key, _listed,
+                                    _zip_or_none)
 from rezwheel.index.redaction import get_logger, redact
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
@@ -202,6 +206,30 @@ class HttpReader:
         return parse_project_page(page[0], page[1], page[2] or url, self.allow) if page else []
 
     # -- definitions and payloads
+    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
+        """The bundle's entries for ``files``: one request; {} when the server holds none, is
+        unreachable, or sends something unfit (the files are then read one by one)."""
+        import requests
+
+        from rezwheel.index.http import deadline, read_body
+
+        name = project_name(project)
+        if name is None or not files or self.offline:
+            return {}
+        url = bundle.url_for(self.url, name)
+        try:
+            with deadline(url):
+                r = self.session.get(url, stream=True)
+                body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
+                                 "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
+                r.close()
+        except (requests.RequestException, RezwheelError) as e:
+            log.debug("rezwheel: %s: %s", redact(url), e)
+            return {}
+        finally:
+            self.counters.add("bundle")
+        return _listed(bundle.decode(body, name, url), files)
+
     def metadata(self, f: IndexFile) -> Optional[str]:
         """The PEP 658 file, when it exists and matches the hash its page gives."""
         import requests

@@ -1,14 +1,16 @@
 """The local directory index: wheels plus static PEP 503 pages and PEP 658 sidecars.
 
-Layout: ``DIR/files/<wheel>``, ``DIR/files/<wheel>.metadata`` and ``DIR/simple/<project>/
-index.html``, so ``pip --index-url file://DIR/simple`` and any static file server work unchanged.
+Layout: ``DIR/files/<wheel>``, ``DIR/files/<wheel>.metadata``, ``DIR/simple/<project>/
+index.html`` and beside it the project's definitions in bulk (``index.bundle``), so
+``pip --index-url file://DIR/simple`` and any static file server work unchanged.
 Pages are derived from the files present (plus a ``.sha256`` beside each, written when it was
 published), rewritten atomically under one lock, so concurrent publishers never lose an entry.
 
 It is a publish target (an ``index.writers.IndexWriter``: the publish flow decides, this
 writes) and what a mirror sync fills. A publish batch costs O(files): the directory is listed
 once under the lock, the lock is held until the last page is written, and each touched
-project's page is written once at the end.
+project's page is written once at the end, its bundle just before it (the entries it had for
+files still held, plus the new ones from their ``.metadata`` sidecars).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
 from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
+from rezwheel.index import bundle
 from rezwheel.index.pages import IndexFile, dist_of
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
@@ -174,7 +177,7 @@ class LocalIndex:
     def finish(self, uploaded: list[Wheel]) -> None:
         """Write the pages of the projects touched (of all, after a killed publish)."""
         for project in sorted(self._batch if self._stale else self._touched):
-            self._write_project_page(project, self._batch.get(project, []))
+            self._write_project(project, self._batch.get(project, []))
         if self._touched or self._stale:
             self._write_root_page(self._batch)
         if os.path.exists(self._marker):
@@ -240,7 +243,7 @@ class LocalIndex:
         """Rewrite the pages of ``projects`` (all when None), then the root page."""
         listing = self._listing()
         for project in sorted(listing if projects is None else projects):
-            self._write_project_page(project, listing.get(project, []))
+            self._write_project(project, listing.get(project, []))
         self._write_root_page(listing)
 
     def _facts(self, path: str) -> list[str]:
@@ -287,6 +290,40 @@ class LocalIndex:
     def _sha256(self, path: str) -> str:
         """A published file's sha256, hashed once at publish time and kept beside it."""
         return self._facts(path)[0]
+
+    def _write_project(self, project: str, names: list[str]) -> None:
+        """A project's bundle, then its page (a reader of the new page finds the new entries)."""
+        self._write_bundle(project, names)
+        self._write_project_page(project, names)
+
+    def _write_bundle(self, project: str, names: list[str]) -> None:
+        """Keep the entries of files still held, add the others' from their sidecars; a
+        project with no rezwheel wheel has no bundle."""
+        path = os.path.join(self.simple, project, bundle.NAME)
+        try:
+            with open(path, "rb") as fh:
+                old = bundle.decode(fh.read(), project, path)
+        except OSError:
+            old = {}
+        entries: dict[str, str] = {}
+        for name in names:
+            if not name.endswith(".whl"):
+                continue
+            sha = self._facts(os.path.join(self.files, name))[0]
+            text = old.get(sha)
+            if text is None:
+                try:
+                    with open(os.path.join(self.files, name + ".metadata"), encoding="utf-8",
+                              errors="replace") as fh:
+                        text = definition_from_metadata(fh.read())
+                except OSError:
+                    text = None
+            if text:
+                entries[sha] = text
+        if entries:
+            atomic_write(path, bundle.encode(project, entries))
+        elif os.path.exists(path):
+            os.unlink(path)
 
     def _write_project_page(self, project: str, names: list[str]) -> None:
         links = []

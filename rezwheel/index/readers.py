@@ -7,7 +7,8 @@ readers are ``HttpReader`` (``rezwheel.index.httpreader``: a PEP 503/691 index o
 ``LocalReader`` (a local directory index) and ``ChainReader`` (several indexes read in order as
 one). Callers hold an ``IndexReader`` and never ask which one it is.
 
-Reading a definition costs, in order: nothing (the store has it, by the wheel's sha256); the PEP
+Reading a definition costs, in order: nothing (the store has it, by the wheel's sha256); an entry
+of the project's bundle (``bundle``: one read per family, see ``rezwheel.index.bundle``); the PEP
 658 metadata file when the page advertises one; a range read of the wheel's tail (HEAD for the
 length, then an explicit ``bytes=A-B``: Artifactory may ignore Range, breaks suffix ranges on
 virtual repositories and answers 416 past the end, so each answer is checked); the whole file,
@@ -40,6 +41,7 @@ from rezwheel.atomic import AtomicFile
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.redaction import get_logger, redact, scrub
 from rezwheel.artifact.metadata import DEFINITION, definition_from_metadata
+from rezwheel.index import bundle
 from rezwheel.index.pages import IndexFile, filename_problem, parse_project_page, project_name
 
 log = get_logger(__name__)
@@ -100,6 +102,10 @@ class IndexReader(Protocol):
     def trusted(self, f: IndexFile) -> bool:
         """Whether the index serving ``f`` is trusted to run code while rez resolves."""
 
+    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
+        """Definition texts of ``files`` by sha256, from the project's bundle on the index
+        serving them ({} when there is none; see ``index.bundle``): one read per project."""
+
     def metadata(self, f: IndexFile) -> Optional[str]:
         """The PEP 658 file of ``f``, when it exists and matches its page's hash."""
 
@@ -137,6 +143,11 @@ def definition_from_zip(z: zipfile.ZipFile) -> Optional[str]:
 #: what reading a hostile archive can raise (encrypted members, unknown compression, bad data)
 _ZIP_ERRORS = (ValueError, zipfile.BadZipFile, OSError, KeyError, EOFError, RuntimeError,
                NotImplementedError, zlib.error)
+
+
+def _listed(entries: dict[str, str], files: list[IndexFile]) -> dict[str, str]:
+    """The bundle entries for files the page lists (the page is the truth: nothing else)."""
+    return {f.sha256: entries[f.sha256] for f in files if f.sha256 and f.sha256 in entries}
 
 
 def _key(url: str) -> str:
@@ -212,6 +223,15 @@ class LocalReader:
 
     def local_path(self, f: IndexFile) -> Optional[str]:
         return self._path(f.url)
+
+    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
+        name = project_name(project)
+        path = os.path.join(self.root, "simple", name or "", bundle.NAME)
+        if name is None or not files or not os.path.isfile(path):
+            return {}
+        with open(path, "rb") as fh:
+            body = fh.read(int(limits.get("max-page-bytes")) + 1)
+        return _listed(bundle.decode(body, name, path), files)
 
     def metadata(self, f: IndexFile) -> Optional[str]:
         p = self._path(f.url) + ".metadata"
@@ -295,6 +315,18 @@ class ChainReader:
 
     def trusted(self, f: IndexFile) -> bool:
         return self._owner(f.url).trusted(f)
+
+    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
+        """Each file's entry from the bundle of the index that serves it (never another's)."""
+        by_owner: dict[int, list[IndexFile]] = {}
+        for f in files:
+            by_owner.setdefault(id(self._owner(f.url)), []).append(f)
+        found: dict[str, str] = {}
+        for s in self.readers:
+            if id(s) in by_owner:
+                with contextlib.suppress(Unreachable):
+                    found.update(s.bundle(project, by_owner[id(s)]))
+        return found
 
     def metadata(self, f: IndexFile) -> Optional[str]:
         return self._owner(f.url).metadata(f)

@@ -6,6 +6,13 @@ lost on the wire is followed by a look before trying again (the upload may have 
 duplicate answered 400/403/404/409 is judged by the sha256 the server holds (Artifactory's
 storage API tells it before the index lists the file), and a batch whose first uploads all
 fail alike (refused credentials, a server that is down) stops as twine does.
+
+After the batch, Artifactory also gets each touched project's definitions in bulk
+(``index.bundle``): the bundle there is read, merged with the new wheels' definitions, pruned to
+the files the index listed, completed with the definitions of listed files it lacks (published
+before bundles, or dropped by a racing publisher: read once here, by PEP 658 file or range read,
+rather than by every host), and deployed back by a generic PUT beside the packages. pypiserver
+and devpi take distribution uploads only, so they hold no bundle (readers fall back cheaply).
 """
 
 from __future__ import annotations
@@ -27,10 +34,14 @@ from rezwheel.hashing import CHUNK
 from rezwheel.index.config import IndexConfig, artifactory_storage_url
 from rezwheel.index.http import (RETRY_STATUS, OriginAuth, deadline, describe, make_session,
                                  redact, retry_after)
+from rezwheel.index import bundle
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel, different_file
 from rezwheel.artifact.metadata import header_fields
+from rezwheel.index.redaction import get_logger
+
+log = get_logger(__name__)
 
 STOP_AFTER = 2  # first uploads failing alike before the rest of a batch is not tried
 UPLOAD_ATTEMPTS = 5
@@ -65,6 +76,7 @@ class Uploader:
         self._failed: dict[str, int] = {}
         self._succeeded = False
         self._lock = threading.Lock()
+        self._listed: dict[str, list[IndexFile]] = {}  # project -> the files its page listed
 
     def __enter__(self) -> "Uploader":
         return self
@@ -85,7 +97,10 @@ class Uploader:
             return None  # some servers refuse the full listing; read project pages instead
 
     def existing(self, project: str) -> dict[str, IndexFile]:
-        return {f.filename: f for f in self.index.files(project)}
+        files = {f.filename: f for f in self.index.files(project)}
+        with self._lock:
+            self._listed[project] = list(files.values())
+        return files
 
     def is_rezwheel_file(self, f: IndexFile) -> bool:
         """Read as cheaply as the index allows (the same reads the rez plugin makes: PEP 658
@@ -114,7 +129,11 @@ class Uploader:
         return result
 
     def finish(self, uploaded: list[Wheel]) -> None:
-        """With ``wait``: poll the index until it lists every uploaded file, or time is up."""
+        """Deploy the touched projects' bundles (Artifactory); with ``wait``: poll the index
+        until it lists every uploaded file, or time is up."""
+        if self.cfg.type == "artifactory":
+            for project in sorted({w.project for w in uploaded}):
+                self._deploy_bundle(project, [w for w in uploaded if w.project == project])
         if self.wait is None:
             return
         deadline_at = time.monotonic() + self.wait
@@ -131,6 +150,66 @@ class Uploader:
         for w in pending.values():
             w.result.error = (f"{w.name}: uploaded, but {redact(self.cfg.index_url)} does not "  # type: ignore[union-attr]
                               f"list it after {self.wait:g} s")
+
+    def _deploy_bundle(self, project: str, new: list[Wheel]) -> None:
+        """Read-modify-write of a project's bundle; a failure is a warning (readers then read
+        the definitions one by one), never a failed publish."""
+        import hashlib
+
+        from rezwheel import limits
+        from rezwheel.artifact.metadata import definition_from_metadata
+        from rezwheel.index.http import read_body
+
+        url = bundle.url_for(self.cfg.index_url, project)
+        added = {w.sha256: text for w in new if (text := definition_from_metadata(w.metadata()))}
+        if not added:
+            return
+        try:
+            with deadline(url):
+                r = self.session.get(url, stream=True)
+                body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
+                                 "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
+                r.close()
+            old = bundle.decode(body, project, url)
+            with self._lock:
+                listed = self._listed.get(project)
+            keep = None
+            if listed is not None:
+                keep = {f.sha256 for f in listed if f.sha256} | set(added)
+                added.update(self._definitions([f for f in listed if f.sha256 and f.sha256
+                                                not in old and f.sha256 not in added]))
+            body = bundle.encode(project, bundle.merge(old, added, keep))
+            with deadline(url):
+                r = self.session.put(url, data=body, headers={
+                    "Content-Type": "application/gzip",
+                    "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
+            if r.status_code not in (200, 201):
+                raise RezwheelError(describe(r, url, self.sent))
+        except (requests.RequestException, RezwheelError) as e:
+            log.warning("rezwheel: %s: definitions bundle not written (%s); hosts will read "
+                        "its definitions one by one", project, e)
+
+    def _definitions(self, files: list[IndexFile]) -> dict[str, str]:
+        """The definitions of listed files, by the cheap reads only (a PEP 658 file, the tail of
+        the wheel: never a whole download); a file read neither way is left to the hosts."""
+        from rezwheel.artifact.metadata import definition_from_metadata
+        from rezwheel.index.readers import _ZIP_ERRORS, definition_from_zip
+        from rezwheel.pools import threads
+
+        def read(f: IndexFile) -> Optional[str]:
+            try:
+                text = self.index.metadata(f) if f.metadata else None
+                if text:
+                    return definition_from_metadata(text)
+                z = self.index.tail_zip(f)
+                return definition_from_zip(z) if z is not None else None
+            except (requests.RequestException, RezwheelError, *_ZIP_ERRORS):
+                return None
+
+        wheels = [f for f in files if f.filename.endswith(".whl")]
+        with threads(8, "rezwheel-bundle") as pool:
+            texts = list(pool.map(read, wheels))
+        return {f.sha256: t for f, t in zip(wheels, texts) if t}  # type: ignore[misc]
 
     def _lookup(self, w: Wheel) -> Optional[str]:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""

@@ -3,8 +3,8 @@
 One protocol, two implementations: the local directory index (``index.local.LocalIndex``)
 and the upload client for servers (``index.upload.Uploader``). The publish flow asks both the
 same questions in the same order (which projects exist, what a project holds, is that file a
-rezwheel one, put this one, finish), so every target gets the same checks: a new kind of target
-is a new writer, never an ``if`` in the flow.
+rezwheel one, put this one, finish: pages and the definitions bundles), so every target gets
+the same checks: a new kind of target is a new writer, never an ``if`` in the flow.
 
 ``Result`` is the one shape of "what became of a file" for every command that puts files on an
 index: publish (``uploaded``, ``skipped``, ``failed``, ``would-upload``) and mirror sync
@@ -120,6 +120,7 @@ class IndexWriter(Protocol):
         ...
 
     def finish(self, uploaded: list[Wheel]) -> None:
-        """After the batch: pages written (local), or waiting until the index lists the files
-        (a server, when asked to wait); a file still unlisted gets its ``result.error``."""
+        """After the batch: pages and definitions bundles written (local; ``index.bundle``),
+        bundles deployed (Artifactory), or waiting until the index lists the files (a server,
+        when asked to wait); a file still unlisted gets its ``result.error``."""
         ...

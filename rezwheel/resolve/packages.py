@@ -1,8 +1,9 @@
 """An index seen as a rez repository: families, versions, definitions and variant roots.
 
 The rez plugin (``rezwheel.rezplugin``) is a thin adapter over this. Versions come from file
-names (the version mapping is reversible), definitions from the store or the cheapest read the
-index allows, and a variant's root is localized into the store the first time rez asks for it.
+names (the version mapping is reversible), definitions from the store, else the family's bundle
+(one read for all its versions, ``index.bundle``), else the cheapest read per file the index
+allows, and a variant's root is localized into the store the first time rez asks for it.
 A definition that is not plain data, names a package unfit for a path, or makes rez run index
 code while resolving (a late-bound ``requires``, unless the index is trusted to) is reported
 once, on one line naming the file, and its package is left out: rez resolves around it. Nothing
@@ -42,6 +43,7 @@ class IndexVersion:
     and checked once here, then carried as is to the plugin, the planner and install)."""
     rez_version: str
     files: list[IndexFile]
+    project: str = ""
     definition: Optional[Definition] = None  # None until loaded, or when unfit (reported)
     loaded: bool = False
     foreign: bool = False  # a plain wheel, no rez definition
@@ -147,6 +149,7 @@ class IndexRepository:
         self._projects: dict[str, tuple[list[IndexFile], dict[str, IndexVersion]]] = {}
         self._project_locks: dict[str, threading.Lock] = {}
         self._families: dict[str, dict[str, IndexVersion]] = {}
+        self._bundles: dict[str, dict[str, str]] = {}  # project -> its bundle's listed entries
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
@@ -303,13 +306,15 @@ class IndexRepository:
         return self._project(project)[1]
 
     def _project(self, project: str) -> tuple[list[IndexFile], dict[str, IndexVersion]]:
-        with self._lock:
-            lock = self._project_locks.setdefault(project, threading.Lock())
-        with lock:  # read ahead and asked for at once: one page read
+        with self._project_lock(project):  # read ahead and asked for at once: one page read
             if project not in self._projects:
                 files = self.reader.files(project)
                 self._projects[project] = (files, _versions_of(project, files))
             return self._projects[project]
+
+    def _project_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._project_locks.setdefault(name, threading.Lock())
 
     def definition(self, rez_name: str, rez_version: str) -> Optional[Definition]:
         """A package's definition, or None (reported once) when it is not plain data, names
@@ -338,6 +343,8 @@ class IndexRepository:
         try:
             key = self.reader.key_for(f)
             text = self.store.definition(f.sha256, key) if f.sha256 else None
+            if text is None and f.sha256 and self._from_bundle(v, f, key, label):
+                return
             if text is None and f.sha256:
                 # one reader per artifact across processes: a server that ignores Range sends
                 # the whole file, which the first reader keeps and the others then read
@@ -345,18 +352,7 @@ class IndexRepository:
                     text = self.store.definition(f.sha256, key) or self._read(f, key)
             elif text is None:
                 text = self._read(f, None)
-            if not text:
-                raise NotAnArtifact(f.filename)
-            d = Definition.read(text, label)
-            if not self.reader.trusted(f):
-                rezdef.check_resolvable(d.data, label)
-            if d.version != v.rez_version:
-                raise RezwheelError(f"{label}: defines version {d.data.get('version')!r}, "
-                                    f"the file name says {v.rez_version!r}")
-            d.data.pop("base", None)
-            v.definition = d
-            if self.reader.remote:
-                self._follow(d.data)
+            self._accept(v, f, text, label)
         except NotAnArtifact:
             v.foreign = True
         except RezwheelError as e:
@@ -364,6 +360,44 @@ class IndexRepository:
         except Exception as e:  # what index input can still make a library raise: not a crash
             _warn_once(f"rezwheel: skipping invalid package: {label}: {type(e).__name__}: "
                        f"{' '.join(str(e).split())[:200]}")
+
+    def _accept(self, v: IndexVersion, f: IndexFile, text: str, label: str) -> None:
+        """Parse and check a definition read for ``v`` (the same checks whoever read it)."""
+        if not text:
+            raise NotAnArtifact(f.filename)
+        d = Definition.read(text, label)
+        if not self.reader.trusted(f):
+            rezdef.check_resolvable(d.data, label)
+        if d.version != v.rez_version:
+            raise RezwheelError(f"{label}: defines version {d.data.get('version')!r}, "
+                                f"the file name says {v.rez_version!r}")
+        d.data.pop("base", None)
+        v.definition = d
+        if self.reader.remote:
+            self._follow(d.data)
+
+    def _from_bundle(self, v: IndexVersion, f: IndexFile, key: str, label: str) -> bool:
+        """Whether the family's bundle (read once, for every version) settled ``v``. An entry
+        that fails a check is no entry: the file's own definition decides, read as before."""
+        entries = self._bundles.get(v.project)
+        if entries is None:
+            with self._project_lock(v.project + "\0bundle"):  # one read, whoever asks first
+                if v.project not in self._bundles:
+                    try:
+                        found = self.reader.bundle(v.project, self.files(v.project))
+                    except (RezwheelError, OSError):  # no bundle to read: files one by one
+                        found = {}
+                    self._bundles[v.project] = found
+            entries = self._bundles[v.project]
+        text = entries.get(f.sha256)  # type: ignore[arg-type]
+        if text is None:
+            return False
+        try:
+            self._accept(v, f, text, label)
+        except Exception:  # unfit here: read the file's own (refused there as it would be)
+            return False
+        self.store.put_hint(f.sha256, key, text)  # type: ignore[arg-type]
+        return True
 
     def _read(self, f: IndexFile, key: Optional[str]) -> str:
         """Read a definition from the index (or a payload kept earlier), remembering it as this
@@ -480,7 +514,7 @@ def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion
             continue
         if canonicalize_name(name) != project:
             continue
-        by_version.setdefault(rez_version, IndexVersion(rez_version, [])).files.append(f)
+        by_version.setdefault(rez_version, IndexVersion(rez_version, [], project)).files.append(f)
     return by_version
 
 

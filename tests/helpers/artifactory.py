@@ -4,8 +4,10 @@ index at ``…/simple/`` with relative links, an index recalculated only after a
 duplicate uploads answered 403 (or 404 when unauthorized resources are hidden) with
 ``{"errors": […]}``, anonymous requests answered 404, access tokens as Bearer or as the basic-auth
 password, storage paths with checksum headers, HEAD and explicit Range, the storage API (``size``
-as a string). Faults can be queued per upload: ``"429:N"`` (Retry-After N) and ``"drop"`` (store
-the file, then cut the connection before answering).
+as a string), and generic deploys (``PUT /artifactory/<repo>/<path>``, 201 with the stored
+item's JSON, ``X-Checksum-Sha256`` verified: any file, downloadable by path, never on the PyPI
+pages, as JFrog documents the deploy API). Faults can be queued per upload: ``"429:N"``
+(Retry-After N) and ``"drop"`` (store the file, then cut the connection before answering).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class Artifactory:
         self.duplicate_status = duplicate_status
         self.latency = latency  # seconds added to every request (a far server; the benchmarks)
         self.files: dict[str, Stored] = {}  # "<name>/<version>/<file>"
+        self.deployed: dict[str, Stored] = {}  # other files deployed by path (not indexed)
         self.last_upload = 0.0
         self.indexed_at = 0.0
         self.faults: list[str] = []
@@ -160,6 +163,8 @@ class Artifactory:
             if not project.endswith("/"):
                 return "302 Found", [("Location", path + "/")], b""
             return self._validated(self.project_page(project.rstrip("/"), as_json), environ)
+        if method == "PUT" and path.startswith(f"/artifactory/{self.repo}/"):
+            return self.deploy(path[len(f"/artifactory/{self.repo}/"):], environ)
         for prefix in (api + "/", f"/artifactory/{self.repo}/"):
             if path.startswith(prefix) and method in ("GET", "HEAD"):
                 key = path[len(prefix):]
@@ -240,15 +245,32 @@ class Artifactory:
                 ("X-Checksum-Md5", hashlib.md5(f.data).hexdigest()),
                 ("ETag", hashlib.sha1(f.data).hexdigest()), ("Accept-Ranges", "bytes")]
 
+    def deploy(self, key: str, environ):
+        """JFrog's deploy artifact API: a generic PUT of any file to a repository path."""
+        data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        sha = hashlib.sha256(data).hexdigest()
+        if environ.get("HTTP_X_CHECKSUM_SHA256") not in (None, sha):
+            return _errors(409, "Checksum mismatch")
+        with self.lock:
+            if key in self.files:  # a package's path: only the PyPI API puts those
+                return _errors(self.duplicate_status, "Not enough permissions to overwrite")
+            self.deployed[key] = Stored(data, sha, time.monotonic(), time.time())
+        return _json("201 Created", {
+            "repo": self.repo, "path": "/" + key, "size": str(len(data)),
+            "downloadUri": f"/artifactory/{self.repo}/{key}",
+            "checksums": {"sha256": sha, "sha1": hashlib.sha1(data).hexdigest(),
+                          "md5": hashlib.md5(data).hexdigest()}})
+
     def download(self, key: str, environ):
-        f = self.files.get(key)
+        f = self.files.get(key) or self.deployed.get(key)
         if f is None:
             return _errors(404, "Could not locate artifact")
         headers = [("Content-Type", "application/octet-stream"), *self._checksums(f)]
         rng = "" if self.ignore_range else environ.get("HTTP_RANGE", "")
         if environ["REQUEST_METHOD"] == "GET":
-            with self.lock:
-                self.log.append(("range" if rng else "full", key))
+            with self.lock:  # a deployed file (a bundle) is no package download
+                self.log.append(("deployed" if key in self.deployed else
+                                 "range" if rng else "full", key))
         if rng.startswith("bytes=") and "-" in rng and not rng.startswith("bytes=-"):
             a, _, b = rng[6:].partition("-")
             start, end = int(a), min(int(b or len(f.data) - 1), len(f.data) - 1)

@@ -44,9 +44,11 @@ def filesystem_resolves(sample_repo, tmp_path_factory) -> dict:
 
 @pytest.fixture()
 def served(artifactory, wheels):
-    """The samples published to the Artifactory fixture."""
+    """The samples published to the Artifactory fixture, without the definitions bundles
+    publish deploys (the per-file reads are tested here; bundles in test_bundles.py)."""
     rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", artifactory.url,
              env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    artifactory.deployed.clear()
     artifactory.log.clear()
     return artifactory
 
@@ -388,6 +390,7 @@ def artifactory_kind(request, wheels):
     app.url = f"{base}/artifactory/api/pypi/rez"
     rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", app.url,
              env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    app.deployed.clear()  # the per-file reads each kind allows (bundles: test_bundles.py)
     app.log.clear()
     yield app, on
     server.shutdown()

@@ -1,0 +1,108 @@
+"""A project's definitions in bulk: one compressed file beside its page, keyed by wheel sha256.
+
+A cold resolve would otherwise read one definition per version (a PEP 658 file, or a HEAD and
+a range read of the wheel's tail): a family of 30 versions cost 31 requests or more. Publish
+and mirror sync therefore also keep, per project, one bundle of every version's definition,
+and a reader takes a family in two requests (its page, its bundle), whatever its versions.
+
+The format (``NAME``, gzip over UTF-8 JSON, version ``FORMAT``)::
+
+    {"format": 1, "project": "<normalized name>", "definitions": {"<wheel sha256>": "<text>"}}
+
+where a text is the wheel's embedded ``rez-package.py`` (as its METADATA carries it). Where it
+lives, derived from the index URL (``url_for``): beside the project page on a static or local
+index (``simple/<project>/rez-definitions.json.gz``); on Artifactory, deployed by a generic PUT
+beside the repository's packages (``…/artifactory/<repo>/<project>/rez-definitions.json.gz``).
+pypiserver and devpi take distribution uploads only: they hold no bundle, and the one request
+that finds none is all a family pays before the per-file reads.
+
+The page stays the truth. A bundle is written read-modify-write (two publishers racing may drop
+each other's new entries), so an entry is used only for a file whose sha256 the page lists, as a
+hint read exactly like a PEP 658 file: parsed as data and checked (``rezdef.Definition.read``),
+tied to the wheel's own definition when the payload is localized. Every value is
+attacker-controlled: the bundle is capped compressed and uncompressed (``max-page-bytes``, so a
+gzip bomb stops at the cap), each entry at ``max-dist-info-bytes``; anything unfit is no entry,
+and its files are read one by one as before.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Optional
+from urllib.parse import urlsplit
+
+from rezwheel import limits
+from rezwheel.index.pages import is_sha256
+from rezwheel.index.redaction import get_logger, redact
+
+log = get_logger(__name__)
+
+NAME = "rez-definitions.json.gz"
+FORMAT = 1
+_warned: set[str] = set()
+
+
+def url_for(index_url: str, project: str) -> str:
+    """Where a project's bundle lives, from the index URL (see the module docstring)."""
+    from rezwheel.index.config import is_artifactory
+
+    base = index_url if index_url.endswith("/") else index_url + "/"
+    if is_artifactory(base):
+        parts = urlsplit(base)
+        head, _, rest = parts.path.partition("/api/pypi/")
+        repo = rest.split("/", 1)[0]
+        return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{NAME}"
+    return f"{base}{project}/{NAME}"
+
+
+def encode(project: str, definitions: dict[str, str]) -> bytes:
+    """The bundle's bytes (sorted, no timestamp: the same definitions give the same file)."""
+    import gzip
+
+    doc = {"format": FORMAT, "project": project,
+           "definitions": {k: definitions[k] for k in sorted(definitions)}}
+    return gzip.compress(json.dumps(doc, ensure_ascii=False).encode(), mtime=0)
+
+
+def decode(body: Optional[bytes], project: str, where: str) -> dict[str, str]:
+    """The entries of a bundle's bytes that are fit to use ({} for none, warned once): a
+    compressed or (a server decoded it on the wire) plain JSON body, capped both ways."""
+    if not body:
+        return {}
+    cap = int(limits.get("max-page-bytes"))
+    try:
+        if body[:2] == b"\x1f\x8b":
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = inflate.decompress(body, cap + 1)
+            if len(body) > cap or inflate.unconsumed_tail:
+                return _unfit(where, f"larger than the limit {cap} uncompressed "
+                                     "(REZWHEEL_MAX_PAGE_BYTES)")
+        elif len(body) > cap:
+            return _unfit(where, f"larger than the limit {cap} (REZWHEEL_MAX_PAGE_BYTES)")
+        doc = json.loads(body)
+    except (zlib.error, ValueError, RecursionError, EOFError):
+        return _unfit(where, "not a gzip JSON bundle")
+    if isinstance(doc, dict) and doc.get("format") != FORMAT:
+        return {}  # another format (a newer publisher's): per-file reads, nothing to say
+    if not isinstance(doc, dict) or doc.get("project") != project or \
+            not isinstance(doc.get("definitions"), dict):
+        return _unfit(where, f"not a bundle of {project}")
+    entry_cap = int(limits.get("max-dist-info-bytes"))
+    return {k.lower(): v for k, v in doc["definitions"].items()
+            if is_sha256(k) and isinstance(v, str) and v and len(v) <= entry_cap}
+
+
+def merge(old: dict[str, str], new: dict[str, str], keep: Optional[set[str]] = None
+          ) -> dict[str, str]:
+    """``old`` updated with ``new``; with ``keep``, only the entries for those sha256s (the
+    files the index still holds)."""
+    merged = dict(old, **new)
+    return merged if keep is None else {k: v for k, v in merged.items() if k in keep}
+
+
+def _unfit(where: str, why: str) -> dict[str, str]:
+    if where not in _warned:
+        _warned.add(where)
+        log.warning("rezwheel: %s: %s; reading its definitions one by one", redact(where), why)
+    return {}
