@@ -39,7 +39,7 @@ def _conversion_summary(report: "Report", verbose: bool, failures: bool = True,
     """Warnings (counted by kind unless ``verbose``), one line per failure (unless the caller
     shows them), and a closing count when anything was skipped or failed (a clean run's
     output speaks for itself; ``closing=False``: the caller prints it last)."""
-    from rezwheel.index.redaction import get_logger
+    from rezwheel.redaction import get_logger
 
     log = get_logger("rezwheel.convert")
     for line in report.warnings(verbose):
@@ -81,7 +81,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from rezwheel.index.config import resolve_target
+    from rezwheel.config import resolve_target
     from rezwheel.publish import publish
 
     done = publish(args.paths, resolve_target(args.to), prefix=args.prefix, jobs=args.jobs,
@@ -122,7 +122,7 @@ def _grouped(failed: Sequence["Result"]) -> list[str]:
 
 def _error(message: object) -> None:
     """One line on stderr, with any secret a provider handed out scrubbed (server text too)."""
-    from rezwheel.index.redaction import scrub
+    from rezwheel.redaction import scrub
 
     print(f"rezwheel: error: {scrub(str(message))}", file=sys.stderr)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from rezwheel.index.config import IndexConfig
-from rezwheel.index.redaction import get_logger, remember, remember_basic
+from rezwheel.config import IndexConfig
+from rezwheel.redaction import get_logger, remember, remember_basic
 
 log = get_logger(__name__)
 ENTRY_POINT_GROUP = "rezwheel.credentials"

@@ -31,7 +31,7 @@ def _from_config() -> dict:
     global _config_limits
     if _config_limits is None:
         try:
-            from rezwheel.index.config import load_config
+            from rezwheel.config import load_config
 
             table = load_config().get("limits") or {}
             _config_limits = table if isinstance(table, dict) else {}

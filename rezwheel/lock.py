@@ -305,7 +305,7 @@ def index_url(where: str) -> str:
 def _file_url(url: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
-    from rezwheel.index.redaction import scrub
+    from rezwheel.redaction import scrub
 
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:

@@ -23,7 +23,7 @@ from rezwheel.index.local import LocalIndex, project_of
 from rezwheel.index.pages import IndexFile, filename_problem
 from rezwheel.index.writers import Result  # copied | present | failed
 from rezwheel.pools import threads
-from rezwheel.index.redaction import get_logger, scrub
+from rezwheel.redaction import get_logger, scrub
 from rezwheel.resolve.packages import IndexRepository, Settings
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from packaging.utils import parse_wheel_filename
 from rezwheel.artifact import naming
 from rezwheel.errors import PublishError, RezwheelError
 from rezwheel.hashing import sha256_file
-from rezwheel.index.config import IndexConfig
+from rezwheel.config import IndexConfig
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.writers import IndexWriter, Result, Staging, Wheel, different_file
 from rezwheel.pools import threads

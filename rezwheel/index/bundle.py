@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from rezwheel import limits
 from rezwheel.index.pages import is_sha256
-from rezwheel.index.redaction import get_logger, redact
+from rezwheel.redaction import get_logger, redact
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ _warned: set[str] = set()
 
 def url_for(index_url: str, project: str) -> str:
     """Where a project's bundle lives, from the index URL (see the module docstring)."""
-    from rezwheel.index.config import is_artifactory
+    from rezwheel.config import is_artifactory
 
     base = index_url if index_url.endswith("/") else index_url + "/"
     if is_artifactory(base):

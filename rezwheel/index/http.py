@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 
 from rezwheel import __version__, limits
 from rezwheel.errors import RezwheelError
-from rezwheel.index.redaction import redact, scrub
+from rezwheel.redaction import redact, scrub
 
 TIMEOUT = (10, 60)  # connect, per read
 RETRY_STATUS = (429, 502, 503, 504)

@@ -26,7 +26,7 @@ from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_ro
 from rezwheel.index import bundle
 from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _key, _listed,
                                     _zip_or_none)
-from rezwheel.index.redaction import get_logger, redact
+from rezwheel.redaction import get_logger, redact
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
     import requests
@@ -263,7 +263,7 @@ class HttpReader:
         """
         import requests
 
-        from rezwheel.index.config import is_artifactory
+        from rezwheel.config import is_artifactory
         from rezwheel.index.http import deadline, failure
 
         url = f.url

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from rezwheel import limits
 from rezwheel.errors import RezwheelError
-from rezwheel.index.redaction import get_logger, redact
+from rezwheel.redaction import get_logger, redact
 
 log = get_logger(__name__)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")

@@ -39,7 +39,7 @@ from urllib.parse import unquote, urlsplit
 from rezwheel import limits
 from rezwheel.atomic import AtomicFile
 from rezwheel.errors import InvalidWheelError, RezwheelError
-from rezwheel.index.redaction import get_logger, redact, scrub
+from rezwheel.redaction import get_logger, redact, scrub
 from rezwheel.artifact.metadata import DEFINITION, definition_from_metadata
 from rezwheel.index import bundle
 from rezwheel.index.pages import IndexFile, filename_problem, parse_project_page, project_name

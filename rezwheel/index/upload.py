@@ -31,7 +31,7 @@ from packaging.utils import parse_wheel_filename
 from rezwheel.credentials import Credential, find_credentials, split_url
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import CHUNK
-from rezwheel.index.config import IndexConfig, artifactory_storage_url
+from rezwheel.config import IndexConfig, artifactory_storage_url
 from rezwheel.index.http import (RETRY_STATUS, OriginAuth, deadline, describe, make_session,
                                  redact, retry_after)
 from rezwheel.index import bundle
@@ -39,7 +39,7 @@ from rezwheel.index.pages import IndexFile
 from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel, different_file
 from rezwheel.artifact.metadata import header_fields
-from rezwheel.index.redaction import get_logger
+from rezwheel.redaction import get_logger
 
 log = get_logger(__name__)
 

@@ -31,7 +31,7 @@ from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import (ChainReader, Counters, IndexReader, LocalReader, NotAnArtifact,
                                     read_definition)
-from rezwheel.index.redaction import get_logger, redact
+from rezwheel.redaction import get_logger, redact
 from rezwheel.resolve.store import Store
 
 log = get_logger(__name__)
@@ -88,7 +88,7 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
         return [Where("http", location, name, None, trust, hosts, ttl)]
     named = settings.indexes.get(location)
     if named is None:
-        from rezwheel.index.config import index_entry, load_config, resolve_target
+        from rezwheel.config import index_entry, load_config, resolve_target
 
         cfg = index_entry(location, load_config())
         if cfg is not None and cfg.get("urls"):
@@ -156,7 +156,7 @@ class IndexRepository:
         self._lock = threading.Lock()
 
     def _http_reader(self, w: Where) -> HttpReader:
-        from rezwheel.index.config import IndexConfig, guess_type
+        from rezwheel.config import IndexConfig, guess_type
         from rezwheel.credentials import find_credentials, split_url
         from rezwheel.index.http import OriginAuth, make_session
 
@@ -442,7 +442,7 @@ class IndexRepository:
         v = self.versions(vid.name).get(vid.version)
         if v is None:
             raise RezwheelError(f"{vid.package}: not on {redact(self.location)}")
-        if vid.index is None or len(v.files) == 1:
+        if vid.index is None:
             return v.files[0]
         d = self.definition(vid.name, vid.version)
         requires = [str(r) for r in (d.data if d else {}).get("variants", [])[vid.index]]

@@ -19,7 +19,7 @@ from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import IndexReader
 from rezwheel.rezrepo.rezpip import Pick, check_filename, run_pip, wheel_metadata
-from rezwheel.index.redaction import redact
+from rezwheel.redaction import redact
 from rezwheel.resolve.store import Store, check_sha256
 
 

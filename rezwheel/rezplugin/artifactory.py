@@ -34,7 +34,7 @@ def _rez_errors(fn: Any, *args: Any) -> Any:
     from rez.exceptions import PackageRepositoryError
 
     from rezwheel.errors import RezwheelError
-    from rezwheel.index.redaction import scrub
+    from rezwheel.redaction import scrub
 
     try:
         return fn(*args)

@@ -211,7 +211,7 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
             with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as fh:
                 fh.write("".join(c + "\n" for c in constraints))
             args += ["-c", fh.name]
-        from rezwheel.index.redaction import redact
+        from rezwheel.redaction import redact
 
         what = f"resolve {', '.join(requirements)} from {', '.join(map(redact, index_urls))}"
         try:

@@ -176,7 +176,7 @@ def assert_index_whole(idx: Path, allow=()) -> None:
     odd = [p for p in index_listing(idx)
            if not (p in (".lock", "files", "simple", "simple/index.html", *allow)
                    or re.fullmatch(r"files/[^/.][^/]*\.whl(\.metadata|\.sha256)?", p)
-                   or re.fullmatch(r"simple/[a-z0-9][a-z0-9._-]*(/index\.html)?", p))]
+                   or re.fullmatch(r"simple/[a-z0-9][a-z0-9._-]*(/index\.html|/rez-definitions\.json\.gz)?", p))]
     assert not odd, f"left in the index {idx}: {odd}\n" + "\n".join(index_listing(idx))
     for whl in idx.glob("files/*.whl"):
         with zipfile.ZipFile(whl) as z:

@@ -342,7 +342,7 @@ def _accepted_by_rez(repo: Path, variants: list, hashed: bool):
 def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
     from rezwheel.install import install_file
     from rezwheel.convert import convert_paths
-    from rezwheel.index.config import IndexConfig
+    from rezwheel.config import IndexConfig
     from rezwheel.publish import publish
     from rezwheel.rezrepo.rezpip import Target
     from rezwheel.resolve.packages import IndexRepository, Settings

@@ -165,7 +165,7 @@ def rez_env(repo, *args):
 
 def publish_local(files: list, index_dir: str) -> None:
     """Publish wheel files to a local directory index in-process, through the publish flow."""
-    from rezwheel.index.config import IndexConfig
+    from rezwheel.config import IndexConfig
     from rezwheel.publish import publish
 
     outcome = publish([str(f) for f in files], IndexConfig(None, str(index_dir), str(index_dir),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ARTIFACTORY_TOKENS
-from rezwheel.index.config import (IndexConfig, artifactory_storage_url, is_artifactory,
+from rezwheel.config import (IndexConfig, artifactory_storage_url, is_artifactory,
                                    resolve_target)
 from rezwheel.index.writers import Result
 from rezwheel.publish import publish
