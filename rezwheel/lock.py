@@ -179,28 +179,11 @@ def _size(step: Any, owner: Any, store: Any) -> Optional[int]:
             return int(fh.read().strip())
     except (OSError, ValueError):
         pass
-    size = _head_size(f.url, owner)
+    size = owner.size(f) if owner is not None else None
     if size is not None:
         os.makedirs(os.path.dirname(memo), exist_ok=True)
         atomic_write(memo, str(size).encode(), prefix=".tmp-")
     return size
-
-
-def _head_size(url: str, owner: Any) -> Optional[int]:
-    import requests
-
-    from rezwheel.index.http import deadline, failure
-
-    session = getattr(owner, "session", None)
-    if session is None:
-        return None
-    try:
-        with deadline(url):
-            r = session.head(url, allow_redirects=True)
-    except requests.RequestException as e:
-        raise failure(e, url) from None
-    length = r.headers.get("Content-Length", "")
-    return int(length) if r.status_code == 200 and length.isdigit() else None
 
 
 # -- the target

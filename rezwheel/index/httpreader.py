@@ -109,6 +109,20 @@ class HttpReader:
     def local_path(self, f: IndexFile) -> Optional[str]:
         return None  # every file is fetched
 
+    def size(self, f: IndexFile) -> Optional[int]:
+        """From a HEAD (PEP 691 pages may list sizes; the parsed page keeps none)."""
+        import requests
+
+        from rezwheel.index.http import deadline, failure
+
+        try:
+            with deadline(f.url):
+                r = self.session.head(f.url, allow_redirects=True)
+        except requests.RequestException as e:
+            raise failure(e, f.url) from None
+        length = r.headers.get("Content-Length", "")
+        return int(length) if r.status_code == 200 and length.isdigit() else None
+
     def key_for(self, f: IndexFile) -> str:
         return self.key
 

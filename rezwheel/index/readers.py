@@ -118,6 +118,9 @@ class IndexReader(Protocol):
     def local_path(self, f: IndexFile) -> Optional[str]:
         """Where ``f`` already lies on this host (read in place), else None."""
 
+    def size(self, f: IndexFile) -> Optional[int]:
+        """``f``'s size in bytes (a lock file records it), None when the index will not say."""
+
 
 def definition_from_zip(z: zipfile.ZipFile) -> Optional[str]:
     """The embedded ``rez-package.py``, refused past ``limits.max-dist-info-bytes``."""
@@ -223,6 +226,12 @@ class LocalReader:
 
     def local_path(self, f: IndexFile) -> Optional[str]:
         return self._path(f.url)
+
+    def size(self, f: IndexFile) -> Optional[int]:
+        try:
+            return os.path.getsize(self._path(f.url))
+        except OSError:
+            return None
 
     def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
         name = project_name(project)
@@ -336,6 +345,9 @@ class ChainReader:
 
     def local_path(self, f: IndexFile) -> Optional[str]:
         return self._owner(f.url).local_path(f)
+
+    def size(self, f: IndexFile) -> Optional[int]:
+        return self._owner(f.url).size(f)
 
     def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
         from rezwheel.hashing import sha256_file

@@ -371,7 +371,8 @@ class IndexRepository:
         if d.version != v.rez_version:
             raise RezwheelError(f"{label}: defines version {d.data.get('version')!r}, "
                                 f"the file name says {v.rez_version!r}")
-        d.data.pop("base", None)
+        if "base" in d.data:  # a location is the repository's to say, never the index's
+            d = Definition(d.text, {k: x for k, x in d.data.items() if k != "base"})
         v.definition = d
         if self.reader.remote:
             self._follow(d.data)
