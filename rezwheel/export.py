@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -40,13 +41,24 @@ class Exported:
 
 def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8) -> Exported:
     """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``."""
+    venv = os.path.abspath(venv)
+    if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
+        raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
+    existed = os.path.isdir(venv)
+    try:
+        return _export(resolved, venv, store, jobs)
+    except BaseException:  # a venv half made is no venv: nothing is left to block a retry
+        shutil.rmtree(venv, ignore_errors=True)
+        if existed:
+            os.makedirs(venv, exist_ok=True)
+        raise
+
+
+def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> Exported:
     from rezwheel.install import download
     from rezwheel.pools import threads
     from rezwheel.resolve.store import Store
 
-    venv = os.path.abspath(venv)
-    if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
-        raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
     python = _interpreter(resolved.python)
     steps = {(s.id.name, s.id.version): s for s in resolved.steps}
     wanted = [(p, steps[(p.rez_name, p.rez_version)]) for p in resolved.wheels]

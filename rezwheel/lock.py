@@ -258,6 +258,9 @@ def _supported_tags(python: str, platform_tag: Optional[str]) -> tuple[set, str]
 
     major, minor = (int(x) for x in python.split(".")[:2])
     platforms = [platform_tag] if platform_tag else list(tags.platform_tags())
+    for prefix in ("manylinux", "musllinux"):  # a Linux host of that kind takes linux_<arch>
+        if platform_tag and platform_tag.startswith(prefix + "_"):
+            platforms.append("linux_" + platform_tag.split("_", 3)[-1])
     found = set(tags.cpython_tags((major, minor), platforms=platforms)) | set(
         tags.compatible_tags((major, minor), platforms=platforms))
     if platform_tag is None:
@@ -362,8 +365,8 @@ def requirements_txt(r: Resolved) -> str:
     used = _unique(p.index for p in r.wheels if p.index)
     lines += [f"{'--index-url' if i == 0 else '--extra-index-url'} {u}"
               for i, u in enumerate(used)]
-    for p in r.wheels:
-        lines.append(f"{p.project}=={p.version} \\\n    --hash=sha256:{p.sha256}")
+    for p in r.wheels:  # ``===``: this exact version, not ``1.0.0`` or ``1.0+rc.1`` for ``1.0``
+        lines.append(f"{p.project}==={p.version} \\\n    --hash=sha256:{p.sha256}")
     return "\n".join(lines) + "\n"
 
 
