@@ -84,7 +84,8 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
     """
     if "://" in location:
         if location.startswith("file://"):
-            return [Where("local", location[len("file://"):], name, None, trust, hosts, ttl)]
+            return [Where("local", _index_root(location[len("file://"):]), name, None, trust,
+                          hosts, ttl)]
         return [Where("http", location, name, None, trust, hosts, ttl)]
     named = settings.indexes.get(location)
     if named is None:
@@ -118,9 +119,18 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
         return [w for url in urls
                 for w in resolve_location(url, Settings(), location, trust, hosts, ttl)]
     if os.path.isdir(os.path.expanduser(location)):
-        return [Where("local", os.path.abspath(os.path.expanduser(location)), None, None,
+        return [Where("local", _index_root(os.path.expanduser(location)), None, None,
                       trust, hosts, ttl)]
     raise RezwheelError(f"{location}: not a URL, a directory, or a configured index name")
+
+
+def _index_root(path: str) -> str:
+    """A local index's directory, also when given as its ``simple/`` (the URL pip users get)."""
+    path = os.path.abspath(path.rstrip("/") or "/")
+    if os.path.basename(path) == "simple" and os.path.isfile(os.path.join(path, "index.html")) \
+            and os.path.isdir(os.path.join(os.path.dirname(path), "files")):
+        return os.path.dirname(path)
+    return path
 
 
 def _seconds(value: object, what: str) -> Optional[float]:

@@ -162,3 +162,13 @@ def test_plan_steps_carry_identity_file_reader_and_definition(index_dir, tmp_pat
     assert wheels and len(wheels) == len(set(wheels)), wheels
     assert (target / "shotbundle" / "3.0" / "package.py").is_file()
     shutil.rmtree(target)
+
+
+def test_a_local_index_may_be_named_by_its_simple_directory(index_dir, tmp_path):
+    """``--index DIR/simple`` (or ``file://DIR/simple/``, what pip users are given) reads the
+    same index as ``DIR``."""
+    from rezwheel.resolve.packages import IndexRepository, Settings
+
+    for given in (f"{index_dir}/simple", f"file://{index_dir}/simple/"):
+        repo = IndexRepository(given, Settings(store=str(tmp_path / "store")))
+        assert repo.versions("pyutil"), given
