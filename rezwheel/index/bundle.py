@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import urlsplit
 
 from rezwheel import limits
 from rezwheel.index.pages import is_sha256
 from rezwheel.redaction import get_logger, redact
+
+if TYPE_CHECKING:
+    import requests
 
 log = get_logger(__name__)
 
@@ -54,6 +57,18 @@ def url_for(index_url: str, project: str) -> str:
         repo = rest.split("/", 1)[0]
         return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{NAME}"
     return f"{base}{project}/{NAME}"
+
+
+def download(session: "requests.Session", url: str) -> bytes:
+    """The bundle's body at ``url`` (empty when the server has none), capped as a page is."""
+    from rezwheel.index.http import deadline, read_body
+
+    with deadline(url):
+        r = session.get(url, stream=True)
+        body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
+                         "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
+        r.close()
+    return body
 
 
 def encode(project: str, definitions: dict[str, str]) -> bytes:

@@ -225,18 +225,12 @@ class HttpReader:
         unreachable, or sends something unfit (the files are then read one by one)."""
         import requests
 
-        from rezwheel.index.http import deadline, read_body
-
         name = project_name(project)
         if name is None or not files or self.offline:
             return {}
         url = bundle.url_for(self.url, name)
         try:
-            with deadline(url):
-                r = self.session.get(url, stream=True)
-                body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
-                                 "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
-                r.close()
+            body = bundle.download(self.session, url)
         except (requests.RequestException, RezwheelError) as e:
             log.debug("rezwheel: %s: %s", redact(url), e)
             return {}

@@ -156,21 +156,14 @@ class Uploader:
         the definitions one by one), never a failed publish."""
         import hashlib
 
-        from rezwheel import limits
         from rezwheel.artifact.metadata import definition_from_metadata
-        from rezwheel.index.http import read_body
 
         url = bundle.url_for(self.cfg.index_url, project)
         added = {w.sha256: text for w in new if (text := definition_from_metadata(w.metadata()))}
         if not added:
             return
         try:
-            with deadline(url):
-                r = self.session.get(url, stream=True)
-                body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
-                                 "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
-                r.close()
-            old = bundle.decode(body, project, url)
+            old = bundle.decode(bundle.download(self.session, url), project, url)
             with self._lock:
                 listed = self._listed.get(project)
             keep = None
