@@ -184,8 +184,9 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
-    from rezwheel.lock import iter_lines, resolve, write
+    from rezwheel.lock import check_path, iter_lines, resolve, write
 
+    check_path(args.lock_file)
     resolved = resolve(args.requests, _indexes(args), args.python, args.platform, args.prefix)
     kind = write(resolved, args.lock_file)
     if args.json:
@@ -221,7 +222,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _indexes(args: argparse.Namespace) -> list[str]:
     if not args.index:
-        raise RezwheelError(f"{args.command}: give --index URL|NAME|DIR to resolve from")
+        from rezwheel.resolve.wanted import UsageError
+
+        raise UsageError(f"{args.command}: give --index URL|NAME|DIR to resolve from")
     return args.index
 
 

@@ -308,19 +308,29 @@ def _unique(values: Any) -> list[str]:
 
 
 # -- writing
+def check_path(path: str) -> None:
+    """A lock file's name says its format (checked before anything is resolved): PEP 751
+    wants ``pylock.toml`` or ``pylock.NAME.toml`` (NAME not empty, no dot); ``.txt`` is a
+    requirements file."""
+    import re
+
+    from rezwheel.resolve.wanted import UsageError
+
+    name = os.path.basename(path)
+    if not (name.endswith(".txt") or re.fullmatch(r"pylock(\.[^.]+)?\.toml", name)):
+        raise UsageError(f"-o {path}: a PEP 751 lock file is named pylock.toml or "
+                         "pylock.NAME.toml (or give a .txt name for a requirements file)")
+
+
 def write(resolved: Resolved, path: str) -> str:
     """Write ``path``: a requirements file when its name ends in ``.txt``, else pylock.toml
     (PEP 751 wants ``pylock.toml`` or ``pylock.<name>.toml``). Returns the format written."""
     from rezwheel.atomic import atomic_write
 
+    check_path(path)
     if path.endswith(".txt"):
         text, kind = requirements_txt(resolved), "requirements"
     else:
-        name = os.path.basename(path)
-        if not (name == "pylock.toml" or (name.startswith("pylock.") and name.endswith(".toml")
-                                          and name.count(".") == 2)):
-            raise RezwheelError(f"-o {path}: a PEP 751 lock file is named pylock.toml or "
-                                "pylock.NAME.toml (or give a .txt name for a requirements file)")
         text, kind = pylock_toml(resolved), "pylock"
     atomic_write(os.path.abspath(path), text.encode("utf-8"), prefix=".tmp-")
     return kind

@@ -279,9 +279,13 @@ def test_no_fitting_wheel_is_one_line(index, tmp_path):
 
 
 def test_lock_file_names(index, tmp_path):
-    r = run("lock", "pyutil", "--index", index, "-o", tmp_path / "lock.toml",
-            store=tmp_path / "store", check=False)
-    assert r.returncode == 1 and "pylock.toml or pylock.NAME.toml" in r.stderr
+    for wrong in ("lock.toml", "pylock..toml", "pylock.a.b.toml"):  # usage errors: exit 2
+        r = run("lock", "pyutil", "--index", index, "-o", tmp_path / wrong,
+                store=tmp_path / "store", check=False)
+        assert r.returncode == 2 and "pylock.toml or pylock.NAME.toml" in r.stderr, wrong
+    r = run("lock", "pyutil", "-o", tmp_path / "pylock.toml", store=tmp_path / "store",
+            check=False)
+    assert r.returncode == 2 and "give --index" in r.stderr
     run("lock", "pyutil", "--index", index, "-o", tmp_path / "pylock.dev.toml",
         store=tmp_path / "store")
     data = tomllib.loads((tmp_path / "pylock.dev.toml").read_text())
