@@ -106,8 +106,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
               for f, reader in _wanted(upstream, location, filters or [], only_binary)}
     results: list[Result] = []
     with index.lock():
-        marker = os.path.join(index.root, ".sync-in-progress")
-        stale = os.path.exists(marker)  # a killed sync: its files are in, its pages maybe not
+        stale = index.interrupted()  # a killed sync or publish: files in, pages maybe not
         have = index.present()
         todo = []
         for name, (f, reader) in sorted(wanted.items()):
@@ -121,8 +120,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
                 results.append(Result(name, have[name], "present"))
         if not todo and not stale:
             return results
-        with open(marker, "w"):
-            pass
+        index.mark()
         partial = index.partial()
         if progress:
             progress.start(len(todo), 0)
@@ -171,7 +169,7 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
             raise
         index.write_pages(None if stale else touched)
         shutil.rmtree(partial, ignore_errors=True)
-        os.unlink(marker)
+        index.unmark()
         if progress:
             progress.finish()
     return results

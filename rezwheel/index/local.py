@@ -41,6 +41,14 @@ from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 
+#: the in-progress marker: written before the first file goes in (by a publish or a sync),
+#: removed once the pages say what the files are; found on start, it says a writer was killed
+#: in between, so every page is written again
+MARKER = ".write-in-progress"
+#: the markers older rezwheels wrote (publish, mirror sync): an index one of them left behind
+#: is recognised, and the marker cleared, like ``MARKER``
+OLD_MARKERS = (".publish-in-progress", ".sync-in-progress")
+
 
 class LocalIndex:
     """A directory index: read by the plugin and pip, filled by publish (as an ``IndexWriter``)
@@ -87,18 +95,13 @@ class LocalIndex:
         self._batch = self._listing()
         self._touched = set()
         self._marked = False
-        # a publish killed after adding files leaves this marker: its pages may be behind
-        self._stale = os.path.exists(self._marker)
+        self._stale = self.interrupted()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._held is not None:
             self._held.release()
             self._held = None
-
-    @property
-    def _marker(self) -> str:
-        return os.path.join(self.root, ".publish-in-progress")
 
     @contextlib.contextmanager
     def staging(self, prefix: str, dry_run: bool, cache_root: str = "") -> Iterator[Staging]:
@@ -150,8 +153,7 @@ class LocalIndex:
         filesystem), else copied."""
         with self._mutex:
             if not self._marked:
-                os.makedirs(self.files, exist_ok=True)
-                open(self._marker, "w").close()
+                self.mark()
                 self._marked = True
         try:
             if w.made:
@@ -180,8 +182,24 @@ class LocalIndex:
             self._write_project(project, self._batch.get(project, []))
         if self._touched or self._stale:
             self._write_root_page(self._batch)
-        if os.path.exists(self._marker):
-            os.unlink(self._marker)
+        self.unmark()
+
+    # -- the in-progress marker, for every writer (publish, mirror sync); under ``lock()``
+    def interrupted(self) -> bool:
+        """Whether a writer was killed between adding files and writing the pages (its
+        marker, or an older rezwheel's, is still there): the pages may be behind the files."""
+        return any(os.path.exists(os.path.join(self.root, m)) for m in (MARKER, *OLD_MARKERS))
+
+    def mark(self) -> None:
+        """Say that files are going in and the pages will follow; before the first file."""
+        os.makedirs(self.files, exist_ok=True)
+        open(os.path.join(self.root, MARKER), "w").close()
+
+    def unmark(self) -> None:
+        """The pages say what the files are: clear the marker (an older rezwheel's too)."""
+        for m in (MARKER, *OLD_MARKERS):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.root, m))
 
     # -- filling from another index (rezwheel mirror sync); the caller holds ``lock()``
     def lock(self) -> FileLock:

@@ -382,7 +382,7 @@ def test_ctrl_c_during_mirror_sync_from_a_slow_upstream(local_index, home, tmp_p
         assert not (partial.exists() and any(partial.iterdir())), \
             f"half-written downloads left: {sorted(os.listdir(partial))}"
         if mirror.exists():
-            assert_index_whole(mirror, allow=(".partial", ".sync-in-progress"))
+            assert_index_whole(mirror, allow=(".partial", ".write-in-progress"))
 
         upstream.stall = 0  # and the next run finishes the job
         wanted = sorted(p.name for p in local_index.glob("files/*.whl"))

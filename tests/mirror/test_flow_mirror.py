@@ -57,6 +57,28 @@ def test_sync_refuses_a_different_file_under_a_name_the_mirror_holds(upstream, t
     assert "holds a different file" in (results[files[0]].error or "")
 
 
+@pytest.mark.parametrize("marker", [".write-in-progress", ".publish-in-progress",
+                                    ".sync-in-progress"])
+def test_a_killed_writer_s_marker_makes_the_next_sync_write_every_page(upstream, tmp_path,
+                                                                      marker):
+    """A sync or a publish killed between its files and its pages leaves a marker (this
+    rezwheel's, or an older one's): the next sync writes every page, even with nothing to copy,
+    and clears it."""
+    from rezwheel.mirror import sync
+
+    index, files = upstream
+    mirror = tmp_path / "mirror"
+    sync(str(index), str(mirror))
+    pages = sorted(mirror.glob("simple/*/index.html"))
+    text = {p: p.read_text() for p in pages}
+    for p in pages:
+        p.unlink()
+    (mirror / marker).touch()
+    assert {r.status for r in sync(str(index), str(mirror))} == {"present"}
+    assert {p: p.read_text() for p in pages} == text
+    assert not (mirror / marker).exists()
+
+
 @pytest.mark.skipif(PY != "3.11" or sys.platform != "linux",
                     reason="the samples' compiled variants are CPython 3.11 on Linux")
 def test_lock_ties_each_resolved_variant_to_its_wheel(upstream, tmp_path):

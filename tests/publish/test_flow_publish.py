@@ -161,6 +161,43 @@ def test_local_index_pages_follow_the_batch(wheels, tmp_path):
     assert not (index / ".publish-in-progress").exists()
 
 
+def test_a_publish_killed_before_its_pages_is_finished_by_the_next(wheels, tmp_path,
+                                                                   monkeypatch):
+    """Files in, pages not written (the writer killed in between): the marker it left makes
+    the next publish write every page, whatever it publishes."""
+    from rezwheel.index.local import MARKER, LocalIndex
+
+    index = tmp_path / "index"
+    target = resolve_target(str(index), config={})
+    with monkeypatch.context() as m:
+        m.setattr(LocalIndex, "finish", lambda self, uploaded: None)  # killed before the pages
+        publish(_files(wheels, "pyutil-1.2.0-py3-none-any.whl"), target)
+    assert (index / "files" / "pyutil-1.2.0-py3-none-any.whl").exists()
+    assert (index / MARKER).exists() and not (index / "simple" / "pyutil").exists()
+    publish(_files(wheels, "tabulate-0.9.0-py3-none-any.whl"), target)
+    assert "pyutil-1.2.0-py3-none-any.whl#sha256=" in \
+        (index / "simple" / "pyutil" / "index.html").read_text()
+    assert not (index / MARKER).exists()
+
+
+@pytest.mark.parametrize("marker", [".write-in-progress", ".publish-in-progress",
+                                    ".sync-in-progress"])
+def test_a_killed_writer_s_marker_old_or_new_has_every_page_written(wheels, tmp_path, marker):
+    """The marker this rezwheel writes, and those older ones wrote (a publish's, a mirror
+    sync's): each says the pages may be behind, and is cleared once they are not."""
+    index = tmp_path / "index"
+    target = resolve_target(str(index), config={})
+    files = _files(wheels, "pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl")
+    publish(files, target)
+    page = index / "simple" / "pyutil" / "index.html"
+    text = page.read_text()
+    page.unlink()
+    (index / marker).touch()
+    publish(files[1:], target)  # tabulate only, already there
+    assert page.read_text() == text
+    assert not (index / marker).exists()
+
+
 def test_artifactory_wait_and_requests(artifactory, wheels):
     target = resolve_target(artifactory.url, config={})
     files = _files(wheels, "pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl")
