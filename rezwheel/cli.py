@@ -114,7 +114,7 @@ def _grouped(failed: Sequence["Result"]) -> list[str]:
         if len(rs) == 1 or not rs[0].reason:
             out += [r.error for r in rs]
             continue
-        skipped = sum("not tried: " in (r.error or "") for r in rs)
+        skipped = sum(not r.tried for r in rs)
         out.append(f"{len(rs)} files not published: {reason}"
                    + (f" ({skipped} not tried after the first failures)" if skipped else ""))
     return out

@@ -117,7 +117,8 @@ class Uploader:
         with self._lock:
             stop = self._stop
         if stop:
-            return Result(w.name, w.sha256, "failed", f"{w.name}: not tried: {stop}", stop)
+            return Result(w.name, w.sha256, "failed", f"{w.name}: not tried: {stop}", stop,
+                          tried=False)
         result = self._upload(w)
         with self._lock:
             if result.reason:

@@ -36,6 +36,9 @@ class Result:
     error: Optional[str] = None
     #: a failure that is not this file's own (credentials, the server): the same for a batch
     reason: Optional[str] = field(default=None, compare=False)
+    #: False when the file was never sent: its batch had stopped on ``reason`` (as twine
+    #: does), so the CLI says how many were left untried rather than one line each
+    tried: bool = field(default=True, compare=False)
 
     def as_json(self) -> dict:
         return {"file": self.file, "sha256": self.sha256, "status": self.status,

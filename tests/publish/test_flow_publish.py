@@ -209,6 +209,24 @@ def test_artifactory_wait_and_requests(artifactory, wheels):
     assert sum(m == "POST" for m, _ in artifactory.log) == posts  # a republish sends nothing
 
 
+def test_a_batch_refused_alike_stops_and_says_how_many_were_not_tried(artifactory, wheels,
+                                                                      monkeypatch):
+    """As twine does: once the first uploads all fail for one reason (a token Artifactory does
+    not know), the rest are not sent; each result says whether it was, and the CLI says the
+    reason once with the count of those never tried."""
+    from rezwheel.cli import _grouped
+    from rezwheel.index.upload import STOP_AFTER
+
+    monkeypatch.setenv("REZWHEEL_TOKEN", "not-a-token-it-knows")
+    files = _files(wheels)[:STOP_AFTER + 3]
+    results = publish(files, resolve_target(artifactory.url, config={}), jobs=1).results
+    assert [r.status for r in results] == ["failed"] * len(files)
+    assert [r.tried for r in results] == [True] * STOP_AFTER + [False] * 3
+    (line,) = _grouped(results)
+    assert line == f"{len(files)} files not published: {results[0].reason} " \
+        "(3 not tried after the first failures)"
+
+
 def test_artifactory_detection_and_storage_url():
     url = "https://a.example/artifactory/api/pypi/rez"
     assert is_artifactory(url) and not is_artifactory("https://pypi.example/legacy/")
