@@ -59,15 +59,16 @@ _COUNTED = {
 
 @dataclass(frozen=True)
 class Converted:
-    rez_name: str
-    rez_version: str
-    variant_index: Optional[int]
+    """One wheel made: the variant it holds (the identity the plan carried), where, its sha256."""
+
+    id: VariantId
     file: str
     sha256: str
 
     def as_json(self) -> dict:
-        return {"rez_name": self.rez_name, "rez_version": self.rez_version,
-                "variant_index": self.variant_index, "file": self.file, "sha256": self.sha256}
+        """The ``convert --json`` record (a documented contract: its keys never change)."""
+        return {"rez_name": self.id.name, "rez_version": self.id.version,
+                "variant_index": self.id.index, "file": self.file, "sha256": self.sha256}
 
 
 @dataclass
@@ -248,11 +249,11 @@ def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
     for part in parts:
         clash = {dist: fam for dist, fam in part.dists.items() if owner.setdefault(dist, fam) != fam}
         for c in part.converted:
-            dist = next((d for d, f in part.dists.items() if f == c.rez_name), None)
+            dist = next((d for d, f in part.dists.items() if f == c.id.name), None)
             if dist in clash:
                 os.unlink(c.file)
-                report.failed.append(f"{c.rez_name}-{c.rez_version}: rez families "
-                                     f"{owner[dist]!r} and {c.rez_name!r} both map to "
+                report.failed.append(f"{c.id.package}: rez families "
+                                     f"{owner[dist]!r} and {c.id.name!r} both map to "
                                      f"distribution {dist!r}")
             else:
                 report.converted.append(c)
@@ -434,7 +435,8 @@ def _write(pkg: Any, plan: VariantPlan, data: dict, definition: str, outdir: str
             if not link_copy:
                 files.append(FileEntry(wheel_path, src, mode, shebang))
         layout = Layout(
-            rez_name=pkg.name, rez_version=str(pkg.version), variant_index=plan.variant.index,
+            rez_name=plan.variant.name, rez_version=plan.variant.version,
+            variant_index=plan.variant.index,
             variant_requires=plan.requires,
             # where rez looks without shortlinks (a host's repository has none for it)
             subpath=rezdef.variant_subpath(data, plan.variant.index) or None,
@@ -451,7 +453,7 @@ def _write(pkg: Any, plan: VariantPlan, data: dict, definition: str, outdir: str
     if sidecar:
         with open(path + ".metadata", "wb") as fh:
             fh.write(metadata)
-    return Converted(pkg.name, str(pkg.version), plan.variant.index, path, sha)
+    return Converted(plan.variant, path, sha)
 
 
 def _link_source(root: Optional[str], item: PayloadItem, by_rel: dict) -> Optional[str]:

@@ -37,10 +37,15 @@ def test_report_and_files_are_the_clis(sample_repo, wheels, tmp_path):
     assert sorted(os.path.basename(c.file) for c in report.converted) == sorted(os.listdir(out))
     for c in report.converted:
         assert hashlib.sha256(Path(c.file).read_bytes()).hexdigest() == c.sha256
-        assert os.path.basename(c.file).startswith(c.rez_name.replace("-", "_") + "-")
-    assert {(c.rez_name, c.variant_index) for c in report.converted} >= {
+        assert os.path.basename(c.file).startswith(c.id.name.replace("-", "_") + "-")
+    assert {(c.id.name, c.id.index) for c in report.converted} >= {
         ("ghostvar", 0), ("ghostvar", 1), ("pyutil", None)}
     assert report.dists["pyutil"] == "pyutil"
+    # ``convert --json`` records: the documented keys, in order, whatever the type holds
+    (ghost,) = [c for c in report.converted if c.id.name == "ghostvar" and c.id.index == 1]
+    assert ghost.as_json() == {"rez_name": "ghostvar", "rez_version": "0.1.0",
+                               "variant_index": 1, "file": ghost.file, "sha256": ghost.sha256}
+    assert list(ghost.as_json()) == ["rez_name", "rez_version", "variant_index", "file", "sha256"]
     # the CLI (the ``wheels`` fixture) wrote the same bytes from the same packages
     assert digests(out) == digests(wheels)
     # a variant whose root is missing converts with an empty payload, and is said once
@@ -107,7 +112,7 @@ def test_reuse_passes_over_unchanged_packages(sample_repo, tmp_path):
     os.unlink(lost.file)
     third = convert_paths([str(sample_repo)], str(out), jobs=1,
                           reuse=Reuse(store, str(out), "settings", present))
-    assert {c.rez_name for c in third.converted} == {lost.rez_name}
+    assert {c.id.name for c in third.converted} == {lost.id.name}
     assert hashlib.sha256(Path(lost.file).read_bytes()).hexdigest() == lost.sha256
 
 
@@ -121,7 +126,7 @@ def test_broken_package_reported_the_others_converted(sample_repo, tmp_path):
     assert failed.startswith(str(repo / "pyutil" / "1.2.0" / "package.py"))
     (bad,) = report.bad_paths
     assert str(tmp_path / "nothing-here") in bad
-    assert report.converted and not any(c.rez_name == "pyutil" for c in report.converted)
+    assert report.converted and not any(c.id.name == "pyutil" for c in report.converted)
     assert sorted(os.listdir(out)) == sorted(os.path.basename(c.file) for c in report.converted)
 
 

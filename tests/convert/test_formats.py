@@ -368,17 +368,17 @@ def test_file_names_unique_and_each_installs_as_its_variant(variants, hashed):
         index_dir = str(tmp_path / "index")
         publish(files, IndexConfig(None, index_dir, index_dir, "local"))
         index = IndexRepository(str(tmp_path / "index"), Settings(store=str(tmp_path / "st")))
-        by_variant = {c.variant_index: os.path.basename(c.file) for c in report.converted}
+        by_variant = {c.id.index: os.path.basename(c.file) for c in report.converted}
         for i in range(len(variants)):
             assert index.file_for_variant(VariantId("tool", "2", i)).filename == by_variant[i]
         repo = tmp_path / "repo"
         # outer roots first: installing a variant replaces its whole root, so one installed
         # after a variant nested in it would delete that one (test_nested_variant_root_...)
-        for c in sorted(report.converted, key=lambda c: len(Path(roots[c.variant_index]).parts)):
+        for c in sorted(report.converted, key=lambda c: len(Path(roots[c.id.index]).parts)):
             install_file(c.file, str(repo), Target.current())
         for c in report.converted:
             with open_artifact(c.file) as art:
-                assert art.layout.variant_index == c.variant_index
+                assert art.layout.variant_index == c.id.index
         from rez.packages import get_package
 
         back = get_package("tool", "2", paths=[str(repo)])
