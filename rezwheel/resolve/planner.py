@@ -28,6 +28,7 @@ from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import RezwheelError
 from rezwheel.index.pages import IndexFile
 from rezwheel.pools import threads
+from rezwheel.resolve.pip import Pick, pip_resolve
 from rezwheel.resolve.solve import (HOST_FAMILIES, MissingFamily, as_rez, families_in,
                                     installed_paths, pythons, solve)
 from rezwheel.resolve.wanted import Asked, Wanted, parse
@@ -228,8 +229,8 @@ class Planner:
         """pip's picks as rez definitions, written to the scratch repository for the solve
         (sdists built into wheels first, when installing)."""
         pending = self._prebuild(requirements)
-        picks = rezpip.pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
-                                 constraints, self.only_binary)
+        picks = pip_resolve(requirements, self.pip_index_urls(), self.target, no_deps,
+                            constraints, self.only_binary)
         # requirement names as the families are spelled: installed ones, then pip's picks
         names = {canonicalize_name(n): n for p in reversed(self.have) for n in families_in(p)}
         names.update({canonicalize_name(p.name): rezpip.rez_name(p.name) for p in picks})
@@ -279,7 +280,7 @@ class Planner:
                 continue
             v, f, reader = max(in_range, key=lambda t: t[0])
             if f.sha256 and f.sha256 not in futures:
-                pick = rezpip.Pick(project, str(v), f.filename, f.url, f.sha256, {})
+                pick = Pick(project, str(v), f.filename, f.url, f.sha256, {})
                 futures[f.sha256] = self._builder().submit(
                     sdist.build, pick, reader, self.pip_index_urls(), Store(self.store))
         return futures
@@ -417,7 +418,7 @@ class Planner:
         return Step(vid, "rezwheel", f, root, "present" if present else "install", index.reader,
                     definition)
 
-    def _plain_step(self, pick: rezpip.Pick, data: dict, repo: Optional[str]) -> Step:
+    def _plain_step(self, pick: Pick, data: dict, repo: Optional[str]) -> Step:
         root = fsrepo.variant_root(repo or "", data["name"], data["version"],
                                    rezdef.variant_subpath(data, 0))
         variant = 0 if data.get("variants") else None

@@ -18,8 +18,9 @@ from rezwheel.errors import InstallError, RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import IndexReader
-from rezwheel.rezrepo.rezpip import Pick, check_filename, run_pip, wheel_metadata
 from rezwheel.redaction import redact
+from rezwheel.resolve.pip import Pick, run_pip
+from rezwheel.rezrepo.rezpip import check_filename, wheel_metadata
 from rezwheel.resolve.store import Store, check_sha256
 
 

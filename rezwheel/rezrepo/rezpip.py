@@ -1,12 +1,12 @@
 """Plain PyPI wheels (no embedded rez definition) as rez packages, the way rez-pip makes them.
 
-pip resolves them (``pip install --dry-run --report``, against the same indexes, so pip's
-resolver, markers and Requires-Python apply); each pick becomes a rez definition built with
-rez's own pip helpers, and ``installer`` writes the payload: importable code under ``python/``,
-scripts under ``bin/`` with a ``#!/usr/bin/env python`` line (the python of the rez context),
-everything else where rez's ``pip_install_remaps`` puts it. Pure wheels get no variants; binary
-wheels, and pure ones whose dependencies hang on python or platform markers, get one hashed
-variant on platform/arch/python, as rez-pip does.
+pip resolves them (``resolve.pip``: ``pip install --dry-run --report``, against the same
+indexes, so pip's resolver, markers and Requires-Python apply); each pick becomes a rez
+definition built with rez's own pip helpers (here), and ``installer`` writes the payload:
+importable code under ``python/``, scripts under ``bin/`` with a ``#!/usr/bin/env python``
+line (the python of the rez context), everything else where rez's ``pip_install_remaps`` puts
+it. Pure wheels get no variants; binary wheels, and pure ones whose dependencies hang on python
+or platform markers, get one hashed variant on platform/arch/python, as rez-pip does.
 
 Everything a plain wheel or pip's report says is untrusted: the project name and version become
 directory names in the rez repository, so they must be valid PEP 508 / PEP 440 values whose rez
@@ -15,16 +15,12 @@ forms pass ``rezdef.check_identity``; a file name must be a plain wheel basename
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from typing import BinaryIO, Optional
-from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import InvalidName, InvalidSdistFilename, InvalidWheelFilename, \
@@ -33,13 +29,10 @@ from packaging.version import InvalidVersion, Version
 
 from rezwheel.rezrepo import fsrepo
 
-from rezwheel import limits
-
 from rezwheel.artifact import rezdef
 from rezwheel.errors import InstallError, RezwheelError, UnsafeDefinitionError
 
 INTERPRETER = "/usr/bin/env python"
-_PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
 _MULTI = {"classifier", "requires_dist", "provides_extra", "project_url", "dynamic",
           "license_file", "platform", "supported_platform", "obsoletes_dist", "provides_dist",
           "requires_external"}
@@ -66,24 +59,6 @@ class Target:
         env.update(python_version=self.short, python_full_version=full,
                    implementation_version=full, extra="")
         return env
-
-
-@dataclass(frozen=True)
-class Pick:
-    """One distribution pip chose: where to get it and what its metadata says."""
-    name: str
-    version: str
-    filename: str  # a wheel, or an sdist (``is_sdist``) that ``sdist.build`` turns into one
-    url: str
-    sha256: Optional[str]
-    metadata: dict  # PEP 566 JSON form of the core metadata
-    extras: tuple[str, ...] = ()  # the extras asked of it (pip's ``requested_extras``)
-    sdist: Optional[tuple[str, str]] = None  # built from (file name, sha256): ``local`` holds it
-    local: Optional[str] = None  # the wheel already on this host (a build)
-
-    @property
-    def is_sdist(self) -> bool:
-        return not self.filename.endswith(".whl")
 
 
 def metadata_json(text: str) -> dict:
@@ -136,118 +111,6 @@ def check_filename(filename: str, what: str, sdist: bool = False) -> None:
 def is_pure(filename: str) -> bool:
     tags = parse_wheel_filename(os.path.basename(filename))[3]
     return all(t.abi == "none" and t.platform == "any" for t in tags)
-
-
-# -- resolving with pip
-def pip_env(index_urls: list[str]) -> dict[str, str]:
-    """pip's environment: only the indexes given. A pip config or PIP_* index settings could
-    add public PyPI, and with it dependency confusion (certificates and proxies stay).
-    ``index_urls`` may carry credentials: they reach pip here, never on its command line
-    (which ``ps`` shows everyone); pip redacts them from what it prints and reports."""
-    env = {k: v for k, v in os.environ.items() if k not in _PIP_INDEX_ENV}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index_urls[0],
-               PIP_EXTRA_INDEX_URL=" ".join(index_urls[1:]), PIP_NO_INPUT="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
-    return env
-
-
-def run_pip(args: list[str], index_urls: list[str], what: str) -> "subprocess.CompletedProcess":
-    """``python -m pip ARGS`` bounded in time (pip's own timeout is per socket read: a server
-    dripping bytes would hold it forever); a failure is one line with pip's reason."""
-    cmd = [sys.executable, "-m", "pip", *args[:1], "--timeout", str(limits.get("http-deadline")),
-           "--retries", "2", *args[1:]]
-    budget = float(limits.get("pip-timeout"))
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=pip_env(index_urls),
-                           timeout=budget)
-    except subprocess.TimeoutExpired:
-        raise RezwheelError(f"pip could not {what} within {budget:g} s (REZWHEEL_PIP_TIMEOUT)") \
-            from None
-    if r.returncode:
-        raise RezwheelError(f"pip could not {what}: {pip_reason(r.stderr, r.returncode)}")
-    return r
-
-
-def pip_reason(stderr: str, status: int) -> str:
-    """pip's own words, on one line: its ERROR lines, else the last line it printed."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    errors = [ln[len("ERROR:"):].strip() for ln in lines if ln.startswith("ERROR:")]
-    said = "; ".join(dict.fromkeys(errors)) or (lines[-1] if lines else f"exit status {status}")
-    # a build backend's own output sits between "╰─> [N lines of output]" and "[end of
-    # output]": its last line is usually the reason (a missing compiler or library)
-    build, inside = "", False
-    for ln in lines:
-        if re.search(r"\[\d+ lines? of output\]\s*$", ln):
-            inside = True
-        elif ln == "[end of output]":
-            inside = False
-        elif inside:
-            build = ln
-    if build:
-        said = f"{said} ({build})"
-    return " ".join(said.split())[:500]
-
-
-def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
-                no_deps: bool = False, constraints: Optional[list[str]] = None,
-                only_binary: bool = False) -> list[Pick]:
-    """What ``pip install`` would install for ``requirements`` on ``target``, without installing.
-
-    sdists take part unless ``only_binary`` (pip builds their metadata, isolated, as it does
-    for ``pip install``); ``constraints`` are PEP 508 lines of a constraints file.
-    """
-    if not requirements:
-        return []
-    with tempfile.TemporaryDirectory(prefix="rezwheel-pip-") as tmp:
-        report = os.path.join(tmp, "report.json")
-        # pip builds an sdist with the interpreter it runs on, so it takes sdists only for
-        # this python; for another one (--python) it resolves wheels only, as it must
-        foreign = target.short != "%d.%d" % sys.version_info[:2]
-        args = ["install", "--dry-run", "--report", report, "--quiet", "--ignore-installed",
-                *(["--python-version", target.python] if foreign or target.python.count(".") > 1
-                  else []), *(["--no-deps"] if no_deps else []),
-                *(["--only-binary=:all:"] if only_binary or foreign else [])]
-        if constraints:
-            with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as fh:
-                fh.write("".join(c + "\n" for c in constraints))
-            args += ["-c", fh.name]
-        from rezwheel.redaction import redact
-
-        what = f"resolve {', '.join(requirements)} from {', '.join(map(redact, index_urls))}"
-        try:
-            run_pip([*args, "--", *requirements], index_urls, what)
-        except RezwheelError as e:
-            if "No matching distribution" in str(e) and (only_binary or foreign):
-                why = "--only-binary" if only_binary else \
-                    f"python {target.short} is not the python rezwheel runs on"
-                raise RezwheelError(f"{e} (sdists are not built: {why})") from None
-            raise
-        with open(report, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    try:
-        return [_pick(item) for item in doc.get("install", [])]
-    except (KeyError, TypeError, AttributeError):
-        raise RezwheelError(f"pip could not {what}: unreadable installation report") from None
-
-
-def _pick(item: dict) -> Pick:
-    """One entry of pip's report, checked: its values come from an index."""
-    info = item["download_info"]
-    hashes = (info.get("archive_info") or {}).get("hashes") or {}
-    url, meta = info["url"], item["metadata"]
-    sha256 = hashes.get("sha256")
-    filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    check_filename(filename, f"pip's pick {url}", sdist=True)
-    if sha256 is not None and not (isinstance(sha256, str) and
-                                   re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
-        raise InstallError(f"{filename}: bad sha256 in pip's report: {sha256!r}")
-    name, version = check_project(meta, filename)
-    extras = item.get("requested_extras") or []
-    if not isinstance(extras, list) or not all(isinstance(x, str) and re.fullmatch(
-            r"[A-Za-z0-9][A-Za-z0-9._-]*", x) for x in extras):
-        raise InstallError(f"{filename}: bad extras in pip's report: {extras!r}")
-    return Pick(name, version, filename, url, sha256.lower() if sha256 else None, meta,
-                tuple(sorted({canonicalize_name(x) for x in extras})))
 
 
 def check_project(meta: dict, wheel: str) -> tuple[str, str]:

@@ -317,11 +317,11 @@ def test_plain_wheel_good_still_installs(tmp_path):
       "metadata": {"name": "esc", "version": "1.0"}}, "bad sha256"),
 ])
 def test_pip_report_picks_are_checked(item, message):
-    from rezwheel.rezrepo import rezpip as pypi
     from rezwheel.errors import RezwheelError
+    from rezwheel.resolve import pip
 
     with pytest.raises(RezwheelError) as e:
-        pypi._pick(item)
+        pip._pick(item)
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
