@@ -159,9 +159,18 @@ class ArtifactoryPackageRepository(PackageRepository):
     def name(cls) -> str:
         return TYPE
 
-    # the library's own solves (``resolve.planner``) find these through rez's plugin registry
-    bind = staticmethod(lambda index: bind(index))
-    unbind = staticmethod(lambda path: unbind(path))
+    @staticmethod
+    def bind(index: "IndexRepository") -> str:
+        """This module's ``bind``, where the library's own solves can reach it: the planner
+        (``resolve.planner``) sits below the plugin and may not import it
+        (``tests/test_layers.py``), so it finds this class through rez's plugin registry."""
+        return bind(index)
+
+    @staticmethod
+    def unbind(path: str) -> None:
+        """This module's ``unbind``, reached like ``bind``: the planner gives rez back what
+        its package paths held."""
+        unbind(path)
 
     def __init__(self, location: str, resource_pool: Any,
                  index: Optional["IndexRepository"] = None) -> None:
