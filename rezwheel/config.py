@@ -116,14 +116,27 @@ def is_artifactory(url: str) -> bool:
     return _ARTIFACTORY_API in url
 
 
+def artifactory_storage(url: str) -> Optional[str]:
+    """The storage URL of the Artifactory repository whose PyPI API ``url`` is under
+    (``…/artifactory/api/pypi/<repo>[/simple/…]`` -> ``…/artifactory/<repo>``), else None.
+
+    Storage paths answer what the PyPI API does not: the sha256 of a file uploaded but not
+    yet listed, and the definitions bundles deployed beside the files (``index.bundle``)."""
+    parts = urlsplit(url)
+    head, api, rest = parts.path.partition(_ARTIFACTORY_API)
+    repo = rest.split("/", 1)[0]
+    if not (api and repo):
+        return None
+    return f"{parts.scheme}://{parts.netloc}{head}/{repo}"
+
+
 def artifactory_storage_url(upload_url: str, project: str, version: str, filename: str) -> str:
     """Where Artifactory stores an uploaded file (its storage paths answer HEAD with the
     sha256 before the index lists the file): ``…/artifactory/api/pypi/<repo>`` ->
-    ``…/artifactory/<repo>/<project>/<version>/<filename>``."""
-    parts = urlsplit(upload_url)
-    head, _, repo = parts.path.rstrip("/").partition(_ARTIFACTORY_API)
-    repo = repo.split("/", 1)[0]
-    return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{version}/{filename}"
+    ``…/artifactory/<repo>/<project>/<version>/<filename>``. An upload URL not under the PyPI
+    API (``type = "artifactory"`` set by hand) is taken as the storage URL itself."""
+    root = artifactory_storage(upload_url) or upload_url.rstrip("/")
+    return f"{root}/{project}/{version}/{filename}"
 
 
 def guess_type(url: str) -> str:

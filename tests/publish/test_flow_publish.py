@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from helpers import ARTIFACTORY_TOKENS
-from rezwheel.config import (IndexConfig, artifactory_storage_url, is_artifactory,
-                                   resolve_target)
+from rezwheel.config import (IndexConfig, artifactory_storage, artifactory_storage_url,
+                             is_artifactory, resolve_target)
 from rezwheel.index.writers import Result
 from rezwheel.publish import publish
 
@@ -232,6 +232,11 @@ def test_artifactory_detection_and_storage_url():
     assert is_artifactory(url) and not is_artifactory("https://pypi.example/legacy/")
     assert artifactory_storage_url(url + "/", "pyutil", "1.2.0", "pyutil-1.2.0-py3-none-any.whl") \
         == "https://a.example/artifactory/rez/pyutil/1.2.0/pyutil-1.2.0-py3-none-any.whl"
+    # the repository's storage, from its upload URL or its index URL alike (bundles live there)
+    assert {artifactory_storage(u) for u in (url, url + "/", url + "/simple/")} == \
+        {"https://a.example/artifactory/rez"}
+    assert artifactory_storage("https://pypi.example/simple/") is None
+    assert artifactory_storage("https://a.example/artifactory/api/pypi/") is None  # no repository
 
 
 def test_a_studio_sized_repository_converts_in_worker_processes(target, tmp_path, monkeypatch):
