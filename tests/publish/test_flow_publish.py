@@ -147,6 +147,8 @@ def test_rez_packages_are_converted_in_the_flow(target, sample_repo, tmp_path):
 
 
 def test_local_index_pages_follow_the_batch(wheels, tmp_path):
+    from rezwheel.index.local import MARKER
+
     index = tmp_path / "index"
     target = resolve_target(str(index), config={})
     files = _files(wheels, "pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl")
@@ -158,7 +160,14 @@ def test_local_index_pages_follow_the_batch(wheels, tmp_path):
     page.unlink()  # a page lost: the next publish of that project writes it again
     assert publish(files, target).results[0].status == "skipped"
     assert page.read_text() == text
-    assert not (index / ".publish-in-progress").exists()
+    assert not (index / MARKER).exists()
+    # a killed writer's marker (this rezwheel's, or an older one's publish or sync): every
+    # page is written again, whatever the next publish holds, and the marker is cleared
+    for marker in (MARKER, ".publish-in-progress", ".sync-in-progress"):
+        page.unlink()
+        (index / marker).touch()
+        publish(files[1:], target)  # tabulate only, already there
+        assert page.read_text() == text and not (index / marker).exists(), marker
 
 
 def test_a_publish_killed_before_its_pages_is_finished_by_the_next(wheels, tmp_path,
@@ -178,24 +187,6 @@ def test_a_publish_killed_before_its_pages_is_finished_by_the_next(wheels, tmp_p
     assert "pyutil-1.2.0-py3-none-any.whl#sha256=" in \
         (index / "simple" / "pyutil" / "index.html").read_text()
     assert not (index / MARKER).exists()
-
-
-@pytest.mark.parametrize("marker", [".write-in-progress", ".publish-in-progress",
-                                    ".sync-in-progress"])
-def test_a_killed_writer_s_marker_old_or_new_has_every_page_written(wheels, tmp_path, marker):
-    """The marker this rezwheel writes, and those older ones wrote (a publish's, a mirror
-    sync's): each says the pages may be behind, and is cleared once they are not."""
-    index = tmp_path / "index"
-    target = resolve_target(str(index), config={})
-    files = _files(wheels, "pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl")
-    publish(files, target)
-    page = index / "simple" / "pyutil" / "index.html"
-    text = page.read_text()
-    page.unlink()
-    (index / marker).touch()
-    publish(files[1:], target)  # tabulate only, already there
-    assert page.read_text() == text
-    assert not (index / marker).exists()
 
 
 def test_artifactory_wait_and_requests(artifactory, wheels):
