@@ -55,7 +55,7 @@ def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int
 
 
 def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> Exported:
-    from rezwheel.install import download
+    from rezwheel.resolve.fetch import download
     from rezwheel.pools import threads
     from rezwheel.resolve.store import Store
 
