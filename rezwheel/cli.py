@@ -192,7 +192,7 @@ def _lock(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": args.lock_file, "format": kind, "python": resolved.python,
                           "platform": resolved.platform,
-                          "packages": [vars(p) for p in resolved.packages]}, indent=1))
+                          "packages": [p.as_json() for p in resolved.packages]}, indent=1))
     elif not _QUIET:
         for line in iter_lines(resolved):
             print(line)
@@ -209,8 +209,8 @@ def _export(args: argparse.Namespace) -> int:
     done = export(resolved, args.venv, jobs=args.jobs)
     if args.json:
         print(json.dumps({"venv": done.venv, "script": done.script, "notes": done.notes,
-                          "installed": [vars(p) for p in done.installed],
-                          "rez_only": [vars(p) for p in done.rez_only]}, indent=1))
+                          "installed": [p.as_json() for p in done.installed],
+                          "rez_only": [p.as_json() for p in done.rez_only]}, indent=1))
         return 0
     for p in done.installed:
         print(f"installed {p.package}  {p.filename}")

@@ -60,8 +60,8 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> E
     from rezwheel.resolve.store import Store
 
     python = _interpreter(resolved.python)
-    steps = {(s.id.name, s.id.version): s for s in resolved.steps}
-    wanted = [(p, steps[(p.rez_name, p.rez_version)]) for p in resolved.wheels]
+    steps = {s.id: s for s in resolved.steps}
+    wanted = [(p, steps[p.id]) for p in resolved.wheels]
     st = Store(store)
     with threads(jobs, "rezwheel-export") as pool:
         files = list(pool.map(lambda ps: ps[1].local or download(ps[1], st), wanted))
@@ -71,7 +71,7 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> E
                              f"{venv}/bin/python"))
     places = {}
     for (p, _), path in zip(wanted, files):
-        places[p.rez_name] = _install(path, scheme, venv)
+        places[p.id.name] = _install(path, scheme, venv)
     lines, notes = _environment(resolved, places, scheme)
     script = os.path.join(venv, "bin", "rez-env.sh")
     with open(script, "w", encoding="utf-8") as fh:
@@ -160,8 +160,8 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
 
     ex = RexExecutor(interpreter=Python(target_environ={}, passive=True), parent_environ={},
                      parent_variables=True, shebang=False)
-    wheels = [p for p in resolved.wheels if p.rez_name in places]
-    variants = [(p, resolved.variants.get((p.rez_name, p.rez_version))) for p in wheels]
+    wheels = [p for p in resolved.wheels if p.id.name in places]
+    variants = [(p, resolved.variants.get(p.id)) for p in wheels]
     variants = [(p, v) for p, v in variants if v is not None]
     bindings = {v.name: VariantBinding(v, cached_root=_ROOT + v.name) for _, v in variants}
     for k, val in {"system": system, "building": False, "testing": False,
@@ -205,9 +205,9 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
              f"# for {' '.join(resolved.requests)} (python {resolved.python})",
              "# source it: . bin/rez-env.sh"]
     lines += [f"# {p.package}: the host provides it" for p in resolved.rez_only
-              if p.rez_name in HOST]
+              if p.id.name in HOST]
     notes = [f"{p.package}: no wheel ({p.why}); its commands are not applied"
-             for p in resolved.rez_only if p.rez_name not in HOST]
+             for p in resolved.rez_only if p.id.name not in HOST]
     body: list[str] = []
     for action in ex.manager.actions:
         kind = action.name

@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import RezwheelError
 
 #: rez families the target host provides: never installed from a wheel
@@ -32,9 +33,7 @@ HOST = ("python", "platform", "arch", "os")
 @dataclass(frozen=True)
 class Locked:
     """One resolved rez package: the wheel that installs it, or none (``rez_only``)."""
-    rez_name: str
-    rez_version: str
-    variant: Optional[int]
+    id: VariantId  # the rez family, version and variant index rez chose
     project: Optional[str] = None  # distribution name on the index
     version: Optional[str] = None  # PEP 440 version, as the file name gives it
     filename: Optional[str] = None
@@ -51,7 +50,14 @@ class Locked:
 
     @property
     def package(self) -> str:
-        return f"{self.rez_name}-{self.rez_version}" if self.rez_version else self.rez_name
+        return self.id.package
+
+    def as_json(self) -> dict:
+        """``--json``'s entry: the identity spelled out beside the file."""
+        out = {"rez_name": self.id.name, "rez_version": self.id.version,
+               "variant": self.id.index}
+        out.update((k, v) for k, v in vars(self).items() if k != "id")
+        return out
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Resolved:
     packages: list[Locked]
     indexes: list[str]  # simple index URLs, without credentials, in the order read
     steps: list[Any] = field(default_factory=list, repr=False)  # planner steps (export)
-    variants: dict = field(default_factory=dict, repr=False)  # (name, version) -> rez variant
+    variants: dict = field(default_factory=dict, repr=False)  # VariantId -> rez variant
 
     @property
     def wheels(self) -> list[Locked]:
@@ -129,7 +135,7 @@ def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, 
             for s in steps:
                 pkg = get_package(s.id.name, s.id.version, paths=paths)
                 if pkg is not None:
-                    variants[(s.id.name, s.id.version)] = pkg.get_variant(s.id.index) \
+                    variants[s.id] = pkg.get_variant(s.id.index) \
                         if s.id.index is not None else next(pkg.iter_variants())
     return steps, variants, clean, sources
 
@@ -142,13 +148,13 @@ def _locked(steps: list[Any], clean: dict, store: Any, sources: list[Any]) -> li
         if s.kind == "installed" or s.id.name in HOST or s.file is None:
             why = "the target host provides it" if s.id.name in HOST else \
                 "found in a filesystem repository, not on an index"
-            return Locked(s.id.name, s.id.version, s.id.index, why=why)
+            return Locked(s.id, why=why)
         f = s.file
         dist = dist_of(f.filename)
         if dist is None:
             raise RezwheelError(f"{s.package}: {f.filename} is not a wheel or sdist file name")
         owner = _owner(f.url, sources)
-        return Locked(s.id.name, s.id.version, s.id.index, dist[0], str(dist[1]), f.filename,
+        return Locked(s.id, dist[0], str(dist[1]), f.filename,
                       _file_url(f.url), f.sha256, _size(s, owner, store),
                       clean.get(id(owner)) if owner is not None else None, f.upload_time)
 
@@ -352,17 +358,17 @@ def pylock_toml(r: Resolved) -> str:
         entry.append(f"hashes = {{sha256 = {_q(p.sha256)}}}")
         lines.append(f"{kind} = [{{{', '.join(entry)}}}]" if kind == "wheels" else
                      f"sdist = {{{', '.join(entry)}}}")
-        lines += ["[packages.tool.rezwheel]", f"rez-name = {_q(p.rez_name)}",
-                  f"rez-version = {_q(p.rez_version)}"]
-        if p.variant is not None:
-            lines.append(f"variant = {p.variant}")
+        lines += ["[packages.tool.rezwheel]", f"rez-name = {_q(p.id.name)}",
+                  f"rez-version = {_q(p.id.version)}"]
+        if p.id.index is not None:
+            lines.append(f"variant = {p.id.index}")
         lines.append("")
     lines += ["[tool.rezwheel]", f"request = [{', '.join(_q(x) for x in r.requests)}]",
               f"python = {_q(r.python)}", f"platform = {_q(r.platform)}",
               "# rez packages with no wheel to install: the host provides them, or only a "
               "filesystem repository has them",
               "rez-only = ["]
-    lines += [f"    {{name = {_q(p.rez_name)}, version = {_q(p.rez_version)}, "
+    lines += [f"    {{name = {_q(p.id.name)}, version = {_q(p.id.version)}, "
               f"why = {_q(p.why)}}}," for p in r.rez_only]
     lines += ["]", ""]
     return "\n".join(lines)
