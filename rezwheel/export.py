@@ -6,8 +6,10 @@ The commands are run by rez's own interpreter (``rez.rex``) at export time, each
 ``root`` bound to a placeholder that is then rewritten to where the wheel put that directory in
 the venv (from the wheel's layout map: ``PYTHONPATH`` dirs are site-packages, ``PATH`` dirs the
 venv's ``bin``, the rest ``share/rez/<name>``, as ``convert`` placed them). Entries that become
-site-packages are left out of ``PYTHONPATH`` (the venv's python has them). Prepends and appends
-keep what the shell already had. What a shell script cannot replay (an alias, a command that
+site-packages are left out of ``PYTHONPATH`` (the venv's python has them). Values are quoted by
+rez's own sh shell (``escape_string``), so the script means what ``rez env`` would: ``literal()``
+parts are single-quoted, the rest expands in the shell. Prepends and appends keep what the shell
+already had. What a shell script cannot replay (an alias, a command that
 runs a program, a sourced file, a message) is listed in a comment and returned as a note.
 """
 
@@ -155,6 +157,7 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
     from rez.rex import Python, RexExecutor
     from rez.rex_bindings import (RequirementsBinding, VariantBinding, VariantsBinding,
                                   VersionBinding, intersects)
+    from rez.shells import create_shell
     from rez.system import system
     from rez.version import Requirement
 
@@ -208,16 +211,19 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
               if p.id.name in HOST]
     notes = [f"{p.package}: no wheel ({p.why}); its commands are not applied"
              for p in resolved.rez_only if p.id.name not in HOST]
+    sh = create_shell("sh")
     body: list[str] = []
     for action in ex.manager.actions:
         kind = action.name
         if kind in ("setenv", "resetenv", "prependenv", "appendenv"):
-            key, value = action.args[0], _escaped(place(str(action.args[1])))
-            if key == "PYTHONPATH" and os.path.normpath(value) == os.path.normpath(site):
+            key, raw = action.args[0], _placed(action.args[1], place)
+            if key == "PYTHONPATH" and os.path.normpath(str(raw)) == os.path.normpath(site):
                 continue  # the venv's python has its site-packages
-            line = (f'export {key}="{value}"' if kind in ("setenv", "resetenv") else
-                    f'export {key}="{value}${{{key}:+:${key}}}"' if kind == "prependenv" else
-                    f'export {key}="${{{key}:+${key}:}}{value}"')
+            # rez's own sh quoting: literal() parts single-quoted, the rest expands as in rez env
+            value = sh.escape_string(raw, is_path=sh._is_pathed_key(key))
+            line = (f"export {key}={value}" if kind in ("setenv", "resetenv") else
+                    f'export {key}={value}"${{{key}:+:${key}}}"' if kind == "prependenv" else
+                    f'export {key}="${{{key}:+${key}:}}"{value}')
             if kind in ("setenv", "resetenv") or line not in body:  # PATH once per directory
                 body.append(line)
         elif kind == "unsetenv":
@@ -229,7 +235,11 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
     return lines, notes
 
 
-def _escaped(value: str) -> str:
-    """``value`` for inside double quotes: ``$VAR`` still expands, as in rez's own sh
-    scripts."""
-    return re.sub(r'(["\\`])', r"\\\1", value)
+def _placed(value: Any, place: Any) -> Any:
+    """``value`` (a rez ``EscapedString``: literal and expandable parts) with the package
+    roots rewritten to the venv in every part, each part keeping its kind."""
+    from rez.rex import EscapedString
+
+    out = EscapedString.promote(value).copy()
+    out.strings = [(literal, place(text)) for literal, text in out.strings]
+    return out
