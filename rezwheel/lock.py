@@ -94,7 +94,7 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
     with tempfile.TemporaryDirectory(prefix="rezwheel-host-") as host:
         _host_packages(host, target_python, platform)
         with _implicit_packages(platform):
-            steps, variants, clean, sources = _plan(requests, indexes, target_python,
+            steps, variants, clean, sources = _plan(requests, indexes, target_python, platform,
                                                     bool(python), prefix, store, host, for_export)
     skip_context_cleanup()
     resolved_python = next((s.id.version for s in steps if s.id.name == "python"), "")
@@ -112,18 +112,19 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
 
 
 # -- the one place the resolve layers are called (their signatures may move)
-def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, prefix: str,
-          store: Optional[str], host: str, for_export: bool
+def _plan(requests: list[str], indexes: list[str], python: str, platform: Optional[str],
+          explicit: bool, prefix: str, store: Optional[str], host: str, for_export: bool
           ) -> tuple[list[Any], dict, dict, list[Any]]:
     """(planner steps, rez variants, reader -> clean index URL, readers) for ``requests``.
 
     The host packages count as installed; the indexes come first (``force``), so a package a
-    filesystem repository also holds is still locked as the index's wheel."""
+    filesystem repository also holds is still locked as the index's wheel. Plain projects'
+    markers and wheels are pip's choice for the target platform (``Target.platform``)."""
     from rezwheel.resolve.planner import Planner
     from rezwheel.rezrepo.rezpip import Target
 
-    with Planner(indexes, Target(python), prefix, store=store, explicit_python=explicit,
-                 force=True, build=for_export) as planner:
+    with Planner(indexes, Target(python, platform), prefix, store=store,
+                 explicit_python=explicit, force=True, build=for_export) as planner:
         steps = planner.plan(list(requests), host)
         sources = [s for r in planner.repos for s in r.readers]
         clean = {id(s): index_url(s.url) for s in sources}
@@ -212,15 +213,10 @@ def host_facts(platform_tag: Optional[str]) -> tuple[str, str]:
 
         plat = {"darwin": "osx", "win32": "windows"}.get(sys.platform, sys.platform)
         return ("linux" if plat.startswith("linux") else plat), platform.machine()
-    tag = platform_tag.lower()
-    for prefix, name in (("manylinux", "linux"), ("musllinux", "linux"), ("linux", "linux"),
-                         ("macosx", "osx"), ("win", "windows")):
-        if tag.startswith(prefix):
-            arch = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(tag) or \
-                ("x86_64" if tag.endswith("x86_64") else tag.rsplit("_", 1)[-1])
-            return name, arch
-    raise RezwheelError(f"--platform {platform_tag}: not a wheel platform tag "
-                        "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
+    from rezwheel.rezrepo.rezpip import tag_facts
+
+    plat, arch, _ = tag_facts(platform_tag)
+    return plat, arch
 
 
 def _host_packages(root: str, python: str, platform_tag: Optional[str]) -> None:

@@ -47,8 +47,10 @@ _MULTI = {"classifier", "requires_dist", "provides_extra", "project_url", "dynam
 
 @dataclass(frozen=True)
 class Target:
-    """The python a host runs (``--python``): markers and variants are evaluated for it."""
+    """The python a host runs (``--python``), and its wheel platform tag (``lock --platform``;
+    None: this host): markers, wheels and variants are chosen for it."""
     python: str  # "3.11" or "3.11.4"
+    platform: Optional[str] = None  # e.g. "win_amd64", "macosx_11_0_arm64"
 
     @classmethod
     def current(cls, python: Optional[str] = None) -> "Target":
@@ -65,7 +67,54 @@ class Target:
         env = dict(default_environment())
         env.update(python_version=self.short, python_full_version=full,
                    implementation_version=full, extra="")
+        if self.platform:
+            env.update(tag_facts(self.platform)[2])
         return env
+
+    def rez_system(self) -> tuple[str, str]:
+        """(rez platform, rez arch) of the target, as ``rez.system`` names this host's."""
+        if self.platform:
+            return tag_facts(self.platform)[:2]
+        from rez.system import system
+
+        return system.platform, system.arch
+
+    def pip_platforms(self) -> list[str]:
+        """pip's ``--platform`` values: the tag, and ``linux_<arch>`` for a manylinux or
+        musllinux one (such a host takes plain linux wheels too)."""
+        if not self.platform:
+            return []
+        tag = self.platform.lower()
+        extra = ["linux_" + tag.split("_", 3)[-1]] if tag.startswith(("manylinux_",
+                                                                      "musllinux_")) else []
+        return [tag, *extra]
+
+
+def tag_facts(tag: str) -> tuple[str, str, dict[str, str]]:
+    """(rez platform, rez arch, PEP 508 marker values) of a host a wheel platform tag names."""
+    t = tag.lower()
+    for prefix, plat, sys_platform, system, os_name in (
+            ("manylinux", "linux", "linux", "Linux", "posix"),
+            ("musllinux", "linux", "linux", "Linux", "posix"),
+            ("linux", "linux", "linux", "Linux", "posix"),
+            ("macosx", "osx", "darwin", "Darwin", "posix"),
+            ("win", "windows", "win32", "Windows", "nt")):
+        if t.startswith(prefix):
+            arch = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(t) or \
+                ("x86_64" if t.endswith("x86_64") else t.rsplit("_", 1)[-1])
+            return plat, arch, {"sys_platform": sys_platform, "platform_system": system,
+                                "os_name": os_name, "platform_machine": arch,
+                                "platform_release": "", "platform_version": ""}
+    raise RezwheelError(f"--platform {tag}: not a wheel platform tag "
+                        "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
+
+
+#: pip run with another host's marker values (``Target.platform``): pip evaluates markers for
+#: the host it runs on, whatever ``--platform`` says, so its own packaging is told otherwise
+_PIP_FOR = ("import json, os, sys; from pip._vendor.packaging import markers as m; "
+            "d = m.default_environment; e = json.loads(os.environ.pop('REZWHEEL_PIP_MARKERS')); "
+            "m.default_environment = lambda: dict(d(), **e); "
+            "from pip._internal.cli.main import main; sys.argv[0] = 'pip'; sys.exit(main())")
 
 
 @dataclass(frozen=True)
@@ -151,15 +200,20 @@ def pip_env(index_urls: list[str]) -> dict[str, str]:
     return env
 
 
-def run_pip(args: list[str], index_urls: list[str], what: str) -> "subprocess.CompletedProcess":
+def run_pip(args: list[str], index_urls: list[str], what: str,
+            markers: Optional[dict[str, str]] = None) -> "subprocess.CompletedProcess":
     """``python -m pip ARGS`` bounded in time (pip's own timeout is per socket read: a server
-    dripping bytes would hold it forever); a failure is one line with pip's reason."""
-    cmd = [sys.executable, "-m", "pip", *args[:1], "--timeout", str(limits.get("http-deadline")),
+    dripping bytes would hold it forever); a failure is one line with pip's reason.
+    ``markers``: the PEP 508 values pip evaluates markers with (another host's)."""
+    pip = ["-c", _PIP_FOR] if markers else ["-m", "pip"]
+    cmd = [sys.executable, *pip, *args[:1], "--timeout", str(limits.get("http-deadline")),
            "--retries", "2", *args[1:]]
+    env = pip_env(index_urls)
+    if markers:
+        env["REZWHEEL_PIP_MARKERS"] = json.dumps(markers)
     budget = float(limits.get("pip-timeout"))
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=pip_env(index_urls),
-                           timeout=budget)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=budget)
     except subprocess.TimeoutExpired:
         raise RezwheelError(f"pip could not {what} within {budget:g} s (REZWHEEL_PIP_TIMEOUT)") \
             from None
@@ -202,10 +256,11 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
         report = os.path.join(tmp, "report.json")
         # pip builds an sdist with the interpreter it runs on, so it takes sdists only for
         # this python; for another one (--python) it resolves wheels only, as it must
-        foreign = target.short != "%d.%d" % sys.version_info[:2]
+        foreign = target.short != "%d.%d" % sys.version_info[:2] or bool(target.platform)
         args = ["install", "--dry-run", "--report", report, "--quiet", "--ignore-installed",
                 *(["--python-version", target.python] if foreign or target.python.count(".") > 1
                   else []), *(["--no-deps"] if no_deps else []),
+                *[a for p in target.pip_platforms() for a in ("--platform", p)],
                 *(["--only-binary=:all:"] if only_binary or foreign else [])]
         if constraints:
             with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as fh:
@@ -215,10 +270,12 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
 
         what = f"resolve {', '.join(requirements)} from {', '.join(map(redact, index_urls))}"
         try:
-            run_pip([*args, "--", *requirements], index_urls, what)
+            run_pip([*args, "--", *requirements], index_urls, what,
+                    markers=target.markers() if target.platform else None)
         except RezwheelError as e:
             if "No matching distribution" in str(e) and (only_binary or foreign):
                 why = "--only-binary" if only_binary else \
+                    f"{target.platform} is not this host" if target.platform else \
                     f"python {target.short} is not the python rezwheel runs on"
                 raise RezwheelError(f"{e} (sdists are not built: {why})") from None
             raise
@@ -310,7 +367,6 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
     import time
 
     from packaging.specifiers import SpecifierSet
-    from rez.system import system
     from rez.utils.pip import (get_marker_sys_requirements, packaging_req_to_rez_req,
                                pip_specifier_to_rez_requirement, pip_to_rez_version)
     from rez.utils.sourcecode import SourceCode
@@ -331,8 +387,9 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
         rez_req = str(converted) if not family else family + str(converted)[len(converted.name):]
         (variant_requires if marked else requires).append(rez_req)
         sys_requires |= marked
-    variant = ([f"platform-{system.platform}"] if "platform" in sys_requires else []) + \
-        ([f"arch-{system.arch}"] if "arch" in sys_requires else []) + \
+    rez_platform, rez_arch = target.rez_system()
+    variant = ([f"platform-{rez_platform}"] if "platform" in sys_requires else []) + \
+        ([f"arch-{rez_arch}"] if "arch" in sys_requires else []) + \
         ([f"python-{target.short}"] if "python" in sys_requires else []) + variant_requires
     requires_python = meta.get("requires_python")
     if not variant:  # no python variant: it still needs a python (docopt says nothing of it)
