@@ -206,7 +206,7 @@ def _export(args: argparse.Namespace) -> int:
 
     resolved = resolve(args.requests, _indexes(args), args.python, None, args.prefix,
                        for_export=True)
-    done = export(resolved, args.venv, jobs=args.jobs)
+    done = export(resolved, args.venv, jobs=args.jobs, with_pip=not args.without_pip)
     if args.json:
         print(json.dumps({"venv": done.venv, "script": done.script, "notes": done.notes,
                           "installed": [p.as_json() for p in done.installed],

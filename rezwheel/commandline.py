@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
             lk.add_argument("--venv", required=True, metavar="DIR", help="the new venv")
             lk.add_argument("--jobs", type=int, default=8, metavar="N",
                             help="parallel downloads (8)")
+            lk.add_argument("--without-pip", action="store_true",
+                            help="do not seed pip into the venv (python -m venv does by default)")
         lk.add_argument("--json", action="store_true", help=json_help)
         lk.set_defaults(run=name)
 

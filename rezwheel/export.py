@@ -41,14 +41,18 @@ class Exported:
     notes: list[str] = field(default_factory=list)  # what rez-env.sh cannot do
 
 
-def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8) -> Exported:
-    """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``."""
+def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8,
+           with_pip: bool = True) -> Exported:
+    """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``.
+
+    ``with_pip``: seed pip as ``python -m venv`` does (the venv is a developer's, who expects
+    ``pip install`` to work in it); off, the venv holds only what the resolve installed."""
     venv = os.path.abspath(venv)
     if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
         raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
     existed = os.path.isdir(venv)
     try:
-        return _export(resolved, venv, store, jobs)
+        return _export(resolved, venv, store, jobs, with_pip)
     except BaseException:  # a venv half made is no venv: nothing is left to block a retry
         shutil.rmtree(venv, ignore_errors=True)
         if existed:
@@ -56,7 +60,8 @@ def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int
         raise
 
 
-def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> Exported:
+def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int,
+            with_pip: bool) -> Exported:
     from rezwheel.resolve.fetch import download
     from rezwheel.pools import threads
     from rezwheel.resolve.store import Store
@@ -67,7 +72,8 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> E
     st = Store(store)
     with threads(jobs, "rezwheel-export") as pool:
         files = list(pool.map(lambda ps: ps[1].local or download(ps[1], st), wanted))
-    _run([python, "-m", "venv", "--without-pip", venv], f"--venv {venv}: python -m venv")
+    _run([python, "-m", "venv", *([] if with_pip else ["--without-pip"]), venv],
+         f"--venv {venv}: python -m venv")
     scheme = json.loads(_run([os.path.join(venv, "bin", "python"), "-c",
                               "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
                              f"{venv}/bin/python"))

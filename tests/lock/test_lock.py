@@ -168,6 +168,10 @@ def test_export_venv_with_rez_environment(index, tmp_path):
     r = run("export", "mytool-2", "multitool", "python-3.11", "--index", index, "--venv", target,
             store=tmp_path / "store")
     check_venv(target / "bin" / "python")
+    # pip seeded, as `python -m venv` does: the venv is a developer's
+    pip = subprocess.run([str(target / "bin" / "python"), "-m", "pip", "--version"],
+                         capture_output=True, text=True)
+    assert pip.returncode == 0 and str(target) in pip.stdout, pip.stderr
     script = (target / "bin" / "rez-env.sh").read_text()
     # what cannot be expressed is said in the script and in the output
     assert "# not expressible (alias): mt mytool --verbose" in script
@@ -204,7 +208,9 @@ def test_offline_from_the_store(server, tmp_path):
     assert "unreachable" in r.stderr
     assert lock.read_text() == (tmp_path / "pylock.toml").read_text(), r.stderr
     run("export", "mytool-2", "--python", "3.11", "--index", url, "--venv", tmp_path / "b",
-        store=store)
+        "--without-pip", store=store)
+    assert not list((tmp_path / "b").glob("lib/python*/site-packages/pip"))
+    assert list((tmp_path / "a").glob("lib/python*/site-packages/pip"))
     out = subprocess.run([str(tmp_path / "b" / "bin" / "mytool")], capture_output=True,
                          text=True, env={"MYTOOL_CONFIG": "/dev/null"})
     assert out.stdout.strip() == "mytool 2.0.0", out.stderr

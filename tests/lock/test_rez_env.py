@@ -39,6 +39,7 @@ def venv(tmp_path_factory) -> Path:
     rezwheel("convert", root, "-o", tmp / "wheels")
     rezwheel("publish", *(tmp / "wheels").glob("*.whl"), "--to", tmp / "index")
     rezwheel("export", "envtool", "--index", tmp / "index", "--venv", tmp / "env",
+             "--without-pip",
              env=env(REZWHEEL_STORE=str(tmp / "store")))
     return tmp / "env"
 
