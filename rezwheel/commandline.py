@@ -65,8 +65,8 @@ def _version() -> str:
             f"{sys.executable})")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rezwheel", description=DESCRIPTION, epilog=EPILOG,
+def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
                                 parents=[_globals(True)],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version, help="print rezwheel's, rez's and Python's versions")

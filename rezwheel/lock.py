@@ -93,9 +93,17 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
     target_python = python or "%d.%d" % _running()[:2]
     with tempfile.TemporaryDirectory(prefix="rezwheel-host-") as host:
         _host_packages(host, target_python, platform)
-        with _implicit_packages(platform):
-            steps, variants, clean, sources = _plan(requests, indexes, target_python, platform,
-                                                    bool(python), prefix, store, host, for_export)
+        try:
+            with _implicit_packages(platform):
+                steps, variants, clean, sources = _plan(requests, indexes, target_python,
+                                                        platform, bool(python), prefix, store,
+                                                        host, for_export)
+        except RezwheelError as e:  # the stand-ins' directory is ours, not the user's to see
+            said = str(e).replace(f" nor in {host}", "").replace(
+                host, "the target host's packages")
+            if said == str(e):
+                raise
+            raise type(e)(said) from None
     skip_context_cleanup()
     resolved_python = next((s.id.version for s in steps if s.id.name == "python"), "")
     short = ".".join((resolved_python if _is_xy(resolved_python) else target_python)
