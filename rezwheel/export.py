@@ -227,9 +227,10 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
                 continue  # the venv's python has its site-packages
             # rez's own sh quoting: literal() parts single-quoted, the rest expands as in rez env
             value = sh.escape_string(raw, is_path=sh._is_pathed_key(key))
-            line = (f"export {key}={value}" if kind in ("setenv", "resetenv") else
-                    f'export {key}={value}"${{{key}:+:${key}}}"' if kind == "prependenv" else
-                    f'export {key}="${{{key}:+${key}:}}"{value}')
+            line = f"export {key}=" + (value if kind in ("setenv", "resetenv") else
+                                        _joined(value, f"${{{key}:+:${key}}}", False)
+                                        if kind == "prependenv" else
+                                        _joined(value, f"${{{key}:+${key}:}}", True))
             if kind in ("setenv", "resetenv") or line not in body:  # PATH once per directory
                 body.append(line)
         elif kind == "unsetenv":
@@ -239,6 +240,14 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
             notes.append(f"not expressible ({_NOT_EXPRESSIBLE[kind]}): {text}")
     lines += [f"# {n}" for n in notes] + body
     return lines, notes
+
+
+def _joined(quoted: str, tail: str, before: bool) -> str:
+    """``tail`` (what the variable held, in double quotes) before or after the shell-quoted
+    ``quoted``: inside its double quotes when it has them (``"a${PATH:+:$PATH}"``)."""
+    if before:
+        return f'"{tail}{quoted[1:]}' if quoted.startswith('"') else f'"{tail}"{quoted}'
+    return f'{quoted[:-1]}{tail}"' if quoted.endswith('"') else f'{quoted}"{tail}"'
 
 
 def _placed(value: Any, place: Any) -> Any:
