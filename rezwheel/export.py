@@ -88,10 +88,15 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int,
 
 
 def _run(cmd: list[str], what: str) -> str:
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
-        raise RezwheelError(f"{what} failed: {last}")
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise RezwheelError(f"{what} failed: {e.strerror or type(e).__name__}") from None
+    if r.returncode:  # the line saying what went wrong: venv's "Error: ...", else the first
+        lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
+        said = next((ln for ln in lines if "Error" in ln), lines[0] if lines else
+                    f"exit status {r.returncode}")
+        raise RezwheelError(f"{what} failed: {said[:300]}")
     return r.stdout
 
 

@@ -342,7 +342,15 @@ def write(resolved: Resolved, path: str) -> str:
         text, kind = requirements_txt(resolved), "requirements"
     else:
         text, kind = pylock_toml(resolved), "pylock"
-    atomic_write(os.path.abspath(path), text.encode("utf-8"), prefix=".tmp-")
+    try:
+        atomic_write(os.path.abspath(path), text.encode("utf-8"), prefix=".tmp-")
+    except OSError as e:  # the error names the temporary file beside it: say which file it is
+        parent = os.path.dirname(os.path.abspath(path))
+        why = "a parent is not a directory" if isinstance(e, (FileExistsError,
+                                                              NotADirectoryError)) else \
+            e.strerror or type(e).__name__
+        raise RezwheelError(f"-o {path}: cannot write the lock file in {parent}: {why}") \
+            from None
     return kind
 
 

@@ -83,3 +83,24 @@ def test_rez_wheel_help_lists_the_commands(tmp_path):
     r = subprocess.run([str(BIN / "rez"), "wheel", "lock", "--help"], capture_output=True,
                        text=True, env=e)
     assert r.returncode == 0 and "usage: rez wheel lock" in r.stdout, r.stdout + r.stderr
+
+
+def test_an_unwritable_lock_file_is_one_line(index, tmp_path):
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "pylock.toml"
+    r = run("lock", "pyutil", "--index", index, "-o", out, store=tmp_path / "store", check=False)
+    assert r.returncode == 1
+    assert r.stderr == (f"rezwheel: error: -o {out}: cannot write the lock file in "
+                        f"{out.parent}: a parent is not a directory\n")
+
+
+def test_a_failed_venv_says_its_reason_not_its_last_line():
+    """python -m venv (or a pyenv shim standing for pythonX.Y) ends with hints: the line with
+    the error is the one said."""
+    from rezwheel.errors import RezwheelError
+    from rezwheel.export import _run
+
+    with pytest.raises(RezwheelError) as e:
+        _run([sys.executable, "-c", "import sys; sys.stderr.write('Error: [Errno 13] "
+              "Permission denied: x\\n\\nNote: see the help\\n'); sys.exit(1)"], "--venv x")
+    assert str(e.value) == "--venv x failed: Error: [Errno 13] Permission denied: x"
