@@ -133,7 +133,13 @@ def _plan(requests: list[str], indexes: list[str], python: str, platform: Option
 
     with Planner(indexes, Target(python, platform), prefix, store=store,
                  explicit_python=explicit, force=True, build=for_export) as planner:
-        steps = planner.plan(list(requests), host)
+        try:
+            steps = planner.plan(list(requests), host)
+        except RezwheelError as e:  # rez names the paths it searched: not the planner's own
+            said = str(e).replace(planner.scratch, "the plain projects pip resolved")
+            if said == str(e):
+                raise
+            raise type(e)(said) from None
         sources = [s for r in planner.repos for s in r.readers]
         clean = {id(s): index_url(s.url) for s in sources}
         variants = {}

@@ -104,3 +104,22 @@ def test_a_failed_venv_says_its_reason_not_its_last_line():
         _run([sys.executable, "-c", "import sys; sys.stderr.write('Error: [Errno 13] "
               "Permission denied: x\\n\\nNote: see the help\\n'); sys.exit(1)"], "--venv x")
     assert str(e.value) == "--venv x failed: Error: [Errno 13] Permission denied: x"
+
+
+def test_rez_errors_name_no_scratch_repository(index, tmp_path, monkeypatch):
+    """rez says which paths it searched; the planner's scratch repository of pip's picks is
+    said as what it is (rez names it when a plain project's dependency is not there)."""
+    from rezwheel import lock
+    from rezwheel.errors import RezwheelError
+    from rezwheel.resolve.planner import Planner
+
+    def plan(self, *_a, **_k):
+        raise RezwheelError(f"cannot resolve x: package family not found: y (searched: "
+                            f"{index}; {self.scratch})")
+
+    monkeypatch.setenv("REZWHEEL_STORE", str(tmp_path / "store"))
+    monkeypatch.setattr(Planner, "plan", plan)
+    with pytest.raises(RezwheelError) as e:
+        lock.resolve(["x"], [str(index)], python="3.11")
+    assert str(e.value) == ("cannot resolve x: package family not found: y (searched: "
+                            f"{index}; the plain projects pip resolved)")
