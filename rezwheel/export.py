@@ -72,11 +72,12 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int,
     st = Store(store)
     with threads(jobs, "rezwheel-export") as pool:
         files = list(pool.map(lambda ps: ps[1].local or download(ps[1], st), wanted))
-    _run([python, "-m", "venv", *([] if with_pip else ["--without-pip"]), venv],
-         f"--venv {venv}: python -m venv")
+    _run([python, "-m", "venv", "--without-pip", venv], f"--venv {venv}: python -m venv")
     scheme = json.loads(_run([os.path.join(venv, "bin", "python"), "-c",
                               "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
                              f"{venv}/bin/python"))
+    if with_pip:
+        _seed_pip(scheme, venv)
     places = {}
     for (p, _), path in zip(wanted, files):
         places[p.id.name] = _install(path, scheme, venv)
@@ -113,7 +114,27 @@ def _interpreter(python: str) -> str:
     return found
 
 
-def _install(path: str, scheme: dict, venv: str) -> dict[str, str]:
+#: the wheels the venv's python's ensurepip carries (pip; setuptools too before 3.12)
+_BUNDLED = ("import glob, os\ntry:\n    import ensurepip\nexcept ImportError:\n    pass\n"
+            "else:\n    print('\\n'.join(sorted(glob.glob(os.path.join(os.path.dirname("
+            "ensurepip.__file__), '_bundled', '*.whl')))))")
+
+
+def _seed_pip(scheme: dict, venv: str) -> None:
+    """What ``python -m venv`` seeds, from the same wheels, installed here with ``installer``:
+    a tenth of the time ensurepip takes (it runs pip to install pip). A python whose wheels
+    are elsewhere (a distribution's, which patches ensurepip) runs its own ensurepip."""
+    python = os.path.join(venv, "bin", "python")
+    wheels = _run([python, "-c", _BUNDLED], f"{python}: finding ensurepip's wheels").splitlines()
+    if not wheels:
+        _run([python, "-m", "ensurepip", "--upgrade", "--default-pip"],
+             f"--venv {venv}: seeding pip (--without-pip leaves it out)")
+    for wheel in wheels:
+        _install(wheel, scheme, venv, installer_name=b"pip")
+
+
+def _install(path: str, scheme: dict, venv: str, installer_name: bytes = b"rezwheel"
+             ) -> dict[str, str]:
     """Install one wheel; returns its layout map's directories (root-relative) -> venv paths
     (a plain wheel has none)."""
     import installer
@@ -127,7 +148,7 @@ def _install(path: str, scheme: dict, venv: str) -> dict[str, str]:
         interpreter=os.path.join(venv, "bin", "python"), script_kind="posix")
     with open_zip(path) as zf:
         try:
-            installer.install(CheckedWheelFile(zf, path), dest, {"INSTALLER": b"rezwheel"})
+            installer.install(CheckedWheelFile(zf, path), dest, {"INSTALLER": installer_name})
         except RezwheelError:
             raise
         except (KeyError, *READ_ERRORS) as e:
