@@ -227,7 +227,7 @@ def host_facts(platform_tag: Optional[str]) -> tuple[str, str]:
 
         plat = {"darwin": "osx", "win32": "windows"}.get(sys.platform, sys.platform)
         return ("linux" if plat.startswith("linux") else plat), platform.machine()
-    from rezwheel.rezrepo.rezpip import tag_facts
+    from rezwheel.artifact.tags import tag_facts
 
     plat, arch, _ = tag_facts(platform_tag)
     return plat, arch

@@ -36,6 +36,7 @@ from rezwheel.rezrepo import fsrepo
 from rezwheel import limits
 
 from rezwheel.artifact import rezdef
+from rezwheel.artifact.tags import tag_facts
 from rezwheel.errors import InstallError, RezwheelError, UnsafeDefinitionError
 
 INTERPRETER = "/usr/bin/env python"
@@ -88,25 +89,6 @@ class Target:
         extra = ["linux_" + tag.split("_", 3)[-1]] if tag.startswith(("manylinux_",
                                                                       "musllinux_")) else []
         return [tag, *extra]
-
-
-def tag_facts(tag: str) -> tuple[str, str, dict[str, str]]:
-    """(rez platform, rez arch, PEP 508 marker values) of a host a wheel platform tag names."""
-    t = tag.lower()
-    for prefix, plat, sys_platform, system, os_name in (
-            ("manylinux", "linux", "linux", "Linux", "posix"),
-            ("musllinux", "linux", "linux", "Linux", "posix"),
-            ("linux", "linux", "linux", "Linux", "posix"),
-            ("macosx", "osx", "darwin", "Darwin", "posix"),
-            ("win", "windows", "win32", "Windows", "nt")):
-        if t.startswith(prefix):
-            arch = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(t) or \
-                ("x86_64" if t.endswith("x86_64") else t.rsplit("_", 1)[-1])
-            return plat, arch, {"sys_platform": sys_platform, "platform_system": system,
-                                "os_name": os_name, "platform_machine": arch,
-                                "platform_release": "", "platform_version": ""}
-    raise RezwheelError(f"--platform {tag}: not a wheel platform tag "
-                        "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
 
 
 #: pip run with another host's marker values (``Target.platform``): pip evaluates markers for
