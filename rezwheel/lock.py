@@ -272,11 +272,11 @@ def _supported_tags(python: str, platform_tag: Optional[str]) -> tuple[set, str]
     no tag is given), and the platform tag named in messages."""
     from packaging import tags
 
+    from rezwheel.artifact.tags import compatible_platforms
+
     major, minor = (int(x) for x in python.split(".")[:2])
-    platforms = [platform_tag] if platform_tag else list(tags.platform_tags())
-    for prefix in ("manylinux", "musllinux"):  # a Linux host of that kind takes linux_<arch>
-        if platform_tag and platform_tag.startswith(prefix + "_"):
-            platforms.append("linux_" + platform_tag.split("_", 3)[-1])
+    platforms = compatible_platforms(platform_tag) if platform_tag else \
+        list(tags.platform_tags())
     found = set(tags.cpython_tags((major, minor), platforms=platforms)) | set(
         tags.compatible_tags((major, minor), platforms=platforms))
     if platform_tag is None:

@@ -125,3 +125,31 @@ def tag_facts(tag: str) -> tuple[str, str, dict[str, str]]:
                                 "platform_release": "", "platform_version": ""}
     raise RezwheelError(f"--platform {tag}: not a wheel platform tag "
                         "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
+
+
+#: manylinux's legacy names: the glibc minor each stands for
+_LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def compatible_platforms(tag: str) -> list[str]:
+    """The platform tags a host named by ``tag`` installs, best first, as installers expand
+    them: older macOS releases and universal2 for ``macosx``, older glibc or musl and the
+    legacy names for ``manylinux``/``musllinux`` (such a host takes plain ``linux_<arch>``
+    wheels too: rezwheel makes those)."""
+    t = tag.lower()
+    mac = re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", t)
+    if mac:
+        from packaging.tags import mac_platforms
+
+        return list(mac_platforms((int(mac[1]), int(mac[2])), mac[3]))
+    linux = re.fullmatch(r"(manylinux|musllinux)_(\d+)_(\d+)_(\w+)", t)
+    if not linux:
+        return [t]
+    kind, major, minor, arch = linux[1], int(linux[2]), int(linux[3]), linux[4]
+    floor = 5 if kind == "manylinux" and major == 2 else 0
+    out = []
+    for m in range(minor, floor - 1, -1):
+        out.append(f"{kind}_{major}_{m}_{arch}")
+        if kind == "manylinux" and major == 2 and m in _LEGACY:
+            out.append(f"{_LEGACY[m]}_{arch}")
+    return out + [f"linux_{arch}"]

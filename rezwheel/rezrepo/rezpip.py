@@ -81,14 +81,11 @@ class Target:
         return system.platform, system.arch
 
     def pip_platforms(self) -> list[str]:
-        """pip's ``--platform`` values: the tag, and ``linux_<arch>`` for a manylinux or
-        musllinux one (such a host takes plain linux wheels too)."""
-        if not self.platform:
-            return []
-        tag = self.platform.lower()
-        extra = ["linux_" + tag.split("_", 3)[-1]] if tag.startswith(("manylinux_",
-                                                                      "musllinux_")) else []
-        return [tag, *extra]
+        """pip's ``--platform`` values: every platform tag the target installs (pip expands
+        only macOS and the legacy manylinux names itself)."""
+        from rezwheel.artifact.tags import compatible_platforms
+
+        return compatible_platforms(self.platform) if self.platform else []
 
 
 #: pip run with another host's marker values (``Target.platform``): pip evaluates markers for
