@@ -192,12 +192,17 @@ def _lock(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": args.lock_file, "format": kind, "python": resolved.python,
                           "platform": resolved.platform,
-                          "packages": [vars(p) for p in resolved.packages]}, indent=1))
+                          "packages": [p.as_json() for p in resolved.packages]}, indent=1))
     elif not _QUIET:
         for line in iter_lines(resolved):
             print(line)
-        print(f"{args.lock_file}: {len(resolved.wheels)} wheels, {len(resolved.rez_only)} rez-only")
+        print(f"{args.lock_file}: {_count(len(resolved.wheels), 'wheel')}, "
+              f"{len(resolved.rez_only)} rez-only")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -206,17 +211,20 @@ def _export(args: argparse.Namespace) -> int:
 
     resolved = resolve(args.requests, _indexes(args), args.python, None, args.prefix,
                        for_export=True)
-    done = export(resolved, args.venv, jobs=args.jobs)
+    done = export(resolved, args.venv, jobs=args.jobs, with_pip=not args.without_pip)
     if args.json:
         print(json.dumps({"venv": done.venv, "script": done.script, "notes": done.notes,
-                          "installed": [vars(p) for p in done.installed],
-                          "rez_only": [vars(p) for p in done.rez_only]}, indent=1))
+                          "installed": [p.as_json() for p in done.installed],
+                          "rez_only": [p.as_json() for p in done.rez_only]}, indent=1))
+        return 0
+    if _QUIET:  # errors only (the notes are in rez-env.sh as comments too)
         return 0
     for p in done.installed:
         print(f"installed {p.package}  {p.filename}")
     for note in done.notes:
         print(f"rezwheel: note: {note}", file=sys.stderr)
-    print(f"{done.venv}: . {done.venv}/bin/activate && . {done.script}")
+    print(f"{done.venv}: {_count(len(done.installed), 'wheel')} installed; "
+          f". {done.venv}/bin/activate && . {done.script}")
     return 0
 
 
@@ -337,8 +345,9 @@ def _leave(status: int) -> int:
     return status
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+def main(argv: Optional[Sequence[str]] = None, prog: str = "rezwheel") -> int:
+    """``prog``: the command as the user typed it (``rez wheel`` from rez's command plugin)."""
+    parser = build_parser(prog)
     args, extra = parser.parse_known_args(argv)
     if extra:  # `install -r FILE pkg`: argparse leaves requests after an option unparsed
         if getattr(args, "command", None) == "install" and not any(

@@ -65,8 +65,8 @@ def _version() -> str:
             f"{sys.executable})")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rezwheel", description=DESCRIPTION, epilog=EPILOG,
+def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
                                 parents=[_globals(True)],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version, help="print rezwheel's, rez's and Python's versions")
@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
             lk.add_argument("--venv", required=True, metavar="DIR", help="the new venv")
             lk.add_argument("--jobs", type=int, default=8, metavar="N",
                             help="parallel downloads (8)")
+            lk.add_argument("--without-pip", action="store_true",
+                            help="do not seed pip into the venv (python -m venv does by default)")
         lk.add_argument("--json", action="store_true", help=json_help)
         lk.set_defaults(run=name)
 

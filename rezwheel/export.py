@@ -6,8 +6,10 @@ The commands are run by rez's own interpreter (``rez.rex``) at export time, each
 ``root`` bound to a placeholder that is then rewritten to where the wheel put that directory in
 the venv (from the wheel's layout map: ``PYTHONPATH`` dirs are site-packages, ``PATH`` dirs the
 venv's ``bin``, the rest ``share/rez/<name>``, as ``convert`` placed them). Entries that become
-site-packages are left out of ``PYTHONPATH`` (the venv's python has them). Prepends and appends
-keep what the shell already had. What a shell script cannot replay (an alias, a command that
+site-packages are left out of ``PYTHONPATH`` (the venv's python has them). Values are quoted by
+rez's own sh shell (``escape_string``), so the script means what ``rez env`` would: ``literal()``
+parts are single-quoted, the rest expands in the shell. Prepends and appends keep what the shell
+already had. What a shell script cannot replay (an alias, a command that
 runs a program, a sourced file, a message) is listed in a comment and returned as a note.
 """
 
@@ -39,14 +41,18 @@ class Exported:
     notes: list[str] = field(default_factory=list)  # what rez-env.sh cannot do
 
 
-def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8) -> Exported:
-    """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``."""
+def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8,
+           with_pip: bool = True) -> Exported:
+    """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``.
+
+    ``with_pip``: seed pip as ``python -m venv`` does (the venv is a developer's, who expects
+    ``pip install`` to work in it); off, the venv holds only what the resolve installed."""
     venv = os.path.abspath(venv)
     if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
         raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
     existed = os.path.isdir(venv)
     try:
-        return _export(resolved, venv, store, jobs)
+        return _export(resolved, venv, store, jobs, with_pip)
     except BaseException:  # a venv half made is no venv: nothing is left to block a retry
         shutil.rmtree(venv, ignore_errors=True)
         if existed:
@@ -54,14 +60,15 @@ def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int
         raise
 
 
-def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> Exported:
-    from rezwheel.install import download
+def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int,
+            with_pip: bool) -> Exported:
+    from rezwheel.resolve.fetch import download
     from rezwheel.pools import threads
     from rezwheel.resolve.store import Store
 
     python = _interpreter(resolved.python)
-    steps = {(s.id.name, s.id.version): s for s in resolved.steps}
-    wanted = [(p, steps[(p.rez_name, p.rez_version)]) for p in resolved.wheels]
+    steps = {s.id: s for s in resolved.steps}
+    wanted = [(p, steps[p.id]) for p in resolved.wheels]
     st = Store(store)
     with threads(jobs, "rezwheel-export") as pool:
         files = list(pool.map(lambda ps: ps[1].local or download(ps[1], st), wanted))
@@ -69,9 +76,11 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> E
     scheme = json.loads(_run([os.path.join(venv, "bin", "python"), "-c",
                               "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"],
                              f"{venv}/bin/python"))
+    if with_pip:
+        _seed_pip(scheme, venv)
     places = {}
     for (p, _), path in zip(wanted, files):
-        places[p.rez_name] = _install(path, scheme, venv)
+        places[p.id.name] = _install(path, scheme, venv)
     lines, notes = _environment(resolved, places, scheme)
     script = os.path.join(venv, "bin", "rez-env.sh")
     with open(script, "w", encoding="utf-8") as fh:
@@ -80,10 +89,15 @@ def _export(resolved: Resolved, venv: str, store: Optional[str], jobs: int) -> E
 
 
 def _run(cmd: list[str], what: str) -> str:
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
-        raise RezwheelError(f"{what} failed: {last}")
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise RezwheelError(f"{what} failed: {e.strerror or type(e).__name__}") from None
+    if r.returncode:  # the line saying what went wrong: venv's "Error: ...", else the first
+        lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
+        said = next((ln for ln in lines if "Error" in ln), lines[0] if lines else
+                    f"exit status {r.returncode}")
+        raise RezwheelError(f"{what} failed: {said[:300]}")
     return r.stdout
 
 
@@ -100,7 +114,27 @@ def _interpreter(python: str) -> str:
     return found
 
 
-def _install(path: str, scheme: dict, venv: str) -> dict[str, str]:
+#: the wheels the venv's python's ensurepip carries (pip; setuptools too before 3.12)
+_BUNDLED = ("import glob, os\ntry:\n    import ensurepip\nexcept ImportError:\n    pass\n"
+            "else:\n    print('\\n'.join(sorted(glob.glob(os.path.join(os.path.dirname("
+            "ensurepip.__file__), '_bundled', '*.whl')))))")
+
+
+def _seed_pip(scheme: dict, venv: str) -> None:
+    """What ``python -m venv`` seeds, from the same wheels, installed here with ``installer``:
+    a tenth of the time ensurepip takes (it runs pip to install pip). A python whose wheels
+    are elsewhere (a distribution's, which patches ensurepip) runs its own ensurepip."""
+    python = os.path.join(venv, "bin", "python")
+    wheels = _run([python, "-c", _BUNDLED], f"{python}: finding ensurepip's wheels").splitlines()
+    if not wheels:
+        _run([python, "-m", "ensurepip", "--upgrade", "--default-pip"],
+             f"--venv {venv}: seeding pip (--without-pip leaves it out)")
+    for wheel in wheels:
+        _install(wheel, scheme, venv, installer_name=b"pip")
+
+
+def _install(path: str, scheme: dict, venv: str, installer_name: bytes = b"rezwheel"
+             ) -> dict[str, str]:
     """Install one wheel; returns its layout map's directories (root-relative) -> venv paths
     (a plain wheel has none)."""
     import installer
@@ -114,7 +148,7 @@ def _install(path: str, scheme: dict, venv: str) -> dict[str, str]:
         interpreter=os.path.join(venv, "bin", "python"), script_kind="posix")
     with open_zip(path) as zf:
         try:
-            installer.install(CheckedWheelFile(zf, path), dest, {"INSTALLER": b"rezwheel"})
+            installer.install(CheckedWheelFile(zf, path), dest, {"INSTALLER": installer_name})
         except RezwheelError:
             raise
         except (KeyError, *READ_ERRORS) as e:
@@ -155,13 +189,14 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
     from rez.rex import Python, RexExecutor
     from rez.rex_bindings import (RequirementsBinding, VariantBinding, VariantsBinding,
                                   VersionBinding, intersects)
+    from rez.shells import create_shell
     from rez.system import system
     from rez.version import Requirement
 
     ex = RexExecutor(interpreter=Python(target_environ={}, passive=True), parent_environ={},
                      parent_variables=True, shebang=False)
-    wheels = [p for p in resolved.wheels if p.rez_name in places]
-    variants = [(p, resolved.variants.get((p.rez_name, p.rez_version))) for p in wheels]
+    wheels = [p for p in resolved.wheels if p.id.name in places]
+    variants = [(p, resolved.variants.get(p.id)) for p in wheels]
     variants = [(p, v) for p, v in variants if v is not None]
     bindings = {v.name: VariantBinding(v, cached_root=_ROOT + v.name) for _, v in variants}
     for k, val in {"system": system, "building": False, "testing": False,
@@ -205,19 +240,23 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
              f"# for {' '.join(resolved.requests)} (python {resolved.python})",
              "# source it: . bin/rez-env.sh"]
     lines += [f"# {p.package}: the host provides it" for p in resolved.rez_only
-              if p.rez_name in HOST]
+              if p.id.name in HOST]
     notes = [f"{p.package}: no wheel ({p.why}); its commands are not applied"
-             for p in resolved.rez_only if p.rez_name not in HOST]
+             for p in resolved.rez_only if p.id.name not in HOST]
+    sh = create_shell("sh")
     body: list[str] = []
     for action in ex.manager.actions:
         kind = action.name
         if kind in ("setenv", "resetenv", "prependenv", "appendenv"):
-            key, value = action.args[0], _escaped(place(str(action.args[1])))
-            if key == "PYTHONPATH" and os.path.normpath(value) == os.path.normpath(site):
+            key, raw = action.args[0], _placed(action.args[1], place)
+            if key == "PYTHONPATH" and os.path.normpath(str(raw)) == os.path.normpath(site):
                 continue  # the venv's python has its site-packages
-            line = (f'export {key}="{value}"' if kind in ("setenv", "resetenv") else
-                    f'export {key}="{value}${{{key}:+:${key}}}"' if kind == "prependenv" else
-                    f'export {key}="${{{key}:+${key}:}}{value}"')
+            # rez's own sh quoting: literal() parts single-quoted, the rest expands as in rez env
+            value = sh.escape_string(raw, is_path=sh._is_pathed_key(key))
+            line = f"export {key}=" + (value if kind in ("setenv", "resetenv") else
+                                        _joined(value, f"${{{key}:+:${key}}}", False)
+                                        if kind == "prependenv" else
+                                        _joined(value, f"${{{key}:+${key}:}}", True))
             if kind in ("setenv", "resetenv") or line not in body:  # PATH once per directory
                 body.append(line)
         elif kind == "unsetenv":
@@ -229,7 +268,19 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
     return lines, notes
 
 
-def _escaped(value: str) -> str:
-    """``value`` for inside double quotes: ``$VAR`` still expands, as in rez's own sh
-    scripts."""
-    return re.sub(r'(["\\`])', r"\\\1", value)
+def _joined(quoted: str, tail: str, before: bool) -> str:
+    """``tail`` (what the variable held, in double quotes) before or after the shell-quoted
+    ``quoted``: inside its double quotes when it has them (``"a${PATH:+:$PATH}"``)."""
+    if before:
+        return f'"{tail}{quoted[1:]}' if quoted.startswith('"') else f'"{tail}"{quoted}'
+    return f'{quoted[:-1]}{tail}"' if quoted.endswith('"') else f'{quoted}"{tail}"'
+
+
+def _placed(value: Any, place: Any) -> Any:
+    """``value`` (a rez ``EscapedString``: literal and expandable parts) with the package
+    roots rewritten to the venv in every part, each part keeping its kind."""
+    from rez.rex import EscapedString
+
+    out = EscapedString.promote(value).copy()
+    out.strings = [(literal, place(text)) for literal, text in out.strings]
+    return out

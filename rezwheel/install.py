@@ -27,6 +27,7 @@ from rezwheel.errors import InstallError, InvalidWheelError, RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.pages import IndexFile
 from rezwheel.pools import threads
+from rezwheel.resolve.fetch import download
 from rezwheel.resolve.planner import Step
 from rezwheel.resolve.store import Store
 from rezwheel.resolve.wanted import Asked
@@ -130,23 +131,6 @@ def check_writable(repo: str) -> None:
         os.unlink(probe)
     except OSError as e:
         raise InstallError(f"{repo}: cannot write to the repository: {e.strerror}") from None
-
-
-def download(step: Step, store: Store) -> str:
-    """The step's file on this host, sha256-checked against the index: a local index's file is
-    checked and read in place, anything else fetched into the store by the step's reader."""
-    f, reader = step.file, step.reader
-    if f is None or not f.sha256:
-        raise InvalidWheelError(f"{step.filename}: the index gives no sha256 to verify it against")
-    local = step.local or (reader.local_path(f) if reader else None)
-    if local:
-        got = sha256_file(local)
-        if got != f.sha256:
-            raise InvalidWheelError(f"{local}: sha256 {got} does not match the index's "
-                                    f"{f.sha256}")
-        return local
-    return store.fetch_wheel(f.sha256, f.filename,
-                             lambda dest: reader.fetch(f, dest))  # type: ignore[union-attr]
 
 
 def put(step: Step, path: str, repo: str, force: bool = False) -> None:

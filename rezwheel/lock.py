@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import RezwheelError
 
 #: rez families the target host provides: never installed from a wheel
@@ -32,9 +33,7 @@ HOST = ("python", "platform", "arch", "os")
 @dataclass(frozen=True)
 class Locked:
     """One resolved rez package: the wheel that installs it, or none (``rez_only``)."""
-    rez_name: str
-    rez_version: str
-    variant: Optional[int]
+    id: VariantId  # the rez family, version and variant index rez chose
     project: Optional[str] = None  # distribution name on the index
     version: Optional[str] = None  # PEP 440 version, as the file name gives it
     filename: Optional[str] = None
@@ -51,7 +50,14 @@ class Locked:
 
     @property
     def package(self) -> str:
-        return f"{self.rez_name}-{self.rez_version}" if self.rez_version else self.rez_name
+        return self.id.package
+
+    def as_json(self) -> dict:
+        """``--json``'s entry: the identity spelled out beside the file."""
+        out = {"rez_name": self.id.name, "rez_version": self.id.version,
+               "variant": self.id.index}
+        out.update((k, v) for k, v in vars(self).items() if k != "id")
+        return out
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Resolved:
     packages: list[Locked]
     indexes: list[str]  # simple index URLs, without credentials, in the order read
     steps: list[Any] = field(default_factory=list, repr=False)  # planner steps (export)
-    variants: dict = field(default_factory=dict, repr=False)  # (name, version) -> rez variant
+    variants: dict = field(default_factory=dict, repr=False)  # VariantId -> rez variant
 
     @property
     def wheels(self) -> list[Locked]:
@@ -87,9 +93,17 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
     target_python = python or "%d.%d" % _running()[:2]
     with tempfile.TemporaryDirectory(prefix="rezwheel-host-") as host:
         _host_packages(host, target_python, platform)
-        with _implicit_packages(platform):
-            steps, variants, clean, sources = _plan(requests, indexes, target_python,
-                                                    bool(python), prefix, store, host, for_export)
+        try:
+            with _implicit_packages(platform):
+                steps, variants, clean, sources = _plan(requests, indexes, target_python,
+                                                        platform, bool(python), prefix, store,
+                                                        host, for_export)
+        except RezwheelError as e:  # the stand-ins' directory is ours, not the user's to see
+            said = str(e).replace(f" nor in {host}", "").replace(
+                host, "the target host's packages")
+            if said == str(e):
+                raise
+            raise type(e)(said) from None
     skip_context_cleanup()
     resolved_python = next((s.id.version for s in steps if s.id.name == "python"), "")
     short = ".".join((resolved_python if _is_xy(resolved_python) else target_python)
@@ -106,19 +120,26 @@ def resolve(requests: list[str], indexes: list[str], python: Optional[str] = Non
 
 
 # -- the one place the resolve layers are called (their signatures may move)
-def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, prefix: str,
-          store: Optional[str], host: str, for_export: bool
+def _plan(requests: list[str], indexes: list[str], python: str, platform: Optional[str],
+          explicit: bool, prefix: str, store: Optional[str], host: str, for_export: bool
           ) -> tuple[list[Any], dict, dict, list[Any]]:
     """(planner steps, rez variants, reader -> clean index URL, readers) for ``requests``.
 
     The host packages count as installed; the indexes come first (``force``), so a package a
-    filesystem repository also holds is still locked as the index's wheel."""
+    filesystem repository also holds is still locked as the index's wheel. Plain projects'
+    markers and wheels are pip's choice for the target platform (``Target.platform``)."""
     from rezwheel.resolve.planner import Planner
     from rezwheel.rezrepo.rezpip import Target
 
-    with Planner(indexes, Target(python), prefix, store=store, explicit_python=explicit,
-                 force=True, build=for_export) as planner:
-        steps = planner.plan(list(requests), host)
+    with Planner(indexes, Target(python, platform), prefix, store=store,
+                 explicit_python=explicit, force=True, build=for_export) as planner:
+        try:
+            steps = planner.plan(list(requests), host)
+        except RezwheelError as e:  # rez names the paths it searched: not the planner's own
+            said = str(e).replace(planner.scratch, "the plain projects pip resolved")
+            if said == str(e):
+                raise
+            raise type(e)(said) from None
         sources = [s for r in planner.repos for s in r.readers]
         clean = {id(s): index_url(s.url) for s in sources}
         variants = {}
@@ -129,7 +150,7 @@ def _plan(requests: list[str], indexes: list[str], python: str, explicit: bool, 
             for s in steps:
                 pkg = get_package(s.id.name, s.id.version, paths=paths)
                 if pkg is not None:
-                    variants[(s.id.name, s.id.version)] = pkg.get_variant(s.id.index) \
+                    variants[s.id] = pkg.get_variant(s.id.index) \
                         if s.id.index is not None else next(pkg.iter_variants())
     return steps, variants, clean, sources
 
@@ -142,13 +163,13 @@ def _locked(steps: list[Any], clean: dict, store: Any, sources: list[Any]) -> li
         if s.kind == "installed" or s.id.name in HOST or s.file is None:
             why = "the target host provides it" if s.id.name in HOST else \
                 "found in a filesystem repository, not on an index"
-            return Locked(s.id.name, s.id.version, s.id.index, why=why)
+            return Locked(s.id, why=why)
         f = s.file
         dist = dist_of(f.filename)
         if dist is None:
             raise RezwheelError(f"{s.package}: {f.filename} is not a wheel or sdist file name")
         owner = _owner(f.url, sources)
-        return Locked(s.id.name, s.id.version, s.id.index, dist[0], str(dist[1]), f.filename,
+        return Locked(s.id, dist[0], str(dist[1]), f.filename,
                       _file_url(f.url), f.sha256, _size(s, owner, store),
                       clean.get(id(owner)) if owner is not None else None, f.upload_time)
 
@@ -206,15 +227,10 @@ def host_facts(platform_tag: Optional[str]) -> tuple[str, str]:
 
         plat = {"darwin": "osx", "win32": "windows"}.get(sys.platform, sys.platform)
         return ("linux" if plat.startswith("linux") else plat), platform.machine()
-    tag = platform_tag.lower()
-    for prefix, name in (("manylinux", "linux"), ("musllinux", "linux"), ("linux", "linux"),
-                         ("macosx", "osx"), ("win", "windows")):
-        if tag.startswith(prefix):
-            arch = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(tag) or \
-                ("x86_64" if tag.endswith("x86_64") else tag.rsplit("_", 1)[-1])
-            return name, arch
-    raise RezwheelError(f"--platform {platform_tag}: not a wheel platform tag "
-                        "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
+    from rezwheel.artifact.tags import tag_facts
+
+    plat, arch, _ = tag_facts(platform_tag)
+    return plat, arch
 
 
 def _host_packages(root: str, python: str, platform_tag: Optional[str]) -> None:
@@ -256,11 +272,11 @@ def _supported_tags(python: str, platform_tag: Optional[str]) -> tuple[set, str]
     no tag is given), and the platform tag named in messages."""
     from packaging import tags
 
+    from rezwheel.artifact.tags import compatible_platforms
+
     major, minor = (int(x) for x in python.split(".")[:2])
-    platforms = [platform_tag] if platform_tag else list(tags.platform_tags())
-    for prefix in ("manylinux", "musllinux"):  # a Linux host of that kind takes linux_<arch>
-        if platform_tag and platform_tag.startswith(prefix + "_"):
-            platforms.append("linux_" + platform_tag.split("_", 3)[-1])
+    platforms = compatible_platforms(platform_tag) if platform_tag else \
+        list(tags.platform_tags())
     found = set(tags.cpython_tags((major, minor), platforms=platforms)) | set(
         tags.compatible_tags((major, minor), platforms=platforms))
     if platform_tag is None:
@@ -332,7 +348,15 @@ def write(resolved: Resolved, path: str) -> str:
         text, kind = requirements_txt(resolved), "requirements"
     else:
         text, kind = pylock_toml(resolved), "pylock"
-    atomic_write(os.path.abspath(path), text.encode("utf-8"), prefix=".tmp-")
+    try:
+        atomic_write(os.path.abspath(path), text.encode("utf-8"), prefix=".tmp-")
+    except OSError as e:  # the error names the temporary file beside it: say which file it is
+        parent = os.path.dirname(os.path.abspath(path))
+        why = "a parent is not a directory" if isinstance(e, (FileExistsError,
+                                                              NotADirectoryError)) else \
+            e.strerror or type(e).__name__
+        raise RezwheelError(f"-o {path}: cannot write the lock file in {parent}: {why}") \
+            from None
     return kind
 
 
@@ -352,17 +376,17 @@ def pylock_toml(r: Resolved) -> str:
         entry.append(f"hashes = {{sha256 = {_q(p.sha256)}}}")
         lines.append(f"{kind} = [{{{', '.join(entry)}}}]" if kind == "wheels" else
                      f"sdist = {{{', '.join(entry)}}}")
-        lines += ["[packages.tool.rezwheel]", f"rez-name = {_q(p.rez_name)}",
-                  f"rez-version = {_q(p.rez_version)}"]
-        if p.variant is not None:
-            lines.append(f"variant = {p.variant}")
+        lines += ["[packages.tool.rezwheel]", f"rez-name = {_q(p.id.name)}",
+                  f"rez-version = {_q(p.id.version)}"]
+        if p.id.index is not None:
+            lines.append(f"variant = {p.id.index}")
         lines.append("")
     lines += ["[tool.rezwheel]", f"request = [{', '.join(_q(x) for x in r.requests)}]",
               f"python = {_q(r.python)}", f"platform = {_q(r.platform)}",
               "# rez packages with no wheel to install: the host provides them, or only a "
               "filesystem repository has them",
               "rez-only = ["]
-    lines += [f"    {{name = {_q(p.rez_name)}, version = {_q(p.rez_version)}, "
+    lines += [f"    {{name = {_q(p.id.name)}, version = {_q(p.id.version)}, "
               f"why = {_q(p.why)}}}," for p in r.rez_only]
     lines += ["]", ""]
     return "\n".join(lines)

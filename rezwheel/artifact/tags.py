@@ -4,7 +4,9 @@ pip and uv pick a file by its tags, so the tags must say what the variant really
 variant built for ``python-3.9`` with compiled extensions is ``cp39-cp39-<plat>``, one without
 is ``py39-none-<plat>``, and a variant with none of those requires is ``py3-none-any``. Requires
 that are not host facts (``maya-2024``) cannot be tags: ``build_tags`` decides when a package's
-variants need build tags to keep one file name per variant.
+variants need build tags to keep one file name per variant. The other way round,
+``tag_facts`` says what host a platform tag names (``lock --platform``): rez's platform and arch,
+and the PEP 508 marker values a resolve for that host evaluates.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
+
+from rezwheel.errors import RezwheelError
 
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "arm64"}
 _MAC_FLOOR = {"x86_64": "macosx_10_9", "arm64": "macosx_11_0", "aarch64": "macosx_11_0"}
@@ -102,3 +106,50 @@ def build_tags(variants: Sequence[Sequence[str]]) -> list[Optional[str]]:
     keys = [str(t) for t in tags]
     shared = len(set(keys)) != len(keys)
     return [str(i) if shared or t.extra else None for i, t in enumerate(tags)]
+
+
+def tag_facts(tag: str) -> tuple[str, str, dict[str, str]]:
+    """(rez platform, rez arch, PEP 508 marker values) of a host a wheel platform tag names."""
+    t = tag.lower()
+    for prefix, plat, sys_platform, system, os_name in (
+            ("manylinux", "linux", "linux", "Linux", "posix"),
+            ("musllinux", "linux", "linux", "Linux", "posix"),
+            ("linux", "linux", "linux", "Linux", "posix"),
+            ("macosx", "osx", "darwin", "Darwin", "posix"),
+            ("win", "windows", "win32", "Windows", "nt")):
+        if t.startswith(prefix):
+            arch = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(t) or \
+                ("x86_64" if t.endswith("x86_64") else t.rsplit("_", 1)[-1])
+            return plat, arch, {"sys_platform": sys_platform, "platform_system": system,
+                                "os_name": os_name, "platform_machine": arch,
+                                "platform_release": "", "platform_version": ""}
+    raise RezwheelError(f"--platform {tag}: not a wheel platform tag "
+                        "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
+
+
+#: manylinux's legacy names: the glibc minor each stands for
+_LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def compatible_platforms(tag: str) -> list[str]:
+    """The platform tags a host named by ``tag`` installs, best first, as installers expand
+    them: older macOS releases and universal2 for ``macosx``, older glibc or musl and the
+    legacy names for ``manylinux``/``musllinux`` (such a host takes plain ``linux_<arch>``
+    wheels too: rezwheel makes those)."""
+    t = tag.lower()
+    mac = re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", t)
+    if mac:
+        from packaging.tags import mac_platforms
+
+        return list(mac_platforms((int(mac[1]), int(mac[2])), mac[3]))
+    linux = re.fullmatch(r"(manylinux|musllinux)_(\d+)_(\d+)_(\w+)", t)
+    if not linux:
+        return [t]
+    kind, major, minor, arch = linux[1], int(linux[2]), int(linux[3]), linux[4]
+    floor = 5 if kind == "manylinux" and major == 2 else 0
+    out = []
+    for m in range(minor, floor - 1, -1):
+        out.append(f"{kind}_{major}_{m}_{arch}")
+        if kind == "manylinux" and major == 2 and m in _LEGACY:
+            out.append(f"{_LEGACY[m]}_{arch}")
+    return out + [f"linux_{arch}"]

@@ -28,6 +28,13 @@ from rezwheel.rezrepo.rezpip import Target, check_filename, check_project
 
 _PIP_INDEX_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
 
+#: pip run with another host's marker values (``Target.platform``): pip evaluates markers for
+#: the host it runs on, whatever ``--platform`` says, so its own packaging is told otherwise
+_PIP_FOR = ("import json, os, sys; from pip._vendor.packaging import markers as m; "
+            "d = m.default_environment; e = json.loads(os.environ.pop('REZWHEEL_PIP_MARKERS')); "
+            "m.default_environment = lambda: dict(d(), **e); "
+            "from pip._internal.cli.main import main; sys.argv[0] = 'pip'; sys.exit(main())")
+
 
 @dataclass(frozen=True)
 class Pick:
@@ -59,15 +66,20 @@ def pip_env(index_urls: list[str]) -> dict[str, str]:
     return env
 
 
-def run_pip(args: list[str], index_urls: list[str], what: str) -> "subprocess.CompletedProcess":
+def run_pip(args: list[str], index_urls: list[str], what: str,
+            markers: Optional[dict[str, str]] = None) -> "subprocess.CompletedProcess":
     """``python -m pip ARGS`` bounded in time (pip's own timeout is per socket read: a server
-    dripping bytes would hold it forever); a failure is one line with pip's reason."""
-    cmd = [sys.executable, "-m", "pip", *args[:1], "--timeout", str(limits.get("http-deadline")),
+    dripping bytes would hold it forever); a failure is one line with pip's reason.
+    ``markers``: the PEP 508 values pip evaluates markers with (another host's)."""
+    pip = ["-c", _PIP_FOR] if markers else ["-m", "pip"]
+    cmd = [sys.executable, *pip, *args[:1], "--timeout", str(limits.get("http-deadline")),
            "--retries", "2", *args[1:]]
+    env = pip_env(index_urls)
+    if markers:
+        env["REZWHEEL_PIP_MARKERS"] = json.dumps(markers)
     budget = float(limits.get("pip-timeout"))
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=pip_env(index_urls),
-                           timeout=budget)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=budget)
     except subprocess.TimeoutExpired:
         raise RezwheelError(f"pip could not {what} within {budget:g} s (REZWHEEL_PIP_TIMEOUT)") \
             from None
@@ -110,10 +122,11 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
         report = os.path.join(tmp, "report.json")
         # pip builds an sdist with the interpreter it runs on, so it takes sdists only for
         # this python; for another one (--python) it resolves wheels only, as it must
-        foreign = target.short != "%d.%d" % sys.version_info[:2]
+        foreign = target.short != "%d.%d" % sys.version_info[:2] or bool(target.platform)
         args = ["install", "--dry-run", "--report", report, "--quiet", "--ignore-installed",
                 *(["--python-version", target.python] if foreign or target.python.count(".") > 1
                   else []), *(["--no-deps"] if no_deps else []),
+                *[a for p in target.pip_platforms() for a in ("--platform", p)],
                 *(["--only-binary=:all:"] if only_binary or foreign else [])]
         if constraints:
             with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as fh:
@@ -123,10 +136,12 @@ def pip_resolve(requirements: list[str], index_urls: list[str], target: Target,
 
         what = f"resolve {', '.join(requirements)} from {', '.join(map(redact, index_urls))}"
         try:
-            run_pip([*args, "--", *requirements], index_urls, what)
+            run_pip([*args, "--", *requirements], index_urls, what,
+                    markers=target.markers() if target.platform else None)
         except RezwheelError as e:
             if "No matching distribution" in str(e) and (only_binary or foreign):
                 why = "--only-binary" if only_binary else \
+                    f"{target.platform} is not this host" if target.platform else \
                     f"python {target.short} is not the python rezwheel runs on"
                 raise RezwheelError(f"{e} (sdists are not built: {why})") from None
             raise

@@ -2,7 +2,7 @@
 rezwheel's commands inside rez: lock a resolve for pip and uv, export it into a venv, and the rest.
 
 `rez wheel lock mytool-2 python-3.11 --index studio -o pylock.toml` is `rezwheel lock ...`:
-the same parser, output and exit status (`rez wheel --help` lists the commands).
+the same parser, output and exit status; `rez wheel --help` lists the commands.
 """
 # rez registers it through the entry point group ``rez.plugins.command`` (name ``wheel``), as
 # rez-pip 2 registers ``rez pip2``; the docstring above is rez's help line for it.
@@ -20,7 +20,26 @@ command_behavior = {"hidden": False, "arg_mode": "passthrough"}
 
 def setup_parser(parser: argparse.ArgumentParser, completions: bool = False) -> None:
     parser.add_argument("wheel_args", nargs=argparse.REMAINDER, metavar="COMMAND ...",
-                        help="a rezwheel command and its arguments (rez wheel --help)")
+                        help="a rezwheel command and its arguments")
+    # rez answers --help itself, from this parser: rezwheel's commands go in its epilog
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _commands()
+
+
+def _commands() -> str:
+    """rezwheel's commands and their one-line help, read from rezwheel's own parser."""
+    from rezwheel.commandline import build_parser
+
+    found = [(a.dest, a.help or "") for action in build_parser()._actions
+             if isinstance(action, argparse._SubParsersAction)
+             for a in action._choices_actions]
+    import textwrap
+
+    width = max(len(name) for name, _ in found) + 4
+    return "\n".join(["commands (rez wheel COMMAND --help for each one's options):", *(
+        textwrap.fill(text, 79, initial_indent=f"  {name:{width - 2}}",
+                      subsequent_indent=" " * width, break_on_hyphens=False)
+        for name, text in found)])
 
 
 def command(opts: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None,
@@ -32,7 +51,7 @@ def command(opts: argparse.Namespace, parser: Optional[argparse.ArgumentParser] 
     args = list(opts.wheel_args or []) + [a for g in extra_arg_groups or [] for a in g]
     if not args:
         args = ["--help"]
-    status = main(args)
+    status = main(args, prog="rez wheel")
     sys.stdout.flush()
     return status
 

@@ -30,6 +30,7 @@ from packaging.version import InvalidVersion, Version
 from rezwheel.rezrepo import fsrepo
 
 from rezwheel.artifact import rezdef
+from rezwheel.artifact.tags import tag_facts
 from rezwheel.errors import InstallError, RezwheelError, UnsafeDefinitionError
 
 INTERPRETER = "/usr/bin/env python"
@@ -40,8 +41,10 @@ _MULTI = {"classifier", "requires_dist", "provides_extra", "project_url", "dynam
 
 @dataclass(frozen=True)
 class Target:
-    """The python a host runs (``--python``): markers and variants are evaluated for it."""
+    """The python a host runs (``--python``), and its wheel platform tag (``lock --platform``;
+    None: this host): markers, wheels and variants are chosen for it."""
     python: str  # "3.11" or "3.11.4"
+    platform: Optional[str] = None  # e.g. "win_amd64", "macosx_11_0_arm64"
 
     @classmethod
     def current(cls, python: Optional[str] = None) -> "Target":
@@ -58,7 +61,26 @@ class Target:
         env = dict(default_environment())
         env.update(python_version=self.short, python_full_version=full,
                    implementation_version=full, extra="")
+        if self.platform:
+            env.update(tag_facts(self.platform)[2])
         return env
+
+    def rez_system(self) -> tuple[str, str]:
+        """(rez platform, rez arch) of the target, as ``rez.system`` names this host's."""
+        if self.platform:
+            return tag_facts(self.platform)[:2]
+        from rez.system import system
+
+        return system.platform, system.arch
+
+    def pip_platforms(self) -> list[str]:
+        """pip's ``--platform`` values: every platform tag the target installs (pip expands
+        only macOS and the legacy manylinux names itself)."""
+        from rezwheel.artifact.tags import compatible_platforms
+
+        return compatible_platforms(self.platform) if self.platform else []
+
+
 
 
 def metadata_json(text: str) -> dict:
@@ -173,7 +195,6 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
     import time
 
     from packaging.specifiers import SpecifierSet
-    from rez.system import system
     from rez.utils.pip import (get_marker_sys_requirements, packaging_req_to_rez_req,
                                pip_specifier_to_rez_requirement, pip_to_rez_version)
     from rez.utils.sourcecode import SourceCode
@@ -194,8 +215,9 @@ def _definition(meta: dict, name: str, version: str, filename: str, target: Targ
         rez_req = str(converted) if not family else family + str(converted)[len(converted.name):]
         (variant_requires if marked else requires).append(rez_req)
         sys_requires |= marked
-    variant = ([f"platform-{system.platform}"] if "platform" in sys_requires else []) + \
-        ([f"arch-{system.arch}"] if "arch" in sys_requires else []) + \
+    rez_platform, rez_arch = target.rez_system()
+    variant = ([f"platform-{rez_platform}"] if "platform" in sys_requires else []) + \
+        ([f"arch-{rez_arch}"] if "arch" in sys_requires else []) + \
         ([f"python-{target.short}"] if "python" in sys_requires else []) + variant_requires
     requires_python = meta.get("requires_python")
     if not variant:  # no python variant: it still needs a python (docopt says nothing of it)

@@ -29,48 +29,6 @@ pytestmark = pytest.mark.skipif(PY != "3.11" or sys.platform != "linux",
                                 reason="the samples' compiled variants are CPython 3.9/3.11 on "
                                 "linux; the lock picks the 3.11 one")
 
-MYTOOL = '''\
-name = "mytool"
-version = "2.0.0"
-description = "A tool that reads its config from MYTOOL_CONFIG."
-requires = ["python-3", "pyutil-1.2"]
-tools = ["mytool"]
-
-def commands():
-    env.PYTHONPATH.append("{root}/python")
-    env.PATH.append("{root}/bin")
-    env.MYTOOL_CONFIG = "{root}/config/mytool.cfg"
-    alias("mt", "mytool --verbose")
-    command("mytool --warm-cache")
-'''
-SCRIPT = '''\
-#!/usr/bin/env python
-import os
-import mytool
-with open(os.environ["MYTOOL_CONFIG"]) as fh:
-    print("mytool", mytool.VERSION, fh.read().strip())
-'''
-
-
-@pytest.fixture(scope="module")
-def index(wheels, tmp_path_factory) -> Path:
-    """The samples plus ``mytool`` (rez commands with an alias and a command) in a local index."""
-    root = tmp_path_factory.mktemp("mytool") / "mytool" / "2.0.0"
-    (root / "python" / "mytool").mkdir(parents=True)
-    (root / "python" / "mytool" / "__init__.py").write_text('VERSION = "2.0.0"\n')
-    (root / "bin").mkdir()
-    (root / "bin" / "mytool").write_text(SCRIPT)
-    (root / "bin" / "mytool").chmod(0o755)
-    (root / "config").mkdir()
-    (root / "config" / "mytool.cfg").write_text("colour = blue\n")
-    (root / "package.py").write_text(MYTOOL)
-    out = tmp_path_factory.mktemp("mytool-wheel")
-    rezwheel("convert", root, "-o", out)
-    idx = tmp_path_factory.mktemp("lock-index")
-    rezwheel("publish", *sorted(wheels.glob("*.whl")), *out.glob("*.whl"), "--to", idx)
-    return idx
-
-
 def run(*args: str, store: Path, check: bool = True) -> subprocess.CompletedProcess:
     return rezwheel(*args, check=check, env=env(REZWHEEL_STORE=str(store)))
 
@@ -210,6 +168,10 @@ def test_export_venv_with_rez_environment(index, tmp_path):
     r = run("export", "mytool-2", "multitool", "python-3.11", "--index", index, "--venv", target,
             store=tmp_path / "store")
     check_venv(target / "bin" / "python")
+    # pip seeded, as `python -m venv` does: the venv is a developer's
+    pip = subprocess.run([str(target / "bin" / "python"), "-m", "pip", "--version"],
+                         capture_output=True, text=True)
+    assert pip.returncode == 0 and str(target) in pip.stdout, pip.stderr
     script = (target / "bin" / "rez-env.sh").read_text()
     # what cannot be expressed is said in the script and in the output
     assert "# not expressible (alias): mt mytool --verbose" in script
@@ -246,7 +208,9 @@ def test_offline_from_the_store(server, tmp_path):
     assert "unreachable" in r.stderr
     assert lock.read_text() == (tmp_path / "pylock.toml").read_text(), r.stderr
     run("export", "mytool-2", "--python", "3.11", "--index", url, "--venv", tmp_path / "b",
-        store=store)
+        "--without-pip", store=store)
+    assert not list((tmp_path / "b").glob("lib/python*/site-packages/pip"))
+    assert list((tmp_path / "a").glob("lib/python*/site-packages/pip"))
     out = subprocess.run([str(tmp_path / "b" / "bin" / "mytool")], capture_output=True,
                          text=True, env={"MYTOOL_CONFIG": "/dev/null"})
     assert out.stdout.strip() == "mytool 2.0.0", out.stderr
