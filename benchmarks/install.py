@@ -337,6 +337,7 @@ def report_real(results: dict, what: str) -> None:
 
 
 def main() -> None:
+    global RUNS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real-only", action="store_true",
                     help="only the real-project case (skip the synthetic 18 packages)")
@@ -344,7 +345,6 @@ def main() -> None:
                     help="only the synthetic 18 packages (skip the real projects)")
     ap.add_argument("--runs", type=int, default=RUNS, help="cold runs per tool (best counts)")
     args = ap.parse_args()
-    global RUNS
     RUNS = max(1, args.runs)
     if not args.real_only:
         try:

@@ -68,15 +68,23 @@ def restore_variant(artifact: Artifact, root: str) -> None:
         jobs.append((entry, zf.getinfo(entry.wheel_path), target))
     big = [j for j in jobs if j[1].file_size >= _PARALLEL_BYTES]
     if len(big) > 1:
-        from rezwheel.pools import threads
+        import concurrent.futures as cf
 
-        with threads(min(len(big), 4), "rezwheel-restore") as pool:
+        # every writer has stopped before this returns or raises: the caller then discards
+        # or renames ``root``, with nothing still writing into it
+        with cf.ThreadPoolExecutor(min(len(big), 4), "rezwheel-restore") as pool:
             pending = [pool.submit(_restore_member, artifact, *j) for j in big]
-            for j in jobs:
-                if j[1].file_size < _PARALLEL_BYTES:
-                    _restore_member(artifact, *j)
-            for f in pending:
-                f.result()
+            try:
+                for j in jobs:
+                    if j[1].file_size < _PARALLEL_BYTES:
+                        _restore_member(artifact, *j)
+                for f in pending:
+                    f.result()
+            except BaseException:
+                for f in pending:
+                    f.cancel()  # those not started; the ones writing are waited for
+                cf.wait(pending)
+                raise
     else:
         for j in jobs:
             _restore_member(artifact, *j)

@@ -115,3 +115,60 @@ def test_store_remove_skips_an_artifact_another_holder_has_locked(wheels, tmp_pa
         assert store.remove(sha) is False
     assert store.remove(sha) is True
     assert not os.path.exists(store.root_path(sha))
+
+
+def _big_package(tmp_path: Path) -> Path:
+    """A rez package whose variant holds two 5 MB files (restored side by side) and a small
+    one, converted to a wheel."""
+    from helpers import rezwheel
+
+    base = tmp_path / "src" / "bigdata" / "1.0.0"
+    (base / "data").mkdir(parents=True)
+    (base / "package.py").write_text("name = 'bigdata'\nversion = '1.0.0'\n")
+    for name in ("a.bin", "b.bin"):
+        (base / "data" / name).write_bytes(os.urandom(5 << 20))
+    (base / "data" / "small.txt").write_text("small\n")
+    rezwheel("convert", tmp_path / "src", "-o", tmp_path / "wheels")
+    (wheel,) = (tmp_path / "wheels").glob("bigdata-*.whl")
+    return wheel
+
+
+def test_big_members_are_restored_side_by_side_byte_for_byte(tmp_path):
+    from helpers import rezwheel, tree
+
+    wheel = _big_package(tmp_path)
+    rezwheel("install", wheel, "--into", tmp_path / "repo")
+    assert tree(tmp_path / "src" / "bigdata" / "1.0.0") == \
+        tree(tmp_path / "repo" / "bigdata" / "1.0.0")
+
+
+def test_a_lying_big_member_is_refused_and_nothing_is_left(tmp_path):
+    """One of the members written by worker threads does not hash as RECORD says: refused,
+    and no root, staging or temporary name stays behind."""
+    from helpers import rebuild, rezwheel
+
+    wheel = _big_package(tmp_path)
+    bad = tmp_path / "bad" / wheel.name
+    bad.parent.mkdir()
+    rows = {}
+
+    def change(name: str, data: bytes) -> bytes:
+        if name.endswith("RECORD"):
+            lines = data.decode().splitlines()
+            return "\n".join(ln if not ln.startswith(rows["member"] + ",") else
+                             ln.replace("sha256=", "sha256=AAAA", 1) for ln in lines).encode()
+        if name.endswith("b.bin"):
+            rows["member"] = name
+        return data
+
+    rebuild(wheel, bad, change, fix_record=False)
+    sha = _sha(bad)
+    store = Store(str(tmp_path / "store"))
+    with pytest.raises(InvalidWheelError, match="RECORD check failed: hash of .*b.bin"):
+        store.localize(sha, bad.name, lambda dest: None, restore_variant, local_path=str(bad))
+    roots = tmp_path / "store" / "roots"
+    assert not roots.exists() or os.listdir(roots) == []
+    r = rezwheel("install", bad, "--into", tmp_path / "repo", check=False)
+    assert r.returncode == 1 and "RECORD check failed" in r.stderr
+    left = tmp_path / "repo" / "bigdata"
+    assert not left.exists() or os.listdir(left) == []
