@@ -7,6 +7,7 @@ Every write-then-rename in the package goes through here. Two renames are not wr
 where they happen: moving in a file completed and verified elsewhere on the same filesystem (a
 conversion's wheel, a mirror's download: ``LocalIndex.adopt``), and replacing a rez package's
 tree that rez may be reading (an atomic exchange of two directories: ``fsrepo.swap_in``).
+``FileLock`` is the lock the store and rez repositories are written under.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 
 class AtomicFile:
@@ -60,23 +61,36 @@ class AtomicFile:
 
 
 def atomic_write(path: str, data: bytes, prefix: str = ".rezwheel-", mode: int = 0o644) -> None:
-    """``path`` holds ``data``, all or nothing."""
-    with AtomicFile(path, prefix=prefix, mode=mode) as tmp:
-        with open(tmp, "wb") as fh:
+    """``path`` holds ``data``, all or nothing (one open of the temporary file: the store
+    writes several small files per variant it localizes)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    try:
+        with open(fd, "wb") as fh:
             fh.write(data)
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str, prefix: str = ".tmp-") -> Iterator[str]:
-    """A new directory at ``path``: gives a name (not yet made) inside a temporary directory
-    beside it, renamed to ``path`` when the block succeeds. Another process may have put the
-    same thing there meanwhile (a cache filled in parallel): then its copy stays and this one
-    is dropped. The temporary directory goes in every case."""
+    """A new directory at ``path``: gives a fresh name beside it (not yet made), renamed to
+    ``path`` when the block succeeds. Another process may have put the same thing there
+    meanwhile (a cache filled in parallel): then its copy stays and this one is dropped.
+    Whatever is at the temporary name goes in every case."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    # a name no other process can pick (pid) or guess (random), made by the caller
+    new = os.path.join(parent, f"{prefix}{os.getpid()}-{os.urandom(6).hex()}")
     try:
-        new = os.path.join(tmp, "new")
         yield new
         try:
             os.rename(new, path)
@@ -84,4 +98,59 @@ def atomic_dir(path: str, prefix: str = ".tmp-") -> Iterator[str]:
             if not os.path.isdir(path):
                 raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.lexists(new):
+            shutil.rmtree(new, ignore_errors=True)
+
+
+class FileLock:
+    """One holder at a time of the lock file ``path``, across processes and threads (each
+    ``acquire`` opens its own descriptor; ``flock`` locks belong to it). Not reentrant.
+    ``filelock`` does the same at a cost of a few dozen milliseconds of imports, paid by every
+    ``rez env`` that localizes a variant; it is still used where ``fcntl`` is missing (Windows).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: Optional[int] = None
+        self._other: Any = None
+
+    def acquire(self, timeout: float = -1) -> None:
+        """Wait for the lock; ``timeout=0``: do not wait (``TimeoutError`` when held)."""
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            from filelock import FileLock as Other
+
+            self._other = Other(self.path)
+            self._other.acquire(timeout=timeout)
+            return
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            fd = os.open(self.path, flags, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if timeout == 0 else 0))
+        except BlockingIOError:
+            os.close(fd)
+            raise TimeoutError(f"{self.path}: held by another process") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._other is not None:
+            self._other.release()
+            self._other = None
+        elif self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor releases the flock
+
+    def __enter__(self) -> "FileLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()

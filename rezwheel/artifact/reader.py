@@ -7,20 +7,26 @@ never run) and the layout map against the archive.
 
 A forged archive can also lie: sizes in its central directory that differ from the data,
 duplicate names, unsupported compression. Every read goes through ``ZipFile`` (which stops at the
-declared size and then fails its CRC check), and every such failure, here or while ``installer``
-streams the payload, is one ``InvalidWheelError`` naming the file.
+declared size; the payload's RECORD hash, checked as it is restored, catches any other lie),
+and every such failure is one ``InvalidWheelError`` naming the file.
+
+Artifacts are read without ``installer`` (``WheelSource``: the dist-info, RECORD as data): it
+costs a tenth of a second of imports on every ``rez env`` that localizes a variant. Plain
+wheels, which ``installer`` does install, get ``CheckedWheelFile`` (made on first use).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator
+from functools import cached_property
+from typing import Any, BinaryIO, Iterator, Optional
 
-from installer.sources import WheelFile
-from packaging.utils import parse_wheel_filename, InvalidWheelFilename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from rezwheel import limits
 
@@ -58,22 +64,14 @@ class Artifact:
 
     path: str
     zip: zipfile.ZipFile
-    source: "CheckedWheelFile"
+    source: "WheelSource"
     definition_text: str
     definition: dict
     layout: Layout
 
-    def records(self) -> dict:
+    def records(self) -> "dict[str, Record]":
         """RECORD entries by member path."""
-        from installer.records import RecordEntry, parse_record_file
-
-        try:
-            rows = parse_record_file(self.source.read_dist_info("RECORD").splitlines())
-            return {r[0]: RecordEntry.from_elements(*r) for r in rows}
-        except InvalidWheelError:
-            raise
-        except Exception as e:  # installer's InvalidRecordEntry and parse errors
-            raise InvalidWheelError(f"{self.path}: unreadable RECORD: {e}") from None
+        return self.source.records
 
     def summary(self) -> dict:
         """What ``rezwheel inspect`` shows: the rez variant held, the wheel's name parts, the
@@ -110,34 +108,174 @@ class Artifact:
         self.close()
 
 
-class CheckedWheelFile(WheelFile):
-    """``installer``'s WheelFile whose reads fail as one ``InvalidWheelError`` naming the wheel:
-    the payload is streamed (and its RECORD hashes checked) only while being installed, so a
-    lying member is found then, inside ``installer.install``."""
+#: hashes a RECORD may use: the wheel spec's "sha256 or better" (md5 and sha1 are refused)
+_ALGORITHMS = frozenset(hashlib.algorithms_guaranteed) - {"md5", "sha1"}
+_SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One RECORD row: what a member must hash to (both None for RECORD itself)."""
+    algorithm: Optional[str]
+    digest: Optional[str]  # urlsafe base64, no padding
+    size: Optional[int]
+
+    def hasher(self) -> Any:
+        return hashlib.new(self.algorithm or "sha256")
+
+    def matches(self, digest: bytes, size: int) -> bool:
+        return self.digest == base64.urlsafe_b64encode(digest).rstrip(b"=").decode() and \
+            (self.size is None or self.size == size)
+
+
+class WheelSource:
+    """A wheel's ``.dist-info`` read from its archive: the one directory named for the
+    wheel's project, its files (each read failure one ``InvalidWheelError`` naming the wheel)
+    and RECORD as data. The checks are ``installer``'s (``WheelFile``), without its imports."""
 
     def __init__(self, f: zipfile.ZipFile, path: str) -> None:
-        super().__init__(f)
+        self._zip = f
         self.path = path
+
+    @cached_property
+    def dist_info_dir(self) -> str:
+        tops = {n.split("/", 1)[0] for n in self._zip.namelist()}
+        found = sorted(n for n in tops if n.endswith(".dist-info"))
+        if len(found) != 1:
+            raise InvalidWheelError(f"{self.path}: the wheel holds {len(found)} .dist-info "
+                                    f"directories ({', '.join(found) or 'none'}), not one")
+        project = str(parse_wheel_filename(os.path.basename(self.path))[0])
+        if canonicalize_name(found[0].rsplit("-", 2)[0]) != project:
+            raise InvalidWheelError(f"{self.path}: {found[0]} does not match the file name")
+        return found[0]
+
+    @property
+    def dist_info_filenames(self) -> list[str]:
+        base = self.dist_info_dir + "/"
+        return [n[len(base):] for n in self._zip.namelist()
+                if n.startswith(base) and not n.endswith("/")]
 
     def read_dist_info(self, filename: str) -> str:
         name = f"{self.dist_info_dir}/{filename}"
         try:
-            return super().read_dist_info(filename)
+            return self._zip.read(name).decode("utf-8")
         except KeyError:
             raise InvalidWheelError(f"{self.path}: no {name} in the archive") from None
         except READ_ERRORS as e:
             raise InvalidWheelError(f"{self.path}: cannot read {name}: {e}") from None
 
-    def get_contents(self) -> Iterator[tuple[Any, BinaryIO, bool]]:
-        contents = super().get_contents()
-        while True:
+    @cached_property
+    def records(self) -> dict[str, Record]:
+        """RECORD by member path; a row that is not (path, algorithm=digest, size) is refused."""
+        import csv
+
+        text = self.read_dist_info("RECORD")
+        out: dict[str, Record] = {}
+        try:
+            for n, row in enumerate(csv.reader(text.splitlines(), delimiter=",",
+                                               quotechar='"', lineterminator="\n")):
+                if len(row) != 3:
+                    raise ValueError(f"row {n}: expected 3 elements, got {len(row)}")
+                path, hashed, size = row
+                algorithm, _, digest = hashed.partition("=")
+                if hashed and (algorithm not in _ALGORITHMS or not digest):
+                    raise ValueError(f"row {n}: hash {hashed[:40]!r} is not sha256 or better")
+                out[path.replace("\\", "/")] = Record(
+                    algorithm if hashed else None, digest if hashed else None,
+                    int(size) if size else None)
+        except (ValueError, csv.Error) as e:
+            raise InvalidWheelError(f"{self.path}: unreadable RECORD: {e}") from None
+        return out
+
+    def validate_record(self) -> None:
+        """Every member is in RECORD with a hash and a size (RECORD itself with neither,
+        signatures not at all): the first failure as ``RECORD check failed``."""
+        records = dict(self.records)
+        base = self.dist_info_dir + "/"
+        for info in self._zip.infolist():
+            name = info.filename
+            if name.endswith("/"):
+                continue
+            rec = records.pop(name, None)
+            issue = None
+            if name.startswith(base) and name.rsplit("/", 1)[-1] in _SIGNATURES:
+                issue = rec and f"digital signature file {name} is incorrectly contained in RECORD"
+            elif rec is None:
+                issue = f"{name} is not mentioned in RECORD"
+            elif name == base + "RECORD":
+                issue = (rec.digest or rec.size is not None) and \
+                    "RECORD file incorrectly contains hash / size"
+            elif rec.digest is None or rec.size is None:
+                issue = f"hash / size of {name} is not included in RECORD"
+            if issue:
+                raise InvalidWheelError(f"{self.path}: RECORD check failed: {issue}")
+
+    def check_dist_info_hashes(self) -> None:
+        """The ``.dist-info`` files read into memory hash as RECORD says (the payload is
+        checked as it is restored)."""
+        base = self.dist_info_dir + "/"
+        for name, rec in self.records.items():
+            if not name.startswith(base) or rec.digest is None:
+                continue
             try:
-                record, stream, executable = next(contents)
-            except StopIteration:
-                return
+                data = self._zip.read(name)
+            except KeyError:
+                continue  # a RECORD row for no member: nothing read, nothing restored
             except READ_ERRORS as e:
-                raise InvalidWheelError(f"{self.path}: cannot read the archive: {e}") from None
-            yield record, _GuardedStream(stream, self.path, record[0]), executable
+                raise InvalidWheelError(f"{self.path}: cannot read {name}: {e}") from None
+            h = rec.hasher()
+            h.update(data)
+            if not rec.matches(h.digest(), len(data)):
+                raise InvalidWheelError(f"{self.path}: RECORD check failed: hash of {name} "
+                                        "does not match RECORD")
+
+
+def _checked_wheel_file() -> type:
+    """``installer``'s WheelFile whose reads fail as one ``InvalidWheelError`` naming the wheel
+    (plain wheels: ``rezpip``, ``export``): the payload is streamed (and its RECORD hashes
+    checked) only while being installed, so a lying member is found then, inside
+    ``installer.install``."""
+    from installer.sources import WheelFile
+
+    class CheckedWheelFile(WheelFile):
+        def __init__(self, f: zipfile.ZipFile, path: str) -> None:
+            super().__init__(f)
+            self.path = path
+
+        def read_dist_info(self, filename: str) -> str:
+            name = f"{self.dist_info_dir}/{filename}"
+            try:
+                return super().read_dist_info(filename)
+            except KeyError:
+                raise InvalidWheelError(f"{self.path}: no {name} in the archive") from None
+            except READ_ERRORS as e:
+                raise InvalidWheelError(f"{self.path}: cannot read {name}: {e}") from None
+
+        def get_contents(self) -> Iterator[tuple[Any, BinaryIO, bool]]:
+            contents = super().get_contents()
+            while True:
+                try:
+                    record, stream, executable = next(contents)
+                except StopIteration:
+                    return
+                except READ_ERRORS as e:
+                    raise InvalidWheelError(f"{self.path}: cannot read the archive: {e}") \
+                        from None
+                yield record, _GuardedStream(stream, self.path, record[0]), executable
+
+    return CheckedWheelFile
+
+
+_LAZY: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``CheckedWheelFile`` is made, importing ``installer``, the first time it is asked for."""
+    if name != "CheckedWheelFile":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _LAZY:
+        _LAZY[name] = _checked_wheel_file()
+    return _LAZY[name]
 
 
 class _GuardedStream:
@@ -183,25 +321,17 @@ def open_artifact(path: str, verify_record: bool = True,
         raise InvalidWheelError(f"{path}: not a wheel: {e}") from None
     zf = open_zip(path)
     try:
-        source = CheckedWheelFile(zf, path)
-        try:
-            dist_info = source.dist_info_dir
-            files = source.dist_info_filenames
-        except Exception as e:
-            raise InvalidWheelError(f"{path}: {e}") from None
+        source = WheelSource(zf, path)
+        dist_info = source.dist_info_dir
+        files = source.dist_info_filenames
         if DEFINITION not in files or LAYOUT not in files:
             raise InvalidWheelError(f"{path}: not a rezwheel artifact (no {DEFINITION} in {dist_info})")
-        try:
-            # everything, or (when payload hashes are checked as they are extracted) the names
-            # and the small files read here
-            source.validate_record(validate_contents=verify_record)
-            if not verify_record:
-                _check_dist_info_hashes(source, zf, path)
-        except InvalidWheelError:
-            raise
-        except Exception as e:
-            issues = getattr(e, "issues", None) or [str(e)]
-            raise InvalidWheelError(f"{path}: RECORD check failed: {issues[0]}") from None
+        # the names, and the small files read here; the payload too unless its hashes are
+        # checked as it is restored (``rezrepo.restore``)
+        source.validate_record()
+        source.check_dist_info_hashes()
+        if verify_record:
+            _check_payload_hashes(source, zf, path)
         text = source.read_dist_info(DEFINITION)
         label = f"{path}:{dist_info}/{DEFINITION}"
         if known is not None and text == known.text:
@@ -217,19 +347,23 @@ def open_artifact(path: str, verify_record: bool = True,
     return Artifact(path, zf, source, text, definition, layout)
 
 
-def _check_dist_info_hashes(source: WheelFile, zf: zipfile.ZipFile, path: str) -> None:
-    from installer.records import RecordEntry, parse_record_file
-
+def _check_payload_hashes(source: WheelSource, zf: zipfile.ZipFile, path: str) -> None:
     base = source.dist_info_dir + "/"
-    for row in parse_record_file(source.read_dist_info("RECORD").splitlines()):
-        if row[0].startswith(base) and row[0] != base + "RECORD":
-            try:
-                data = zf.read(row[0])
-            except READ_ERRORS as e:
-                raise InvalidWheelError(f"{path}: cannot read {row[0]}: {e}") from None
-            if not RecordEntry.from_elements(*row).validate(data):
-                raise InvalidWheelError(f"{path}: RECORD check failed: hash of {row[0]} "
-                                        "does not match RECORD")
+    for info in zf.infolist():
+        rec = source.records.get(info.filename)
+        if info.filename.endswith("/") or info.filename.startswith(base) or rec is None:
+            continue
+        h, size = rec.hasher(), 0
+        try:
+            with zf.open(info) as stream:
+                while chunk := stream.read(1 << 20):
+                    h.update(chunk)
+                    size += len(chunk)
+        except READ_ERRORS as e:
+            raise InvalidWheelError(f"{path}: cannot read {info.filename}: {e}") from None
+        if not rec.matches(h.digest(), size):
+            raise InvalidWheelError(f"{path}: RECORD check failed: hash of {info.filename} "
+                                    "does not match RECORD")
 
 
 def check_members(zf: zipfile.ZipFile, path: str) -> None:

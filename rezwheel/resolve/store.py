@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
-from rezwheel.atomic import AtomicFile, atomic_dir, atomic_write
+from rezwheel.atomic import AtomicFile, FileLock, atomic_dir, atomic_write
 from rezwheel.errors import InvalidWheelError
 from rezwheel.hashing import sha256_file
 
@@ -70,9 +70,15 @@ class StoreEntry:
 class DefinitionMismatch(InvalidWheelError):
     """The wheel's own rez-package.py is not the definition rez resolved with."""
 
-if TYPE_CHECKING:
-    from filelock import FileLock
 
+_MISMATCH = ("{}: the definition served by the index differs from the wheel's own "
+             "rez-package.py; refused")
+
+
+class _NotThisWheel(Exception):
+    """A local copy whose sha256 is not the index's (it is fetched instead)."""
+
+if TYPE_CHECKING:
     from rezwheel.artifact.reader import Artifact
 
 def default_root() -> str:
@@ -86,10 +92,13 @@ def default_root() -> str:
 class Store:
     def __init__(self, root: Optional[str] = None) -> None:
         self.root = os.path.abspath(os.path.expanduser(root or default_root()))
+        self._made: set[str] = set()  # directories known to exist (one check per process)
 
     def _dir(self, *parts: str) -> str:
         path = os.path.join(self.root, *parts)
-        os.makedirs(path, exist_ok=True)
+        if path not in self._made:
+            os.makedirs(path, exist_ok=True)
+            self._made.add(path)
         return path
 
     @property
@@ -146,9 +155,7 @@ class Store:
     def root_path(self, sha: str) -> str:
         return os.path.join(self.root, "roots", check_sha256(sha))
 
-    def lock(self, sha: str) -> "FileLock":
-        from filelock import FileLock
-
+    def lock(self, sha: str) -> FileLock:
         return FileLock(os.path.join(self._dir("locks"), check_sha256(sha) + ".lock"))
 
     def localize(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]],
@@ -171,17 +178,43 @@ class Store:
                 if self._tied(sha, definition, filename):
                     return root
                 _discard(root)  # extracted before definitions were tied to wheels
-            from rezwheel.artifact.reader import open_artifact
-
-            if local_path and sha256_file(local_path) == sha:
-                wheel = local_path
-            else:  # a remote index, or a local copy that went bad: fetch (maybe elsewhere)
-                wheel = self.fetch_wheel(sha, filename, fetch)
-            with atomic_dir(root) as new, open_artifact(wheel, verify_record=False) as art:
-                self.put_verified(sha, art.definition_text)
-                self._tied(sha, definition, filename)
-                extract(art, new)
+            if local_path and self._extract(sha, local_path, root, extract, definition,
+                                            filename, hashed=False):
+                return root
+            # a remote index, or a local copy that went bad: fetch (maybe elsewhere)
+            wheel = self.fetch_wheel(sha, filename, fetch)
+            self._extract(sha, wheel, root, extract, definition, filename, hashed=True)
         return root
+
+    def _extract(self, sha: str, wheel: str, root: str,
+                 extract: "Callable[[Artifact, str], None]", definition: Optional[str],
+                 filename: str, hashed: bool) -> bool:
+        """Extract ``wheel`` into ``root`` (renamed into place only once all is checked).
+        ``hashed``: its sha256 is known to be ``sha``; else it is hashed while it is being
+        extracted, and False is returned (nothing kept) when it is not ``sha``."""
+        from rezwheel.artifact.reader import open_artifact
+        from rezwheel.pools import background
+
+        digest = None if hashed else background(sha256_file, wheel)
+        try:
+            with atomic_dir(root) as new:
+                try:
+                    with open_artifact(wheel, verify_record=False) as art:
+                        extract(art, new)
+                        text = art.definition_text
+                except InvalidWheelError:
+                    if digest is not None and digest() != sha:
+                        raise _NotThisWheel from None  # a bad copy, not a bad wheel
+                    raise
+                if digest is not None and digest() != sha:
+                    raise _NotThisWheel
+                # verified: its definition is now known for every index
+                self.put_verified(sha, text)
+                if definition is not None and text != definition:
+                    raise DefinitionMismatch(_MISMATCH.format(filename))
+        except _NotThisWheel:
+            return False
+        return True
 
     def _tied(self, sha: str, definition: Optional[str], filename: str) -> bool:
         """Whether the verified wheel embeds ``definition``: False when not known yet; a
@@ -190,9 +223,7 @@ class Store:
         if have is None:
             return False
         if definition is not None and have != definition:
-            raise DefinitionMismatch(
-                f"{filename}: the definition served by the index differs from the wheel's own "
-                "rez-package.py; refused")
+            raise DefinitionMismatch(_MISMATCH.format(filename))
         return True
 
     def fetch_wheel(self, sha: str, filename: str, fetch: Callable[[str], Optional[str]]) -> str:

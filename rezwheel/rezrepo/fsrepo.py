@@ -8,19 +8,14 @@ which only asks "is it there?" and so never loads ``installer``.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
-import platform
 import sys
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from rezwheel.artifact import rezdef
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import FileLock, atomic_write
 from rezwheel.errors import InstallError, RezwheelError
-
-if TYPE_CHECKING:
-    from filelock import FileLock
 
 #: per-package locks; not a valid rez family name, so rez never lists it
 LOCKS = ".rezwheel-locks"
@@ -80,6 +75,8 @@ def _exchange(a: str, b: str) -> bool:
         return False
     if _renameat2(a, b) == 0:
         return True
+    import ctypes
+
     err = ctypes.get_errno()
     if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
@@ -91,8 +88,13 @@ def _unsupported(a: str, b: str) -> int:
 
 
 def _load_renameat2() -> "Callable[[str, str], int]":
+    """libc's renameat2, else the raw syscall (imported when a tree is first swapped in:
+    ctypes is not needed by the plugin's localization, which uses this module too)."""
     if not sys.platform.startswith("linux"):
         return _unsupported
+    import ctypes
+    import platform
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
@@ -262,11 +264,9 @@ def merged_variants(installed: Optional[dict], data: dict, variant: int) -> list
     return [list(v) for v in have]
 
 
-def package_lock(repo: str, name: str, version: str) -> "FileLock":
+def package_lock(repo: str, name: str, version: str) -> FileLock:
     """One writer per package at a time, across processes: variants installed side by side
     would otherwise race on the merged ``package.py``."""
-    from filelock import FileLock
-
     locks = os.path.join(repo, LOCKS)
     make_dirs(repo, locks)
     return FileLock(os.path.join(locks, f"{name}-{version or '_'}.lock"))

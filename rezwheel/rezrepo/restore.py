@@ -1,91 +1,36 @@
 """Install: restore a variant from an artifact into a rez filesystem repository.
 
-``installer.install`` does the reading (RECORD-checked streams); ``RezVariantDestination`` puts
-each member where ``rez-layout.json`` says, restores original shebangs, then recreates symlinks
-and empty directories. ``fsrepo.put_variant`` stages the variant beside its final place, swaps
-it in and rewrites ``package.py`` atomically, so a half-installed variant is never visible to
-rez.
+``restore_variant`` writes each payload member where ``rez-layout.json`` says (original
+shebangs back), hashing it against RECORD as it goes, then recreates empty directories and
+symlinks (last: ``Layout.check`` guarantees no write goes through one). It reads the archive
+itself rather than through ``installer`` (whose imports cost a tenth of a second on every
+``rez env`` that localizes a variant): the archive was checked when it was opened
+(``artifact.reader``), and the members are read through ``zipfile`` (never past their declared
+size). ``fsrepo.put_variant`` stages the variant beside its final place, swaps it in and
+rewrites ``package.py`` atomically, so a half-installed variant is never visible to rez.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from rezwheel.errors import InstallError, InvalidWheelError
 from rezwheel.hashing import CHUNK
 from rezwheel.rezrepo import fsrepo
 
-if TYPE_CHECKING:  # installer and the archive reader are imported when a variant is restored:
-    # the plugin imports this module for every root rez asks for, mostly already in the store
-    from installer.records import RecordEntry
-
+if TYPE_CHECKING:  # the archive reader is imported when a variant is restored: the plugin
+    # imports this module for every root rez asks for, mostly already in the store
     from rezwheel.artifact.identity import VariantId
-    from rezwheel.artifact.layout import Layout
+    from rezwheel.artifact.layout import FileEntry
     from rezwheel.artifact.reader import Artifact
     from rezwheel.artifact.rezdef import Definition
 
-
-class RezVariantDestination:
-    """An installer ``WheelDestination`` that writes a rez variant root from its layout map."""
-
-    def __init__(self, root: str, layout: Layout, data_dir: str, records: dict,
-                 wheel: str) -> None:
-        self.root = root
-        self.layout = layout
-        self.data_dir = data_dir
-        self.records = records  # each file is checked against RECORD as written
-        self.wheel = wheel
-
-    def _wheel_path(self, scheme: str, path: str) -> str:
-        if scheme in ("purelib", "platlib"):
-            return path
-        return f"{self.data_dir}/{scheme}/{path}"
-
-    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
-        raise InstallError(f"{self.layout.rez_name}: artifacts do not carry entry-point scripts")
-
-    def write_file(self, scheme: str, path: str, stream: BinaryIO,
-                   is_executable: bool) -> RecordEntry:
-        from installer.records import RecordEntry
-
-        from rezwheel.artifact.layout import FileEntry
-
-        entry = self.layout.by_wheel_path.get(self._wheel_path(scheme, path))
-        if not isinstance(entry, FileEntry):
-            return RecordEntry(path, None, None)  # dist-info files, link copies: not in the variant
-        target = os.path.join(self.root, entry.path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        digest = hashlib.sha256()
-        with open(target, "wb") as out:
-            first = stream.read(CHUNK)
-            digest.update(first)
-            if entry.shebang and first.startswith(b"#!python"):
-                first = entry.shebang.encode() + first[first.index(b"\n") + 1:]
-            while first:
-                out.write(first)
-                first = stream.read(CHUNK)
-                digest.update(first)
-        os.chmod(target, entry.mode)
-        record = self.records.get(entry.wheel_path)
-        want = record.hash_.value if record is not None and record.hash_ else None
-        got = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
-        if want != got:
-            raise InvalidWheelError(f"{self.wheel}: RECORD check failed: hash of "
-                                    f"{entry.wheel_path} does not match RECORD")
-        return RecordEntry(path, None, None)
-
-    def finalize_installation(self, scheme: str, record_file_path: str,
-                              records: Iterable[tuple[str, RecordEntry]]) -> None:
-        for d in self.layout.dirs:
-            os.makedirs(os.path.join(self.root, d), exist_ok=True)
-        for link in self.layout.links:
-            path = os.path.join(self.root, link.path)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            os.symlink(link.target, path)
+#: members at least this big are written by worker threads (zlib, hashing and writing let go
+#: of the GIL); smaller ones cost less than a hand-off
+_PARALLEL_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -107,13 +52,120 @@ def restore_variant(artifact: Artifact, root: str) -> None:
     """Write the variant's payload into ``root`` (which must not exist yet), checking RECORD
     hashes as it writes (one pass over the archive); a mismatch raises and ``root`` is to be
     discarded. The store extracts roots with it too (``Store.localize``)."""
+    layout, zf = artifact.layout, artifact.zip
+    _check_wheel(artifact)
     os.makedirs(root)
-    data_dir = artifact.source.dist_info_dir[: -len(".dist-info")] + ".data"
-    destination = RezVariantDestination(root, artifact.layout, data_dir, artifact.records(),
-                                        artifact.path)
-    import installer
+    jobs, made = [], {root}
+    for entry in layout.files:
+        if "__pycache__" in entry.wheel_path.split("/")[:-1]:
+            continue  # as installer: a cache is never installed (convert ships none)
+        target = os.path.join(root, entry.path)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        # every mapped path is a member and every entry path fresh (``reader._check_layout``)
+        jobs.append((entry, zf.getinfo(entry.wheel_path), target))
+    big = [j for j in jobs if j[1].file_size >= _PARALLEL_BYTES]
+    if len(big) > 1:
+        import concurrent.futures as cf
 
-    installer.install(artifact.source, destination, {})
+        # every writer has stopped before this returns or raises: the caller then discards
+        # or renames ``root``, with nothing still writing into it
+        with cf.ThreadPoolExecutor(min(len(big), 4), "rezwheel-restore") as pool:
+            pending = [pool.submit(_restore_member, artifact, *j) for j in big]
+            try:
+                for j in jobs:
+                    if j[1].file_size < _PARALLEL_BYTES:
+                        _restore_member(artifact, *j)
+                for f in pending:
+                    f.result()
+            except BaseException:
+                for f in pending:
+                    f.cancel()  # those not started; the ones writing are waited for
+                cf.wait(pending)
+                raise
+    else:
+        for j in jobs:
+            _restore_member(artifact, *j)
+    for d in layout.dirs:
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    for link in layout.links:
+        path = os.path.join(root, link.path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(link.target, path)
+
+
+_SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+
+
+def _check_wheel(artifact: Artifact) -> None:
+    """What ``installer`` refused before writing: a wheel format other than 1.x, entry-point
+    scripts (an artifact never has them), members under ``.data`` outside its schemes."""
+    source = artifact.source
+    wheel = dict(line.partition(":")[::2] for line in source.read_dist_info("WHEEL").splitlines())
+    version = wheel.get("Wheel-Version", "").strip()
+    if version.split(".")[0] != "1":
+        raise InvalidWheelError(f"{artifact.path}: Wheel-Version {version[:20]!r}: only 1.x "
+                                "wheels are supported")
+    if "entry_points.txt" in source.dist_info_filenames:
+        text = source.read_dist_info("entry_points.txt")
+        if "[console_scripts]" in text or "[gui_scripts]" in text:
+            raise InstallError(f"{artifact.layout.rez_name}: artifacts do not carry entry-point "
+                               "scripts")
+    data_dir = source.dist_info_dir[: -len(".dist-info")] + ".data/"
+    for entry in artifact.layout.files:
+        if entry.wheel_path.startswith(data_dir):
+            scheme, sep, _ = entry.wheel_path[len(data_dir):].partition("/")
+            if scheme not in _SCHEMES or not sep:
+                raise InvalidWheelError(f"{artifact.path}: {entry.wheel_path} is not in a valid "
+                                        ".data subdirectory")
+
+
+def _restore_member(artifact: Artifact, entry: FileEntry, info: zipfile.ZipInfo,
+                    target: str) -> None:
+    """One member to ``target`` with its mode; refused unless it hashes as RECORD says."""
+    from rezwheel.artifact.reader import READ_ERRORS
+
+    record = artifact.records().get(info.filename)
+    if record is None or record.digest is None:  # reader.validate_record made sure of it
+        raise InvalidWheelError(f"{artifact.path}: RECORD check failed: no hash of "
+                                f"{entry.wheel_path} in RECORD")
+    try:
+        digest, size = _write_member(artifact.zip, info, entry, target, record.hasher())
+    except READ_ERRORS as e:
+        if isinstance(e, OSError) and getattr(e, "filename", None) == target:
+            raise  # the disk, not the archive
+        raise InvalidWheelError(f"{artifact.path}: cannot read {info.filename}: {e}") from None
+    if not record.matches(digest, size):
+        raise InvalidWheelError(f"{artifact.path}: RECORD check failed: hash of "
+                                f"{entry.wheel_path} does not match RECORD")
+
+
+def _write_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: FileEntry, target: str,
+                  h: Any) -> tuple[bytes, int]:
+    """Stream one member into ``target`` (new) with its mode, hashing what the archive holds
+    with ``h``: (digest, size). A ``#!python`` line is given back its original text."""
+    size = 0
+    with zf.open(info) as stream, open(target, "xb") as out:
+        # the RECORD hash checked by the caller is a stronger check of these bytes than the
+        # zip CRC, which would cost another pass over them
+        if hasattr(stream, "_expected_crc"):
+            stream._expected_crc = None
+        chunk = stream.read(CHUNK)
+        if entry.shebang and chunk.startswith(b"#!python"):
+            h.update(chunk)
+            size += len(chunk)
+            nl = chunk.find(b"\n")
+            out.write(entry.shebang.encode() + (chunk[nl + 1:] if nl >= 0 else b""))
+            chunk = stream.read(CHUNK)
+        while chunk:
+            h.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+            chunk = stream.read(CHUNK)
+        os.fchmod(out.fileno(), entry.mode)
+    return h.digest(), size
 
 
 def install_wheel(path: str, repo: str, force: bool = False,
