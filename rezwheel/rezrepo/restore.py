@@ -148,10 +148,6 @@ def _write_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: FileEntry, 
     with ``h``: (digest, size). A ``#!python`` line is given back its original text."""
     size = 0
     with zf.open(info) as stream, open(target, "xb") as out:
-        # the RECORD hash checked by the caller is a stronger check of these bytes than the
-        # zip CRC, which would cost another pass over them
-        if hasattr(stream, "_expected_crc"):
-            stream._expected_crc = None
         chunk = stream.read(CHUNK)
         if entry.shebang and chunk.startswith(b"#!python"):
             h.update(chunk)

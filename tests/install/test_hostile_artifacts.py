@@ -222,22 +222,12 @@ def test_dist_info_declared_size_is_checked_before_reading(wheels, tmp_path):
 
 @pytest.mark.parametrize("member", [f"{DI}/rez-package.py", "pyutil/cli.py"])
 def test_lying_sizes(wheels, tmp_path, member):
-    """Declared smaller than the data: zipfile stops there and fails the CRC check while
-    verifying; installing a payload member, its RECORD hash (which the restore checks instead
-    of the CRC) fails: one line either way, nothing installed."""
+    """Declared smaller than the data: zipfile stops there and fails the CRC check, while
+    verifying or (payload) while installing: one line either way."""
     w = tmp_path / GOOD
     shutil.copy(wheels / GOOD, w)
     patch_central_size(w, member, 10)
-    if member.startswith(DI):
-        check_refused(w, "Bad CRC-32", tmp_path)
-        return
-    r = rezwheel("verify", w, check=False)
-    assert r.returncode == 1 and "Bad CRC-32" in one_line_error(r)
-    repo = tmp_path / "repo"
-    r = rezwheel("install", w, "--into", repo, check=False)
-    assert r.returncode == 1 and f"{w}: RECORD check failed: hash of {member}" in \
-        one_line_error(r)
-    assert not (repo / "pyutil").exists() or not any((repo / "pyutil").iterdir())
+    check_refused(w, "Bad CRC-32", tmp_path)
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x05\x06" + bytes(18), b"not a zip at all"])
