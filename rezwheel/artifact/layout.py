@@ -94,7 +94,7 @@ class Layout:
         """Refuse a layout that would write anywhere but fresh paths inside the variant root.
 
         Installing creates files, then empty directories, then symlinks, with plain
-        ``os.makedirs`` / ``open`` / ``os.symlink`` (``rezrepo.restore.RezVariantDestination``). That is
+        ``os.makedirs`` / ``open`` / ``os.symlink`` (``rezrepo.restore.restore_variant``). That is
         safe only because this check guarantees: every path is relative and clean; no two
         entries share a path; no entry lies under a file or a symlink of the layout (so no
         write ever goes through a link, whatever order they are made in); and every symlink,
