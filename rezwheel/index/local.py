@@ -27,11 +27,10 @@ import threading
 import zipfile
 from typing import Iterator, Optional
 
-from filelock import FileLock
 from packaging.utils import canonicalize_name
 
 from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
-from rezwheel.atomic import AtomicFile, atomic_write
+from rezwheel.atomic import AtomicFile, FileLock, atomic_write
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index import bundle
