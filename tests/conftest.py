@@ -16,6 +16,8 @@ from helpers import ARTIFACTORY_TOKENS, built_once, copy_samples, rezwheel
 from helpers.projects import build_mixtool, build_plain_wheels
 from helpers.servers import PyPIServer
 
+pytest_plugins = ["helpers.xdistgroups"]  # --dist loadgroup as tox.ini runs it
+
 
 @pytest.fixture(scope="session")
 def sample_repo(tmp_path_factory) -> Path:
@@ -70,7 +72,7 @@ def pypi(plain_wheels, mixtool_wheel, wheels, tmp_path_factory):
 
 #: (test module, fixture) too costly to make once per xdist worker (a real-projects install, ten
 #: rez resolves): the tests using one form a group, which ``--dist loadgroup`` (tox.ini) runs
-#: on one worker, so the fixture is made once as without xdist
+#: on one worker (``helpers.xdistgroups``), so the fixture is made once as without xdist
 GROUPED = {("test_real_projects.py", "big"): "real-projects-install",
            ("test_plugin.py", "filesystem_resolves"): "filesystem-resolves"}
 
