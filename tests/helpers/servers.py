@@ -101,9 +101,10 @@ class DevpiServer:
                 break
             self.stop()
             if b"unrecognized arguments" not in self.logpath.read_bytes():
-                raise RuntimeError("devpi-server did not start within 60 s")
-        else:
-            raise RuntimeError("devpi-server did not start: " + self.logpath.read_text()[-500:])
+                break
+        if self.proc.returncode is not None:
+            raise RuntimeError("devpi-server did not start within 60 s: "
+                               + self.logpath.read_text()[-500:])
         r = requests.put(base + "/root/dev", auth=("root", password),
                          json={"type": "stage", "bases": [], "volatile": False})
         r.raise_for_status()
