@@ -1,6 +1,9 @@
 """Shared fixtures: a private copy of the sample repository, its wheels and local index, the
 Artifactory fixture, and the small plain projects (built once per session) with a pypiserver
-holding them. Helpers the tests call are in ``helpers``."""
+holding them. Helpers the tests call are in ``helpers``.
+
+Under pytest-xdist (``-n``, as tox.ini runs the suite) the files built once are built once for
+all workers (``helpers.built_once``); servers are each worker's own, on ephemeral ports."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ARTIFACTORY_TOKENS, copy_samples, rezwheel
+from helpers import ARTIFACTORY_TOKENS, built_once, copy_samples, rezwheel
 from helpers.projects import build_mixtool, build_plain_wheels
 from helpers.servers import PyPIServer
+
+pytest_plugins = ["helpers.xdistgroups"]  # --dist loadgroup as tox.ini runs it
 
 
 @pytest.fixture(scope="session")
@@ -21,16 +26,14 @@ def sample_repo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def wheels(sample_repo, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheels")
-    rezwheel("convert", sample_repo, "-o", out)
-    return out
+    return built_once(tmp_path_factory, "wheels",
+                      lambda out: rezwheel("convert", sample_repo, "-o", out))
 
 
 @pytest.fixture(scope="session")
 def local_index(wheels, tmp_path_factory) -> Path:
-    idx = tmp_path_factory.mktemp("index")
-    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", idx)
-    return idx
+    return built_once(tmp_path_factory, "index", lambda idx: rezwheel(
+        "publish", *sorted(wheels.glob("*.whl")), "--to", idx))
 
 
 @pytest.fixture()
@@ -47,13 +50,14 @@ def artifactory():
 
 @pytest.fixture(scope="session")
 def plain_wheels(tmp_path_factory) -> Path:
-    return build_plain_wheels(tmp_path_factory.mktemp("plain-wheels"),
-                              tmp_path_factory.mktemp("plain-src"))
+    return built_once(tmp_path_factory, "plain-wheels", lambda out: build_plain_wheels(
+        out, tmp_path_factory.mktemp("plain-src")))
 
 
 @pytest.fixture(scope="session")
 def mixtool_wheel(tmp_path_factory) -> Path:
-    return build_mixtool(tmp_path_factory.mktemp("mix"))
+    top = built_once(tmp_path_factory, "mix", build_mixtool)
+    return next((top / "wheels").glob("*.whl"))
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +68,17 @@ def pypi(plain_wheels, mixtool_wheel, wheels, tmp_path_factory):
         shutil.copy(w, server.root)
     yield server
     server.stop()
+
+
+#: (test module, fixture) too costly to make once per xdist worker (a real-projects install, ten
+#: rez resolves): the tests using one form a group, which ``--dist loadgroup`` (tox.ini) runs
+#: on one worker (``helpers.xdistgroups``), so the fixture is made once as without xdist
+GROUPED = {("test_real_projects.py", "big"): "real-projects-install",
+           ("test_plugin.py", "filesystem_resolves"): "filesystem-resolves"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        for (module, fixture), group in GROUPED.items():
+            if item.path.name == module and fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import http.server
 import os
 import pty
 import re
@@ -32,7 +31,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for `python tests/cli/test_terminal.py`
 
 from helpers import copy_samples  # noqa: E402
-from helpers.servers import PyPIServer  # noqa: E402
+from helpers.servers import PyPIServer, PythonStatic, QuietHandler  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ROWS, COLS = 30, 100
@@ -227,7 +226,7 @@ def big_package(root: Path, mb: int = 24) -> Path:
     return root / "big"
 
 
-class SlowUpstream:
+class SlowUpstream(PythonStatic):
     """A local directory index over HTTP whose wheel downloads stall for ``stall`` seconds after
     their headers (a far-away upstream); ``stall = 0`` makes it quick."""
 
@@ -236,10 +235,7 @@ class SlowUpstream:
         self.closing = threading.Event()
         upstream = self
 
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def copyfile(self, source, outputfile) -> None:
                 try:
                     if self.path.split("?")[0].endswith(".whl"):
@@ -249,16 +245,12 @@ class SlowUpstream:
                 except OSError:  # the client gave up
                     pass
 
-        self.server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), lambda *a: Handler(*a, directory=str(root)))
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(root, Handler)
+        self.url += "simple/"
 
     def close(self) -> None:
         self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
 
 
 # -- fixtures --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 #: the repository's root (the samples, README.md, .cache)
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,29 @@ def copy_samples(dest: Path) -> Path:
     shutil.copytree(SAMPLES, dest, symlinks=True)
     (dest / "sitedata" / "2023.01" / "cache" / "empty").mkdir(parents=True, exist_ok=True)
     return dest
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A directory ``build(dir)`` fills, made once for the whole run. Under pytest-xdist the
+    workers share it (the first one to ask builds it under a file lock, the others wait and
+    read it): a conversion or a setuptools build repeated by every worker is CPU the 2 cores
+    of CI spend on nothing. Alone, it is a directory of this session's. Tests only read it, as
+    they already do for every session fixture; ``NAME.done`` beside it says it is complete."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    from filelock import FileLock
+
+    top = tmp_path_factory.getbasetemp().parent  # the run's directory, above gw0, gw1...
+    folder, done = top / name, top / f"{name}.done"
+    with FileLock(str(top / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker's build that failed
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
 
 
 def env(**kw) -> dict:

@@ -1,4 +1,5 @@
-"""Real projects from the package registry, pinned, downloaded once into /work/main/.cache.
+"""Real projects from the package registry, pinned, downloaded once into the repository's
+ignored ``.cache``.
 
 ``real_dists(dest)`` fills ``dest`` with the files listed in SERVED (wheels, and docopt's
 sdist, which exists only as an sdist) and returns it; ``tool(name)`` is one of TOOLS (pip 23.2).
@@ -130,26 +131,28 @@ def _download(into: Path) -> None:
 
 
 def cached_dists() -> Path:
-    """The cache directory holding every pinned file (downloaded when incomplete)."""
+    """The cache directory holding every pinned file (downloaded when incomplete). One
+    download at a time: xdist workers, or runs side by side, wait for the first one's."""
+    from filelock import FileLock
+
     folder = CACHE / pin_key()
     if _complete(folder):
         return folder
     CACHE.mkdir(parents=True, exist_ok=True)
-    for stale in CACHE.glob(".download-*"):  # left by a run killed mid-download
-        if time.time() - stale.stat().st_mtime > 3600:
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=CACHE))
-    try:
-        _download(tmp)
-        if folder.exists():  # incomplete or damaged: replaced whole
-            shutil.rmtree(folder)
+    with FileLock(str(CACHE / ".download.lock")):
+        if _complete(folder):  # another process's download, finished while this one waited
+            return folder
+        for stale in CACHE.glob(".download-*"):  # left by a run killed mid-download
+            if time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=CACHE))
         try:
+            _download(tmp)
+            if folder.exists():  # incomplete or damaged: replaced whole
+                shutil.rmtree(folder)
             os.rename(tmp, folder)
-        except OSError:  # another run renamed its complete copy first
-            if not _complete(folder):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

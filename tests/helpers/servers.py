@@ -26,6 +26,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(url: str, proc: subprocess.Popen, limit: float) -> bool:
+    """Whether ``url`` answers within ``limit`` seconds, asked every 20 ms: a server is up in
+    well under a second, and a polling step is time every test that starts one waits. False
+    at once if ``proc`` exits (a server that failed says so in its log, never by answering)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.ConnectionError:
+            time.sleep(0.02)
+    return False
+
+
 class PyPIServer:
     """pypiserver with uploads guarded by an htpasswd file (user ``ci``), or open when no password."""
 
@@ -46,13 +62,9 @@ class PyPIServer:
             [str(BIN / "pypi-server"), "run", "-i", "127.0.0.1", "-p", str(self.port), *args,
              "--disable-fallback", "--hash-algo", "sha256", str(self.root)],
             stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                requests.get(self.url + "simple/", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("pypiserver did not start")
+        if not wait_until_up(self.url + "simple/", self.proc, 10):
+            self.stop()
+            raise RuntimeError("pypiserver did not start: " + (root / "server.log").read_text())
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -61,7 +73,15 @@ class PyPIServer:
 
 
 class DevpiServer:
-    """devpi-server (offline) with a stage index ``root/dev``; it answers PEP 691 JSON."""
+    """devpi-server (offline) with a stage index ``root/dev``; it answers PEP 691 JSON.
+
+    Its start derives the login-token key with argon2 at its production cost (512 MiB, 16
+    passes: half a minute of a core, most of the suite's slowest test); the server takes the
+    minimum instead, as devpi's own tests do. The key signs login tokens only: what the test
+    sends (basic auth, uploads, pages) is the same either way."""
+
+    CHEAP_KEY = ["--argon2-memory-cost", "8", "--argon2-time-cost", "1",
+                 "--argon2-parallelism", "1"]
 
     def __init__(self, root: Path, password: str) -> None:
         self.port = free_port()
@@ -70,25 +90,28 @@ class DevpiServer:
         serverdir = root / "devpi"
         subprocess.run([str(BIN / "devpi-init"), "--serverdir", str(serverdir), "--root-passwd",
                         password, "--no-root-pypi"], check=True, capture_output=True)
-        self.log = open(root / "devpi.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(BIN / "devpi-server"), "--serverdir", str(serverdir), "--host", "127.0.0.1",
-             "--port", str(self.port), "--offline-mode"], stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(300):
-            try:
-                requests.get(base + "/+api", timeout=1)
+        self.logpath = root / "devpi.log"
+        for extra in (self.CHEAP_KEY, []):  # a devpi-server without the options: as it comes
+            self.log = open(self.logpath, "wb")
+            self.proc = subprocess.Popen(
+                [str(BIN / "devpi-server"), "--serverdir", str(serverdir), "--host", "127.0.0.1",
+                 "--port", str(self.port), "--offline-mode", *extra],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            if wait_until_up(base + "/+api", self.proc, 60):
                 break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
             self.stop()
-            raise RuntimeError("devpi-server did not start within 30 s")
+            if b"unrecognized arguments" not in self.logpath.read_bytes():
+                break
+        if self.proc.returncode is not None:
+            raise RuntimeError("devpi-server did not start within 60 s: "
+                               + self.logpath.read_text()[-500:])
         r = requests.put(base + "/root/dev", auth=("root", password),
                          json={"type": "stage", "bases": [], "volatile": False})
         r.raise_for_status()
 
     def stop(self) -> None:
-        self.proc.terminate()
+        if self.proc.poll() is None:
+            self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
 
@@ -139,16 +162,19 @@ http {{
             os.kill(int(pid.read_text()), 15)
 
 
-class _Quiet(SimpleHTTPRequestHandler):
+class QuietHandler(SimpleHTTPRequestHandler):
+    """http.server's file handler without its access log on stderr."""
+
     def log_message(self, *args) -> None:
         pass
 
 
 class PythonStatic:
-    """Python's http.server over ``root`` (Last-Modified and If-Modified-Since, no ETag)."""
+    """Python's http.server over ``root`` (Last-Modified and If-Modified-Since, no ETag);
+    ``handler`` a subclass of QuietHandler for a server that misbehaves in one way."""
 
-    def __init__(self, root: Path) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
+    def __init__(self, root: Path, handler: type = QuietHandler) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

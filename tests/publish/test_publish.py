@@ -40,9 +40,10 @@ def test_pypiserver_publish_install_republish(pypiserver, wheels, tmp_path):
     assert SECRET not in r.stdout + r.stderr
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--isolated", "--index-url",
-                    pypiserver.url + "simple/", "pyutil"], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "-q", "--isolated", "--index-url", pypiserver.url + "simple/",
+                    "pyutil"], check=True)  # this pip, into the venv: no ensurepip
     out = subprocess.run([str(venv / "bin" / "pyutil"), "--version"], capture_output=True, text=True)
     assert out.stdout.strip() == "pyutil 1.2.0"
 
