@@ -153,15 +153,28 @@ class FamilyVersions:
 
         from rez.version import Version as RezVersion
 
-        i = bisect.bisect_left(self._keys, RezVersion(new))
+        key = RezVersion(new)
+        lo, hi = bisect.bisect_left(self._keys, key), bisect.bisect_right(self._keys, key)
         pv = Version(p)
-        if i > 0 and self._entries[i - 1][1] > pv:
-            a, pa = self._entries[i - 1]
-            return f"rez orders {a!r} < {new!r} but PEP 440 orders {str(pa)!r} > {p!r}"
-        if i < len(self._entries) and pv > self._entries[i][1]:
-            b, pb = self._entries[i]
-            return f"rez orders {new!r} < {b!r} but PEP 440 orders {p!r} > {str(pb)!r}"
+        # the neighbours are runs, not entries: rez-equal spellings (1.0, 1-0) map to distinct
+        # PEP 440 versions in no particular order, so each whole run is compared
+        if lo > 0:
+            a, pa = max(self._run(lo - 1), key=lambda e: e[1])
+            if pa > pv:
+                return f"rez orders {a!r} < {new!r} but PEP 440 orders {str(pa)!r} > {p!r}"
+        if hi < len(self._entries):
+            b, pb = min(self._run(hi), key=lambda e: e[1])
+            if pv > pb:
+                return f"rez orders {new!r} < {b!r} but PEP 440 orders {p!r} > {str(pb)!r}"
         return None
+
+    def _run(self, i: int) -> list[tuple[str, Version]]:
+        """The entries rez-equal to entry ``i``."""
+        import bisect
+
+        lo = bisect.bisect_left(self._keys, self._keys[i])
+        hi = bisect.bisect_right(self._keys, self._keys[i])
+        return self._entries[lo:hi]
 
     def add(self, rez_version: str) -> None:
         import bisect
