@@ -48,12 +48,12 @@ _warned: set[str] = set()
 
 def url_for(index_url: str, project: str) -> str:
     """Where a project's bundle lives, from the index URL (see the module docstring)."""
-    from rezwheel.config import is_artifactory
+    from rezwheel.config import _ARTIFACTORY_API, is_artifactory
 
     base = index_url if index_url.endswith("/") else index_url + "/"
-    if is_artifactory(base):
+    if is_artifactory(base):  # config decides what is Artifactory, and where its API lives
         parts = urlsplit(base)
-        head, _, rest = parts.path.partition("/api/pypi/")
+        head, _, rest = parts.path.partition(_ARTIFACTORY_API)
         repo = rest.split("/", 1)[0]
         return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{NAME}"
     return f"{base}{project}/{NAME}"

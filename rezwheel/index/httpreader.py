@@ -10,11 +10,13 @@ payload once its sha256 matches.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
 import os
 import re
+import threading
 import time
 import zipfile
 from typing import TYPE_CHECKING, Callable, Optional
@@ -29,6 +31,8 @@ from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _k
 from rezwheel.redaction import get_logger, redact
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
+    import concurrent.futures as cf
+
     import requests
 
 log = get_logger(__name__)
@@ -89,6 +93,9 @@ class HttpReader:
         self.ttl = ttl  # seconds a cached page is used without asking the server
         self.key = _key(self.url)
         self._origins = {origin(self.url)} | {origin(h) for h in files_hosts}
+        self._bundles: dict[str, "cf.Future[dict[str, str]]"] = {}  # started (``start_bundle``)
+        self._bundle_pool: "Optional[cf.ThreadPoolExecutor]" = None
+        self._lock = threading.Lock()
 
     def allow(self, url: str) -> bool:
         from rezwheel.index.http import origin
@@ -219,15 +226,46 @@ class HttpReader:
         page = self._page(url)
         return parse_project_page(page[0], page[1], page[2] or url, self.allow) if page else []
 
+    def has_page(self, project: str) -> bool:
+        """Whether a page of ``project`` is kept from an earlier read (a warm family)."""
+        name = project_name(project)
+        path = self._cache_path(f"{self.url}{name}/") if name else None
+        return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
+
     # -- definitions and payloads
-    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
-        """The bundle's entries for ``files``: one request; {} when the server holds none, is
-        unreachable, or sends something unfit (the files are then read one by one)."""
-        import requests
+    def start_bundle(self, project: str) -> None:
+        """Send for the project's bundle now, beside its page (a cold family: one round trip
+        for both, not two in turn); ``bundle`` then takes the answer."""
+        import concurrent.futures as cf
 
         name = project_name(project)
-        if name is None or not files or self.offline:
+        with self._lock:
+            if name is None or name in self._bundles or self.offline:
+                return
+            if self._bundle_pool is None:
+                self._bundle_pool = cf.ThreadPoolExecutor(4, thread_name_prefix="rezwheel-bundle")
+                atexit.register(self._bundle_pool.shutdown, wait=False, cancel_futures=True)
+            self._bundles[name] = self._bundle_pool.submit(self._bundle_entries, name)
+
+    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
+        """The bundle's entries for ``files``: one request (sent earlier by ``start_bundle``,
+        or now); {} when the server holds none, is unreachable, or sends something unfit (the
+        files are then read one by one)."""
+        name = project_name(project)
+        if name is None or not files:
             return {}
+        with self._lock:
+            started = self._bundles.pop(name, None)
+        if started is not None:
+            try:
+                return _listed(started.result(), files)
+            except Exception:  # read below, where its error is logged
+                pass
+        return {} if self.offline else _listed(self._bundle_entries(name), files)
+
+    def _bundle_entries(self, name: str) -> dict[str, str]:
+        import requests
+
         url = bundle.url_for(self.url, name)
         try:
             body = bundle.download(self.session, url)
@@ -236,7 +274,7 @@ class HttpReader:
             return {}
         finally:
             self.counters.add("bundle")
-        return _listed(bundle.decode(body, name, url), files)
+        return bundle.decode(body, name, url)
 
     def metadata(self, f: IndexFile) -> Optional[str]:
         """The PEP 658 file, when it exists and matches the hash its page gives."""

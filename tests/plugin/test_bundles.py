@@ -136,6 +136,7 @@ def test_cold_family_costs_two_requests_over_http(static, index, reference, tmp_
     repo = _repo(static.url, tmp_path)
     assert _definitions(repo) == reference
     assert repo.counters.by_kind == {"page": 2, "bundle": 2}, repo.counters.by_kind  # + depfam
+    repo.close()  # as the process ends
     warm = _repo(static.url, tmp_path)  # a new process, the store warm: pages only
     assert _definitions(warm) == reference
     assert "bundle" not in warm.counters.by_kind, warm.counters.by_kind
@@ -213,7 +214,7 @@ def test_hostile_wheel_is_refused_alike_with_or_without_bundle(kind, family_whee
                                                                caplog):
     """A wheel whose own definition is hostile: the bundle carries the same text, and the
     version is refused with the same words as when its file is read alone."""
-    from rezwheel.resolve import packages
+    from rezwheel.resolve import definitions
 
     canary = tmp_path / "CANARY"
     text = HOSTILE[kind].format(v=0, c=canary)
@@ -238,9 +239,9 @@ def test_hostile_wheel_is_refused_alike_with_or_without_bundle(kind, family_whee
         if mode == "alone":
             _bundle_path(idx).unlink()
         server = Static(idx)
-        packages._warned.clear()
+        definitions._warned.clear()
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="rezwheel.resolve.packages"):
+        with caplog.at_level(logging.WARNING, logger="rezwheel.resolve.definitions"):
             repo = _repo(server.url, tmp_path, f"store-{mode}")
             assert repo.definition("manyver", "1.0.0") is None
         server.stop()
@@ -333,6 +334,7 @@ def test_pypiserver_holds_no_bundle_and_costs_one_request_per_family(family_whee
         assert _definitions(repo) == reference
         kinds = repo.counters.by_kind
         assert kinds["page"] == 2 and kinds["bundle"] == 2, kinds
+        repo.close()  # as the process ends
         warm = _repo(f"{server.url}simple/", tmp_path)
         assert _definitions(warm) == reference
         assert "bundle" not in warm.counters.by_kind, warm.counters.by_kind
