@@ -98,7 +98,7 @@ class DefinitionSource:
             elif text is None:
                 text = self._read(f, None)
             self.accept(v, f, text, label)
-            if f.sha256 and v.definition is not None and parsed.fits(v.definition):
+            if f.sha256 and v.definition is not None:
                 self._keep(key, v.project, f.sha256, v.definition)
         except NotAnArtifact:
             v.foreign = True
@@ -163,7 +163,9 @@ class DefinitionSource:
 
     def flush(self, project: Optional[str] = None) -> None:
         """Write the families whose kept definitions grew (``project``: that one only), each
-        limited to the files its page lists now."""
+        limited to the files its page lists now. Done as the process ends (``_flush_all``),
+        or as its ``IndexRepository`` closes: never while rez solves (inside ``rez env``,
+        after the shell it started has ended)."""
         with self._lock:
             todo = [k for k in self._dirty if project is None or k[1] == project]
             self._dirty.difference_update(todo)
@@ -173,8 +175,10 @@ class DefinitionSource:
                 listed = {f.sha256 for f in self._files(name) if f.sha256}
             except Exception:  # the page cannot be read now: keep what was read
                 listed = set(entries)
-            parsed.save(parsed.path_for(self.store.root, key, name),
-                        {sha: d for sha, d in entries.items() if sha in listed})
+            left = parsed.save(parsed.path_for(self.store.root, key, name),
+                               {sha: d for sha, d in entries.items() if sha in listed})
+            for sha in left:  # kept as text then, a hint for the next process to parse
+                self.store.put_hint(sha, key, entries[sha].text)
 
     def _verified_shas(self) -> frozenset[str]:
         """Wheels whose own definition the store holds (one directory listing a process)."""
@@ -208,11 +212,7 @@ class DefinitionSource:
         except Exception:  # unfit here: read the file's own (refused there as it would be)
             v.definition = None
             return False
-        d = v.definition
-        if parsed.fits(d):  # type: ignore[arg-type]
-            self._keep(key, v.project, f.sha256, d)  # type: ignore[arg-type]
-        else:  # kept as text then, as a hint, for the next process to parse
-            self.store.put_hint(f.sha256, key, text)  # type: ignore[arg-type]
+        self._keep(key, v.project, f.sha256, v.definition)  # type: ignore[arg-type]
         return True
 
     def _project_lock(self, name: str) -> threading.Lock:

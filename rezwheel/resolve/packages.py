@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import functools
 import hashlib
 import os
 import re
@@ -145,7 +146,8 @@ class IndexRepository:
     def _read_family(self, project: str, found: dict[str, IndexVersion]) -> None:
         """A family's definitions, newest first and a bounded number (a page may list any
         number of versions): what the kept, stored or bundled ones settle here, one after the
-        other (no round trip), then the rest side by side (a read per file each)."""
+        other (no round trip), then the rest side by side (a read per file each). What was
+        parsed is written for the next process as this one ends (``close``)."""
         from rezwheel import limits
 
         newest = sorted(found, key=_version_key, reverse=True)[:int(limits.get("max-prefetch"))]
@@ -155,7 +157,6 @@ class IndexRepository:
             with v.lock:
                 if not v.loaded and not self.source.load_cheap(v):
                     rest.append(v)
-        self.source.flush(project)
         pool = self._prefetcher()
         for v in rest:
             pool.submit(self._load, v)
@@ -368,6 +369,8 @@ def _is_sdist(filename: str, project: str) -> bool:
     return not filename.endswith(".whl") and dist is not None and dist[0] == project
 
 
+@functools.lru_cache(maxsize=None)
 def _version_key(rez_version: str) -> object:
+    """rez's order of a version (made once: families are sorted, and their newest found, often)."""
     from rez.version import Version
     return Version(rez_version)

@@ -69,31 +69,24 @@ def load(path: Optional[str]) -> dict[str, Definition]:
     return found
 
 
-def save(path: Optional[str], definitions: dict[str, Definition]) -> None:
-    """Keep ``definitions`` (by wheel sha256) as the project's file: those JSON can carry."""
+def save(path: Optional[str], definitions: dict[str, Definition]) -> list[str]:
+    """Keep ``definitions`` (by wheel sha256) as the project's file: those JSON can carry;
+    returns the sha256s of those it cannot."""
     if not path:
-        return
-    entries = {}
+        return list(definitions)
+    entries, left = {}, []
     for sha in sorted(definitions):
         d = definitions[sha]
         try:
             entries[sha] = [d.text, _encode(d.data)]
         except (_Unfit, RecursionError):
-            continue
+            left.append(sha)
     doc = {"format": FORMAT, "rezwheel": __version__, "entries": entries}
     try:
         atomic_write(path, json.dumps(doc, allow_nan=False).encode(), prefix=".tmp-")
     except (OSError, ValueError):
         pass  # a cache: the next process parses again
-
-
-def fits(d: Definition) -> bool:
-    """Whether ``d`` can be kept (its data as JSON gives back exactly the same)."""
-    try:
-        _encode(d.data)
-    except (_Unfit, RecursionError):
-        return False
-    return True
+    return left
 
 
 def _encode(value: Any) -> Any:
