@@ -3,7 +3,8 @@
 A cold resolve would otherwise read one definition per version (a PEP 658 file, or a HEAD and
 a range read of the wheel's tail): a family of 30 versions cost 31 requests or more. Publish
 and mirror sync therefore also keep, per project, one bundle of every version's definition,
-and a reader takes a family in two requests (its page, its bundle), whatever its versions.
+and a reader takes a family in two requests (its page, its bundle, sent side by side when the
+family was never read before), whatever its versions.
 
 The format (``NAME``, gzip over UTF-8 JSON, version ``FORMAT``)::
 

@@ -2,8 +2,10 @@
 
 Pages are kept in the store with their validators and sent back as conditional requests (or
 not sent at all within the index's ``ttl``), and served from there when the index cannot be
-reached. A project's definitions are read in bulk from its bundle (``index.bundle``: one
-request, a 404 where the server holds none); one definition alone from the PEP 658 file, else
+reached; a project page keeps its checked files too, so a page the server says is unchanged is
+not parsed again. A project's definitions are read in bulk from its bundle (``index.bundle``:
+one request, a 404 where the server holds none; sent beside the page for a family never read
+before, ``start_bundle``); one definition alone from the PEP 658 file, else
 from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
 payload once its sha256 matches.
 """

@@ -468,3 +468,15 @@ def test_what_json_cannot_carry_exactly_is_not_kept(tmp_path):
         assert data[key].funcname == d.data[key].funcname
     assert parsed.path_for(str(tmp_path), "../x", "x") is None
     assert parsed.path_for(str(tmp_path), "0" * 16, "../x") is None
+
+
+def test_the_wheels_own_definition_wins_over_a_kept_one(static, index, reference, tmp_path):
+    """Once a payload is verified, its own rez-package.py decides (as before kept ones)."""
+    cold = _repo(static.url, tmp_path)
+    assert _definitions(cold) == reference
+    cold.close()
+    f = sorted(cold.files("manyver"), key=lambda x: x.filename)[0]
+    own = cold.definition("manyver", "1.0.0").text + "\ndescription = 'the wheel says'\n"
+    cold.store.put_verified(f.sha256, own)
+    warm = _repo(static.url, tmp_path)
+    assert warm.definition("manyver", "1.0.0").data["description"] == "the wheel says"
