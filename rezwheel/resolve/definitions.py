@@ -61,6 +61,7 @@ class DefinitionSource:
         self._kept: dict[tuple[str, str], dict[str, Definition]] = {}  # (index key, project)
         self._dirty: set[tuple[str, str]] = set()
         self._verified: Optional[frozenset[str]] = None
+        self._hinted: dict[str, frozenset[str]] = {}  # index key -> its hints, when first asked
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         _SOURCES.add(self)
@@ -69,27 +70,17 @@ class DefinitionSource:
         """Read, parse and check a version's definition (once: ``v.loaded``; the caller holds
         ``v.lock``); a file that is not ours marks the version foreign, an unfit definition is
         reported and left out."""
-        self._load(v, cheap=False)
-
-    def load_cheap(self, v: IndexVersion) -> bool:
-        """``load``, when no read of the file itself is needed (kept, stored or in the
-        family's bundle); False, ``v`` left unloaded, when one is."""
-        return self._load(v, cheap=True)
-
-    def _load(self, v: IndexVersion, cheap: bool) -> bool:
         f = sorted(v.files, key=lambda x: x.filename)[0]
         label = f"{f.filename}:{DEFINITION_LABEL}"
-        settled = True
+        v.loaded = True
         try:
             key = self.reader.key_for(f)
             if f.sha256 and self._from_kept(v, f, key):
-                return True
-            text = self.store.definition(f.sha256, key) if f.sha256 else None
+                return
+            text = self.store.definition(f.sha256, key) if f.sha256 and self._stored(
+                f.sha256, key) else None
             if text is None and f.sha256 and self._from_bundle(v, f, key, label):
-                return True
-            if text is None and cheap:
-                settled = False
-                return False
+                return
             if text is None and f.sha256:
                 # one reader per artifact across processes: a server that ignores Range sends
                 # the whole file, which the first reader keeps and the others then read
@@ -107,9 +98,20 @@ class DefinitionSource:
         except Exception as e:  # what index input can still make a library raise: not a crash
             warn_once(f"rezwheel: skipping invalid package: {label}: {type(e).__name__}: "
                       f"{' '.join(str(e).split())[:200]}")
-        finally:
-            v.loaded = settled
-        return True
+
+    def needs_read(self, v: IndexVersion) -> bool:
+        """Whether loading ``v`` will read its file (neither kept, stored nor in the family's
+        bundle, which is read here if it was not yet): told without parsing anything."""
+        f = sorted(v.files, key=lambda x: x.filename)[0]
+        if not f.sha256:
+            return True
+        try:
+            key = self.reader.key_for(f)
+        except Exception:
+            return True
+        if f.sha256 in self._kept_of(key, v.project) or self._stored(f.sha256, key):
+            return False
+        return f.sha256 not in self._bundle_of(v.project)
 
     def accept(self, v: IndexVersion, f: IndexFile, text: str, label: str,
                d: Optional[Definition] = None) -> None:
@@ -183,28 +185,28 @@ class DefinitionSource:
     def _verified_shas(self) -> frozenset[str]:
         """Wheels whose own definition the store holds (one directory listing a process)."""
         if self._verified is None:
-            try:
-                self._verified = frozenset(os.listdir(os.path.join(self.store.root,
-                                                                   "verified")))
-            except OSError:
-                self._verified = frozenset()
+            self._verified = _listing(os.path.join(self.store.root, "verified"))
         return self._verified
+
+    def _stored(self, sha: str, key: str) -> bool:
+        """Whether the store may hold a definition of ``sha`` for this index (listings of its
+        ``verified`` and ``hints`` directories, once a process: a cold family then costs no
+        store lookup per version)."""
+        if sha in self._verified_shas():
+            return True
+        with self._lock:
+            hinted = self._hinted.get(key)
+        if hinted is None:
+            hinted = _listing(os.path.join(self.store.root, "hints", key))
+            with self._lock:
+                self._hinted[key] = hinted
+        return sha in hinted
 
     # -- the family's bundle, then the file itself
     def _from_bundle(self, v: IndexVersion, f: IndexFile, key: str, label: str) -> bool:
         """Whether the family's bundle (read once, for every version) settled ``v``. An entry
         that fails a check is no entry: the file's own definition decides, read as before."""
-        entries = self._bundles.get(v.project)
-        if entries is None:
-            with self._project_lock(v.project):  # one read, whoever asks first
-                if v.project not in self._bundles:
-                    try:
-                        found = self.reader.bundle(v.project, self._files(v.project))
-                    except (RezwheelError, OSError):  # no bundle to read: files one by one
-                        found = {}
-                    self._bundles[v.project] = found
-            entries = self._bundles[v.project]
-        text = entries.get(f.sha256)  # type: ignore[arg-type]
+        text = self._bundle_of(v.project).get(f.sha256)  # type: ignore[arg-type]
         if text is None:
             return False
         try:
@@ -214,6 +216,19 @@ class DefinitionSource:
             return False
         self._keep(key, v.project, f.sha256, v.definition)  # type: ignore[arg-type]
         return True
+
+    def _bundle_of(self, project: str) -> dict[str, str]:
+        entries = self._bundles.get(project)
+        if entries is None:
+            with self._project_lock(project):  # one read, whoever asks first
+                if project not in self._bundles:
+                    try:
+                        found = self.reader.bundle(project, self._files(project))
+                    except (RezwheelError, OSError):  # no bundle to read: files one by one
+                        found = {}
+                    self._bundles[project] = found
+            entries = self._bundles[project]
+        return entries
 
     def _project_lock(self, name: str) -> threading.Lock:
         with self._lock:
@@ -242,6 +257,13 @@ class DefinitionSource:
         if f.sha256 and key:
             self.store.put_hint(f.sha256, key, text)
         return text
+
+
+def _listing(path: str) -> frozenset[str]:
+    try:
+        return frozenset(os.listdir(path))
+    except OSError:
+        return frozenset()
 
 
 #: every source of the process, written out at exit (what a batch has not written already)

@@ -144,22 +144,18 @@ class IndexRepository:
         return found
 
     def _read_family(self, project: str, found: dict[str, IndexVersion]) -> None:
-        """A family's definitions, newest first and a bounded number (a page may list any
-        number of versions): what the kept, stored or bundled ones settle here, one after the
-        other (no round trip), then the rest side by side (a read per file each). What was
-        parsed is written for the next process as this one ends (``close``)."""
+        """A family's definitions that need a read of their file (not kept, stored or in the
+        family's bundle), newest first and a bounded number (a page may list any number of
+        versions), read side by side. The others are parsed when rez asks: parsing here would
+        only take turns with rez for the interpreter, and slow the reads ahead down."""
         from rezwheel import limits
 
         newest = sorted(found, key=_version_key, reverse=True)[:int(limits.get("max-prefetch"))]
-        rest = []
+        pool = self._prefetcher()
         for version in newest:
             v = found[version]
-            with v.lock:
-                if not v.loaded and not self.source.load_cheap(v):
-                    rest.append(v)
-        pool = self._prefetcher()
-        for v in rest:
-            pool.submit(self._load, v)
+            if not v.loaded and self.source.needs_read(v):
+                pool.submit(self._load, v)
 
     def _is_rez_family(self, found: dict[str, IndexVersion]) -> bool:
         """A project whose files carry no rez definition (a plain PyPI distribution on a shared
