@@ -205,9 +205,10 @@ class IndexRepository:
         tries the newest first: what it asks for next), before rez asks: the sequential round
         trips of a cold resolve then follow the depth of the dependency graph, not the number
         of families; a warm one revalidates those pages side by side."""
-        wanted = [str(r) for r in data.get("requires") or []]
-        for variant in data.get("variants") or []:
-            wanted += [str(r) for r in variant]
+        requires, variants = data.get("requires"), data.get("variants")
+        wanted = [str(r) for r in requires] if isinstance(requires, list) else []
+        for variant in variants if isinstance(variants, list) else []:
+            wanted += [str(r) for r in variant] if isinstance(variant, list) else []
         pool = self._prefetcher()
         for text in wanted:
             m = _FAMILY.match(text)
