@@ -260,6 +260,13 @@ class HttpReader:
         path = self._cache_path(f"{self.url}{name}/") if name else None
         return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
 
+    def kept_files(self, project: str) -> Optional[list[IndexFile]]:
+        """The files the kept page of ``project`` listed when last read (no request: what it
+        probably still lists), None when none is kept."""
+        name = project_name(project)
+        cached = self._cached(self._cache_path(f"{self.url}{name}/")) if name else None
+        return self._from_cache(cached, self.url, True)[3] if cached else None
+
     # -- definitions and payloads
     def start_bundle(self, project: str) -> None:
         """Send for the project's bundle now, beside its page (a cold family: one round trip

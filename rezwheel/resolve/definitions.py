@@ -99,6 +99,13 @@ class DefinitionSource:
             warn_once(f"rezwheel: skipping invalid package: {label}: {type(e).__name__}: "
                       f"{' '.join(str(e).split())[:200]}")
 
+    def kept(self, f: IndexFile, project: str) -> Optional[Definition]:
+        """The definition of ``f`` kept parsed for this index, if any (not checked here)."""
+        try:
+            return self._kept_of(self.reader.key_for(f), project).get(f.sha256 or "")
+        except Exception:
+            return None
+
     def needs_read(self, v: IndexVersion) -> bool:
         """Whether loading ``v`` will read its file (neither kept, stored nor in the family's
         bundle, which is read here if it was not yet): told without parsing anything."""

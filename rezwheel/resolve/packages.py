@@ -129,6 +129,8 @@ class IndexRepository:
 
     def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
+        if self.reader.remote:
+            self._follow_kept(project)
         found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
             self._plain.add(project)
@@ -142,6 +144,20 @@ class IndexRepository:
             # rez reads every version in a requested range: read them now
             self._prefetcher().submit(self._read_family, project, found)
         return found
+
+    def _follow_kept(self, project: str) -> None:
+        """A warm family: what its newest version required when last read is read ahead now,
+        beside the family's own conditional request rather than after its answer (a page
+        rarely changes: a chain of families is revalidated side by side, not link by link;
+        a changed page costs at most a read ahead rez did not need)."""
+        for r in self.readers:
+            files = r.kept_files(project) if isinstance(r, HttpReader) else None
+            found = _versions_of(project, files) if files else None
+            if found:
+                newest = found[max(found, key=_version_key)]
+                d = self.source.kept(sorted(newest.files, key=lambda x: x.filename)[0], project)
+                if d is not None:
+                    self._follow(d.data)
 
     def _read_family(self, project: str, found: dict[str, IndexVersion]) -> None:
         """A family's definitions that need a read of their file (not kept, stored or in the
