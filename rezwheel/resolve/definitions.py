@@ -107,8 +107,9 @@ class DefinitionSource:
             return None
 
     def needs_read(self, v: IndexVersion) -> bool:
-        """Whether loading ``v`` will read its file (neither kept, stored nor in the family's
-        bundle, which is read here if it was not yet): told without parsing anything."""
+        """Whether loading ``v`` will read its file: neither kept, stored nor in the family's
+        bundle. Told without parsing or sending anything: False while the bundle is not read
+        (a warm family whose newest version was kept: the rest waits until rez asks)."""
         f = sorted(v.files, key=lambda x: x.filename)[0]
         if not f.sha256:
             return True
@@ -118,7 +119,8 @@ class DefinitionSource:
             return True
         if f.sha256 in self._kept_of(key, v.project) or self._stored(f.sha256, key):
             return False
-        return f.sha256 not in self._bundle_of(v.project)
+        entries = self._bundles.get(v.project)
+        return entries is not None and f.sha256 not in entries
 
     def accept(self, v: IndexVersion, f: IndexFile, text: str, label: str,
                d: Optional[Definition] = None) -> None:
