@@ -33,13 +33,11 @@ from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import ChainReader, Counters, IndexReader, LocalReader
 from rezwheel.redaction import redact
-from rezwheel.resolve.definitions import (DEFINITION_LABEL, DefinitionSource, IndexVersion,
-                                          _warned, warn_once)
+from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
 
-__all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location",
-           "DEFINITION_LABEL", "_warned"]
+__all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location"]
 
 
 class IndexRepository:
