@@ -167,6 +167,7 @@ def _parse(text: str, filename: str) -> dict:
     except SyntaxError as e:
         raise UnsafeDefinitionError(f"{filename}: line {e.lineno}: syntax error: {e.msg}") from None
     lines = text.splitlines()
+    read = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # as the parser counts
     data: dict = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and _is_name_target(node):
@@ -176,7 +177,7 @@ def _parse(text: str, filename: str) -> dict:
                 value = textwrap.dedent(value).strip()  # as rez's package schema does on load
             data[key] = value
         elif isinstance(node, ast.FunctionDef):
-            data[node.name] = _function(node, lines, filename)
+            data[node.name] = _function(node, lines, read, filename)
         elif isinstance(node, ast.With):
             data["config"] = _config_scope(node, filename)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
@@ -333,7 +334,7 @@ def _literal(node: ast.expr, filename: str) -> Any:
         _refuse(node, filename, f"expression {ast.unparse(node)[:40]!r}")
 
 
-def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Any:
+def _function(node: ast.FunctionDef, lines: list[str], read: list[str], filename: str) -> Any:
     from rez.utils.sourcecode import SourceCode
 
     a = node.args
@@ -345,11 +346,23 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Any:
                 and d.func.id in _DECORATORS and not d.args and not d.keywords):
             _refuse(d, filename, f"decorator @{ast.unparse(d)}")
         decorators.append({"name": d.func.id})  # type: ignore[union-attr]
-    body = _function_body(node, lines, filename)
+    # versions of a family mostly share their functions, and cutting a body out is checked by
+    # parsing it again: each function's text is checked once a process. The key holds the
+    # function as the parser read it (which decides its tree) and the lines it is cut from
+    key = ("\n".join(read[node.lineno - 1:node.end_lineno]),
+           tuple(lines[node.lineno - 1:node.end_lineno]))
+    body = _BODIES.get(key)
+    if body is None:
+        body = _function_body(node, lines, filename)
+        if len(_BODIES) < 4096:
+            _BODIES[key] = body
     code = SourceCode(source=body)
     code.funcname = node.name
     code.decorators = decorators
     return code
+
+
+_BODIES: dict[tuple[str, tuple[str, ...]], str] = {}  # a function's text -> its checked body
 
 
 def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> str:

@@ -3,7 +3,8 @@
 A cold resolve would otherwise read one definition per version (a PEP 658 file, or a HEAD and
 a range read of the wheel's tail): a family of 30 versions cost 31 requests or more. Publish
 and mirror sync therefore also keep, per project, one bundle of every version's definition,
-and a reader takes a family in two requests (its page, its bundle), whatever its versions.
+and a reader takes a family in two requests (its page, its bundle, sent side by side when the
+family was never read before), whatever its versions.
 
 The format (``NAME``, gzip over UTF-8 JSON, version ``FORMAT``)::
 
@@ -48,12 +49,12 @@ _warned: set[str] = set()
 
 def url_for(index_url: str, project: str) -> str:
     """Where a project's bundle lives, from the index URL (see the module docstring)."""
-    from rezwheel.config import is_artifactory
+    from rezwheel.config import _ARTIFACTORY_API, is_artifactory
 
     base = index_url if index_url.endswith("/") else index_url + "/"
-    if is_artifactory(base):
+    if is_artifactory(base):  # config decides what is Artifactory, and where its API lives
         parts = urlsplit(base)
-        head, _, rest = parts.path.partition("/api/pypi/")
+        head, _, rest = parts.path.partition(_ARTIFACTORY_API)
         repo = rest.split("/", 1)[0]
         return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{NAME}"
     return f"{base}{project}/{NAME}"

@@ -203,9 +203,30 @@ class _Session(requests.Session):
 
     redirect_origins: set = set()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict = {}
+        self._settings_lock = threading.Lock()
+
     def request(self, method: str, url: Any, **kw: Any) -> requests.Response:  # type: ignore[override]
         kw.setdefault("timeout", TIMEOUT)
         return super().request(method, url, **kw)
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict:
+        """requests scans the whole environment for proxies and CA bundles on every request (a
+        good part of what a warm resolve's revalidations cost): the answer for an origin does
+        not change for the life of a session, so it is worked out once per origin."""
+        key = (origin(str(url)), repr(sorted((proxies or {}).items())), stream, repr(verify),
+               repr(cert))
+        with self._settings_lock:
+            found = self._settings.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, dict(proxies or {}), stream, verify,
+                                                       cert)
+            with self._settings_lock:
+                self._settings[key] = found
+        return dict(found, proxies=dict(found.get("proxies") or {}))
 
     def get_redirect_target(self, resp: requests.Response) -> Optional[str]:
         target = super().get_redirect_target(resp)

@@ -2,22 +2,27 @@
 
 Pages are kept in the store with their validators and sent back as conditional requests (or
 not sent at all within the index's ``ttl``), and served from there when the index cannot be
-reached. A project's definitions are read in bulk from its bundle (``index.bundle``: one
-request, a 404 where the server holds none); one definition alone from the PEP 658 file, else
+reached; a project page keeps its checked files too, so a page the server says is unchanged is
+not parsed again. A project's definitions are read in bulk from its bundle (``index.bundle``:
+one request, a 404 where the server holds none; sent beside the page for a family never read
+before, ``start_bundle``); one definition alone from the PEP 658 file, else
 from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
 payload once its sha256 matches.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
 import os
 import re
+import threading
 import time
 import zipfile
 from typing import TYPE_CHECKING, Callable, Optional
+from urllib.parse import urlsplit
 
 from rezwheel import limits
 from rezwheel.atomic import AtomicFile, atomic_write
@@ -29,6 +34,8 @@ from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _k
 from rezwheel.redaction import get_logger, redact
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
+    import concurrent.futures as cf
+
     import requests
 
 log = get_logger(__name__)
@@ -89,10 +96,18 @@ class HttpReader:
         self.ttl = ttl  # seconds a cached page is used without asking the server
         self.key = _key(self.url)
         self._origins = {origin(self.url)} | {origin(h) for h in files_hosts}
+        self._allowed = sorted(list(o) for o in self._origins)  # what checked the kept files
+        parts = urlsplit(self.url)
+        self._root = f"{parts.scheme}://{parts.netloc}/" if "@" not in parts.netloc else "\0"
+        self._bundles: dict[str, "cf.Future[dict[str, str]]"] = {}  # started (``start_bundle``)
+        self._bundle_pool: "Optional[cf.ThreadPoolExecutor]" = None
+        self._lock = threading.Lock()
 
     def allow(self, url: str) -> bool:
         from rezwheel.index.http import origin
 
+        if url.startswith(self._root):  # the index's own origin, spelled as the index is
+            return True
         return origin(url) in self._origins
 
     def pip_url(self) -> str:
@@ -148,8 +163,11 @@ class HttpReader:
         except (OSError, ValueError):
             return None  # a damaged cache entry is no cache entry
 
-    def _page(self, url: str) -> Optional[tuple[bytes, str, str]]:
-        """(body, content type, final URL) of a page, None for a 404."""
+    def _page(self, url: str, files: bool = False
+              ) -> Optional[tuple[bytes, str, str, Optional[list[IndexFile]]]]:
+        """(body, content type, final URL, its files) of a page, None for a 404. ``files``: a
+        project page, whose checked files are kept with it (a page the server says is unchanged
+        is then not parsed again; they are None when the caller must parse the body)."""
         import requests
 
         from rezwheel.index.http import deadline, describe, failure, read_body
@@ -159,8 +177,7 @@ class HttpReader:
         if cached and self.ttl > 0:  # fresh enough: no request at all (a farm's warm resolve)
             fetched = cached.get("fetched")
             if isinstance(fetched, (int, float)) and 0 <= time.time() - fetched < self.ttl:
-                return cached["body"].encode(), str(cached.get("content_type", "")), \
-                    str(cached.get("url", url))
+                return self._from_cache(cached, url, files)
         headers = {"Accept": ACCEPT}
         if cached and isinstance(cached.get("etag"), str):
             headers["If-None-Match"] = cached["etag"]
@@ -182,7 +199,7 @@ class HttpReader:
                 if r.status_code == 304 and cached:
                     if self.ttl > 0 and path:  # fresh again from now
                         atomic_write(path, json.dumps(dict(cached, fetched=time.time())).encode())
-                    return cached["body"].encode(), cached["content_type"], cached["url"]
+                    return self._from_cache(cached, url, files)
                 if r.status_code == 404:
                     return None
                 if r.status_code != 200:
@@ -194,17 +211,31 @@ class HttpReader:
                          "last_modified": r.headers.get("Last-Modified"),
                          "content_type": r.headers.get("Content-Type", ""),
                          "body": body.decode("utf-8", "replace"), "fetched": time.time()}
-                if path:
-                    atomic_write(path, json.dumps(entry).encode())
-                return body, entry["content_type"], final
+                found = None
+                try:
+                    if files:
+                        found = parse_project_page(body, entry["content_type"], final or url,
+                                                   self.allow)
+                        entry.update(files=[_file_row(f) for f in found], allow=self._allowed)
+                finally:
+                    if path:
+                        atomic_write(path, json.dumps(entry).encode())
+                return body, entry["content_type"], final, found
         if cached:
             if self.url not in _WARNED_OFFLINE:
                 _WARNED_OFFLINE.add(self.url)
                 log.warning("rezwheel: index %s unreachable: resolving from cached pages",
                             redact(self.url))
-            return cached["body"].encode(), str(cached.get("content_type", "")), \
-                str(cached.get("url", url))
+            return self._from_cache(cached, url, files)
         raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
+
+    def _from_cache(self, cached: dict, url: str, files: bool
+                    ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:
+        kept = None
+        if files and cached.get("allow") == self._allowed:  # checked against today's origins
+            kept = _file_rows(cached.get("files"))
+        return cached["body"].encode(), str(cached.get("content_type", "")), \
+            str(cached.get("url", url)), kept
 
     def projects(self) -> Optional[set[str]]:
         """Every project on the index; None when the index lists none (its root is a 404)."""
@@ -216,18 +247,60 @@ class HttpReader:
         if name is None:
             return []
         url = f"{self.url}{name}/"
-        page = self._page(url)
-        return parse_project_page(page[0], page[1], page[2] or url, self.allow) if page else []
+        page = self._page(url, files=True)
+        if page is None:
+            return []
+        if page[3] is not None:
+            return page[3]
+        return parse_project_page(page[0], page[1], page[2] or url, self.allow)
+
+    def has_page(self, project: str) -> bool:
+        """Whether a page of ``project`` is kept from an earlier read (a warm family)."""
+        name = project_name(project)
+        path = self._cache_path(f"{self.url}{name}/") if name else None
+        return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
+
+    def kept_files(self, project: str) -> Optional[list[IndexFile]]:
+        """The files the kept page of ``project`` listed when last read (no request: what it
+        probably still lists), None when none is kept."""
+        name = project_name(project)
+        cached = self._cached(self._cache_path(f"{self.url}{name}/")) if name else None
+        return self._from_cache(cached, self.url, True)[3] if cached else None
 
     # -- definitions and payloads
-    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
-        """The bundle's entries for ``files``: one request; {} when the server holds none, is
-        unreachable, or sends something unfit (the files are then read one by one)."""
-        import requests
+    def start_bundle(self, project: str) -> None:
+        """Send for the project's bundle now, beside its page (a cold family: one round trip
+        for both, not two in turn); ``bundle`` then takes the answer."""
+        import concurrent.futures as cf
 
         name = project_name(project)
-        if name is None or not files or self.offline:
+        with self._lock:
+            if name is None or name in self._bundles or self.offline:
+                return
+            if self._bundle_pool is None:
+                self._bundle_pool = cf.ThreadPoolExecutor(4, thread_name_prefix="rezwheel-bundle")
+                atexit.register(self._bundle_pool.shutdown, wait=False, cancel_futures=True)
+            self._bundles[name] = self._bundle_pool.submit(self._bundle_entries, name)
+
+    def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
+        """The bundle's entries for ``files``: one request (sent earlier by ``start_bundle``,
+        or now); {} when the server holds none, is unreachable, or sends something unfit (the
+        files are then read one by one)."""
+        name = project_name(project)
+        if name is None or not files:
             return {}
+        with self._lock:
+            started = self._bundles.pop(name, None)
+        if started is not None:
+            try:
+                return _listed(started.result(), files)
+            except Exception:  # read below, where its error is logged
+                pass
+        return {} if self.offline else _listed(self._bundle_entries(name), files)
+
+    def _bundle_entries(self, name: str) -> dict[str, str]:
+        import requests
+
         url = bundle.url_for(self.url, name)
         try:
             body = bundle.download(self.session, url)
@@ -236,7 +309,7 @@ class HttpReader:
             return {}
         finally:
             self.counters.add("bundle")
-        return _listed(bundle.decode(body, name, url), files)
+        return bundle.decode(body, name, url)
 
     def metadata(self, f: IndexFile) -> Optional[str]:
         """The PEP 658 file, when it exists and matches the hash its page gives."""
@@ -347,6 +420,25 @@ class HttpReader:
             raise failure(e, f.url) from None
         self.counters.add("payload", got[0])
         return digest
+
+
+def _file_row(f: IndexFile) -> list:
+    return [f.filename, f.url, f.sha256, f.metadata, f.requires_python, f.upload_time]
+
+
+def _file_rows(rows: object) -> Optional[list[IndexFile]]:
+    """The files kept with a page (checked when it was read), None when they are not fit."""
+    if not isinstance(rows, list):
+        return None
+    found = []
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 6 and isinstance(row[0], str)
+                and isinstance(row[1], str) and all(x is None or isinstance(x, str)
+                                                    for x in row[2:5])
+                and (row[5] is None or isinstance(row[5], (int, float)))):
+            return None
+        found.append(IndexFile(*row))
+    return found
 
 
 def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list,

@@ -126,11 +126,12 @@ def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filenam
     if problem:
         _skip(page_url, filename, problem)
         return None
-    if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https", "file") \
-            or not allow(url):
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https", "file") \
+            or not allow(url):  # type: ignore[arg-type]
         _skip(page_url, url, "URL outside the index (not its origin or a configured files host)")
         return None
-    if unquote(urlsplit(url).path.rsplit("/", 1)[-1]) != filename:
+    if unquote(parts.path.rsplit("/", 1)[-1]) != filename:
         _skip(page_url, filename, "the link's URL names another file")
         return None
     if hashes is not None and not isinstance(hashes, dict):

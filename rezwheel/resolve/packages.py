@@ -1,144 +1,43 @@
 """An index seen as a rez repository: families, versions, definitions and variant roots.
 
 The rez plugin (``rezwheel.rezplugin``) is a thin adapter over this. Versions come from file
-names (the version mapping is reversible), definitions from the store, else the family's bundle
-(one read for all its versions, ``index.bundle``), else the cheapest read per file the index
-allows, and a variant's root is localized into the store the first time rez asks for it.
-A definition that is not plain data, names a package unfit for a path, or makes rez run index
-code while resolving (a late-bound ``requires``, unless the index is trusted to) is reported
-once, on one line naming the file, and its package is left out: rez resolves around it. Nothing
-from the index is ever executed here.
+names (the version mapping is reversible), definitions from ``definitions.DefinitionSource``
+(kept parsed from an earlier process, else the store, else the family's bundle, else the
+cheapest read per file the index allows), and a variant's root is localized into the store the
+first time rez asks for it.
+
+Over HTTP a cold family costs its page and its bundle, read side by side; once its newest
+definition is in, the families that one requires are read ahead (``_follow``), so the sequential
+round trips of a resolve follow the depth of the dependency graph, not the number of families.
+A warm family costs one conditional request for its page (none within the index's ``ttl``).
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import functools
 import hashlib
 import os
 import re
 import threading
-from dataclasses import dataclass, field
 from typing import Optional
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from rezwheel.artifact import naming, rezdef
+from rezwheel.artifact import naming
 from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.rezdef import Definition
 from rezwheel.errors import RezwheelError
 from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
-from rezwheel.index.readers import (ChainReader, Counters, IndexReader, LocalReader, NotAnArtifact,
-                                    read_definition)
-from rezwheel.redaction import get_logger, redact
+from rezwheel.index.readers import ChainReader, Counters, IndexReader, LocalReader
+from rezwheel.redaction import redact
+from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
+from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
 
-log = get_logger(__name__)
-
-
-@dataclass
-class IndexVersion:
-    """One version of a project on the index: its files, and its definition once read (parsed
-    and checked once here, then carried as is to the plugin, the planner and install)."""
-    rez_version: str
-    files: list[IndexFile]
-    project: str = ""
-    definition: Optional[Definition] = None  # None until loaded, or when unfit (reported)
-    loaded: bool = False
-    foreign: bool = False  # a plain wheel, no rez definition
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
-@dataclass(frozen=True)
-class Where:
-    """One index a location points at: ``kind`` "local" (a directory) or "http" (an index URL,
-    perhaps with credentials in it), and what its configuration says about it."""
-    kind: str
-    where: str
-    name: Optional[str] = None  # the configured name: its own credentials, never the unnamed
-    config: Optional[object] = None  # IndexConfig of a name from the config file
-    trust_code: bool = False
-    files_hosts: tuple = ()
-    ttl: Optional[float] = None  # seconds a page read stays fresh; None: the settings' default
-
-
-@dataclass
-class Settings:
-    """The plugin's rez settings (``plugins.package_repository.artifactory``)."""
-    indexes: dict = field(default_factory=dict)
-    prefix: str = ""
-    store: str = ""
-    site_path: str = ""
-    ttl: float = 0.0  # for every index that sets none itself
-
-
-def resolve_location(location: str, settings: Settings, name: Optional[str] = None,
-                     trust: bool = False, hosts: tuple = (),
-                     ttl: Optional[float] = None) -> list[Where]:
-    """Where a location points, in the order to read them.
-
-    A location is a URL, a directory, or a name looked up in the plugin's ``indexes`` setting,
-    then in the rezwheel config file (the names `rezwheel publish --to` knows). A name may list
-    several indexes (``urls = [mirror, upstream]``): they are read in order, file by file.
-    """
-    if "://" in location:
-        if location.startswith("file://"):
-            return [Where("local", _index_root(location[len("file://"):]), name, None, trust,
-                          hosts, ttl)]
-        return [Where("http", location, name, None, trust, hosts, ttl)]
-    named = settings.indexes.get(location)
-    if named is None:
-        from rezwheel.config import index_entry, load_config, resolve_target
-
-        cfg = index_entry(location, load_config())
-        if cfg is not None and cfg.get("urls"):
-            named = cfg
-        elif cfg is not None:
-            target = resolve_target(location, upload=False)
-            if target.type == "local":
-                return [Where("local", target.upload_url, location, target,
-                              target.trust_code, target.files_hosts, target.ttl)]
-            return [Where("http", target.index_url, location, target, target.trust_code,
-                          target.files_hosts, target.ttl)]
-    if named is not None:
-        if isinstance(named, str):
-            urls, trust, hosts = [named], False, ()
-        elif isinstance(named, (list, tuple)):
-            urls, trust, hosts = list(named), False, ()
-        elif hasattr(named, "get"):  # a dict, or rez's read-only wrapper of one
-            urls = list(named.get("urls") or [named.get("url")])
-            trust = named.get("trust_code", named.get("trust-code", False)) is True
-            hosts = tuple(named.get("files_hosts", named.get("files-hosts")) or ())
-            ttl = _seconds(named.get("ttl"), f"artifactory@{location}: ttl")
-        else:
-            raise RezwheelError(f"artifactory@{location}: the setting must be a URL, a list of "
-                                "URLs or a table")
-        if not urls or not all(isinstance(u, str) and u for u in urls):
-            raise RezwheelError(f"artifactory@{location}: no index URL configured")
-        return [w for url in urls
-                for w in resolve_location(url, Settings(), location, trust, hosts, ttl)]
-    if os.path.isdir(os.path.expanduser(location)):
-        return [Where("local", _index_root(os.path.expanduser(location)), None, None,
-                      trust, hosts, ttl)]
-    raise RezwheelError(f"{location}: not a URL, a directory, or a configured index name")
-
-
-def _index_root(path: str) -> str:
-    """A local index's directory, also when given as its ``simple/`` (the URL pip users get)."""
-    path = os.path.abspath(path.rstrip("/") or "/")
-    if os.path.basename(path) == "simple" and os.path.isfile(os.path.join(path, "index.html")) \
-            and os.path.isdir(os.path.join(os.path.dirname(path), "files")):
-        return os.path.dirname(path)
-    return path
-
-
-def _seconds(value: object, what: str) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise RezwheelError(f"{what} must be a number of seconds, not {value!r}")
-    return float(value)
+__all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location"]
 
 
 class IndexRepository:
@@ -156,10 +55,10 @@ class IndexRepository:
             else self._http_reader(w) for w in resolve_location(location, self.settings)]
         self.readers = readers  # each index, in the order read (``url``: its URL or directory)
         self.reader: IndexReader = readers[0] if len(readers) == 1 else ChainReader(readers)
+        self.source = DefinitionSource(self.reader, self.store, self.files)
         self._projects: dict[str, tuple[list[IndexFile], dict[str, IndexVersion]]] = {}
         self._project_locks: dict[str, threading.Lock] = {}
         self._families: dict[str, dict[str, IndexVersion]] = {}
-        self._bundles: dict[str, dict[str, str]] = {}  # project -> its bundle's listed entries
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
@@ -196,7 +95,7 @@ class IndexRepository:
         projects = self.reader.projects() or set()
         cap = int(limits.get("max-list-projects"))
         if len(projects) > cap:
-            _warn_once(f"rezwheel: {redact(self.location)} lists {len(projects)} projects, more "
+            warn_once(f"rezwheel: {redact(self.location)} lists {len(projects)} projects, more "
                        f"than {cap} (REZWHEEL_MAX_LIST_PROJECTS): name the family to search")
             return []
         names = []
@@ -204,9 +103,7 @@ class IndexRepository:
             found = self.versions_of_project(project)
             for version in sorted(found, key=_version_key, reverse=True):
                 v = found[version]
-                with v.lock:
-                    if not v.loaded:
-                        self._load(v)
+                self._load(v)
                 if v.foreign:  # a plain project: no rez family
                     break
                 if v.definition is not None:  # else an invalid version (reported): try the next
@@ -230,30 +127,55 @@ class IndexRepository:
 
     def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
-        found = self.versions_of_project(project)
+        if self.reader.remote:
+            self._follow_kept(project)
+        found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
             self._plain.add(project)
             found = {}
         with self._lock:
             self._families[rez_name] = found
-        if self.reader.remote and len(found) > 1:
-            # rez reads every version in a requested range: fetch the newest side by side now
-            # (a bounded number: a page may list any number of versions)
-            from rezwheel import limits
-
-            pool = self._prefetcher()
-            newest = sorted(found, key=_version_key, reverse=True)
-            for version in newest[:int(limits.get("max-prefetch"))]:
-                pool.submit(self._prefetch, found[version])
+        if found and self.reader.remote:
+            newest = found[max(found, key=_version_key)]
+            if newest.definition is not None:
+                self._follow(newest.definition.data)
+            # rez reads every version in a requested range: read them now
+            self._prefetcher().submit(self._read_family, project, found)
         return found
+
+    def _follow_kept(self, project: str) -> None:
+        """A warm family: what its newest version required when last read is read ahead now,
+        beside the family's own conditional request rather than after its answer (a page
+        rarely changes: a chain of families is revalidated side by side, not link by link;
+        a changed page costs at most a read ahead rez did not need)."""
+        for r in self.readers:
+            files = r.kept_files(project) if isinstance(r, HttpReader) else None
+            found = _versions_of(project, files) if files else None
+            if found:
+                newest = found[max(found, key=_version_key)]
+                d = self.source.kept(sorted(newest.files, key=lambda x: x.filename)[0], project)
+                if d is not None:
+                    self._follow(d.data)
+
+    def _read_family(self, project: str, found: dict[str, IndexVersion]) -> None:
+        """A family's definitions that need a read of their file (not kept, stored or in the
+        family's bundle), newest first and a bounded number (a page may list any number of
+        versions), read side by side. The others are parsed when rez asks: parsing here would
+        only take turns with rez for the interpreter, and slow the reads ahead down."""
+        from rezwheel import limits
+
+        newest = sorted(found, key=_version_key, reverse=True)[:int(limits.get("max-prefetch"))]
+        pool = self._prefetcher()
+        for version in newest:
+            v = found[version]
+            if not v.loaded and self.source.needs_read(v):
+                pool.submit(self._load, v)
 
     def _is_rez_family(self, found: dict[str, IndexVersion]) -> bool:
         """A project whose files carry no rez definition (a plain PyPI distribution on a shared
         index) is not a rez family here; one definition read tells, and rez needs it anyway."""
         v = found[max(found, key=_version_key)]
-        with v.lock:
-            if not v.loaded:
-                self._load(v)
+        self._load(v)
         return not v.foreign
 
     def is_plain_project(self, project: str) -> bool:
@@ -276,6 +198,15 @@ class IndexRepository:
         name = v.definition.name if v.definition else None
         return name if name and self.project(name) == project else None
 
+    def close(self) -> None:
+        """Wait for what is read ahead, and keep what was parsed for the next process (done at
+        exit otherwise)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self.source.flush()
+
     def _prefetcher(self) -> "cf.ThreadPoolExecutor":
         with self._lock:
             if self._pool is None:
@@ -284,12 +215,14 @@ class IndexRepository:
             return self._pool
 
     def _follow(self, data: dict) -> None:
-        """Read ahead the families a definition requires, side by side, before rez asks: the
-        sequential round trips of a cold resolve then follow the depth of the dependency
-        graph, not the number of families."""
-        wanted = [str(r) for r in data.get("requires") or []]
-        for variant in data.get("variants") or []:
-            wanted += [str(r) for r in variant]
+        """Read ahead, side by side, the families a family's newest definition requires (rez
+        tries the newest first: what it asks for next), before rez asks: the sequential round
+        trips of a cold resolve then follow the depth of the dependency graph, not the number
+        of families; a warm one revalidates those pages side by side."""
+        requires, variants = data.get("requires"), data.get("variants")
+        wanted = [str(r) for r in requires] if isinstance(requires, list) else []
+        for variant in variants if isinstance(variants, list) else []:
+            wanted += [str(r) for r in variant] if isinstance(variant, list) else []
         pool = self._prefetcher()
         for text in wanted:
             m = _FAMILY.match(text)
@@ -301,10 +234,10 @@ class IndexRepository:
                     continue
                 self._ahead[name] = pool.submit(self._versions, name)
 
-    def _prefetch(self, v: IndexVersion) -> None:
+    def _load(self, v: IndexVersion) -> None:
         with v.lock:
             if not v.loaded:
-                self._load(v)
+                self.source.load(v)
 
     def files(self, project: str) -> list[IndexFile]:
         """A project's files as the index lists them (its page read once, then kept)."""
@@ -315,9 +248,16 @@ class IndexRepository:
         definition is read and parsed once whoever asks: planning, solving, installing)."""
         return self._project(project)[1]
 
-    def _project(self, project: str) -> tuple[list[IndexFile], dict[str, IndexVersion]]:
+    def _project(self, project: str, family: bool = False
+                 ) -> tuple[list[IndexFile], dict[str, IndexVersion]]:
+        """``family``: read for rez, which will want the definitions: an HTTP index never read
+        here before is asked for the bundle at once, beside the page."""
         with self._project_lock(project):  # read ahead and asked for at once: one page read
             if project not in self._projects:
+                if family:
+                    for r in self.readers:
+                        if isinstance(r, HttpReader) and not r.has_page(project):
+                            r.start_bundle(project)
                 files = self.reader.files(project)
                 self._projects[project] = (files, _versions_of(project, files))
             return self._projects[project]
@@ -332,107 +272,15 @@ class IndexRepository:
         v = self.versions(rez_name).get(rez_version)
         if v is None:
             return None
-        with v.lock:
-            if not v.loaded:
-                self._load(v)
+        self._load(v)
         d = v.definition
         if d is None:
             return None
         if d.name != rez_name:
-            _warn_once(f"rezwheel: skipping {rez_name}-{rez_version}: its definition "
-                       f"names {d.data.get('name')!r}")
+            warn_once(f"rezwheel: skipping {rez_name}-{rez_version}: its definition "
+                      f"names {d.data.get('name')!r}")
             return None
         return d
-
-    def _load(self, v: IndexVersion) -> None:
-        """Read, parse and check a version's definition (once: ``v.loaded``); a file that is
-        not ours marks the version foreign, an unfit definition is reported and left out."""
-        f = sorted(v.files, key=lambda x: x.filename)[0]
-        label = f"{f.filename}:{DEFINITION_LABEL}"
-        v.loaded = True
-        try:
-            key = self.reader.key_for(f)
-            text = self.store.definition(f.sha256, key) if f.sha256 else None
-            if text is None and f.sha256 and self._from_bundle(v, f, key, label):
-                return
-            if text is None and f.sha256:
-                # one reader per artifact across processes: a server that ignores Range sends
-                # the whole file, which the first reader keeps and the others then read
-                with self.store.lock(f.sha256):
-                    text = self.store.definition(f.sha256, key) or self._read(f, key)
-            elif text is None:
-                text = self._read(f, None)
-            self._accept(v, f, text, label)
-        except NotAnArtifact:
-            v.foreign = True
-        except RezwheelError as e:
-            _warn_once(f"rezwheel: skipping invalid package: {e}")
-        except Exception as e:  # what index input can still make a library raise: not a crash
-            _warn_once(f"rezwheel: skipping invalid package: {label}: {type(e).__name__}: "
-                       f"{' '.join(str(e).split())[:200]}")
-
-    def _accept(self, v: IndexVersion, f: IndexFile, text: str, label: str) -> None:
-        """Parse and check a definition read for ``v`` (the same checks whoever read it)."""
-        if not text:
-            raise NotAnArtifact(f.filename)
-        d = Definition.read(text, label)
-        if not self.reader.trusted(f):
-            rezdef.check_resolvable(d.data, label)
-        if d.version != v.rez_version:
-            raise RezwheelError(f"{label}: defines version {d.data.get('version')!r}, "
-                                f"the file name says {v.rez_version!r}")
-        if "base" in d.data:  # a location is the repository's to say, never the index's
-            d = Definition(d.text, {k: x for k, x in d.data.items() if k != "base"})
-        v.definition = d
-        if self.reader.remote:
-            self._follow(d.data)
-
-    def _from_bundle(self, v: IndexVersion, f: IndexFile, key: str, label: str) -> bool:
-        """Whether the family's bundle (read once, for every version) settled ``v``. An entry
-        that fails a check is no entry: the file's own definition decides, read as before."""
-        entries = self._bundles.get(v.project)
-        if entries is None:
-            with self._project_lock(v.project + "\0bundle"):  # one read, whoever asks first
-                if v.project not in self._bundles:
-                    try:
-                        found = self.reader.bundle(v.project, self.files(v.project))
-                    except (RezwheelError, OSError):  # no bundle to read: files one by one
-                        found = {}
-                    self._bundles[v.project] = found
-            entries = self._bundles[v.project]
-        text = entries.get(f.sha256)  # type: ignore[arg-type]
-        if text is None:
-            return False
-        try:
-            self._accept(v, f, text, label)
-        except Exception:  # unfit here: read the file's own (refused there as it would be)
-            return False
-        self.store.put_hint(f.sha256, key, text)  # type: ignore[arg-type]
-        return True
-
-    def _read(self, f: IndexFile, key: Optional[str]) -> str:
-        """Read a definition from the index (or a payload kept earlier), remembering it as this
-        index's hint; "" for a file that is not ours."""
-        import zipfile
-
-        from rezwheel.index.readers import definition_from_zip
-
-        keep = self.store.wheel_path(f.sha256, f.filename) if f.sha256 else None
-        if keep and os.path.exists(keep):  # kept only once verified against its sha256
-            try:
-                with zipfile.ZipFile(keep) as z:
-                    text = definition_from_zip(z) or ""
-                self.store.put_verified(f.sha256, text)  # type: ignore[arg-type]
-                return text
-            except (zipfile.BadZipFile, OSError):
-                pass
-        try:
-            text = read_definition(self.reader, f, keep_payload=keep)
-        except NotAnArtifact:
-            text = ""  # remembered as "not ours", like a definition
-        if f.sha256 and key:
-            self.store.put_hint(f.sha256, key, text)
-        return text
 
     def last_release_time(self, rez_name: str) -> int:
         """When the family last changed, from upload times the index gives (PEP 700 JSON, a
@@ -504,10 +352,6 @@ class IndexRepository:
             self.store.remove_root(os.path.basename(root))
 
 
-DEFINITION_LABEL = "rez-package.py"
-_warned: set[str] = set()
-
-
 #: the family a requirement names; weak (~) and conflict (!) requests are not read ahead
 _FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
 
@@ -536,13 +380,8 @@ def _is_sdist(filename: str, project: str) -> bool:
     return not filename.endswith(".whl") and dist is not None and dist[0] == project
 
 
-def _warn_once(message: str) -> None:
-    """rez may open one location twice (as given, and normalized): say each thing once."""
-    if message not in _warned:
-        _warned.add(message)
-        log.warning("%s", message)
-
-
+@functools.lru_cache(maxsize=None)
 def _version_key(rez_version: str) -> object:
+    """rez's order of a version (made once: families are sorted, and their newest found, often)."""
     from rez.version import Version
     return Version(rez_version)

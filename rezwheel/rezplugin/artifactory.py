@@ -205,9 +205,22 @@ class ArtifactoryPackageRepository(PackageRepository):
         return (TYPE, self.location)
 
     def get_package_family(self, name: str) -> Optional[ArtifactoryFamilyResource]:
-        if not _rez_errors(self.index.versions, name):
-            return None
-        return self.get_resource(ArtifactoryFamilyResource.key, location=self.location, name=name)
+        # rez asks for a family, its packages and their variants again and again while solving:
+        # each answered once per process, as rez's filesystem repository does (``clear_caches``)
+        memo = self._memo("families")
+        if name not in memo:
+            memo[name] = self.get_resource(ArtifactoryFamilyResource.key, location=self.location,
+                                           name=name) \
+                if _rez_errors(self.index.versions, name) else None
+        return memo[name]
+
+    def _memo(self, kind: str) -> dict:
+        memo = self.__dict__.setdefault("_memos", {})
+        return memo.setdefault(kind, {})
+
+    def clear_caches(self) -> None:
+        self.__dict__.pop("_memos", None)
+        super().clear_caches()
 
     def iter_package_families(self) -> Iterator[ArtifactoryFamilyResource]:
         for name in _rez_errors(self.index.family_names):
@@ -216,10 +229,16 @@ class ArtifactoryPackageRepository(PackageRepository):
                 yield family
 
     def iter_packages(self, package_family_resource: Any) -> Iterator[Any]:
-        yield from package_family_resource.iter_packages()
+        memo, key = self._memo("packages"), package_family_resource.name
+        if key not in memo:
+            memo[key] = list(package_family_resource.iter_packages())
+        yield from memo[key]
 
     def iter_variants(self, package_resource: Any) -> Iterator[Any]:
-        yield from package_resource.iter_variants()
+        memo, key = self._memo("variants"), (package_resource.name, package_resource.get("version"))
+        if key not in memo:
+            memo[key] = list(package_resource.iter_variants())
+        yield from memo[key]
 
     def get_parent_package_family(self, package_resource: Any) -> Any:
         return package_resource.parent

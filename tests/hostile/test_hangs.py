@@ -81,7 +81,8 @@ def test_retry_after_is_capped(run, index, srv, tmp_path, entry):
         r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
                          env=env, timeout=60)
     _ends_naming(r, index.url + "relfam/", bound=15)
-    assert len(srv.requests_to("/simple/relfam/")) <= 3, srv.log  # at most 2 retries
+    page = [q for q in srv.requests_to("/simple/relfam/") if q.path == "/simple/relfam/"]
+    assert len(page) <= 3, srv.log  # at most 2 retries (the bundle beside it is asked at once)
 
 
 @pytest.mark.stress

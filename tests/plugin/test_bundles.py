@@ -136,6 +136,7 @@ def test_cold_family_costs_two_requests_over_http(static, index, reference, tmp_
     repo = _repo(static.url, tmp_path)
     assert _definitions(repo) == reference
     assert repo.counters.by_kind == {"page": 2, "bundle": 2}, repo.counters.by_kind  # + depfam
+    repo.close()  # as the process ends
     warm = _repo(static.url, tmp_path)  # a new process, the store warm: pages only
     assert _definitions(warm) == reference
     assert "bundle" not in warm.counters.by_kind, warm.counters.by_kind
@@ -213,7 +214,7 @@ def test_hostile_wheel_is_refused_alike_with_or_without_bundle(kind, family_whee
                                                                caplog):
     """A wheel whose own definition is hostile: the bundle carries the same text, and the
     version is refused with the same words as when its file is read alone."""
-    from rezwheel.resolve import packages
+    from rezwheel.resolve import definitions
 
     canary = tmp_path / "CANARY"
     text = HOSTILE[kind].format(v=0, c=canary)
@@ -238,9 +239,9 @@ def test_hostile_wheel_is_refused_alike_with_or_without_bundle(kind, family_whee
         if mode == "alone":
             _bundle_path(idx).unlink()
         server = Static(idx)
-        packages._warned.clear()
+        definitions._warned.clear()
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="rezwheel.resolve.packages"):
+        with caplog.at_level(logging.WARNING, logger="rezwheel.resolve.definitions"):
             repo = _repo(server.url, tmp_path, f"store-{mode}")
             assert repo.definition("manyver", "1.0.0") is None
         server.stop()
@@ -333,6 +334,7 @@ def test_pypiserver_holds_no_bundle_and_costs_one_request_per_family(family_whee
         assert _definitions(repo) == reference
         kinds = repo.counters.by_kind
         assert kinds["page"] == 2 and kinds["bundle"] == 2, kinds
+        repo.close()  # as the process ends
         warm = _repo(f"{server.url}simple/", tmp_path)
         assert _definitions(warm) == reference
         assert "bundle" not in warm.counters.by_kind, warm.counters.by_kind
@@ -358,3 +360,123 @@ def test_mirror_sync_writes_the_bundles(artifactory, family_wheels, index, refer
         assert repo.counters.by_kind == {"page": 2, "bundle": 2}, repo.counters.by_kind
     finally:
         static.stop()
+
+
+# -- a warm process: definitions kept parsed (``resolve.parsed``) -------------------------------
+
+def _count_parses(monkeypatch) -> list:
+    from rezwheel.artifact.rezdef import Definition
+
+    seen: list = []
+    read = Definition.read.__func__
+
+    def counted(cls, text, filename):
+        seen.append(filename)
+        return read(cls, text, filename)
+
+    monkeypatch.setattr(Definition, "read", classmethod(counted))
+    return seen
+
+
+def test_warm_process_neither_reads_nor_parses_a_definition(static, index, reference, tmp_path,
+                                                           monkeypatch):
+    cold = _repo(static.url, tmp_path)
+    assert _definitions(cold) == reference
+    cold.close()  # as the process ends: what it parsed is written
+    parses = _count_parses(monkeypatch)
+    from rezwheel.index import httpreader
+
+    pages: list = []
+    parse_page = httpreader.parse_project_page
+    monkeypatch.setattr(httpreader, "parse_project_page",
+                        lambda *a: pages.append(a[2]) or parse_page(*a))
+    warm = _repo(static.url, tmp_path)
+    assert _definitions(warm) == reference
+    assert parses == [] and warm.counters.by_kind == {"page": 2}, (parses, warm.counters)
+    assert pages == []  # unchanged (304): the files kept with the page, not parsed again
+
+
+def test_a_new_publish_is_seen_by_the_next_process(family_wheels, tmp_path, monkeypatch):
+    import os
+
+    wheels = sorted(family_wheels.glob("*.whl"))
+    newest = next(w for w in wheels if w.name.startswith(f"manyver-1.0.{VERSIONS - 1}-"))
+    idx = tmp_path / "idx"
+    publish_local([w for w in wheels if w != newest], str(idx))
+    server = Static(idx)
+    try:
+        cold = _repo(server.url, tmp_path)
+        assert f"1.0.{VERSIONS - 1}" not in cold.versions("manyver")
+        assert len(_definitions(cold)) == VERSIONS  # 29 of manyver, depfam's one
+        cold.close()
+        publish_local([newest], str(idx))
+        page = _bundle_path(idx).with_name("index.html")
+        os.utime(page, (page.stat().st_atime, page.stat().st_mtime + 10))  # a later second
+        parses = _count_parses(monkeypatch)
+        warm = _repo(server.url, tmp_path)  # ttl 0: every page asked again
+        got = _definitions(warm)
+        assert got[("manyver", f"1.0.{VERSIONS - 1}")]["version"] == f"1.0.{VERSIONS - 1}"
+        assert len(got) == VERSIONS + 1 and None not in got.values()
+        assert len(parses) == 1, parses  # only the new version's definition: from the bundle
+        assert warm.counters.by_kind == {"page": 2, "bundle": 1}, warm.counters.by_kind
+    finally:
+        server.stop()
+
+
+def test_kept_definitions_are_a_cache_never_the_truth(static, index, reference, tmp_path):
+    """A damaged file is no file; an entry for a file the page does not list is never used."""
+    from rezwheel.resolve import parsed
+
+    cold = _repo(static.url, tmp_path)
+    assert _definitions(cold) == reference
+    cold.close()
+    kept = list((tmp_path / "store" / "parsed").rglob("manyver.json"))
+    assert len(kept) == 1
+    doc = json.loads(kept[0].read_text())
+    assert len(doc["entries"]) == VERSIONS
+    sha = sorted(doc["entries"])[0]
+    other = doc["entries"][sha]
+    doc["entries"] = {"f" * 64: other}  # not listed: never used
+    kept[0].write_text(json.dumps(doc))
+    assert _definitions(_repo(static.url, tmp_path)) == reference
+    kept[0].write_text("{ damaged")
+    assert parsed.load(str(kept[0])) == {}
+    assert _definitions(_repo(static.url, tmp_path)) == reference
+
+
+def test_what_json_cannot_carry_exactly_is_not_kept(tmp_path):
+    from rez.utils.sourcecode import SourceCode
+
+    from rezwheel.artifact.rezdef import Definition
+    from rezwheel.resolve import parsed
+
+    text = ('name = "x"\nversion = "1"\nrequires = ["y-1+"]\nconfig = {"a": {"b": [1, 2.5]}}\n'
+            '\n@late()\ndef tools():\n    return ["t"]\n\ndef commands():\n'
+            '    env.PATH.append("{root}/bin")\n')
+    d = Definition.read(text, "x")
+    odd = Definition("text", {"name": "y", "pair": (1, 2)})  # a tuple would come back a list
+    path = parsed.path_for(str(tmp_path), "0" * 16, "x")
+    assert parsed.save(path, {"a" * 64: d, "b" * 64: odd}) == ["b" * 64]
+    back = parsed.load(path)
+    assert list(back) == ["a" * 64] and back["a" * 64].text == text
+    data = back["a" * 64].data
+    assert {k: v for k, v in data.items() if not isinstance(v, SourceCode)} == \
+        {k: v for k, v in d.data.items() if not isinstance(v, SourceCode)}
+    for key in ("tools", "commands"):
+        assert isinstance(data[key], SourceCode) and data[key].source == d.data[key].source
+        assert data[key].decorators == d.data[key].decorators
+        assert data[key].funcname == d.data[key].funcname
+    assert parsed.path_for(str(tmp_path), "../x", "x") is None
+    assert parsed.path_for(str(tmp_path), "0" * 16, "../x") is None
+
+
+def test_the_wheels_own_definition_wins_over_a_kept_one(static, index, reference, tmp_path):
+    """Once a payload is verified, its own rez-package.py decides (as before kept ones)."""
+    cold = _repo(static.url, tmp_path)
+    assert _definitions(cold) == reference
+    cold.close()
+    f = sorted(cold.files("manyver"), key=lambda x: x.filename)[0]
+    own = cold.definition("manyver", "1.0.0").text + "\ndescription = 'the wheel says'\n"
+    cold.store.put_verified(f.sha256, own)
+    warm = _repo(static.url, tmp_path)
+    assert warm.definition("manyver", "1.0.0").data["description"] == "the wheel says"
