@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import zlib
 from typing import TYPE_CHECKING, Optional
-from urllib.parse import urlsplit
 
 from rezwheel import limits
 from rezwheel.index.pages import is_sha256
@@ -49,14 +48,12 @@ _warned: set[str] = set()
 
 def url_for(index_url: str, project: str) -> str:
     """Where a project's bundle lives, from the index URL (see the module docstring)."""
-    from rezwheel.config import _ARTIFACTORY_API, is_artifactory
+    from rezwheel.config import artifactory_storage
 
     base = index_url if index_url.endswith("/") else index_url + "/"
-    if is_artifactory(base):  # config decides what is Artifactory, and where its API lives
-        parts = urlsplit(base)
-        head, _, rest = parts.path.partition(_ARTIFACTORY_API)
-        repo = rest.split("/", 1)[0]
-        return f"{parts.scheme}://{parts.netloc}{head}/{repo}/{project}/{NAME}"
+    storage = artifactory_storage(base)  # config decides what is Artifactory, and its storage
+    if storage:
+        return f"{storage}/{project}/{NAME}"
     return f"{base}{project}/{NAME}"
 
 
