@@ -68,6 +68,6 @@ def prune(store: Store, older_than: Optional[float] = None,
     by_age = sorted(store.entries(), key=lambda e: e.used, reverse=True)
     keep = {e.sha256 for e in by_age[:keep_last]} if keep_last is not None else set()
     cutoff = time.time() - older_than * 86400 if older_than is not None else None
-    tried = [Pruned(e, store.remove(e.sha256)) for e in by_age
+    tried = [Pruned(e, store.remove(e.sha256)) for e in reversed(by_age)  # oldest first
              if e.sha256 not in keep and (cutoff is None or e.used <= cutoff)]
     return PruneReport(tried, len(by_age))

@@ -71,7 +71,7 @@ def publish(paths: Sequence[str], target: IndexConfig, *, prefix: str = "",
     decided or put (and a conversion shows its transient bar); ``on_converted``: called with the
     conversion's report before anything is sent (the CLI shows its warnings there).
     """
-    index = _writer_for(target, jobs or 8, wait)
+    index = _writer_for(target, jobs or 8, wait, dry_run)
     done = Outcome()
     with index.staging(prefix, dry_run, default_root()) as staging:
         wheels = _wheel_files(paths, done)
@@ -146,7 +146,8 @@ def _put(paths: list[tuple[str, Optional[str]]], index: IndexWriter, *, jobs: Op
             w.result = fut.result()
             if progress:
                 progress.advance(w.result, w.size)
-    index.finish([w for w in wheels if w.result and w.result.status == "uploaded"])
+    if not dry_run:
+        index.finish([w for w in wheels if w.result and w.result.status == "uploaded"])
     if progress:
         progress.finish()
     return [w.result for w in wheels]  # type: ignore[misc]
@@ -289,12 +290,13 @@ def _warn_resolve_time_code(w: Wheel) -> None:
                     ", ".join(f"{k}()" for k in found))
 
 
-def _writer_for(target: IndexConfig, jobs: int = 8, wait: Optional[float] = None) -> IndexWriter:
-    """The writer for a resolved ``--to`` target."""
+def _writer_for(target: IndexConfig, jobs: int = 8, wait: Optional[float] = None,
+                dry_run: bool = False) -> IndexWriter:
+    """The writer for a resolved ``--to`` target (a dry run's never writes)."""
     if target.type == "local":
         from rezwheel.index.local import LocalIndex
 
-        return LocalIndex(target.upload_url)
+        return LocalIndex(target.upload_url, dry_run=dry_run)
     from rezwheel.index.upload import Uploader
 
     return Uploader(target, jobs, wait)

@@ -53,8 +53,9 @@ class LocalIndex:
     """A directory index: read by the plugin and pip, filled by publish (as an ``IndexWriter``)
     and by mirror sync."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, dry_run: bool = False) -> None:
         self.root = os.path.abspath(root)
+        self.dry_run = dry_run  # read, judge and say; never create, lock or write anything
         self.where = f"the index {self.root}"  # how messages name it
         self._known: dict[str, list[str]] = {}  # file name -> facts, learnt this run
         self._pages: dict[str, dict[str, list[str]]] = {}  # project -> facts its page gives
@@ -89,8 +90,9 @@ class LocalIndex:
     # -- as a publish target (index.writers.IndexWriter). A batch costs one lock, one listing
     # and one page rewrite per touched project, whatever its size; a failure is its file's own.
     def __enter__(self) -> "LocalIndex":
-        self._held = self.lock()
-        self._held.acquire()
+        if not self.dry_run:
+            self._held = self.lock()
+            self._held.acquire()
         self._batch = self._listing()
         self._touched = set()
         self._marked = False
@@ -107,7 +109,11 @@ class LocalIndex:
         """Wheels for this index are made inside it, to be renamed in rather than copied, with
         their PEP 658 sidecars; what killed publishes left here is removed first. Packages
         unchanged since their wheels went in are not converted again (``artifact.reuse``: the
-        record lives in ``cache_root``, the store)."""
+        record lives in ``cache_root``, the store). A dry run converts outside the index."""
+        if dry_run or self.dry_run:
+            with tempfile.TemporaryDirectory(prefix="rezwheel-dry-run-") as work:
+                yield Staging(work, sidecars=True, reuse=None)
+            return
         os.makedirs(self.root, exist_ok=True)
         _sweep_staging(self.root)
         reuse = None
@@ -177,6 +183,8 @@ class LocalIndex:
 
     def finish(self, uploaded: list[Wheel]) -> None:
         """Write the pages of the projects touched (of all, after a killed publish)."""
+        if self.dry_run:
+            return
         for project in sorted(self._batch if self._stale else self._touched):
             self._write_project(project, self._batch.get(project, []))
         if self._touched or self._stale:

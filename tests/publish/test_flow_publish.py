@@ -122,6 +122,32 @@ def test_dry_run_sends_nothing(target, wheels, tmp_path):
     assert publish(files, target).results[0].status == "uploaded"  # nothing was taken
 
 
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+def test_a_dry_run_leaves_a_local_index_as_it_was(wheels, sample_repo, tmp_path):
+    """Not a page rewritten, not a marker cleared, not a lock file or a staging directory
+    made; an index that does not exist is not created."""
+    from rezwheel.index.local import MARKER
+
+    files = _files(wheels, "pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl")
+    absent = tmp_path / "absent"
+    done = publish([*files, str(sample_repo / "relfam")], resolve_target(str(absent), config={}),
+                   dry_run=True)
+    assert {r.status for r in done.results} == {"would-upload"} and not absent.exists()
+    index = tmp_path / "index"
+    target = resolve_target(str(index), config={})
+    publish(files[:1], target)
+    (index / "simple" / "pyutil" / "index.html").unlink()  # a lost page, a killed writer
+    (index / MARKER).touch()
+    before = _tree(index)
+    done = publish([*files, str(sample_repo / "relfam")], target, dry_run=True)
+    assert sorted(r.status for r in done.results).count("would-upload") == 5
+    assert _tree(index) == before
+
+
 def test_damaged_wheel_is_a_problem_and_the_others_go(target, wheels, tmp_path):
     bad = tmp_path / "broken-1.0-py3-none-any.whl"
     bad.write_bytes(b"not a zip")
