@@ -29,3 +29,9 @@ class PublishError(RezwheelError):
 
 class InstallError(RezwheelError):
     """A variant cannot be restored into a rez repository."""
+
+
+class UsageError(RezwheelError):
+    """A command line no grammar reads (exit status 2, like argparse's)."""
+
+    exit_code = 2

@@ -174,7 +174,34 @@ def _install(path: str, scheme: dict, venv: str, installer_name: bytes = b"rezwh
         while len(a) > 1 and a[-1] == b[-1]:
             a, b = a[:-1], b[:-1]
         out.setdefault("/".join(a), "/".join(b))
+    _restore_tree(layout, out, os.path.join(scheme["data"], "share", "rez", layout.id.name), venv)
     return out
+
+
+def placed_path(rel: str, dirs: dict[str, str], share: str) -> str:
+    """Where the root-relative path ``rel`` lies in the venv: below the deepest directory the
+    wheel placed (site-packages, ``bin``), else below the package's ``share/rez/<name>``."""
+    for d in sorted(dirs, key=len, reverse=True):
+        if rel == d or rel.startswith(d + "/") or d == "":
+            return os.path.join(dirs[d], rel[len(d):].lstrip("/")).rstrip("/")
+    return os.path.join(share, rel).rstrip("/")
+
+
+def _restore_tree(layout: Any, dirs: dict[str, str], share: str, venv: str) -> None:
+    """What a wheel cannot carry, as ``rez env`` would see the variant: its empty directories
+    and its symlinks (the layout map has them; a link that would point out of the venv once
+    placed is left out), and the root itself, which ``{root}`` values name."""
+    os.makedirs(share, exist_ok=True)
+    for d in layout.dirs:
+        os.makedirs(placed_path(d, dirs, share), exist_ok=True)
+    top = os.path.realpath(venv) + os.sep
+    for link in layout.links:
+        at = placed_path(link.path, dirs, share)
+        to = os.path.normpath(os.path.join(os.path.dirname(at), link.target))
+        if not os.path.realpath(to).startswith(top) or os.path.lexists(at):
+            continue
+        os.makedirs(os.path.dirname(at), exist_ok=True)
+        os.symlink(link.target, at)
 
 
 def _layout(zf: Any, path: str) -> Any:
@@ -229,11 +256,8 @@ def _environment(resolved: Resolved, places: dict, scheme: dict) -> tuple[list[s
     def place(value: str) -> str:
         def sub(m: re.Match) -> str:
             name, rel = m.group(1), (m.group(2) or "").lstrip("/")
-            dirs = places.get(name, {})
-            for d in sorted(dirs, key=len, reverse=True):
-                if rel == d or rel.startswith(d + "/") or d == "":
-                    return os.path.join(dirs[d], rel[len(d):].lstrip("/")).rstrip("/")
-            return os.path.join(scheme["data"], "share", "rez", name, rel).rstrip("/")
+            return placed_path(rel, places.get(name, {}),
+                               os.path.join(scheme["data"], "share", "rez", name))
         return re.sub(re.escape(_ROOT) + r"([^/:\s\"']+)((?:/[^:\s\"']*)?)", sub, value)
 
     lines = ["# written by rezwheel export: what the resolved packages' rez commands set,",

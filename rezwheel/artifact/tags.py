@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
-from rezwheel.errors import RezwheelError
+from rezwheel.errors import UsageError
 
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "arm64"}
 _MAC_FLOOR = {"x86_64": "macosx_10_9", "arm64": "macosx_11_0", "aarch64": "macosx_11_0"}
@@ -108,9 +108,21 @@ def build_tags(variants: Sequence[Sequence[str]]) -> list[Optional[str]]:
     return [str(i) if shared or t.extra else None for i, t in enumerate(tags)]
 
 
+#: the platform tags a target host may be named by: a system and, but for Windows' own
+#: names, the machine (``manylinux_2_28`` alone names no host)
+_MACHINE = r"(x86_64|i686|aarch64|armv7l|armv6l|ppc64le|ppc64|s390x|riscv64|loongarch64)"
+_HOST_TAG = re.compile(
+    rf"(?:(?:manylinux|musllinux)_\d+_\d+|manylinux(?:2014|2010|1)|linux)_{_MACHINE}"
+    r"|macosx_\d+_\d+_(x86_64|arm64|universal2|intel|universal)"
+    r"|win32|win_amd64|win_arm64")
+
+
 def tag_facts(tag: str) -> tuple[str, str, dict[str, str]]:
     """(rez platform, rez arch, PEP 508 marker values) of a host a wheel platform tag names."""
     t = tag.lower()
+    if not _HOST_TAG.fullmatch(t):
+        raise UsageError(f"--platform {tag}: not a wheel platform tag naming a host "
+                         "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
     for prefix, plat, sys_platform, system, os_name in (
             ("manylinux", "linux", "linux", "Linux", "posix"),
             ("musllinux", "linux", "linux", "Linux", "posix"),
@@ -123,8 +135,7 @@ def tag_facts(tag: str) -> tuple[str, str, dict[str, str]]:
             return plat, arch, {"sys_platform": sys_platform, "platform_system": system,
                                 "os_name": os_name, "platform_machine": arch,
                                 "platform_release": "", "platform_version": ""}
-    raise RezwheelError(f"--platform {tag}: not a wheel platform tag "
-                        "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)")
+    raise AssertionError(t)  # _HOST_TAG admits only the prefixes above
 
 
 #: manylinux's legacy names: the glibc minor each stands for

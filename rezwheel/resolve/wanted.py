@@ -19,13 +19,7 @@ from typing import Optional
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 
-from rezwheel.errors import RezwheelError
-
-
-class UsageError(RezwheelError):
-    """A request that no grammar reads (exit status 2, like argparse's)."""
-
-    exit_code = 2
+from rezwheel.errors import UsageError
 
 
 @dataclass

@@ -186,6 +186,25 @@ def test_export_venv_with_rez_environment(index, tmp_path):
     assert variant == f"{target}/share/rez/multitool"
     assert said == "mytool 2.0.0 colour = blue"
     assert which == f"{target}/bin/multitool"
+    assert (target / "share" / "rez" / "multitool").is_dir()  # what $MULTITOOL_VARIANT names
+
+
+def test_export_restores_what_a_wheel_cannot_carry(index, tmp_path):
+    """A directory symlink (sitedata's data/current -> v1) is made in the venv as rez env would
+    see it; a file symlink keeps the copy the wheel carries."""
+    target = tmp_path / "env"
+    run("export", "sitedata", "--index", index, "--venv", target, "--without-pip",
+        store=tmp_path / "store")
+    data = target / "share" / "rez" / "sitedata" / "data"
+    assert os.readlink(data / "current") == "v1"
+    assert (data / "current" / "lenses.txt").read_text() == (data / "v1" / "lenses.txt").read_text()
+    assert (data / "lenses.txt").is_file()
+
+
+def test_export_refuses_a_venv_that_is_not_empty(index, tmp_path):
+    target = tmp_path / "env"
+    target.mkdir()
+    (target / "x").touch()
     again = run("export", "pyutil", "--index", index, "--venv", target, store=tmp_path / "s",
                 check=False)
     assert again.returncode == 1 and "not empty" in again.stderr
@@ -250,6 +269,14 @@ def test_lock_file_names(index, tmp_path):
     r = run("lock", "pyutil", "-o", tmp_path / "pylock.toml", store=tmp_path / "store",
             check=False)
     assert r.returncode == 2 and "give --index" in r.stderr
+    # a platform tag that names no host (no machine, or none at all): usage errors, one line
+    for tag in ("manylinux_2_28", "bogus", "linux", "macosx_11_0", "any"):
+        r = run("lock", "pyutil", "--index", index, "--platform", tag, "-o",
+                tmp_path / "pylock.toml", store=tmp_path / "store", check=False)
+        assert r.returncode == 2 and r.stderr == (
+            f"rezwheel: error: --platform {tag}: not a wheel platform tag naming a host "
+            "(linux_x86_64, manylinux_2_28_aarch64, macosx_11_0_arm64, win_amd64)\n"), tag
+    assert not (tmp_path / "pylock.toml").exists()
     run("lock", "pyutil", "--index", index, "-o", tmp_path / "pylock.dev.toml",
         store=tmp_path / "store")
     data = tomllib.loads((tmp_path / "pylock.dev.toml").read_text())
