@@ -8,11 +8,22 @@ one request, a 404 where the server holds none; sent beside the page for a famil
 before, ``start_bundle``); one definition alone from the PEP 658 file, else
 from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
 payload once its sha256 matches.
+
+An index that declares a serial (``index.serial``: a local index rezwheel writes, served by any
+static server) is revalidated as a whole: its root page is read once per process, before any
+project page, and a kept page read under the serial the root still declares is current without
+a request of its own (a warm resolve: one request). A publish completed before the process
+started is always seen: its new serial sends every page to be revalidated. The root is read
+unconditionally and only its first 64 KiB (validators of a second's granularity cannot hide a
+publish in the same second; a large root costs no more). An index without a serial
+(Artifactory, not asked; pypiserver, devpi, foreign static indexes: asked at most once a day,
+``NO_SERIAL_RECHECK``) has its pages revalidated one by one, as before.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import io
 import json
@@ -28,7 +39,7 @@ from rezwheel import limits
 from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
-from rezwheel.index import bundle
+from rezwheel.index import bundle, serial
 from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _key, _listed,
                                     _zip_or_none)
 from rezwheel.redaction import get_logger, redact
@@ -40,6 +51,8 @@ if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
 
 log = get_logger(__name__)
 TAIL = 1 << 16
+ROOT_HEAD = 1 << 16  # what is read of a root page for its serial (it is in the head)
+NO_SERIAL_RECHECK = 86400.0  # seconds an index found without a serial is not asked again
 _WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
 
 
@@ -102,6 +115,8 @@ class HttpReader:
         self._bundles: dict[str, "cf.Future[dict[str, str]]"] = {}  # started (``start_bundle``)
         self._bundle_pool: "Optional[cf.ThreadPoolExecutor]" = None
         self._lock = threading.Lock()
+        self._serial_lock = threading.Lock()
+        self._serial: Optional[list] = None  # [the index's serial or None], once asked
 
     def allow(self, url: str) -> bool:
         from rezwheel.index.http import origin
@@ -178,6 +193,9 @@ class HttpReader:
             fetched = cached.get("fetched")
             if isinstance(fetched, (int, float)) and 0 <= time.time() - fetched < self.ttl:
                 return self._from_cache(cached, url, files)
+        stamp = self.serial() if files else None  # read before the page: it is at least as new
+        if stamp is not None and cached and cached.get("serial") == stamp:
+            return self._from_cache(cached, url, files)  # no publish since it was read
         headers = {"Accept": ACCEPT}
         if cached and isinstance(cached.get("etag"), str):
             headers["If-None-Match"] = cached["etag"]
@@ -197,8 +215,9 @@ class HttpReader:
                 raise failure(e, url) from None
             else:
                 if r.status_code == 304 and cached:
-                    if self.ttl > 0 and path:  # fresh again from now
-                        atomic_write(path, json.dumps(dict(cached, fetched=time.time())).encode())
+                    if path and (self.ttl > 0 or cached.get("serial") != stamp):  # fresh again
+                        atomic_write(path, json.dumps(dict(cached, fetched=time.time(),
+                                                           serial=stamp)).encode())
                     return self._from_cache(cached, url, files)
                 if r.status_code == 404:
                     return None
@@ -210,7 +229,8 @@ class HttpReader:
                 entry = {"url": final, "etag": r.headers.get("ETag"),
                          "last_modified": r.headers.get("Last-Modified"),
                          "content_type": r.headers.get("Content-Type", ""),
-                         "body": body.decode("utf-8", "replace"), "fetched": time.time()}
+                         "body": body.decode("utf-8", "replace"), "fetched": time.time(),
+                         "serial": stamp}
                 found = None
                 try:
                     if files:
@@ -228,6 +248,61 @@ class HttpReader:
                             redact(self.url))
             return self._from_cache(cached, url, files)
         raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
+
+    def serial(self) -> Optional[str]:
+        """The serial the index declares now (``index.serial``), read once per process (the
+        first project page waits for it), or None: no serial, not asked, or not readable."""
+        with self._serial_lock:
+            if self._serial is None:
+                self._serial = [self._read_serial()]
+            return self._serial[0]
+
+    def _read_serial(self) -> Optional[str]:
+        import requests
+
+        from rezwheel.config import is_artifactory
+        from rezwheel.index.http import deadline
+
+        if self.offline or is_artifactory(self.url):
+            return None  # Artifactory writes no serial: its root lists every package
+        path = self._cache_path(self.url + "#serial")
+        none = self._cached_none(path)
+        if none is not None and 0 <= time.time() - none < NO_SERIAL_RECHECK:
+            return None
+        head, kind = b"", ""
+        try:
+            with deadline(self.url):
+                r = self.session.get(self.url, headers={"Accept": ACCEPT}, stream=True)
+                try:
+                    if r.status_code == 200 and self.allow(redact(r.url)):
+                        kind = r.headers.get("Content-Type", "")
+                        for chunk in r.iter_content(8192):
+                            head += chunk
+                            if len(head) >= ROOT_HEAD:
+                                break
+                finally:
+                    r.close()
+        except requests.RequestException as e:  # the pages' own requests say what is wrong
+            log.debug("rezwheel: %s: no serial: %s", redact(self.url), e)
+            return None
+        self.counters.add("root", len(head))
+        found = serial.parse(head[:ROOT_HEAD], kind)
+        if path:
+            if found is None:
+                atomic_write(path, json.dumps({"checked": time.time()}).encode())
+            elif none is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        return found
+
+    def _cached_none(self, path: Optional[str]) -> Optional[float]:
+        """When the index was last found without a serial, if it was."""
+        try:
+            with open(path or "", encoding="utf-8") as fh:
+                checked = json.load(fh).get("checked")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return float(checked) if isinstance(checked, (int, float)) else None
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:
