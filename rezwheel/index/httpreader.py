@@ -17,13 +17,12 @@ started is always seen: its new serial sends every page to be revalidated. The r
 unconditionally and only its first 64 KiB (validators of a second's granularity cannot hide a
 publish in the same second; a large root costs no more). An index without a serial
 (Artifactory, not asked; pypiserver, devpi, foreign static indexes: asked at most once a day,
-``NO_SERIAL_RECHECK``) has its pages revalidated one by one, as before.
+``serial.NO_SERIAL_RECHECK``) has its pages revalidated one by one, as before.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import hashlib
 import io
 import json
@@ -51,8 +50,6 @@ if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
 
 log = get_logger(__name__)
 TAIL = 1 << 16
-ROOT_HEAD = 1 << 16  # what is read of a root page for its serial (it is in the head)
-NO_SERIAL_RECHECK = 86400.0  # seconds an index found without a serial is not asked again
 _WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
 
 
@@ -258,51 +255,14 @@ class HttpReader:
             return self._serial[0]
 
     def _read_serial(self) -> Optional[str]:
-        import requests
-
         from rezwheel.config import is_artifactory
-        from rezwheel.index.http import deadline
 
         if self.offline or is_artifactory(self.url):
             return None  # Artifactory writes no serial: its root lists every package
-        path = self._cache_path(self.url + "#serial")
-        none = self._cached_none(path)
-        if none is not None and 0 <= time.time() - none < NO_SERIAL_RECHECK:
-            return None
-        head, kind = b"", ""
-        try:
-            with deadline(self.url):
-                r = self.session.get(self.url, headers={"Accept": ACCEPT}, stream=True)
-                try:
-                    if r.status_code == 200 and self.allow(redact(r.url)):
-                        kind = r.headers.get("Content-Type", "")
-                        for chunk in r.iter_content(8192):
-                            head += chunk
-                            if len(head) >= ROOT_HEAD:
-                                break
-                finally:
-                    r.close()
-        except requests.RequestException as e:  # the pages' own requests say what is wrong
-            log.debug("rezwheel: %s: no serial: %s", redact(self.url), e)
-            return None
-        self.counters.add("root", len(head))
-        found = serial.parse(head[:ROOT_HEAD], kind)
-        if path:
-            if found is None:
-                atomic_write(path, json.dumps({"checked": time.time()}).encode())
-            elif none is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+        found, reachable = serial.ask(self.session, self.url, self.allow,
+                                      self._cache_path(self.url + "#serial"), self.counters)
+        self.offline = self.offline or not reachable  # the pages are then read from the cache
         return found
-
-    def _cached_none(self, path: Optional[str]) -> Optional[float]:
-        """When the index was last found without a serial, if it was."""
-        try:
-            with open(path or "", encoding="utf-8") as fh:
-                checked = json.load(fh).get("checked")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return float(checked) if isinstance(checked, (int, float)) else None
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:

@@ -364,7 +364,7 @@ class LocalIndex:
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
                 f"content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n"
                 f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
-        atomic_write(os.path.join(self.simple, project, "index.html"), page.encode())
+        _write_later(os.path.join(self.simple, project, "index.html"), page.encode())
 
     def _write_root_page(self, listing: dict[str, list[str]], bump: bool = True) -> None:
         """The root page, the last thing a writer writes: ``bump`` (project pages were
@@ -384,7 +384,7 @@ class LocalIndex:
                 f"content=\"1.1\">\n    {serial.tag(value)}\n    <title>Simple index</title>\n"
                 f"  </head>\n  <body>\n{links}\n  </body>\n</html>\n").encode()
         if page != old:
-            atomic_write(path, page)
+            _write_later(path, page)
 
 
 class _Holds:
@@ -426,6 +426,21 @@ def _sweep_staging(root: str) -> None:
         except (ValueError, PermissionError):
             continue  # not ours to judge (no pid, or another user's live process)
         shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+
+
+def _write_later(path: str, data: bytes) -> None:
+    """``atomic_write``, then a modification time in a later second than the page replaced had:
+    a server validating by the second (Last-Modified, nginx's ETag: mtime and size) must never
+    answer "unchanged" for a page rewritten within the second (the root page's serial promises
+    that the pages of a completed publish are seen)."""
+    try:
+        before: Optional[float] = os.stat(path).st_mtime
+    except OSError:
+        before = None
+    atomic_write(path, data)
+    if before is not None and int(os.stat(path).st_mtime) <= int(before):
+        later = int(before) + 1
+        os.utime(path, (later, later))
 
 
 def _write(path: str, data: bytes) -> None:

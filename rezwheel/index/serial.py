@@ -25,13 +25,22 @@ such a string) are taken; anything else is no serial.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    import requests
+
+    from rezwheel.index.readers import Counters
 
 META = "rezwheel:serial"
 JSON_KEY = "_rezwheel:serial"
+ROOT_HEAD = 1 << 16  # what is read of a root page for its serial (it is in the head)
+NO_SERIAL_RECHECK = 86400.0  # seconds an index found without a serial is not asked again
 _VALUE = re.compile(r"[0-9a-f]{1,64}")
 _HTML = re.compile(rb"<meta\s+name\s*=\s*[\"']rezwheel:serial[\"']\s+content\s*=\s*[\"']"
                    rb"([^\"'<>]{0,100})[\"']\s*/?>", re.IGNORECASE)
@@ -69,3 +78,60 @@ def following(previous: Optional[str]) -> str:
 def tag(value: str) -> str:
     """The root page's head line that declares ``value``."""
     return f'<meta name="{META}" content="{value}">'
+
+
+def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
+        cache_path: Optional[str], counters: "Counters") -> tuple[Optional[str], bool]:
+    """(the serial the root page at ``url`` declares now, whether the index answered).
+
+    Asked unconditionally, only the first ``ROOT_HEAD`` bytes read: a validator of a second's
+    granularity cannot hide a publish, and a large root costs no more. An index found without
+    a serial is not asked again for ``NO_SERIAL_RECHECK`` seconds (``cache_path`` says when).
+    """
+    import requests
+
+    from rezwheel.atomic import atomic_write
+    from rezwheel.index.http import deadline
+    from rezwheel.index.pages import ACCEPT
+    from rezwheel.redaction import get_logger, redact
+
+    none = _checked_without(cache_path)
+    if none is not None and 0 <= time.time() - none < NO_SERIAL_RECHECK:
+        return None, True
+    head, kind = b"", ""
+    try:
+        with deadline(url):
+            r = session.get(url, headers={"Accept": ACCEPT}, stream=True)
+            try:
+                if r.status_code == 200 and allow(redact(r.url)):
+                    kind = r.headers.get("Content-Type", "")
+                    for chunk in r.iter_content(8192):
+                        head += chunk
+                        if len(head) >= ROOT_HEAD:
+                            break
+            finally:
+                r.close()
+    except requests.ConnectionError:
+        return None, False
+    except requests.RequestException as e:  # the pages' own requests say what is wrong
+        get_logger(__name__).debug("rezwheel: %s: no serial: %s", redact(url), e)
+        return None, True
+    counters.add("root", len(head))
+    found = parse(head[:ROOT_HEAD], kind)
+    if cache_path:
+        if found is None:
+            atomic_write(cache_path, json.dumps({"checked": time.time()}).encode())
+        elif none is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(cache_path)
+    return found, True
+
+
+def _checked_without(path: Optional[str]) -> Optional[float]:
+    """When the index was last found without a serial, if it was."""
+    try:
+        with open(path or "", encoding="utf-8") as fh:
+            checked = json.load(fh).get("checked")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(checked) if isinstance(checked, (int, float)) else None
