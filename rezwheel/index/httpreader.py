@@ -9,15 +9,11 @@ before, ``start_bundle``); one definition alone from the PEP 658 file, else
 from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
 payload once its sha256 matches.
 
-An index that declares a serial (``index.serial``: a local index rezwheel writes, served by any
-static server) is revalidated as a whole: its root page is read once per process, before any
+An index that declares a serial (``index.serial``, where the guarantee is spelled out: a local
+index rezwheel writes) is revalidated as a whole: its root is read once per process, before any
 project page, and a kept page read under the serial the root still declares is current without
-a request of its own (a warm resolve: one request). A publish completed before the process
-started is always seen: its new serial sends every page to be revalidated. The root is read
-unconditionally and only its first 64 KiB (validators of a second's granularity cannot hide a
-publish in the same second; a large root costs no more). An index without a serial
-(Artifactory, not asked; pypiserver, devpi, foreign static indexes: asked at most once a day,
-``serial.NO_SERIAL_RECHECK``) has its pages revalidated one by one, as before.
+a request (a warm resolve: one request). A publish completed before the process started is
+always seen. Other indexes have their pages revalidated one by one, as before.
 """
 
 from __future__ import annotations
@@ -77,8 +73,6 @@ class Tail:
         out = self.data[self.pos - self.start:end - self.start]
         self.pos += len(out)
         return out
-
-
 
 
 class HttpReader:
@@ -249,20 +243,16 @@ class HttpReader:
     def serial(self) -> Optional[str]:
         """The serial the index declares now (``index.serial``), read once per process (the
         first project page waits for it), or None: no serial, not asked, or not readable."""
-        with self._serial_lock:
-            if self._serial is None:
-                self._serial = [self._read_serial()]
-            return self._serial[0]
-
-    def _read_serial(self) -> Optional[str]:
         from rezwheel.config import is_artifactory
 
-        if self.offline or is_artifactory(self.url):
-            return None  # Artifactory writes no serial: its root lists every package
-        found, reachable = serial.ask(self.session, self.url, self.allow,
-                                      self._cache_path(self.url + "#serial"), self.counters)
-        self.offline = self.offline or not reachable  # the pages are then read from the cache
-        return found
+        with self._serial_lock:
+            if self._serial is None:  # Artifactory writes none: its root lists every package
+                found, reachable = (None, True) if self.offline or is_artifactory(self.url) \
+                    else serial.ask(self.session, self.url, self.allow,
+                                    self._cache_path(self.url + "#serial"), self.counters)
+                self.offline = self.offline or not reachable  # pages then come from the cache
+                self._serial = [found]
+            return self._serial[0]
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:
@@ -501,8 +491,6 @@ def _read_exactly(r: "requests.Response", n: int) -> bytes:
     data = r.raw.read(n + 1, decode_content=False)
     r.close()
     return data if len(data) == n else b""
-
-
 
 
 def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:
