@@ -19,6 +19,7 @@ from typing import Any, Optional, Callable, NoReturn
 from dataclasses import dataclass, field
 
 from rezwheel.errors import UnsafeDefinitionError
+from rezwheel.artifact import checkmemo
 
 #: Attributes rez adds when it loads a package from disk: they name build-machine paths.
 LOCATION_KEYS = ("base", "repository")
@@ -244,10 +245,15 @@ def _check_schema(data: dict, refuse: Callable[[str], NoReturn]) -> None:
     for key, value in data.items():
         if key in LOCATION_KEYS or key == "name" or value is None:
             continue
+        # the name passed check_identity (a str, all its schema asks): the outcome is the value's
+        seen = ("schema", key, checkmemo.canonical(value))
+        if checkmemo.passed(seen):
+            continue
         try:
             package_serialise_schema.validate({"name": data["name"], key: value})
         except Exception as e:
             refuse(f"{key} is not valid in a rez definition: {' '.join(str(e).split())[:160]}")
+        checkmemo.remember(seen)
 
 
 def _check_requirement(req: Any, key: str, refuse: Callable[[str], NoReturn],
@@ -257,6 +263,9 @@ def _check_requirement(req: Any, key: str, refuse: Callable[[str], NoReturn],
     from rez.utils.formatting import is_valid_package_name
     from rez.version import Requirement
 
+    seen = ("requirement", req, as_path) if type(req) is str else None
+    if checkmemo.passed(seen):
+        return
     if not isinstance(req, str) or any(c in req for c in _PATH_UNSAFE) or \
             req in ("", ".", ".."):
         refuse(f"invalid requirement {_short(req)} in {key}")
@@ -267,6 +276,7 @@ def _check_requirement(req: Any, key: str, refuse: Callable[[str], NoReturn],
     if not is_valid_package_name(parsed.name[1:] if parsed.name.startswith(".") else parsed.name) \
             or (as_path and str(parsed) != req):
         refuse(f"invalid requirement {_short(req)} in {key}")
+    checkmemo.remember(seen)
 
 
 def resolve_time_code(data: dict) -> list[str]:

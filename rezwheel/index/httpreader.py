@@ -8,6 +8,12 @@ one request, a 404 where the server holds none; sent beside the page for a famil
 before, ``start_bundle``); one definition alone from the PEP 658 file, else
 from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
 payload once its sha256 matches.
+
+An index that declares a serial (``index.serial``, where the guarantee is spelled out: a local
+index rezwheel writes) is revalidated as a whole: its root is read once per process, before any
+project page, and a kept page read under the serial the root still declares is current without
+a request (a warm resolve: one request). A publish completed before the process started is
+always seen. Other indexes have their pages revalidated one by one, as before.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from rezwheel import limits
 from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
-from rezwheel.index import bundle
+from rezwheel.index import bundle, serial
 from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _key, _listed,
                                     _zip_or_none)
 from rezwheel.redaction import get_logger, redact
@@ -69,8 +75,6 @@ class Tail:
         return out
 
 
-
-
 class HttpReader:
     """A PEP 503/691 index over HTTP, with a page cache for conditional and offline reads.
 
@@ -102,6 +106,8 @@ class HttpReader:
         self._bundles: dict[str, "cf.Future[dict[str, str]]"] = {}  # started (``start_bundle``)
         self._bundle_pool: "Optional[cf.ThreadPoolExecutor]" = None
         self._lock = threading.Lock()
+        self._serial_lock = threading.Lock()
+        self._serial: Optional[list] = None  # [the index's serial or None], once asked
 
     def allow(self, url: str) -> bool:
         from rezwheel.index.http import origin
@@ -178,6 +184,9 @@ class HttpReader:
             fetched = cached.get("fetched")
             if isinstance(fetched, (int, float)) and 0 <= time.time() - fetched < self.ttl:
                 return self._from_cache(cached, url, files)
+        stamp = self.serial() if files else None  # read before the page: it is at least as new
+        if stamp is not None and cached and cached.get("serial") == stamp:
+            return self._from_cache(cached, url, files)  # no publish since it was read
         headers = {"Accept": ACCEPT}
         if cached and isinstance(cached.get("etag"), str):
             headers["If-None-Match"] = cached["etag"]
@@ -197,8 +206,9 @@ class HttpReader:
                 raise failure(e, url) from None
             else:
                 if r.status_code == 304 and cached:
-                    if self.ttl > 0 and path:  # fresh again from now
-                        atomic_write(path, json.dumps(dict(cached, fetched=time.time())).encode())
+                    if path and (self.ttl > 0 or cached.get("serial") != stamp):  # fresh again
+                        atomic_write(path, json.dumps(dict(cached, fetched=time.time(),
+                                                           serial=stamp)).encode())
                     return self._from_cache(cached, url, files)
                 if r.status_code == 404:
                     return None
@@ -210,7 +220,8 @@ class HttpReader:
                 entry = {"url": final, "etag": r.headers.get("ETag"),
                          "last_modified": r.headers.get("Last-Modified"),
                          "content_type": r.headers.get("Content-Type", ""),
-                         "body": body.decode("utf-8", "replace"), "fetched": time.time()}
+                         "body": body.decode("utf-8", "replace"), "fetched": time.time(),
+                         "serial": stamp}
                 found = None
                 try:
                     if files:
@@ -228,6 +239,20 @@ class HttpReader:
                             redact(self.url))
             return self._from_cache(cached, url, files)
         raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
+
+    def serial(self) -> Optional[str]:
+        """The serial the index declares now (``index.serial``), read once per process (the
+        first project page waits for it), or None: no serial, not asked, or not readable."""
+        from rezwheel.config import is_artifactory
+
+        with self._serial_lock:
+            if self._serial is None:  # Artifactory writes none: its root lists every package
+                found, reachable = (None, True) if self.offline or is_artifactory(self.url) \
+                    else serial.ask(self.session, self.url, self.allow,
+                                    self._cache_path(self.url + "#serial"), self.counters)
+                self.offline = self.offline or not reachable  # pages then come from the cache
+                self._serial = [found]
+            return self._serial[0]
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:
@@ -466,8 +491,6 @@ def _read_exactly(r: "requests.Response", n: int) -> bytes:
     data = r.raw.read(n + 1, decode_content=False)
     r.close()
     return data if len(data) == n else b""
-
-
 
 
 def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:

@@ -10,7 +10,9 @@ It is a publish target (an ``index.writers.IndexWriter``: the publish flow decid
 writes) and what a mirror sync fills. A publish batch costs O(files): the directory is listed
 once under the lock, the lock is held until the last page is written, and each touched
 project's page is written once at the end, its bundle just before it (the entries it had for
-files still held, plus the new ones from their ``.metadata`` sidecars).
+files still held, plus the new ones from their ``.metadata`` sidecars). The root page comes
+last, with a new index-wide serial when any project page was written (``index.serial``: a
+warm reader over HTTP then revalidates the whole index in one request).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
 from rezwheel.atomic import AtomicFile, FileLock, atomic_write
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
-from rezwheel.index import bundle
+from rezwheel.index import bundle, serial
 from rezwheel.index.pages import IndexFile, dist_of
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
@@ -265,11 +267,12 @@ class LocalIndex:
             _write(dest + ".sha256", (sha + "\n").encode())
 
     def write_pages(self, projects: Optional[set[str]] = None) -> None:
-        """Rewrite the pages of ``projects`` (all when None), then the root page."""
+        """Rewrite the pages of ``projects`` (all when None), then the root page: with a new
+        serial when any project page was written (``index.serial``)."""
         listing = self._listing()
         for project in sorted(listing if projects is None else projects):
             self._write_project(project, listing.get(project, []))
-        self._write_root_page(listing)
+        self._write_root_page(listing, bump=projects is None or bool(projects))
 
     def _facts(self, path: str) -> list[str]:
         """[wheel sha256, metadata sha256, Requires-Python] of a held file: from this run, its
@@ -369,15 +372,27 @@ class LocalIndex:
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
                 f"content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n"
                 f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
-        atomic_write(os.path.join(self.simple, project, "index.html"), page.encode())
+        _write_later(os.path.join(self.simple, project, "index.html"), page.encode())
 
-    def _write_root_page(self, listing: dict[str, list[str]]) -> None:
+    def _write_root_page(self, listing: dict[str, list[str]], bump: bool = True) -> None:
+        """The root page, the last thing a writer writes: ``bump`` (project pages were
+        written), with a new serial, which tells readers that pages changed (``index.serial``);
+        else the serial it had, and the page is left alone when nothing else changed either."""
+        path = os.path.join(self.simple, "index.html")
+        try:
+            with open(path, "rb") as fh:
+                old: Optional[bytes] = fh.read()
+        except OSError:
+            old = None
+        previous = serial.parse(old[:1 << 16]) if old is not None else None
+        value = serial.following(previous) if bump or previous is None else previous
         projects = sorted(p for p, names in listing.items() if names)
         links = "\n".join(f'    <a href="{p}/">{p}</a><br/>' for p in projects)
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
-                f"content=\"1.1\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
-                f"{links}\n  </body>\n</html>\n")
-        atomic_write(os.path.join(self.simple, "index.html"), page.encode())
+                f"content=\"1.1\">\n    {serial.tag(value)}\n    <title>Simple index</title>\n"
+                f"  </head>\n  <body>\n{links}\n  </body>\n</html>\n").encode()
+        if page != old:
+            _write_later(path, page)
 
 
 class _Holds:
@@ -419,6 +434,21 @@ def _sweep_staging(root: str) -> None:
         except (ValueError, PermissionError):
             continue  # not ours to judge (no pid, or another user's live process)
         shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+
+
+def _write_later(path: str, data: bytes) -> None:
+    """``atomic_write``, then a modification time in a later second than the page replaced had:
+    a server validating by the second (Last-Modified, nginx's ETag: mtime and size) must never
+    answer "unchanged" for a page rewritten within the second (the root page's serial promises
+    that the pages of a completed publish are seen)."""
+    try:
+        before: Optional[float] = os.stat(path).st_mtime
+    except OSError:
+        before = None
+    atomic_write(path, data)
+    if before is not None and int(os.stat(path).st_mtime) <= int(before):
+        later = int(before) + 1
+        os.utime(path, (later, later))
 
 
 def _write(path: str, data: bytes) -> None:

@@ -15,6 +15,7 @@ files than ``limits.max-page-links``, is refused with one line.
 
 from __future__ import annotations
 
+import html
 import html.parser
 import json
 import re
@@ -181,11 +182,15 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
                 f.get("core-metadata", f.get("dist-info-metadata")), f.get("requires-python"),
                 f.get("upload-time")))
         return [f for f in found if f is not None]
-    parser = _Links()
-    parser.feed(body.decode("utf-8", "replace"))
-    _check_count(len(parser.links), cap, page_url)
+    text = body.decode("utf-8", "replace")
+    links = _written_links(text)
+    if links is None:
+        parser = _Links()
+        parser.feed(text)
+        links = parser.links
+    _check_count(len(links), cap, page_url)
     files = []
-    for attrs, text in parser.links:
+    for attrs, text in links:
         href = attrs.get("href")
         if not href:
             continue
@@ -199,6 +204,36 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
         if f is not None:
             files.append(f)
     return files
+
+
+#: a project page exactly as ``index.local`` writes it (no character reference anywhere but in
+#: Requires-Python), read without the HTML parser: a cold resolve reads one per family
+_WRITTEN = re.compile(r'<!DOCTYPE html>\n<html>\n  <head>\n(?:    <meta [^<>\n]*>\n)*'
+                      r'    <title>[^<>&\n]*</title>\n  </head>\n  <body>\n    <h1>[^<>&\n]*</h1>\n'
+                      r'((?:    <a [^\n]*\n)*)\n?  </body>\n</html>\n?')
+_WRITTEN_LINK = re.compile(r'    <a href="([^"<>&\n]*)"(?: data-dist-info-metadata="([^"<>&\n]*)"'
+                           r' data-core-metadata="([^"<>&\n]*)")?(?: data-requires-python='
+                           r'"([^"<>\n]*)")?>([^<>&\n]*)</a><br/>\n')
+
+
+def _written_links(text: str) -> Optional[list[tuple[dict, str]]]:
+    """The links of a page written by ``index.local``, as ``_Links`` gives them (attributes
+    unescaped, text stripped); None for any other page, which the HTML parser reads."""
+    page = _WRITTEN.fullmatch(text)
+    if page is None:
+        return None
+    block, pos, links = page.group(1), 0, []
+    for m in _WRITTEN_LINK.finditer(block):
+        if m.start() != pos:
+            return None
+        pos = m.end()
+        attrs = {"href": m[1]}
+        if m[2] is not None:
+            attrs["data-dist-info-metadata"], attrs["data-core-metadata"] = m[2], m[3]
+        if m[4] is not None:
+            attrs["data-requires-python"] = html.unescape(m[4])
+        links.append((attrs, m[5].strip()))
+    return links if pos == len(block) else None
 
 
 def _json_list(body: bytes, page_url: str, key: str, what: str) -> list:
