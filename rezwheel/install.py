@@ -79,9 +79,11 @@ def install(files: Sequence[str], asked: Asked, repo: str, *,
         raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
                             "requests")
     from rezwheel.resolve.planner import Planner
+    from rezwheel.rezplugin import artifactory
 
     with Planner(list(indexes), target, prefix, explicit_python=bool(python), force=force,
-                 only_binary=only_binary, build=not dry_run) as planner:
+                 only_binary=only_binary, build=not dry_run, bind=artifactory.bind,
+                 unbind=artifactory.unbind) as planner:
         steps = planner.plan(asked, repo, no_deps=no_deps)
         if dry_run:
             return done + [Done(s, s.status) for s in steps]

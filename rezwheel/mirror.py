@@ -45,6 +45,7 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str],
                 for f in upstream.files(project) if f.filename.endswith(".whl")]
     from rezwheel.resolve.planner import Planner
     from rezwheel.resolve.solve import default_python, installed_paths
+    from rezwheel.rezplugin import artifactory
     from rezwheel.rezrepo.rezpip import Target
 
     # what the site already has on rez's packages path (python, platform) takes part, as for
@@ -52,7 +53,8 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str],
     python = default_python(installed_paths(None))
     with Planner([upstream], Target.current(python), upstream.settings.prefix,
                  upstream.settings.store or None, explicit_python=bool(python),
-                 build=False, only_binary=only_binary) as planner:
+                 build=False, only_binary=only_binary, bind=artifactory.bind,
+                 unbind=artifactory.unbind) as planner:
         steps = planner.plan(filters, repo=None, all_variants=True)
         # hosts unlike this one choose other variants: each of those brings its own closure
         chosen = planner.last_chosen

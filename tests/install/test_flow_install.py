@@ -309,7 +309,9 @@ def test_host_requests_are_never_looked_up_on_an_index(built, artifactory, monke
 
     monkeypatch.setenv("REZWHEEL_TOKEN", ARTIFACTORY_TOKENS[0])
     monkeypatch.setenv("REZWHEEL_STORE", str(tmp_path / "store"))
-    with Planner([artifactory.url], Target.current("3.11")) as planner:
+    from rezwheel.rezplugin.artifactory import bind, unbind
+
+    with Planner([artifactory.url], Target.current("3.11"), bind=bind, unbind=unbind) as planner:
         planner.classify(Asked([parse("python-3.11"), parse("platform-linux")]), [])
     asked = [p for _, p in artifactory.log]
     assert not [p for p in asked if "python" in p or "platform" in p], asked

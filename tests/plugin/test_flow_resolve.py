@@ -143,7 +143,10 @@ def test_plan_steps_carry_identity_file_reader_and_definition(index_dir, tmp_pat
 
     target = tmp_path / "repo"
     target.mkdir()
-    with Planner([str(index_dir)], Target.current(), store=str(tmp_path / "store")) as planner:
+    from rezwheel.rezplugin.artifactory import bind, unbind
+
+    with Planner([str(index_dir)], Target.current(), store=str(tmp_path / "store"), bind=bind,
+                 unbind=unbind) as planner:
         steps = planner.plan(["shotbundle"], str(target))
         ours = [s for s in steps if s.kind == "rezwheel"]
         assert {s.package for s in ours} >= {"shotbundle-3.0", "pyutil-1.2.0", "sitedata-2023.01"}
