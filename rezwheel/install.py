@@ -182,7 +182,7 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
     if dry_run:
         with open_artifact(path) as art:
             lay = art.layout
-            present = fsrepo.is_installed(repo, art.definition, lay.variant_index)
+            present = fsrepo.is_installed(repo, art.definition.data, lay.variant_index)
         root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
         status = "present" if present else "install"
         return Done(_file_step(path, sha, "rezwheel", lay.id, root, status), status)

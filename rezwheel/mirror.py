@@ -60,7 +60,7 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str],
         chosen = planner.last_chosen
         for s in list(steps):
             if s.kind == "rezwheel" and s.id not in chosen and s.definition:
-                requires = [str(r) for r in s.definition.data["variants"][s.id.index]]
+                requires = s.definition.variant_requires(s.id.index)
                 steps += planner.plan([f"{s.id.name}=={s.id.version}", *requires], repo=None)
         steps += _build_closure(planner, steps, upstream)
     return [(s.file, s.reader) for s in steps if s.file]  # type: ignore[misc]

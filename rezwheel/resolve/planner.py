@@ -413,10 +413,10 @@ class Planner:
     def _ours_step(self, index: "IndexRepository", vid: VariantId, repo: Optional[str]) -> Step:
         f = index.file_for_variant(vid)
         definition = index.definition(vid.name, vid.version)
-        data = definition.data if definition else {}
         root = fsrepo.variant_root(repo or "", vid.name, vid.version,
-                                   rezdef.variant_subpath(data, vid.index))
-        present = bool(repo) and fsrepo.is_installed(repo, data, vid.index)
+                                   definition.variant_subpath(vid.index) if definition else "")
+        present = bool(repo) and fsrepo.is_installed(repo, definition.data if definition else {},
+                                                     vid.index)
         return Step(vid, "rezwheel", f, root, "present" if present else "install", index.reader,
                     definition)
 
