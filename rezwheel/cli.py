@@ -154,7 +154,6 @@ def _progress():
 
 def _install(args: argparse.Namespace) -> int:
     from rezwheel.install import install
-    from rezwheel.resolve.solve import skip_context_cleanup
     from rezwheel.resolve.wanted import Asked, UsageError, parse, read_file
 
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
@@ -169,7 +168,6 @@ def _install(args: argparse.Namespace) -> int:
                    prefix=args.prefix, upgrade=args.upgrade, force=args.force,
                    no_deps=args.no_deps, only_binary=args.only_binary, dry_run=args.dry_run,
                    jobs=args.jobs, progress=None if args.json or args.dry_run else _progress())
-    skip_context_cleanup()
     if args.json:
         print(json.dumps([d.as_json() for d in done], indent=1))
     elif args.dry_run:

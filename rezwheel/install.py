@@ -63,30 +63,36 @@ def install(files: Sequence[str], asked: Asked, repo: str, *,
     no sdist is built). ``progress``: an object with ``start``/``advance``/``finish``.
     """
     from rezwheel.resolve.planner import satisfied
-    from rezwheel.resolve.solve import default_python, installed_paths
+    from rezwheel.resolve.solve import default_python, installed_paths, skip_context_cleanup
 
-    repo = os.path.abspath(repo)
-    if asked.wanted and not python:  # the python packages installed decide
-        python = default_python(installed_paths(repo))
-    target = rezpip.Target.current(python)
-    done = [install_file(f, repo, target, force, dry_run) for f in files]
-    if not asked.wanted:
-        return done
-    steps = None if upgrade or force or no_deps else satisfied(asked, repo, target, bool(python))
-    if steps is not None:  # a re-run: what is installed meets every request
-        return done + [Done(s, s.status) for s in steps]
-    if not indexes:
-        raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
-                            "requests")
-    from rezwheel.resolve.planner import Planner
-
-    with Planner(list(indexes), target, prefix, explicit_python=bool(python), force=force,
-                 only_binary=only_binary, build=not dry_run) as planner:
-        steps = planner.plan(asked, repo, no_deps=no_deps)
-        if dry_run:
+    try:
+        repo = os.path.abspath(repo)
+        if asked.wanted and not python:  # the python packages installed decide
+            python = default_python(installed_paths(repo))
+        target = rezpip.Target.current(python)
+        done = [install_file(f, repo, target, force, dry_run) for f in files]
+        if not asked.wanted:
+            return done
+        steps = None if upgrade or force or no_deps else satisfied(asked, repo, target,
+                                                                  bool(python))
+        if steps is not None:  # a re-run: what is installed meets every request
             return done + [Done(s, s.status) for s in steps]
-        return done + apply(steps, repo, store or Store(), jobs=jobs, progress=progress,
-                            force=force)
+        if not indexes:
+            raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
+                                "requests")
+        from rezwheel.resolve.planner import Planner
+        from rezwheel.rezplugin import artifactory
+
+        with Planner(list(indexes), target, prefix, explicit_python=bool(python), force=force,
+                     only_binary=only_binary, build=not dry_run, bind=artifactory.bind,
+                     unbind=artifactory.unbind) as planner:
+            steps = planner.plan(asked, repo, no_deps=no_deps)
+            if dry_run:
+                return done + [Done(s, s.status) for s in steps]
+            return done + apply(steps, repo, store or Store(), jobs=jobs, progress=progress,
+                                force=force)
+    finally:  # rez has solved (or never ran): its exit hook has no context to clean up
+        skip_context_cleanup()
 
 
 def apply(steps: list[Step], repo: str, store: Store, jobs: int = 8,
@@ -176,7 +182,7 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
     if dry_run:
         with open_artifact(path) as art:
             lay = art.layout
-            present = fsrepo.is_installed(repo, art.definition, lay.variant_index)
+            present = fsrepo.is_installed(repo, art.definition.data, lay.variant_index)
         root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
         status = "present" if present else "install"
         return Done(_file_step(path, sha, "rezwheel", lay.id, root, status), status)

@@ -129,10 +129,12 @@ def _plan(requests: list[str], indexes: list[str], python: str, platform: Option
     filesystem repository also holds is still locked as the index's wheel. Plain projects'
     markers and wheels are pip's choice for the target platform (``Target.platform``)."""
     from rezwheel.resolve.planner import Planner
+    from rezwheel.rezplugin import artifactory
     from rezwheel.rezrepo.rezpip import Target
 
     with Planner(indexes, Target(python, platform), prefix, store=store,
-                 explicit_python=explicit, force=True, build=for_export) as planner:
+                 explicit_python=explicit, force=True, build=for_export,
+                 bind=artifactory.bind, unbind=artifactory.unbind) as planner:
         try:
             steps = planner.plan(list(requests), host)
         except RezwheelError as e:  # rez names the paths it searched: not the planner's own

@@ -21,7 +21,7 @@ from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index.local import LocalIndex, project_of
 from rezwheel.index.pages import IndexFile, filename_problem
-from rezwheel.index.writers import Result  # copied | present | failed
+from rezwheel.index.writers import Result, different_file  # copied | present | failed
 from rezwheel.pools import threads
 from rezwheel.redaction import get_logger, scrub
 from rezwheel.resolve.packages import IndexRepository, Settings
@@ -29,6 +29,7 @@ from rezwheel.resolve.packages import IndexRepository, Settings
 if TYPE_CHECKING:
     from rezwheel.index.readers import IndexReader
     from rezwheel.resolve.planner import Planner, Step
+    from rezwheel.resolve.store import Store
 
 log = get_logger(__name__)
 
@@ -45,6 +46,7 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str],
                 for f in upstream.files(project) if f.filename.endswith(".whl")]
     from rezwheel.resolve.planner import Planner
     from rezwheel.resolve.solve import default_python, installed_paths
+    from rezwheel.rezplugin import artifactory
     from rezwheel.rezrepo.rezpip import Target
 
     # what the site already has on rez's packages path (python, platform) takes part, as for
@@ -52,13 +54,14 @@ def _wanted(upstream: IndexRepository, location: str, filters: list[str],
     python = default_python(installed_paths(None))
     with Planner([upstream], Target.current(python), upstream.settings.prefix,
                  upstream.settings.store or None, explicit_python=bool(python),
-                 build=False, only_binary=only_binary) as planner:
+                 build=False, only_binary=only_binary, bind=artifactory.bind,
+                 unbind=artifactory.unbind) as planner:
         steps = planner.plan(filters, repo=None, all_variants=True)
         # hosts unlike this one choose other variants: each of those brings its own closure
         chosen = planner.last_chosen
         for s in list(steps):
             if s.kind == "rezwheel" and s.id not in chosen and s.definition:
-                requires = [str(r) for r in s.definition.data["variants"][s.id.index]]
+                requires = s.definition.variant_requires(s.id.index)
                 steps += planner.plan([f"{s.id.name}=={s.id.version}", *requires], repo=None)
         steps += _build_closure(planner, steps, upstream)
     return [(s.file, s.reader) for s in steps if s.file]  # type: ignore[misc]
@@ -99,77 +102,96 @@ def _build_closure(planner: "Planner", steps: "list[Step]", upstream: IndexRepos
 
 def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: int = 8,
          prefix: str = "", progress: Any = None, only_binary: bool = False) -> list[Result]:
+    """Fill the local directory index ``dest`` from ``location``: what is wanted, judged
+    against what the mirror holds, the missing files copied in, then the pages written.
+
+    Under the index's lock; a marker says the pages may be behind the files from the first
+    copy until the pages are written (a killed sync or publish: the next sync rewrites all)."""
     upstream = IndexRepository(location, Settings(prefix=prefix))
-    store = upstream.store
     index = LocalIndex(dest)
-    wanted = {f.filename: (f, reader)
-              for f, reader in _wanted(upstream, location, filters or [], only_binary)}
-    results: list[Result] = []
+    wanted = _wanted(upstream, location, filters or [], only_binary)
     with index.lock():
-        stale = index.interrupted()  # a killed sync or publish: files in, pages maybe not
-        have = index.present()
-        todo = []
-        for name, (f, reader) in sorted(wanted.items()):
-            if name not in have:
-                todo.append((f, reader))
-            elif f.sha256 and have[name] != f.sha256:
-                results.append(Result(name, f.sha256, "failed", f"{name}: the mirror {index.root} "
-                                      f"holds a different file (mirror sha256 {have[name]}, "
-                                      f"upstream sha256 {f.sha256})"))
-            else:
-                results.append(Result(name, have[name], "present"))
+        stale = index.interrupted()
+        todo, results = _judge(wanted, index)
         if not todo and not stale:
             return results
         index.mark()
-        partial = index.partial()
-        if progress:
-            progress.start(len(todo), 0)
-        touched = set()
-
-        def fetch(f: IndexFile, reader: "IndexReader") -> Result:
-            if not f.sha256:
-                raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
-            problem = filename_problem(f.filename)  # checked where the page was read; and here,
-            if problem:                             # before the name becomes a path
-                raise RezwheelError(f"{f.filename!r}: {problem}")
-            tmp = os.path.join(partial, f.filename)
-            kept = store.wheel_path(f.sha256, f.filename)  # an sdist read for its build needs
-            try:
-                if os.path.exists(kept):
-                    shutil.copyfile(kept, tmp)
-                    got = sha256_file(tmp)
-                else:
-                    got = reader.fetch(f, tmp) or sha256_file(tmp)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-            if got != f.sha256:
-                os.unlink(tmp)
-                raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's "
-                                    f"{f.sha256}")
-            index.adopt(tmp, f.filename, f.sha256)
-            return Result(f.filename, f.sha256, "copied")
-
-        try:
-            with threads(jobs, "rezwheel-mirror") as pool:
-                futures = {pool.submit(fetch, f, reader): f for f, reader in todo}
-                for fut in cf.as_completed(futures):
-                    f = futures[fut]
-                    try:
-                        result = fut.result()
-                        touched.add(project_of(f.filename) or "")
-                    except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
-                        result = Result(f.filename, f.sha256, "failed", str(e))
-                    results.append(result)
-                    if progress:
-                        progress.advance(result, 0)
-        except BaseException:  # Ctrl-C: downloads still in flight lose their directory
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+        copied = _copy(todo, index, upstream.store, jobs, progress)
+        results += copied
+        touched = {project_of(r.file) or "" for r in copied if r.status == "copied"}
         index.write_pages(None if stale else touched)
-        shutil.rmtree(partial, ignore_errors=True)
         index.unmark()
         if progress:
             progress.finish()
     return results
+
+
+def _judge(wanted: list[tuple[IndexFile, "IndexReader"]], index: LocalIndex
+           ) -> tuple[list[tuple[IndexFile, "IndexReader"]], list[Result]]:
+    """(what to copy, the results of the rest): a file the mirror holds under the same name is
+    present, or refused when its sha256 differs from upstream's (never overwritten)."""
+    have = index.present()
+    todo, results = [], []
+    for name, (f, reader) in sorted({f.filename: (f, r) for f, r in wanted}.items()):
+        if name not in have:
+            todo.append((f, reader))
+        elif f.sha256 and have[name] != f.sha256:
+            results.append(different_file(name, f.sha256, f"the mirror {index.root}", have[name]))
+        else:
+            results.append(Result(name, have[name], "present"))
+    return todo, results
+
+
+def _copy(todo: list[tuple[IndexFile, "IndexReader"]], index: LocalIndex, store: "Store",
+          jobs: int, progress: Any) -> list[Result]:
+    """Each file copied in side by side (``_copy_one``), a failure a result of its own; the
+    downloads directory goes whatever happens (Ctrl-C: those in flight lose it)."""
+    partial = index.partial()
+    if progress:
+        progress.start(len(todo), 0)
+    results = []
+    try:
+        with threads(jobs, "rezwheel-mirror") as pool:
+            futures = {pool.submit(_copy_one, f, reader, index, partial, store): f
+                       for f, reader in todo}
+            for fut in cf.as_completed(futures):
+                f = futures[fut]
+                try:
+                    result = fut.result()
+                except (RezwheelError, OSError) as e:  # requests' errors are OSErrors
+                    result = Result(f.filename, f.sha256, "failed", str(e))
+                results.append(result)
+                if progress:
+                    progress.advance(result, 0)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return results
+
+
+def _copy_one(f: IndexFile, reader: "IndexReader", index: LocalIndex, partial: str,
+              store: "Store") -> Result:
+    """One file into the mirror: downloaded into ``partial`` (or copied from the store, where
+    an sdist read for its build requirements is kept), checked against upstream's sha256,
+    then adopted (renamed in with its sidecars)."""
+    if not f.sha256:
+        raise RezwheelError(f"{f.filename}: upstream gives no sha256 to verify it against")
+    problem = filename_problem(f.filename)  # checked where the page was read; and here,
+    if problem:                             # before the name becomes a path
+        raise RezwheelError(f"{f.filename!r}: {problem}")
+    tmp = os.path.join(partial, f.filename)
+    kept = store.wheel_path(f.sha256, f.filename)
+    try:
+        if os.path.exists(kept):
+            shutil.copyfile(kept, tmp)
+            got = sha256_file(tmp)
+        else:
+            got = reader.fetch(f, tmp) or sha256_file(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if got != f.sha256:
+        os.unlink(tmp)
+        raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's {f.sha256}")
+    index.adopt(tmp, f.filename, f.sha256)
+    return Result(f.filename, f.sha256, "copied")

@@ -226,7 +226,7 @@ def _decide(group: list[Wheel], existing: dict[str, IndexFile], where: str) -> l
         elif have.sha256 == w.sha256:
             w.result = Result(w.name, w.sha256, "skipped")
         else:
-            w.result = different_file(w, where, have.sha256)
+            w.result = different_file(w.name, w.sha256, where, have.sha256)
     return new
 
 

@@ -8,6 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rezwheel"
+TYPE = "artifactory"  # rezwheel's own rez repository type (``rezplugin.artifactory``)
 
 #: lowest first; a module's layer is its subpackage, or its own name for top-level modules
 LAYERS = [
@@ -16,7 +17,7 @@ LAYERS = [
     {"index", "credentials"},
     {"rezrepo"},
     {"resolve"},
-    {"rezplugin"},  # adapts rez's classes to resolve; the planner finds it through rez's registry
+    {"rezplugin"},  # adapts rez's classes to resolve
     {"convert", "publish", "install", "mirror", "cache", "lock", "export"},
     {"cli", "commandline", "__main__", "rezplugin.command"},
 ]
@@ -57,15 +58,16 @@ def _imports() -> dict[str, set[str]]:
 
 
 def _imports_by_name(call: ast.Call) -> bool:
-    f = call.func
-    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-    return name in ("import_module", "__import__")
+    return _called(call) in ("import_module", "__import__")
 
 
 def _unit(module: str) -> str:
-    """The subpackage a module belongs to, or the module itself at the top."""
+    """The subpackage a module belongs to, or the module itself at the top or when LAYERS
+    places it alone (``rezplugin.command`` is a command line, not the repository plugin)."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 else module
+    alone = ".".join(parts[1:])
+    return alone if any(alone in names for names in LAYERS) else parts[1] if len(parts) > 1 \
+        else module
 
 
 def _layer(module: str) -> int:
@@ -82,6 +84,30 @@ def test_every_module_imports_only_its_layer_or_lower_ones():
     upward = sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps
                     if _layer(b) > _layer(a))
     assert upward == []
+
+
+def test_no_layer_below_the_plugin_looks_it_up_in_rez_registry():
+    """rez's plugin registry is an import by another name: a module below ``rezplugin`` that
+    finds rezwheel's own repository type there (``get_plugin_class(..., "artifactory")``)
+    depends on the plugin as surely as by importing it (the flows hand down what is needed)."""
+    below = _layer("rezwheel.rezplugin")
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        module = _module(path)
+        if _layer(module) >= below:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and _called(node) == "get_plugin_class":
+                named = node.args[1:] + [k.value for k in node.keywords]
+                if not named or not all(isinstance(a, ast.Constant) and a.value != TYPE
+                                        for a in named):  # ours, or a name it cannot read
+                    found.append(f"{module}:{node.lineno}")
+    assert found == []
+
+
+def _called(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
 
 def test_no_import_cycles_between_modules_or_subpackages():

@@ -65,8 +65,7 @@ class Artifact:
     path: str
     zip: zipfile.ZipFile
     source: "WheelSource"
-    definition_text: str
-    definition: dict
+    definition: rezdef.Definition  # the embedded rez-package.py: its text and what it says
     layout: Layout
 
     def records(self) -> "dict[str, Record]":
@@ -83,7 +82,7 @@ class Artifact:
             "rez_version": lay.rez_version, "variant_index": lay.variant_index,
             "variant_requires": list(lay.variant_requires), "wheel_version": str(version),
             "build": build[0] if build else None, "tags": sorted(str(t) for t in tags),
-            "requires": [str(r) for r in self.definition.get("requires") or []],
+            "requires": self.definition.requires,
             "payload": {"files": len(lay.files), "symlinks": len(lay.links),
                         "empty_dirs": len(lay.dirs),
                         "bytes": sum(i.file_size for i in self.zip.infolist()
@@ -334,17 +333,16 @@ def open_artifact(path: str, verify_record: bool = True,
             _check_payload_hashes(source, zf, path)
         text = source.read_dist_info(DEFINITION)
         label = f"{path}:{dist_info}/{DEFINITION}"
-        if known is not None and text == known.text:
-            definition = dict(known.data)
+        if known is not None and text == known.text:  # a copy: restore may add to its data
+            definition = rezdef.Definition(text, dict(known.data))
         else:
-            definition = rezdef.parse(text, label)
-            rezdef.check_identity(definition, label)
+            definition = rezdef.Definition.read(text, label)
         layout = Layout.from_json(source.read_dist_info(LAYOUT), path)
-        _check_layout(zf, layout, definition, path, dist_info)
+        _check_layout(zf, layout, definition.data, path, dist_info)
     except BaseException:
         zf.close()
         raise
-    return Artifact(path, zf, source, text, definition, layout)
+    return Artifact(path, zf, source, definition, layout)
 
 
 def _check_payload_hashes(source: WheelSource, zf: zipfile.ZipFile, path: str) -> None:

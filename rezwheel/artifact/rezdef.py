@@ -145,6 +145,22 @@ class Definition:
     def version(self) -> str:
         return str(self.data.get("version", "") or "")
 
+    @property
+    def requires(self) -> list[str]:
+        """The package's own requires (each variant adds ``variant_requires``)."""
+        return [str(r) for r in self.data.get("requires") or []]
+
+    def variant_requires(self, index: Optional[int]) -> list[str]:
+        """What variant ``index`` adds to the requires (None, a package without variants:
+        nothing). ``index`` is one of the definition's variants (rez chose it from them)."""
+        if index is None:
+            return []
+        return [str(r) for r in (self.data.get("variants") or [])[index]]
+
+    def variant_subpath(self, index: Optional[int]) -> str:
+        """Where rez looks for variant ``index`` under the package directory."""
+        return variant_subpath(self.data, index)
+
 
 def parse(text: str, filename: str) -> dict:
     """Definition data from text, refusing anything the serializer would not have written.

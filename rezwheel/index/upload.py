@@ -266,7 +266,7 @@ class Uploader:
 
     def _judge(self, w: Wheel, found: str, status: str) -> Result:
         if found and found != w.sha256:
-            return different_file(w, self.where, found)
+            return different_file(w.name, w.sha256, self.where, found)
         return Result(w.name, w.sha256, status)
 
 

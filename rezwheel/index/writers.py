@@ -70,11 +70,12 @@ class Wheel:
         return self._metadata
 
 
-def different_file(w: Wheel, where: str, have: Optional[str]) -> Result:
-    """The refusal when ``where`` holds another file under ``w``'s name: never overwritten."""
-    return Result(w.name, w.sha256, "failed",
-                  f"{w.name}: {where} already holds a different file under this name "
-                  f"(index sha256 {have or 'unknown'}, new sha256 {w.sha256})")
+def different_file(name: str, sha256: str, where: str, have: Optional[str]) -> Result:
+    """The refusal when ``where`` holds another file (sha256 ``have``) under the name of the
+    one coming in (``sha256``): never overwritten (publish, upload and mirror sync alike)."""
+    return Result(name, sha256, "failed",
+                  f"{name}: {where} already holds a different file under this name "
+                  f"(index sha256 {have or 'unknown'}, new sha256 {sha256})")
 
 
 @dataclass

@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from packaging.requirements import Requirement as PipRequirement
 from packaging.utils import canonicalize_name
@@ -82,9 +82,16 @@ class Planner:
 
     def __init__(self, indexes: "list[str] | list[IndexRepository]", target: rezpip.Target,
                  prefix: str = "", store: Optional[str] = None, explicit_python: bool = False,
-                 force: bool = False, only_binary: bool = False, build: bool = True) -> None:
+                 force: bool = False, only_binary: bool = False, build: bool = True, *,
+                 bind: Callable[["IndexRepository"], str], unbind: Callable[[str], None]
+                 ) -> None:
         """``indexes``: locations (URLs, directories, configured names), or index repositories
-        already open (a mirror's upstream, whose pages its caller has read)."""
+        already open (a mirror's upstream, whose pages its caller has read).
+
+        ``bind``/``unbind``: the plugin's (``rezplugin.artifactory``), given by the flow that
+        plans: ``bind`` makes an index repository rez's repository at the package path it
+        returns, ``unbind`` gives rez back what that path held. The plugin sits above this
+        layer, so the planner is handed them rather than finding the plugin itself."""
         if not indexes:
             raise RezwheelError("no index given (--index URL|NAME|DIR)")
         self.target = target
@@ -102,19 +109,17 @@ class Planner:
                       for i in indexes]
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
         self.last_chosen: set[VariantId] = set()
-        self._bound: list[str] = []  # package paths bound to rez (``package_paths``)
+        self._bind, self._unbind = bind, unbind
+        #: package path bound to rez (``package_paths``) -> the index repository it reads
+        self._bound: dict[str, "IndexRepository"] = {}
 
     def close(self) -> None:
         if self._builds is not None:  # a guess pip did not confirm is not waited for
             self._builds.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
-        if self._bound:
-            from rez.plugin_managers import plugin_manager
-
-            repository = plugin_manager.get_plugin_class("package_repository", "artifactory")
-            for path in self._bound:
-                repository.unbind(path)
-            self._bound = []
+        for path in self._bound:
+            self._unbind(path)
+        self._bound = {}
 
     def __enter__(self) -> "Planner":
         return self
@@ -341,8 +346,8 @@ class Planner:
         self.last_chosen = {VariantId(v.name, str(v.version), v.index) for v in variants}
         steps = []
         for v in variants:
-            if v.repository.name() == "artifactory":
-                index = v.repository.index
+            index = self._bound.get(str(v.repository))  # rez names a repository type@location
+            if index is not None:
                 indices = range(len(v.parent.variants or [])) if all_variants and v.index \
                     is not None else [v.index]
                 for i in indices:
@@ -358,14 +363,11 @@ class Planner:
 
     def package_paths(self) -> list[str]:
         """The package paths of the indexes for rez's solver: rez's own ``artifactory``
-        repository type (found through rez's plugin registry, as for ``packages_path``)
-        reading through this planner's IndexRepository instances, so one set of page reads
-        serves planning and solving. ``close`` gives rez back what those paths held."""
+        repository type (``bind``, given to the planner) reading through this planner's
+        IndexRepository instances, so one set of page reads serves planning and solving.
+        ``close`` gives rez back what those paths held."""
         if not self._bound:
-            from rez.plugin_managers import plugin_manager
-
-            repository = plugin_manager.get_plugin_class("package_repository", "artifactory")
-            self._bound = [repository.bind(r) for r in self.repos]
+            self._bound = {self._bind(r): r for r in self.repos}
         return list(self._bound)
 
     def _scratch(self) -> list[str]:
@@ -411,10 +413,10 @@ class Planner:
     def _ours_step(self, index: "IndexRepository", vid: VariantId, repo: Optional[str]) -> Step:
         f = index.file_for_variant(vid)
         definition = index.definition(vid.name, vid.version)
-        data = definition.data if definition else {}
         root = fsrepo.variant_root(repo or "", vid.name, vid.version,
-                                   rezdef.variant_subpath(data, vid.index))
-        present = bool(repo) and fsrepo.is_installed(repo, data, vid.index)
+                                   definition.variant_subpath(vid.index) if definition else "")
+        present = bool(repo) and fsrepo.is_installed(repo, definition.data if definition else {},
+                                                     vid.index)
         return Step(vid, "rezwheel", f, root, "present" if present else "install", index.reader,
                     definition)
 

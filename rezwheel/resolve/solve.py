@@ -124,7 +124,8 @@ def as_rez(w: Wanted, family: str) -> str:
 def skip_context_cleanup() -> None:
     """Unregister rez's exit hook, which imports ``rez.resolved_context`` (0.2 s: pydot,
     pyparsing) to clear the temporary directories of contexts, when no context can exist: the
-    module was never imported. Called once rez has solved (``lock``, ``rezwheel install``)."""
+    module was never imported. Called once rez has solved (``lock.resolve``,
+    ``install.install``)."""
     import atexit
 
     util = sys.modules.get("rez.util")

@@ -201,7 +201,7 @@ class Store:
                 try:
                     with open_artifact(wheel, verify_record=False) as art:
                         extract(art, new)
-                        text = art.definition_text
+                        text = art.definition.text
                 except InvalidWheelError:
                     if digest is not None and digest() != sha:
                         raise _NotThisWheel from None  # a bad copy, not a bad wheel

@@ -5,8 +5,9 @@ A thin adapter in the shape of rez's in-memory repository: rez resources on one 
 ``rezwheel.resolve.packages.IndexRepository`` on the other. This module imports nothing heavy (rez
 loads every repository plugin on start, and one that fails to import breaks all of them); the
 library is imported the first time a repository of this type is used. The library's own solves
-(install, mirror) hand rez the ``IndexRepository`` they planned with (``package_path``), so
-planning and solving read each page and definition once.
+(install, mirror, lock) hand rez the ``IndexRepository`` they planned with: their flows give
+the planner this module's ``bind``/``unbind``, so planning and solving read each page and
+definition once.
 """
 
 from __future__ import annotations
@@ -158,19 +159,6 @@ class ArtifactoryPackageRepository(PackageRepository):
     @classmethod
     def name(cls) -> str:
         return TYPE
-
-    @staticmethod
-    def bind(index: "IndexRepository") -> str:
-        """This module's ``bind``, where the library's own solves can reach it: the planner
-        (``resolve.planner``) sits below the plugin and may not import it
-        (``tests/test_layers.py``), so it finds this class through rez's plugin registry."""
-        return bind(index)
-
-    @staticmethod
-    def unbind(path: str) -> None:
-        """This module's ``unbind``, reached like ``bind``: the planner gives rez back what
-        its package paths held."""
-        unbind(path)
 
     def __init__(self, location: str, resource_pool: Any,
                  index: Optional["IndexRepository"] = None) -> None:

@@ -183,7 +183,7 @@ def _check_expected(art: Artifact, expect: Expected, path: str) -> None:
     if art.layout.id != expect.id:
         raise InstallError(f"{os.path.basename(path)}: holds {art.layout.id}, the index listed "
                            f"it as {expect.id}; refused")
-    if expect.definition is not None and art.definition_text != expect.definition.text:
+    if expect.definition is not None and art.definition.text != expect.definition.text:
         raise InstallError(f"{os.path.basename(path)}: the definition served by the index differs "
                            "from the wheel's own rez-package.py; refused")
 
@@ -191,7 +191,7 @@ def _check_expected(art: Artifact, expect: Expected, path: str) -> None:
 def _install(art: Artifact, repo: str, force: bool) -> Installed:
     """Present when this definition and variant are there; a different definition of the
     package is refused unless ``force`` (then replaced, dropping its other variants)."""
-    layout, data = art.layout, art.definition
+    layout, data = art.layout, art.definition.data
     pkg_dir = fsrepo.package_dir(repo, layout.rez_name, layout.rez_version)
     root = os.path.join(pkg_dir, layout.subpath) if layout.subpath else pkg_dir
     state, existing = fsrepo.installed_state(repo, data, layout.variant_index)

@@ -3,7 +3,8 @@ root compared as a tree, rewritten wheels, and a host's repository.
 
 Fixtures live in ``tests/conftest.py``; servers in ``helpers.servers`` (pypiserver, devpi),
 ``helpers.artifactory`` (the Artifactory fixture) and ``helpers.realdists`` (real projects,
-pinned); the small projects built for the install and mirror tests in ``helpers.projects``.
+pinned); the small projects built for the install and mirror tests in ``helpers.projects``;
+the hostile tests' token and wheel names in ``helpers.hostile``.
 Test modules import from here, never from each other.
 """
 

@@ -23,11 +23,10 @@ from urllib.parse import quote
 import pytest
 
 from helpers import BIN, env as clean_env
+from helpers.hostile import BASE, RELFAM, TOKEN
 
 from .harness import Index, Server
 
-TOKEN = "CANARY-TOKEN-3f9a7e1c0b5d"
-TOKEN_PREFIX = TOKEN  # what every plain or quoted form contains
 
 
 def secret_forms(token: str = TOKEN) -> list[str]:
@@ -191,11 +190,6 @@ def rogue(_servers):
     _servers[1].reset()
 
 
-RELFAM = ["relfam-1.0-py3-none-any.whl", "relfam-1.0.0-py3-none-any.whl",
-          "relfam-1.0.0+rc.1-py3-none-any.whl", "relfam-1.0.1-py3-none-any.whl"]
-PYUTIL = "pyutil-1.2.0-py3-none-any.whl"
-BASE = ["python-3.11-py3-none-any.whl", "python-3.9-py3-none-any.whl", PYUTIL,
-        "sitedata-2023+x0.2e3031-py3-none-any.whl"]
 
 
 @pytest.fixture()

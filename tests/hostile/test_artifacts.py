@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PYUTIL
+from helpers.hostile import PYUTIL
 from .harness import Index, declare_size, definition_of, forge, plain_wheel
 
 MULTI = "multitool-2.1.0-cp311-cp311-linux_x86_64.whl"

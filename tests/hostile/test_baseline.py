@@ -1,6 +1,6 @@
 """The harness serves a valid index: every entry point works against it before any tampering."""
 
-from .conftest import RELFAM, TOKEN
+from helpers.hostile import RELFAM, TOKEN
 
 
 def test_valid_index_works_everywhere(run, index, srv, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import RELFAM, TOKEN
+from helpers.hostile import RELFAM, TOKEN
 from .harness import Index, Reply, redirect
 
 NEWEST = "relfam-1.0.1-py3-none-any.whl"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import RELFAM
+from helpers.hostile import RELFAM
 from .harness import Index, definition_of, forge
 
 NEWEST = "relfam-1.0.1-py3-none-any.whl"

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import BIN
 
-from .conftest import RELFAM
+from helpers.hostile import RELFAM
 from .harness import (HTML, Index, Reply, broken_chunked, drip, drip_headers, lying_length,
                       sha256, streamed, throttled)
 

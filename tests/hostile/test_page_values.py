@@ -4,7 +4,7 @@ page still works, and nothing is written outside the store / repository / mirror
 
 import pytest
 
-from .conftest import RELFAM
+from helpers.hostile import RELFAM
 from .harness import Index, Reply
 
 NEWEST = "relfam-1.0.1-py3-none-any.whl"

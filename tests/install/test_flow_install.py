@@ -1,11 +1,10 @@
-"""The install and cache flows called in-process (``rezwheel.install.install``,
-``rezwheel.cache``), with the repository side below them (``fsrepo.put_variant``,
-``fsrepo.is_installed``), the store's ``extract`` callable and the atomic writer; plus the
-package's import graph, which must have no cycle."""
+"""The install flow called in-process (``rezwheel.install.install``), with the repository
+side below it (``fsrepo.put_variant``, ``fsrepo.is_installed``). The store and cache flow are
+in tests/plugin/test_flow_resolve.py, the atomic writer in tests/test_atomic.py, the import
+graph in tests/test_layers.py."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import hashlib
 import os
@@ -17,8 +16,6 @@ import pytest
 
 from helpers import copy_samples, publish_local
 
-from rezwheel import cache
-from rezwheel.atomic import AtomicFile, atomic_dir, atomic_write
 from rezwheel.install import install
 from rezwheel.resolve.store import Store
 from rezwheel.resolve.wanted import Asked, parse
@@ -181,123 +178,6 @@ def test_one_installed_check_for_both_kinds(tmp_path):
                                    None)
 
 
-# -- the store's extract callable, and the cache flow
-def test_store_localizes_with_the_extract_it_is_given_and_cache_prunes(built, tmp_path):
-    from rezwheel.hashing import sha256_file
-    from rezwheel.rezrepo.restore import restore_variant
-
-    _, wheels = built
-    store = Store(str(tmp_path / "store"))
-    names = ["pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl"]
-    extracted = []
-
-    def extract(art, root):
-        extracted.append(art.rez_name)
-        restore_variant(art, root)
-
-    for name in names:
-        sha = sha256_file(wheels[name])
-        root = store.localize(sha, name, lambda dest, n=name: _copy(wheels[n], dest), extract)
-        assert os.path.isdir(root) and root == store.root_path(sha)
-        assert store.localize(sha, name, lambda dest: None, extract) == root  # once
-    assert extracted == ["pyutil", "tabulate"]
-
-    listed = cache.ls(store)
-    assert sorted(e.file for e in listed) == names
-    assert all(e.wheel_bytes > 0 and e.root_bytes > 0 for e in listed)
-    assert list(listed[0].as_json()) == ["sha256", "file", "wheel_bytes", "root_bytes", "used"]
-    assert cache.verify(store).as_json() == {"verified": 2, "failed": []}
-
-    damaged = store.wheel_path(listed[0].sha256, listed[0].file)
-    os.chmod(damaged, 0o644)
-    with open(damaged, "ab") as fh:
-        fh.write(b"x")
-    verified = cache.verify(store)
-    assert verified.ok == 1 and len(verified.failed) == 1 and damaged in verified.failed[0]
-
-    assert cache.prune(store, older_than=1).tried == []  # both used just now
-    os.utime(store.root_path(listed[0].sha256), (0, 0))
-    report = cache.prune(store, keep_last=1)
-    assert [(p.name, p.removed) for p in report.tried] == [(listed[0].file, True)]
-    assert (report.removed, report.kept) == (1, 1)
-    with store.lock(listed[1].sha256):  # in use: never removed
-        report = cache.prune(store)
-    assert [(p.name, p.removed) for p in report.tried] == [(listed[1].file, False)]
-    assert [e.file for e in cache.ls(store)] == [listed[1].file]
-
-
-def _copy(src: str, dest: str) -> None:
-    with open(src, "rb") as a, open(dest, "wb") as b:
-        b.write(a.read())
-
-
-# -- the atomic writer
-def test_atomic_file_is_all_or_nothing(tmp_path):
-    target = tmp_path / "d" / "f"
-    atomic_write(str(target), b"one")
-    with pytest.raises(RuntimeError):
-        with AtomicFile(str(target)) as tmp:
-            Path(tmp).write_bytes(b"two")
-            raise RuntimeError("killed half-way")
-    assert target.read_bytes() == b"one" and os.listdir(target.parent) == ["f"]
-    with AtomicFile(str(target), mode=0o600) as tmp:
-        Path(tmp).write_bytes(b"two")
-    assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == 0o600
-
-
-def test_atomic_dir_keeps_a_copy_made_meanwhile(tmp_path):
-    target = tmp_path / "built"
-    with atomic_dir(str(target)) as new:
-        os.makedirs(new)
-        Path(new, "mine").write_text("1")
-    assert os.listdir(target) == ["mine"]
-    with atomic_dir(str(target)) as new:  # another process was first: its copy stays
-        os.makedirs(new)
-        Path(new, "theirs").write_text("2")
-    assert os.listdir(target) == ["mine"] and os.listdir(tmp_path) == ["built"]
-    with pytest.raises(RuntimeError):
-        with atomic_dir(str(tmp_path / "other")) as new:
-            os.makedirs(new)
-            raise RuntimeError
-    assert os.listdir(tmp_path) == ["built"]
-
-
-# -- layering
-def test_no_import_cycles():
-    """Every module's imports, inside functions too and by name (``importlib``), form no
-    cycle: the store does not import a mission step, the planner does not import install."""
-    root = Path(__file__).resolve().parent.parent / "rezwheel"
-    modules = {}
-    for p in root.rglob("*.py"):
-        name = ".".join(("rezwheel", *p.relative_to(root).with_suffix("").parts))
-        modules[name.removesuffix(".__init__")] = p
-    graph = {}
-    for name, p in modules.items():
-        found = set()
-        for node in ast.walk(ast.parse(p.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                found.add(node.value)  # importlib.import_module("rezwheel....")
-        graph[name] = {m for m in found if m in modules and m != name}
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            m = todo.pop()
-            if m == goal:
-                return True
-            if m not in seen:
-                seen.add(m)
-                todo.extend(graph[m])
-        return False
-
-    cycles = sorted((a, b) for a in graph for b in graph[a] if reaches(b, a))
-    assert cycles == []
-
-
 def test_host_requests_are_never_looked_up_on_an_index(built, artifactory, monkeypatch,
                                                        tmp_path):
     """``python-3.11`` is rez's host package, not the PyPI project ``python-3-11``: planning
@@ -305,11 +185,12 @@ def test_host_requests_are_never_looked_up_on_an_index(built, artifactory, monke
     from helpers import ARTIFACTORY_TOKENS
     from rezwheel.resolve.planner import Planner
     from rezwheel.resolve.wanted import Asked, parse
+    from rezwheel.rezplugin.artifactory import bind, unbind
     from rezwheel.rezrepo.rezpip import Target
 
     monkeypatch.setenv("REZWHEEL_TOKEN", ARTIFACTORY_TOKENS[0])
     monkeypatch.setenv("REZWHEEL_STORE", str(tmp_path / "store"))
-    with Planner([artifactory.url], Target.current("3.11")) as planner:
+    with Planner([artifactory.url], Target.current("3.11"), bind=bind, unbind=unbind) as planner:
         planner.classify(Asked([parse("python-3.11"), parse("platform-linux")]), [])
     asked = [p for _, p in artifactory.log]
     assert not [p for p in asked if "python" in p or "platform" in p], asked

@@ -1,16 +1,13 @@
-"""The mirror and lock flows in-process (``mirror.sync``, ``lock.resolve`` + ``lock.write``):
-what the CLI tests show through a subprocess, here as library calls a pipeline can make."""
+"""The mirror flow in-process (``mirror.sync``): what the CLI tests show through a subprocess,
+here as library calls a pipeline can make (the lock flow's: tests/lock/test_flow_lock.py)."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
 from helpers import copy_samples, publish_local
-
-PY = "%d.%d" % sys.version_info[:2]
 
 
 @pytest.fixture(scope="module")
@@ -77,22 +74,3 @@ def test_a_killed_writer_s_marker_makes_the_next_sync_write_every_page(upstream,
     assert {r.status for r in sync(str(index), str(mirror))} == {"present"}
     assert {p: p.read_text() for p in pages} == text
     assert not (mirror / marker).exists()
-
-
-@pytest.mark.skipif(PY != "3.11" or sys.platform != "linux",
-                    reason="the samples' compiled variants are CPython 3.11 on Linux")
-def test_lock_ties_each_resolved_variant_to_its_wheel(upstream, tmp_path):
-    import tomllib
-
-    from rezwheel.lock import resolve, write
-
-    index, files = upstream
-    resolved = resolve(["pyutil", "python-3.11"], [str(index)], python="3.11",
-                       store=str(tmp_path / "store"))
-    assert write(resolved, str(tmp_path / "pylock.toml")) == "pylock"
-    lock = tomllib.loads((tmp_path / "pylock.toml").read_text(encoding="utf-8"))
-    assert lock["created-by"] == "rezwheel"
-    wheels = {w["name"] for p in lock["packages"] for w in p.get("wheels", [])}
-    assert wheels and wheels <= set(files)
-    assert any(p["name"] == "pyutil" for p in lock["packages"])
-    assert not os.path.exists(tmp_path / "store" / "wheels")  # no payload downloaded

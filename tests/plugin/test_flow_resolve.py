@@ -143,7 +143,10 @@ def test_plan_steps_carry_identity_file_reader_and_definition(index_dir, tmp_pat
 
     target = tmp_path / "repo"
     target.mkdir()
-    with Planner([str(index_dir)], Target.current(), store=str(tmp_path / "store")) as planner:
+    from rezwheel.rezplugin.artifactory import bind, unbind
+
+    with Planner([str(index_dir)], Target.current(), store=str(tmp_path / "store"), bind=bind,
+                 unbind=unbind) as planner:
         steps = planner.plan(["shotbundle"], str(target))
         ours = [s for s in steps if s.kind == "rezwheel"]
         assert {s.package for s in ours} >= {"shotbundle-3.0", "pyutil-1.2.0", "sitedata-2023.01"}
@@ -172,3 +175,57 @@ def test_a_local_index_may_be_named_by_its_simple_directory(index_dir, tmp_path)
     for given in (f"{index_dir}/simple", f"file://{index_dir}/simple/"):
         repo = IndexRepository(given, Settings(store=str(tmp_path / "store")))
         assert repo.versions("pyutil"), given
+
+
+# -- the store's extract callable, and the cache flow (the store is the plugin's)
+def test_store_localizes_with_the_extract_it_is_given_and_cache_prunes(index_dir, tmp_path):
+    """The store is the plugin's: it extracts with the callable it is given, once; the cache
+    flow (``rezwheel.cache``) lists, verifies and prunes it, never an entry in use."""
+    from rezwheel import cache
+    from rezwheel.hashing import sha256_file
+    from rezwheel.resolve.store import Store
+    from rezwheel.rezrepo.restore import restore_variant
+
+    wheels = {p.name: str(p) for p in (index_dir / "files").glob("*.whl")}
+    store = Store(str(tmp_path / "store"))
+    names = ["pyutil-1.2.0-py3-none-any.whl", "tabulate-0.9.0-py3-none-any.whl"]
+    extracted = []
+
+    def extract(art, root):
+        extracted.append(art.rez_name)
+        restore_variant(art, root)
+
+    for name in names:
+        sha = sha256_file(wheels[name])
+        root = store.localize(sha, name, lambda dest, n=name: _copy(wheels[n], dest), extract)
+        assert os.path.isdir(root) and root == store.root_path(sha)
+        assert store.localize(sha, name, lambda dest: None, extract) == root  # once
+    assert extracted == ["pyutil", "tabulate"]
+
+    listed = cache.ls(store)
+    assert sorted(e.file for e in listed) == names
+    assert all(e.wheel_bytes > 0 and e.root_bytes > 0 for e in listed)
+    assert list(listed[0].as_json()) == ["sha256", "file", "wheel_bytes", "root_bytes", "used"]
+    assert cache.verify(store).as_json() == {"verified": 2, "failed": []}
+
+    damaged = store.wheel_path(listed[0].sha256, listed[0].file)
+    os.chmod(damaged, 0o644)
+    with open(damaged, "ab") as fh:
+        fh.write(b"x")
+    verified = cache.verify(store)
+    assert verified.ok == 1 and len(verified.failed) == 1 and damaged in verified.failed[0]
+
+    assert cache.prune(store, older_than=1).tried == []  # both used just now
+    os.utime(store.root_path(listed[0].sha256), (0, 0))
+    report = cache.prune(store, keep_last=1)
+    assert [(p.name, p.removed) for p in report.tried] == [(listed[0].file, True)]
+    assert (report.removed, report.kept) == (1, 1)
+    with store.lock(listed[1].sha256):  # in use: never removed
+        report = cache.prune(store)
+    assert [(p.name, p.removed) for p in report.tried] == [(listed[1].file, False)]
+    assert [e.file for e in cache.ls(store)] == [listed[1].file]
+
+
+def _copy(src: str, dest: str) -> None:
+    with open(src, "rb") as a, open(dest, "wb") as b:
+        b.write(a.read())
