@@ -161,6 +161,13 @@ class Definition:
         """Where rez looks for variant ``index`` under the package directory."""
         return variant_subpath(self.data, index)
 
+    @property
+    def localize_never(self) -> bool:
+        """The package asks to be used where it is, never copied into a store
+        (``rezwheel = {"localize": "never"}``: licensed or site-bound payloads)."""
+        extra = self.data.get("rezwheel")
+        return isinstance(extra, dict) and extra.get("localize") == "never"
+
 
 def parse(text: str, filename: str) -> dict:
     """Definition data from text, refusing anything the serializer would not have written.

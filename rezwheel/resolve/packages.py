@@ -278,7 +278,7 @@ class IndexRepository:
             return None
         if d.name != rez_name:
             warn_once(f"rezwheel: skipping {rez_name}-{rez_version}: its definition "
-                      f"names {d.data.get('name')!r}")
+                      f"names {d.name!r}")
             return None
         return d
 
@@ -304,7 +304,7 @@ class IndexRepository:
         if vid.index is None:
             return v.files[0]
         d = self.definition(vid.name, vid.version)
-        requires = [str(r) for r in (d.data if d else {}).get("variants", [])[vid.index]]
+        requires = d.variant_requires(vid.index) if d else []
         for f in v.files:
             _, _, build, tags = parse_wheel_filename(f.filename)
             if build:
@@ -327,7 +327,7 @@ class IndexRepository:
         """The variant's root on disk: extracted into the store, or a site path for packages
         that ask never to be localized (``rezwheel = {"localize": "never"}``)."""
         d = self.definition(vid.name, vid.version)
-        if ((d.data if d else {}).get("rezwheel") or {}).get("localize") == "never":
+        if d is not None and d.localize_never:
             base = os.path.join(self.settings.site_path or "", vid.name, vid.version)
             root = os.path.join(base, subpath) if subpath else base
             if not self.settings.site_path or not os.path.isdir(root):
