@@ -45,6 +45,18 @@ def _platform_tag(platform: Optional[str], arch: Optional[str], linux_tag: str) 
     return None
 
 
+def names_variant(tags: Iterable[Any], requires: Iterable[str]) -> bool:
+    """Whether a wheel's tags are the ones ``variant_tags`` gives a variant with ``requires``
+    (pure or compiled, for whichever Linux flavour it was named): how a resolver finds again
+    the file convert made, by the same rule, from the page's file name alone."""
+    names = {str(t) for t in tags}
+    flavours = {"linux"} | {t.platform[:-len(a) - 1] for t in tags for a in set(_ARCH.values())
+                            if "linux" in t.platform and t.platform.endswith("_" + a)}
+    requires = list(requires)
+    return any(str(variant_tags(requires, compiled, flavour)) in names
+               for flavour in sorted(flavours) for compiled in (False, True))
+
+
 @functools.lru_cache(maxsize=8192)
 def parse_requirement(request: str) -> Any:
     """rez's ``Requirement`` of a request string, parsed once per run (a repository repeats

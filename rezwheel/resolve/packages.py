@@ -293,10 +293,10 @@ class IndexRepository:
     def file_for_variant(self, vid: VariantId) -> IndexFile:
         """The file that holds a variant. Convert names a variant's file by a build tag (the
         variant index) where tags would not tell the variants apart, else by the tags of the
-        variant's requires alone: those are computed again here from the definition rez
-        resolved with (the file name is all the page gives; the layout map naming the index is
-        inside the wheel, a read per file)."""
-        from rezwheel.artifact.tags import variant_tags
+        variant's requires alone (``tags.names_variant``, convert's own rule, applied to the
+        definition rez resolved with: the file name is all the page gives; the layout map
+        naming the index is inside the wheel, a read per file)."""
+        from rezwheel.artifact.tags import names_variant
 
         v = self.versions(vid.name).get(vid.version)
         if v is None:
@@ -311,8 +311,7 @@ class IndexRepository:
                 if build[0] == vid.index:
                     return f
                 continue
-            names = {str(t) for t in tags}
-            if any(str(variant_tags(requires, compiled)) in names for compiled in (False, True)):
+            if names_variant(tags, requires):
                 return f
         raise RezwheelError(f"{vid.package}: no file on {redact(self.location)} for variant "
                             f"{vid.index} {requires}")

@@ -120,6 +120,22 @@ def test_variant_file_and_localize(index_dir, tmp_path):
     assert repo.localize(vid, None) == root  # the second time: the root as it is
 
 
+def test_variant_files_named_for_another_linux_flavour_are_found(tmp_path):
+    """A variant converted with another Linux tag (``manylinux_2_28_x86_64``, not
+    ``linux_x86_64``) is still found on the page by the rule convert named it with."""
+    from rezwheel.convert import convert_paths
+
+    src = copy_samples(tmp_path / "src")
+    report = convert_paths([str(src / "multitool")], str(tmp_path / "out"),
+                           linux_tag="manylinux_2_28")
+    made = {c.id.index: os.path.basename(c.file) for c in report.converted}
+    assert all("manylinux_2_28_x86_64" in f for f in made.values()), made
+    publish_local([c.file for c in report.converted], tmp_path / "index")
+    repo = _repo(tmp_path / "index", tmp_path)
+    assert {i: repo.file_for_variant(VariantId("multitool", "2.1.0", i)).filename
+            for i in made} == made
+
+
 def test_plugin_reads_through_the_planner_index(index_dir, tmp_path):
     from rez.package_repository import package_repository_manager
 
