@@ -147,9 +147,9 @@ def put(step: Step, path: str, repo: str, force: bool = False) -> None:
         _check_plain(path, step)
         rezpip.install_plain(path, repo, step.data or {})
         return
-    from rezwheel.rezrepo.restore import Expected, install_wheel
+    from rezwheel.rezrepo.restore import Expected, restore_wheel
 
-    install_wheel(path, repo, force=force, expect=Expected(step.id, step.definition))
+    restore_wheel(path, repo, force=force, expect=Expected(step.id, step.definition))
 
 
 def install_file(path: str, repo: str, target: rezpip.Target, force: bool = False,
@@ -186,9 +186,9 @@ def install_file(path: str, repo: str, target: rezpip.Target, force: bool = Fals
         root = fsrepo.variant_root(repo, lay.rez_name, lay.rez_version, lay.subpath or "")
         status = "present" if present else "install"
         return Done(_file_step(path, sha, "rezwheel", lay.id, root, status), status)
-    from rezwheel.rezrepo.restore import install_wheel
+    from rezwheel.rezrepo.restore import restore_wheel
 
-    r = install_wheel(path, repo, force=force)
+    r = restore_wheel(path, repo, force=force)
     return Done(_file_step(path, sha, "rezwheel", r.id, r.root, r.status), r.status)
 
 

@@ -164,7 +164,7 @@ def _write_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: FileEntry, 
     return h.digest(), size
 
 
-def install_wheel(path: str, repo: str, force: bool = False,
+def restore_wheel(path: str, repo: str, force: bool = False,
                   expect: Optional[Expected] = None) -> Installed:
     """Restore one artifact's variant into the rez repository ``repo``."""
     from rezwheel.artifact.reader import open_artifact
