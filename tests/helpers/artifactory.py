@@ -362,6 +362,10 @@ class _Handler(ServerHandler):
 
 class _RequestHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
+    # wsgiref sends the headers and the body in separate writes: with Nagle's algorithm on,
+    # every keep-alive answer waited ~40 ms for the client's delayed ACK, which no real server
+    # (Artifactory's Tomcat sets TCP_NODELAY) makes a client wait
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):  # quiet tests
         pass
