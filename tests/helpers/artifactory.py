@@ -396,6 +396,10 @@ class _RequestHandler(WSGIRequestHandler):
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address):  # a client that went away is no error
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
 
 def serve(app: Artifactory) -> tuple[str, "_Server"]:
     """Start the app on 127.0.0.1 with an ephemeral port; returns (base URL, server)."""
