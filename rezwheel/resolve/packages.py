@@ -377,7 +377,7 @@ def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion
     for f in files:
         try:
             name, version, _, _ = parse_wheel_filename(f.filename)
-            rez_version = naming.pep440_to_rez(str(version))
+            rez_version = _rez_version(str(version))
             _version_key(rez_version)
         except Exception:  # not a wheel of ours: a foreign file on a shared index
             continue
@@ -385,6 +385,13 @@ def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion
             continue
         by_version.setdefault(rez_version, IndexVersion(rez_version, [], project)).files.append(f)
     return by_version
+
+
+@functools.lru_cache(maxsize=4096)
+def _rez_version(pep440: str) -> str:
+    """``naming.pep440_to_rez``, once per version string (families share their version
+    numbers: a page of twenty files holds ten, and the next family the same ten)."""
+    return naming.pep440_to_rez(pep440)
 
 
 def _is_sdist(filename: str, project: str) -> bool:
