@@ -108,6 +108,7 @@ class HttpReader:
         self._lock = threading.Lock()
         self._serial_lock = threading.Lock()
         self._serial: Optional[list] = None  # [the index's serial or None], once asked
+        self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
 
     def allow(self, url: str) -> bool:
         from rezwheel.index.http import origin
@@ -160,14 +161,45 @@ class HttpReader:
         return os.path.join(self.cache_dir, _key(url) + ".json")
 
     def _cached(self, path: Optional[str]) -> Optional[dict]:
-        if not path or not os.path.exists(path):
+        """The kept entry at ``path``, decoded once per process while the file stays the same
+        (a warm family asks for its page several times: read ahead, listed, revalidated); a
+        file replaced since (``atomic_write``: a new inode) is read again. The entry is only
+        the page as it came: its files are checked again by every ``_from_cache``."""
+        if not path:
             return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        memo = self._entries.get(path)
+        if memo is not None and memo[0] == stamp:
+            return memo[1]
         try:
             with open(path, encoding="utf-8") as fh:
                 entry = json.load(fh)
-            return entry if isinstance(entry, dict) and isinstance(entry.get("body"), str) else None
         except (OSError, ValueError):
             return None  # a damaged cache entry is no cache entry
+        if not (isinstance(entry, dict) and isinstance(entry.get("body"), str)):
+            return None
+        self._entries[path] = (stamp, entry)
+        return entry
+
+    def fresh(self, project: str) -> bool:
+        """Whether the kept page of ``project`` is current without a request of its own
+        (within ``ttl``, or read under the serial the index still declares): then nothing is
+        gained by reading ahead of rez, whose own asking costs no round trip. Asks the
+        index's serial (once per process) when not known yet."""
+        name = project_name(project)
+        cached = self._cached(self._cache_path(f"{self.url}{name}/")) if name else None
+        if not cached:
+            return False
+        fetched = cached.get("fetched")
+        if self.ttl > 0 and isinstance(fetched, (int, float)) and \
+                0 <= time.time() - fetched < self.ttl:
+            return True
+        stamp = self.serial()
+        return stamp is not None and cached.get("serial") == stamp
 
     def _page(self, url: str, files: bool = False
               ) -> Optional[tuple[bytes, str, str, Optional[list[IndexFile]]]]:

@@ -127,7 +127,8 @@ class IndexRepository:
 
     def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
-        if self.reader.remote:
+        ahead = self.reader.remote and not self._fresh(project)
+        if ahead:
             self._follow_kept(project)
         found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
@@ -135,13 +136,26 @@ class IndexRepository:
             found = {}
         with self._lock:
             self._families[rez_name] = found
-        if found and self.reader.remote:
+        if found and ahead:
             newest = found[max(found, key=_version_key)]
             if newest.definition is not None:
                 self._follow(newest.definition.data)
+        if found and self.reader.remote and (ahead or self._reads_needed(found)):
             # rez reads every version in a requested range: read them now
             self._prefetcher().submit(self._read_family, project, found)
         return found
+
+    def _fresh(self, project: str) -> bool:
+        """Whether every index answers for ``project`` from its kept page without a request (a
+        warm resolve): reading ahead of rez then gains no round trip and only takes turns with
+        rez for the interpreter, so rez asks for each family itself."""
+        return all(r.fresh(project) if isinstance(r, HttpReader) else True
+                   for r in self.readers)
+
+    def _reads_needed(self, found: dict[str, IndexVersion]) -> bool:
+        """Whether a version of a family would read its definition's file (not kept, stored or
+        in its bundle): those are still read ahead, side by side."""
+        return any(not v.loaded and self.source.needs_read(v) for v in found.values())
 
     def _follow_kept(self, project: str) -> None:
         """A warm family: what its newest version required when last read is read ahead now,
@@ -362,7 +376,7 @@ def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion
     for f in files:
         try:
             name, version, _, _ = parse_wheel_filename(f.filename)
-            rez_version = naming.pep440_to_rez(str(version))
+            rez_version = _rez_version(str(version))
             _version_key(rez_version)
         except Exception:  # not a wheel of ours: a foreign file on a shared index
             continue
@@ -370,6 +384,13 @@ def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion
             continue
         by_version.setdefault(rez_version, IndexVersion(rez_version, [], project)).files.append(f)
     return by_version
+
+
+@functools.lru_cache(maxsize=4096)
+def _rez_version(pep440: str) -> str:
+    """``naming.pep440_to_rez``, once per version string (families share their version
+    numbers: a page of twenty files holds ten, and the next family the same ten)."""
+    return naming.pep440_to_rez(pep440)
 
 
 def _is_sdist(filename: str, project: str) -> bool:

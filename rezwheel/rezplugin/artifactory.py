@@ -31,15 +31,19 @@ TYPE = "artifactory"
 
 
 def _rez_errors(fn: Any, *args: Any) -> Any:
-    """Library errors as rez's own, so rez prints one line instead of a traceback."""
-    from rez.exceptions import PackageRepositoryError
-
-    from rezwheel.errors import RezwheelError
-    from rezwheel.redaction import scrub
-
+    """Library errors as rez's own, so rez prints one line instead of a traceback. (Called
+    for every family and package rez reads: the imports wait for an error.)"""
     try:
         return fn(*args)
-    except RezwheelError as e:
+    except Exception as e:
+        from rezwheel.errors import RezwheelError
+
+        if not isinstance(e, RezwheelError):
+            raise
+        from rez.exceptions import PackageRepositoryError
+
+        from rezwheel.redaction import scrub
+
         raise PackageRepositoryError(scrub(str(e))) from None
 
 

@@ -131,6 +131,27 @@ def test_warm_process_with_an_unchanged_serial_sends_one_request(wheels, tmp_pat
         server.stop()
 
 
+def test_warm_process_with_an_unchanged_serial_reads_nothing_ahead_of_rez(wheels, tmp_path):
+    """Read-ahead buys round trips; a warm family under an unchanged serial costs none, so
+    the families it requires are read when rez asks for them, not before (in threads that
+    would only take turns with rez for the interpreter)."""
+    older, newest = _split(wheels)
+    idx = tmp_path / "idx"
+    publish_local(older + [newest], str(idx))
+    server = Static(idx)
+    try:
+        _resolve_all(_repo(server.url, tmp_path / "store"))
+        warm = _repo(server.url, tmp_path / "store")
+        found = warm.versions("serfam")
+        assert sorted(found) == [f"1.0.{i}" for i in range(VERSIONS)]
+        assert warm.definition("serfam", f"1.0.{VERSIONS - 1}").data["requires"] == ["serdep"]
+        assert "serdep" not in warm._families and not warm._ahead, "read ahead of rez"
+        assert warm.counters.by_kind == {"root": 1}, warm.counters.by_kind
+        warm.close()
+    finally:
+        server.stop()
+
+
 def test_a_publish_is_seen_by_the_next_process(wheels, tmp_path):
     """No waiting for a later second: the serial changes, and the pages a publish rewrote
     carry validators that changed too, whatever the server's granularity."""
