@@ -187,3 +187,24 @@ class PythonStatic:
 def static_server(root: Path, tmp: Path):
     """A static server over a directory index: nginx when installed, else http.server."""
     return Nginx.start(root, tmp) or PythonStatic(root)
+
+
+class LoggedStatic:
+    """A static file server over a directory index (what nginx does), keeping each request as
+    (method, path) in ``log``; its validators are Last-Modified in seconds, the coarsest a
+    static server sends."""
+
+    def __init__(self, root: Path) -> None:
+        self.log: list[tuple[str, str]] = []
+        log = self.log
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                log.append((self.command, self.path))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+
+    def stop(self) -> None:
+        self.server.shutdown()

@@ -2,18 +2,16 @@
 two requests (its page, its bundle) whatever its versions, and the page stays the truth: a
 stale, missing, garbage, oversized or hostile bundle falls back to the per-file reads."""
 
-import functools
 import gzip
-import http.server
 import json
 import logging
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 from helpers import ARTIFACTORY_TOKENS, BIN, env, publish_local, rebuild, rezwheel
+from helpers.servers import LoggedStatic as Static
 
 VERSIONS = 30
 BUNDLE = "rez-definitions.json.gz"
@@ -44,26 +42,6 @@ def index(family_wheels, tmp_path) -> Path:
     idx = tmp_path / "index"
     publish_local(sorted(family_wheels.glob("*.whl")), str(idx))
     return idx
-
-
-class Static:
-    """A static file server over a local index (what nginx does), logging each request."""
-
-    def __init__(self, root: Path) -> None:
-        self.log: list[tuple[str, str]] = []
-        log = self.log
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                log.append((self.command, self.path))
-
-        handler = functools.partial(Handler, directory=str(root))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
-
-    def stop(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture()

@@ -5,15 +5,13 @@ without a serial is revalidated page by page as before. The root page is hostile
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import threading
 from pathlib import Path
 
 import pytest
 
 from helpers import publish_local, rezwheel
+from helpers.servers import LoggedStatic as Static
 
 VERSIONS = 4
 
@@ -33,27 +31,6 @@ def wheels(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("serial-wheels")
     rezwheel("convert", root, "-o", out)
     return out
-
-
-class Static:
-    """A static file server over a directory (what nginx does), logging each request; its
-    validators are Last-Modified in seconds, the coarsest a static server sends."""
-
-    def __init__(self, root: Path) -> None:
-        self.log: list[tuple[str, str]] = []
-        log = self.log
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                log.append((self.command, self.path))
-
-        handler = functools.partial(Handler, directory=str(root))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
-
-    def stop(self) -> None:
-        self.server.shutdown()
 
 
 def _repo(url: str, store: Path):
