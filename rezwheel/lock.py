@@ -269,6 +269,22 @@ class _implicit_packages:
             config.override("implicit_packages", self.saved)
 
 
+def _environments(platform_tag: str) -> list[str]:
+    """PEP 751's ``environments``: the lock holds the wheels of one platform (rez resolved its
+    variants for it), so an installer on another host refuses it instead of installing them."""
+    from rezwheel.artifact.tags import tag_facts
+    from rezwheel.errors import UsageError
+
+    try:
+        _, _, m = tag_facts(platform_tag)
+    except UsageError:  # a host no tag pattern here names: say nothing rather than guess
+        return []
+    marker = f"sys_platform == '{m['sys_platform']}'"
+    if m["platform_machine"] not in ("universal2", "universal", "intel"):
+        marker += f" and platform_machine == '{m['platform_machine']}'"
+    return [f"environments = [{_q(marker)}]"]
+
+
 def _supported_tags(python: str, platform_tag: Optional[str]) -> tuple[set, str]:
     """The wheel tags an installer accepts for ``python`` on the platform (this host's when
     no tag is given), and the platform tag named in messages."""
@@ -363,8 +379,8 @@ def write(resolved: Resolved, path: str) -> str:
 
 
 def pylock_toml(r: Resolved) -> str:
-    lines = ['lock-version = "1.0"', f"requires-python = {_q('==' + r.python + '.*')}",
-             'created-by = "rezwheel"', ""]
+    lines = ['lock-version = "1.0"', *_environments(r.platform),
+             f"requires-python = {_q('==' + r.python + '.*')}", 'created-by = "rezwheel"', ""]
     for p in r.wheels:
         lines += ["[[packages]]", f"name = {_q(p.project)}", f"version = {_q(p.version)}"]
         if p.index:

@@ -72,6 +72,7 @@ def test_pylock_installs_with_pip_and_uv(index, tmp_path):
     data = tomllib.loads(lock.read_text())
     assert data["lock-version"] == "1.0" and data["created-by"] == "rezwheel"
     assert data["requires-python"] == "==3.11.*"
+    assert data["environments"] == ["sys_platform == 'linux' and platform_machine == 'x86_64'"]
     by_name = {p["name"]: p for p in data["packages"]}
     assert sorted(by_name) == ["multitool", "mytool", "pyutil"], r.stdout
     (wheel,) = by_name["multitool"]["wheels"]
@@ -97,6 +98,20 @@ def test_pylock_installs_with_pip_and_uv(index, tmp_path):
     uv_python = venv(tmp_path / "uv")
     uv_install(uv_python, lock)
     check_venv(uv_python)
+
+
+def test_a_lock_for_another_platform_is_refused_here(index, tmp_path):
+    """PEP 751 ``environments``: a win_amd64 lock (a pure package's, that would install) names
+    its host, and pip and uv on this Linux host refuse it rather than install it."""
+    lock = tmp_path / "pylock.toml"
+    run("lock", "pyutil", "--python", "3.11", "--platform", "win_amd64", "--index", index, "-o",
+        lock, store=tmp_path / "store")
+    assert tomllib.loads(lock.read_text())["environments"] == [
+        "sys_platform == 'win32' and platform_machine == 'AMD64'"]
+    for install in (pip_install, uv_install):
+        with pytest.raises(AssertionError):
+            install(venv(tmp_path / install.__name__), lock)
+        assert not list((tmp_path / install.__name__).glob("lib/python*/site-packages/pyutil*"))
 
 
 @pytest.fixture()
