@@ -115,7 +115,10 @@ class FileLock:
         self._other: Any = None
 
     def acquire(self, timeout: float = -1) -> None:
-        """Wait for the lock; ``timeout=0``: do not wait (``TimeoutError`` when held)."""
+        """Wait for the lock; ``timeout=0``: do not wait (``TimeoutError`` when held). No
+        caller waits a bounded time, so no other timeout is offered."""
+        if timeout not in (-1, 0):
+            raise ValueError(f"FileLock.acquire: timeout is -1 or 0, not {timeout}")
         try:
             import fcntl
         except ImportError:  # Windows

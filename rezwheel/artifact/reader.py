@@ -144,7 +144,7 @@ class WheelSource:
             raise InvalidWheelError(f"{self.path}: the wheel holds {len(found)} .dist-info "
                                     f"directories ({', '.join(found) or 'none'}), not one")
         project = str(parse_wheel_filename(os.path.basename(self.path))[0])
-        if canonicalize_name(found[0].rsplit("-", 2)[0]) != project:
+        if canonicalize_name(found[0][:-len(".dist-info")].rsplit("-", 1)[0]) != project:
             raise InvalidWheelError(f"{self.path}: {found[0]} does not match the file name")
         return found[0]
 

@@ -153,6 +153,8 @@ def _write_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: FileEntry, 
             h.update(chunk)
             size += len(chunk)
             nl = chunk.find(b"\n")
+            if nl < 0 and len(chunk) == CHUNK:  # a line longer than a chunk: refuse, not cut
+                raise InvalidWheelError(f"{info.filename}: its #!python line has no end")
             out.write(entry.shebang.encode() + (chunk[nl + 1:] if nl >= 0 else b""))
             chunk = stream.read(CHUNK)
         while chunk:

@@ -208,3 +208,4 @@ class LoggedStatic:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()

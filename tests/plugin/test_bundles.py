@@ -418,7 +418,8 @@ def test_kept_definitions_are_a_cache_never_the_truth(static, index, reference, 
     assert len(doc["entries"]) == VERSIONS
     sha = sorted(doc["entries"])[0]
     other = doc["entries"][sha]
-    doc["entries"] = {"f" * 64: other}  # not listed: never used
+    forged = [other[0], dict(other[1], description="forged")]  # were it used, it would show
+    doc["entries"] = {"f" * 64: forged}  # not listed: never used
     kept[0].write_text(json.dumps(doc))
     assert _definitions(_repo(static.url, tmp_path)) == reference
     kept[0].write_text("{ damaged")
