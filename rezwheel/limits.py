@@ -14,6 +14,7 @@ from typing import Union
 
 DEFAULTS: dict[str, Union[int, float]] = {
     "max-page-bytes": 32 << 20,       # one index page (HTML or JSON)
+    "max-snapshot-bytes": 128 << 20,  # an index's snapshot (every page and bundle, one file)
     "max-page-links": 20000,          # files listed on one project page
     "max-dist-info-bytes": 8 << 20,   # rez-package.py, rez-layout.json, METADATA, RECORD, sidecar
     "max-prefetch": 64,               # versions of a family read ahead in parallel

@@ -26,6 +26,7 @@ import os
 import re
 import threading
 import time
+import typing
 import zipfile
 from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ from rezwheel.atomic import AtomicFile, atomic_write
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
 from rezwheel.index import bundle, serial
+from rezwheel.index import snapshot as snapshot_
 from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _key, _listed,
                                     _zip_or_none)
 from rezwheel.redaction import get_logger, redact
@@ -107,7 +109,10 @@ class HttpReader:
         self._bundle_pool: "Optional[cf.ThreadPoolExecutor]" = None
         self._lock = threading.Lock()
         self._serial_lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()
         self._serial: Optional[list] = None  # [the index's serial or None], once asked
+        self._snapshot: Optional[list] = None  # [its snapshot for that serial, or None]
+        self._early: "Optional[cf.Future[Optional[bytes]]]" = None  # sent beside the root
         self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
 
     def allow(self, url: str) -> bool:
@@ -192,20 +197,22 @@ class HttpReader:
         index's serial (once per process) when not known yet."""
         name = project_name(project)
         cached = self._cached(self._cache_path(f"{self.url}{name}/")) if name else None
-        if not cached:
-            return False
-        fetched = cached.get("fetched")
-        if self.ttl > 0 and isinstance(fetched, (int, float)) and \
-                0 <= time.time() - fetched < self.ttl:
-            return True
+        if cached:
+            fetched = cached.get("fetched")
+            if self.ttl > 0 and isinstance(fetched, (int, float)) and \
+                    0 <= time.time() - fetched < self.ttl:
+                return True
         stamp = self.serial()
-        return stamp is not None and cached.get("serial") == stamp
+        if stamp is not None and cached and cached.get("serial") == stamp:
+            return True
+        return name is not None and self.snapshot() is not None  # its page is in the snapshot
 
-    def _page(self, url: str, files: bool = False
+    def _page(self, url: str, files: bool = False, project: Optional[str] = None
               ) -> Optional[tuple[bytes, str, str, Optional[list[IndexFile]]]]:
         """(body, content type, final URL, its files) of a page, None for a 404. ``files``: a
         project page, whose checked files are kept with it (a page the server says is unchanged
-        is then not parsed again; they are None when the caller must parse the body)."""
+        is then not parsed again; they are None when the caller must parse the body); taken
+        from the index's snapshot when it has one for its serial (``project``: whose page)."""
         import requests
 
         from rezwheel.index.http import deadline, describe, failure, read_body
@@ -219,6 +226,14 @@ class HttpReader:
         stamp = self.serial() if files else None  # read before the page: it is at least as new
         if stamp is not None and cached and cached.get("serial") == stamp:
             return self._from_cache(cached, url, files)  # no publish since it was read
+        snap = self.snapshot() if files and project and stamp is not None else None
+        if snap is not None and project:
+            body = snap.page(project)
+            if body is None and not snap.holds(project):
+                return None  # not on the index in the state the snapshot is of
+            if body is not None:
+                return self._keep(path, url, url, {"Content-Type": "text/html"}, body, files,
+                                  stamp)
         headers = {"Accept": ACCEPT}
         if cached and isinstance(cached.get("etag"), str):
             headers["If-None-Match"] = cached["etag"]
@@ -249,21 +264,7 @@ class HttpReader:
                 final = redact(r.url)
                 if not self.allow(final):
                     raise RezwheelError(f"{redact(url)}: answered from another origin ({final})")
-                entry = {"url": final, "etag": r.headers.get("ETag"),
-                         "last_modified": r.headers.get("Last-Modified"),
-                         "content_type": r.headers.get("Content-Type", ""),
-                         "body": body.decode("utf-8", "replace"), "fetched": time.time(),
-                         "serial": stamp}
-                found = None
-                try:
-                    if files:
-                        found = parse_project_page(body, entry["content_type"], final or url,
-                                                   self.allow)
-                        entry.update(files=[_file_row(f) for f in found], allow=self._allowed)
-                finally:
-                    if path:
-                        atomic_write(path, json.dumps(entry).encode())
-                return body, entry["content_type"], final, found
+                return self._keep(path, url, final, r.headers, body, files, stamp)
         if cached:
             if self.url not in _WARNED_OFFLINE:
                 _WARNED_OFFLINE.add(self.url)
@@ -272,6 +273,27 @@ class HttpReader:
             return self._from_cache(cached, url, files)
         raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
 
+    def _keep(self, path: Optional[str], url: str, final: str, headers: "typing.Mapping",
+              body: bytes, files: bool, stamp: Optional[str]
+              ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:
+        """A page as read (from the server, or from the snapshot), parsed when a project's and
+        kept with its validators, its serial and its checked files."""
+        entry = {"url": final, "etag": headers.get("ETag"),
+                 "last_modified": headers.get("Last-Modified"),
+                 "content_type": headers.get("Content-Type", ""),
+                 "body": body.decode("utf-8", "replace"), "fetched": time.time(),
+                 "serial": stamp}
+        found = None
+        try:
+            if files:
+                found = parse_project_page(body, entry["content_type"], final or url,
+                                           self.allow)
+                entry.update(files=[_file_row(f) for f in found], allow=self._allowed)
+        finally:
+            if path:
+                atomic_write(path, json.dumps(entry).encode())
+        return body, entry["content_type"], final, found
+
     def serial(self) -> Optional[str]:
         """The serial the index declares now (``index.serial``), read once per process (the
         first project page waits for it), or None: no serial, not asked, or not readable."""
@@ -279,12 +301,87 @@ class HttpReader:
 
         with self._serial_lock:
             if self._serial is None:  # Artifactory writes none: its root lists every package
-                found, reachable = (None, True) if self.offline or is_artifactory(self.url) \
-                    else serial.ask(self.session, self.url, self.allow,
-                                    self._cache_path(self.url + "#serial"), self.counters)
+                far = not (self.offline or is_artifactory(self.url))
+                if far and self._never_asked():  # a cold host: the snapshot beside the root
+                    self._early = self._pool().submit(self._download_snapshot)
+                found, reachable = serial.ask(
+                    self.session, self.url, self.allow, self._cache_path(self.url + "#serial"),
+                    self.counters) if far else (None, True)
                 self.offline = self.offline or not reachable  # pages then come from the cache
                 self._serial = [found]
             return self._serial[0]
+
+    def snapshot(self) -> Optional[snapshot_.Snapshot]:
+        """The index's snapshot (``index.snapshot``) for the serial it declares now: kept from
+        an earlier process, or read once (beside the root page on a cold host); None when the
+        index has no serial or no snapshot of it (pages are then read one by one)."""
+        stamp = self.serial()
+        with self._snapshot_lock:
+            if self._snapshot is None:
+                self._snapshot = [self._snapshot_for(stamp) if stamp is not None else None]
+            return self._snapshot[0]
+
+    def _snapshot_for(self, stamp: str) -> Optional[snapshot_.Snapshot]:
+        path = self._snapshot_path()
+        if path:
+            kept = _read(path)
+            got = snapshot_.open_snapshot(kept, path) if kept else None
+            if got is not None and got.serial == stamp:
+                return got
+            if _read(path + ".none") == stamp.encode():
+                return None  # asked under this serial already: the index has none
+        early, self._early = self._early, None
+        data = None
+        if early is not None:
+            try:
+                data = early.result()
+            except Exception:
+                data = None
+        elif not self.offline:
+            data = self._download_snapshot()
+        got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
+        if got is not None and got.serial != stamp and early is not None:
+            data = self._download_snapshot()  # sent before the root: a publish came between
+            got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
+        if got is None or got.serial != stamp:
+            if path and not self.offline:
+                atomic_write(path + ".none", stamp.encode())
+            return None
+        if path:
+            atomic_write(path, data)  # type: ignore[arg-type]
+        return got
+
+    def _download_snapshot(self) -> Optional[bytes]:
+        import requests
+
+        url = snapshot_.url_for(self.url)
+        try:
+            data = snapshot_.download(self.session, url)
+        except requests.RequestException as e:
+            log.debug("rezwheel: %s: %s", redact(url), e)
+            data = None
+        self.counters.add("snapshot", len(data or b""))
+        return data
+
+    def _never_asked(self) -> bool:
+        """Whether this host never asked the index for its serial or snapshot (a pypiserver
+        found without a serial, or an index without a snapshot, is not asked again early)."""
+        path = self._snapshot_path()
+        return bool(path) and not any(os.path.exists(p) for p in (
+            path, f"{path}.none", self._cache_path(self.url + "#serial")))
+
+    def _snapshot_path(self) -> Optional[str]:
+        return os.path.join(self.cache_dir, self.key + "-" + snapshot_.NAME) \
+            if self.cache_dir else None
+
+    def _pool(self) -> "cf.ThreadPoolExecutor":
+        import concurrent.futures as cf
+
+        with self._lock:
+            if self._bundle_pool is None:
+                self._bundle_pool = cf.ThreadPoolExecutor(4, thread_name_prefix="rezwheel-bundle")
+                atexit.register(self._bundle_pool.shutdown, wait=False, cancel_futures=True)
+            return self._bundle_pool
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:
@@ -304,7 +401,7 @@ class HttpReader:
         if name is None:
             return []
         url = f"{self.url}{name}/"
-        page = self._page(url, files=True)
+        page = self._page(url, files=True, project=name)
         if page is None:
             return []
         if page[3] is not None:
@@ -328,16 +425,13 @@ class HttpReader:
     def start_bundle(self, project: str) -> None:
         """Send for the project's bundle now, beside its page (a cold family: one round trip
         for both, not two in turn); ``bundle`` then takes the answer."""
-        import concurrent.futures as cf
-
         name = project_name(project)
+        if name is None or self.offline or self.snapshot() is not None:
+            return  # the snapshot holds the bundle
+        pool = self._pool()
         with self._lock:
-            if name is None or name in self._bundles or self.offline:
-                return
-            if self._bundle_pool is None:
-                self._bundle_pool = cf.ThreadPoolExecutor(4, thread_name_prefix="rezwheel-bundle")
-                atexit.register(self._bundle_pool.shutdown, wait=False, cancel_futures=True)
-            self._bundles[name] = self._bundle_pool.submit(self._bundle_entries, name)
+            if name not in self._bundles:
+                self._bundles[name] = pool.submit(self._bundle_entries, name)
 
     def bundle(self, project: str, files: list[IndexFile]) -> dict[str, str]:
         """The bundle's entries for ``files``: one request (sent earlier by ``start_bundle``,
@@ -346,6 +440,11 @@ class HttpReader:
         name = project_name(project)
         if name is None or not files:
             return {}
+        asked = self._serial is not None and self._serial[0] is not None  # (never asks: ttl)
+        snap = self.snapshot() if asked else None
+        if snap is not None:  # a hint like any bundle: used for the files the page lists
+            return _listed(bundle.decode(snap.bundle(name), name,
+                                         f"{snapshot_.url_for(self.url)}:{name}"), files)
         with self._lock:
             started = self._bundles.pop(name, None)
         if started is not None:
@@ -477,6 +576,14 @@ class HttpReader:
             raise failure(e, f.url) from None
         self.counters.add("payload", got[0])
         return digest
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _file_row(f: IndexFile) -> list:

@@ -10,9 +10,10 @@ It is a publish target (an ``index.writers.IndexWriter``: the publish flow decid
 writes) and what a mirror sync fills. A publish batch costs O(files): the directory is listed
 once under the lock, the lock is held until the last page is written, and each touched
 project's page is written once at the end, its bundle just before it (the entries it had for
-files still held, plus the new ones from their ``.metadata`` sidecars). The root page comes
-last, with a new index-wide serial when any project page was written (``index.serial``: a
-warm reader over HTTP then revalidates the whole index in one request).
+files still held, plus the new ones from their ``.metadata`` sidecars). Then the index's
+snapshot (``index.snapshot``: every page and bundle in one file, for a cold reader), and last
+the root page, with a new index-wide serial when any project page was written (``index.serial``:
+a warm reader over HTTP then revalidates the whole index in one request).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import shutil
 import tempfile
 import threading
 import zipfile
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from packaging.utils import canonicalize_name
 
@@ -35,7 +36,8 @@ from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
 from rezwheel.atomic import AtomicFile, FileLock, atomic_write
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
-from rezwheel.index import bundle, serial
+from rezwheel import limits
+from rezwheel.index import bundle, serial, snapshot
 from rezwheel.index.pages import IndexFile, dist_of
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
@@ -189,8 +191,8 @@ class LocalIndex:
             return
         for project in sorted(self._batch if self._stale else self._touched):
             self._write_project(project, self._batch.get(project, []))
-        if self._touched or self._stale:
-            self._write_root_page(self._batch)
+        self._write_root_page(self._batch, bump=bool(self._touched or self._stale),
+                              before=self._write_snapshot)
         self.unmark()
 
     # -- the in-progress marker, for every writer (publish, mirror sync); under ``lock()``
@@ -272,7 +274,31 @@ class LocalIndex:
         listing = self._listing()
         for project in sorted(listing if projects is None else projects):
             self._write_project(project, listing.get(project, []))
-        self._write_root_page(listing, bump=projects is None or bool(projects))
+        self._write_root_page(listing, bump=projects is None or bool(projects),
+                              before=self._write_snapshot)
+
+    def _write_snapshot(self, listing: dict[str, list[str]], value: str, bump: bool) -> None:
+        """Every project page and bundle under ``value`` (``index.snapshot``), written before
+        the root page declares it; when nothing changed, only if missing or stale."""
+        path = os.path.join(self.simple, snapshot.NAME)
+        if not bump:
+            try:
+                with open(path, "rb") as fh:
+                    kept = snapshot.open_snapshot(fh.read(), path)
+                if kept is not None and kept.serial == value:
+                    return
+            except OSError:
+                pass
+        projects: dict[str, tuple[bytes, Optional[bytes]]] = {}
+        for project in sorted(p for p, names in listing.items() if names):
+            page = _read(os.path.join(self.simple, project, "index.html"))
+            if page is not None:
+                projects[project] = (page, _read(os.path.join(self.simple, project, bundle.NAME)))
+        data = snapshot.encode(value, projects)
+        if len(data) <= int(limits.get("max-snapshot-bytes")):
+            atomic_write(path, data)
+        elif os.path.exists(path):  # readers would refuse it: pages are read one by one
+            os.unlink(path)
 
     def _facts(self, path: str) -> list[str]:
         """[wheel sha256, metadata sha256, Requires-Python] of a held file: from this run, its
@@ -374,7 +400,9 @@ class LocalIndex:
                 f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
         _write_later(os.path.join(self.simple, project, "index.html"), page.encode())
 
-    def _write_root_page(self, listing: dict[str, list[str]], bump: bool = True) -> None:
+    def _write_root_page(self, listing: dict[str, list[str]], bump: bool = True,
+                         before: Optional[Callable[[dict[str, list[str]], str, bool], None]]
+                         = None) -> None:
         """The root page, the last thing a writer writes: ``bump`` (project pages were
         written), with a new serial, which tells readers that pages changed (``index.serial``);
         else the serial it had, and the page is left alone when nothing else changed either."""
@@ -386,6 +414,8 @@ class LocalIndex:
             old = None
         previous = serial.parse(old[:1 << 16]) if old is not None else None
         value = serial.following(previous) if bump or previous is None else previous
+        if before is not None:
+            before(listing, value, bump or previous is None)
         projects = sorted(p for p, names in listing.items() if names)
         links = "\n".join(f'    <a href="{p}/">{p}</a><br/>' for p in projects)
         page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
@@ -449,6 +479,14 @@ def _write_later(path: str, data: bytes) -> None:
     if before is not None and int(os.stat(path).st_mtime) <= int(before):
         later = int(before) + 1
         os.utime(path, (later, later))
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _write(path: str, data: bytes) -> None:

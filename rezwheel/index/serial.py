@@ -69,6 +69,11 @@ def parse(head: bytes, content_type: str = "") -> Optional[str]:
     return value if _VALUE.fullmatch(value) else None
 
 
+def is_serial(value: object) -> bool:
+    """Whether ``value`` is a serial as one is written (1 to 64 lower-case hex digits)."""
+    return isinstance(value, str) and bool(_VALUE.fullmatch(value))
+
+
 def following(previous: Optional[str]) -> str:
     """The serial after ``previous`` (a decimal one; another kind starts the count anew)."""
     n = int(previous) if previous and previous.isdigit() and len(previous) <= 20 else 0

@@ -41,6 +41,7 @@ def family_wheels(tmp_path_factory) -> Path:
 def index(family_wheels, tmp_path) -> Path:
     idx = tmp_path / "index"
     publish_local(sorted(family_wheels.glob("*.whl")), str(idx))
+    (idx / "simple" / "rez-snapshot.zip").unlink()  # the bundles on their own (test_snapshot)
     return idx
 
 
@@ -113,8 +114,10 @@ def test_publish_keeps_one_bundle_per_project_keyed_by_sha256(index, family_whee
 def test_cold_family_costs_two_requests_over_http(static, index, reference, tmp_path):
     repo = _repo(static.url, tmp_path)
     assert _definitions(repo) == reference
-    # + depfam; the root page first, for the index's serial (``test_serial``)
-    assert repo.counters.by_kind == {"root": 1, "page": 2, "bundle": 2}, repo.counters.by_kind
+    # + depfam; the root page first, for the index's serial (``test_serial``), and beside it
+    # the snapshot a cold host asks for (``test_snapshot``), which this index does not hold
+    assert repo.counters.by_kind == {"root": 1, "snapshot": 1, "page": 2, "bundle": 2}, \
+        repo.counters.by_kind
     repo.close()  # as the process ends
     warm = _repo(static.url, tmp_path)  # a new process, the store warm: pages only
     assert _definitions(warm) == reference
@@ -336,7 +339,12 @@ def test_mirror_sync_writes_the_bundles(artifactory, family_wheels, index, refer
     try:
         repo = _repo(static.url, tmp_path, "mirror-store")
         assert _definitions(repo) == reference
-        assert repo.counters.by_kind == {"root": 1, "page": 2, "bundle": 2}, \
+        # the mirror's snapshot holds the pages and bundles (``test_snapshot``)
+        assert repo.counters.by_kind == {"root": 1, "snapshot": 1}, repo.counters.by_kind
+        (tmp_path / "mirror" / "simple" / "rez-snapshot.zip").unlink()
+        repo = _repo(static.url, tmp_path, "mirror-store-2")
+        assert _definitions(repo) == reference
+        assert repo.counters.by_kind == {"root": 1, "snapshot": 1, "page": 2, "bundle": 2}, \
             repo.counters.by_kind
     finally:
         static.stop()
@@ -399,8 +407,8 @@ def test_a_new_publish_is_seen_by_the_next_process(family_wheels, tmp_path, monk
         assert got[("manyver", f"1.0.{VERSIONS - 1}")]["version"] == f"1.0.{VERSIONS - 1}"
         assert len(got) == VERSIONS + 1 and None not in got.values()
         assert len(parses) == 1, parses  # only the new version's definition: from the bundle
-        assert warm.counters.by_kind == {"root": 1, "page": 2, "bundle": 1}, \
-            warm.counters.by_kind
+        # a new serial: the new snapshot holds every page and bundle (``test_snapshot``)
+        assert warm.counters.by_kind == {"root": 1, "snapshot": 1}, warm.counters.by_kind
     finally:
         server.stop()
 

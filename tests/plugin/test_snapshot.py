@@ -1,0 +1,240 @@
+"""The index snapshot (``rezwheel.index.snapshot``): a local index keeps every page and bundle in
+one file under its serial, so a cold host resolves in two requests (the root and the snapshot)
+whatever the number of families; a snapshot of another state is never used, and one that is
+unfit in any way is no snapshot: pages are read one by one, as from any index."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers import publish_local, rezwheel
+from helpers.servers import LoggedStatic as Static
+
+SNAPSHOT = "rez-snapshot.zip"
+FAMILIES = 6  # chain0 <- chain1 <- ... : each requires the one before, two versions each
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("snap-repo")
+    for i in range(FAMILIES):
+        for v in ("1.0", "1.1"):
+            d = root / f"chain{i}" / v
+            d.mkdir(parents=True)
+            req = f'requires = ["chain{i - 1}-1+"]\n' if i else ""
+            (d / "package.py").write_text(f'name = "chain{i}"\nversion = "{v}"\n{req}')
+    out = tmp_path_factory.mktemp("snap-wheels")
+    rezwheel("convert", root, "-o", out)
+    return out
+
+
+@pytest.fixture()
+def index(wheels, tmp_path) -> Path:
+    idx = tmp_path / "index"
+    publish_local(sorted(wheels.glob("*.whl")), str(idx))
+    return idx
+
+
+@pytest.fixture()
+def static(index):
+    s = Static(index)
+    yield s
+    s.stop()
+
+
+def _repo(location: str, store: Path):
+    from rezwheel.resolve.packages import IndexRepository, Settings
+
+    return IndexRepository(location, Settings(store=str(store)))
+
+
+def _resolve_all(repo, families: int = FAMILIES) -> dict:
+    """Every version's definition data, as rez reads them, deepest family first."""
+    got = {(f"chain{i}", v): (d.data if (d := repo.definition(f"chain{i}", v)) else None)
+           for i in reversed(range(families)) for v in sorted(repo.versions(f"chain{i}"))}
+    repo.close()
+    return got
+
+
+@pytest.fixture()
+def reference(index, tmp_path) -> dict:
+    """What the local index gives read as a directory (no HTTP, no snapshot)."""
+    got = _resolve_all(_repo(str(index), tmp_path / "ref-store"))
+    assert len(got) == 2 * FAMILIES and None not in got.values()
+    return got
+
+
+def _serial(index: Path) -> str:
+    m = re.search(r'<meta name="rezwheel:serial" content="([0-9a-f]+)">',
+                  (index / "simple" / "index.html").read_text())
+    assert m
+    return m.group(1)
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _rewrite(index: Path, members: dict[str, bytes]) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    (index / "simple" / SNAPSHOT).write_bytes(out.getvalue())
+
+
+# -- what publish writes ------------------------------------------------------------------------
+
+def test_publish_writes_every_page_and_bundle_under_the_root_serial(index, wheels, tmp_path):
+    simple = index / "simple"
+    members = _members(simple / SNAPSHOT)
+    assert members.pop("serial").decode() == _serial(index)
+    on_disk = {str(p.relative_to(simple)): p.read_bytes() for p in simple.glob("*/*")}
+    assert members == on_disk and len(on_disk) == 2 * FAMILIES  # a page and a bundle each
+    # the same wheels give the same file, but for the serial
+    again = tmp_path / "again"
+    publish_local(sorted(wheels.glob("*.whl")), str(again))
+    other = _members(again / "simple" / SNAPSHOT)
+    other.pop("serial")
+    assert other == members
+
+
+def test_a_missing_snapshot_is_written_again_without_a_new_serial(index, wheels):
+    """An index an older rezwheel wrote has none: the next publish, even of nothing new,
+    writes one for the serial the root already declares (readers then use it at once)."""
+    first = _serial(index)
+    (index / "simple" / SNAPSHOT).unlink()
+    publish_local(sorted(wheels.glob("*.whl"))[:1], str(index))  # already there: no page
+    assert _serial(index) == first
+    assert _members(index / "simple" / SNAPSHOT)["serial"].decode() == first
+
+
+def test_mirror_sync_writes_a_snapshot(index, tmp_path):
+    from rezwheel.mirror import sync
+
+    sync(str(index), str(tmp_path / "mirror"))
+    got = _members(tmp_path / "mirror" / "simple" / SNAPSHOT)
+    assert got.pop("serial").decode() == _serial(tmp_path / "mirror")
+    want = _members(index / "simple" / SNAPSHOT)
+    want.pop("serial")
+    assert got == want
+
+
+# -- what a reader makes of it ------------------------------------------------------------------
+
+def test_cold_host_resolves_in_two_requests_whatever_the_families(static, index, reference,
+                                                                  tmp_path):
+    repo = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(repo) == reference
+    assert repo.counters.by_kind == {"root": 1, "snapshot": 1}, repo.counters.by_kind
+    assert sorted(static.log) == [("GET", "/simple/"), ("GET", f"/simple/{SNAPSHOT}")]
+    static.log.clear()  # a warm process, same serial: the root alone
+    warm = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(warm) == reference and static.log == [("GET", "/simple/")]
+
+
+def test_a_family_first_asked_by_a_later_process_costs_no_request(static, index, reference,
+                                                                 tmp_path):
+    """The snapshot is kept with the pages: a warm host under the same serial reads a family it
+    never read before from it, not from the server."""
+    first = _repo(static.url, tmp_path / "store")
+    assert first.definition("chain0", "1.0") is not None
+    first.close()
+    static.log.clear()
+    later = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(later) == reference
+    assert static.log == [("GET", "/simple/")], static.log
+
+
+def test_a_snapshot_of_another_state_is_never_used(static, index, reference, tmp_path):
+    """A root page that declares another serial than the snapshot (an older rezwheel bumped it
+    without writing a snapshot, or a publish is between the two): pages are read one by one,
+    and a snapshot that lies about a page is not believed."""
+    members = _members(index / "simple" / SNAPSHOT)
+    members["chain5/index.html"] = b"<html><body></body></html>"  # says chain5 holds nothing
+    members["serial"] = b"1"
+    _rewrite(index, members)
+    repo = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(repo) == reference
+    assert repo.counters.by_kind["page"] == FAMILIES, repo.counters.by_kind
+
+
+def test_the_snapshot_is_the_state_it_names(static, index, tmp_path):
+    """Under the serial the root declares, the snapshot is the index: a project it does not
+    hold is not on the index (no page asked for it). This is what it promises, and what a
+    hostile index could say on its pages as well."""
+    members = _members(index / "simple" / SNAPSHOT)
+    del members["chain5/index.html"], members["chain5/rez-definitions.json.gz"]
+    _rewrite(index, members)
+    repo = _repo(static.url, tmp_path / "store")
+    assert repo.versions("chain5") == {}
+    assert repo.counters.by_kind == {"root": 1, "snapshot": 1}, repo.counters.by_kind
+
+
+def _zip_bomb_member() -> bytes:
+    return b"<html>" + b" " * (4 << 20) + b"</html>"
+
+
+HOSTILE = {
+    "not a zip": lambda m: b"PK\x03\x04 garbage" * 100,
+    "no serial": lambda m: {k: v for k, v in m.items() if k != "serial"},
+    "serial not hex": lambda m: dict(m, serial=b"../../etc"),
+    "page inflates past the cap": lambda m: dict(m, **{"chain5/index.html": _zip_bomb_member()}),
+    "page with hostile links": lambda m: dict(m, **{"chain5/index.html": (
+        b'<a href="../../files/../../../etc/passwd#sha256=' + b"0" * 64 + b'">x.whl</a>')}),
+    "bundle not gzip": lambda m: dict(m, **{"chain5/rez-definitions.json.gz": b"\x1f\x8bjunk"}),
+    "traversal member": lambda m: dict(m, **{"../../../tmp/evil/index.html": b"x"}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_an_unfit_snapshot_is_no_snapshot(kind, static, index, reference, tmp_path, monkeypatch,
+                                         caplog):
+    monkeypatch.setenv("REZWHEEL_MAX_PAGE_BYTES", str(1 << 20))
+    members = _members(index / "simple" / SNAPSHOT)
+    made = HOSTILE[kind](members)
+    if isinstance(made, bytes):
+        (index / "simple" / SNAPSHOT).write_bytes(made)
+    else:
+        _rewrite(index, made)
+    caplog.set_level(logging.WARNING)
+    repo = _repo(static.url, tmp_path / "store")
+    got = _resolve_all(repo)
+    assert not (tmp_path / "tmp" / "evil").exists() and not Path("/tmp/evil").exists()
+    if kind == "page with hostile links":  # a page like any other: its bad link is skipped
+        assert not repo.versions("chain5") and got.keys() <= reference.keys()
+        assert "chain5" in caplog.text
+        return
+    assert got == reference
+    if kind in ("bundle not gzip", "page inflates past the cap"):  # that member, read apart
+        assert "snapshot" in caplog.text or "bundle" in caplog.text
+    elif kind != "traversal member":  # the whole snapshot refused: pages one by one
+        assert repo.counters.by_kind["page"] == FAMILIES, repo.counters.by_kind
+        assert "not a usable index snapshot" in caplog.text
+    assert caplog.text.count("not a usable index snapshot") <= 1
+    assert "Traceback" not in caplog.text
+
+
+def test_a_snapshot_past_its_cap_is_not_read(static, index, reference, tmp_path, monkeypatch,
+                                            caplog):
+    monkeypatch.setenv("REZWHEEL_MAX_SNAPSHOT_BYTES", "100")
+    caplog.set_level(logging.WARNING)
+    repo = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(repo) == reference
+    assert repo.counters.by_kind["page"] == FAMILIES
+    assert "REZWHEEL_MAX_SNAPSHOT_BYTES" in caplog.text
+
+
+def test_a_publish_never_writes_a_snapshot_readers_would_refuse(wheels, tmp_path, monkeypatch):
+    monkeypatch.setenv("REZWHEEL_MAX_SNAPSHOT_BYTES", "100")
+    idx = tmp_path / "idx"
+    publish_local(sorted(wheels.glob("*.whl")), str(idx))
+    assert not (idx / "simple" / SNAPSHOT).exists()
+    assert (idx / "simple" / "chain0" / "index.html").exists()
