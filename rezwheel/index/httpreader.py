@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
 
 log = get_logger(__name__)
 TAIL = 1 << 16
+HINTS_MAX_AGE = 3600.0  # seconds a kept hint snapshot is used without asking (``start_hints``)
 _WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
 
 
@@ -113,6 +114,8 @@ class HttpReader:
         self._serial: Optional[list] = None  # [the index's serial or None], once asked
         self._snapshot: Optional[list] = None  # [its snapshot for that serial, or None]
         self._early: "Optional[cf.Future[Optional[bytes]]]" = None  # sent beside the root
+        self._hints: "Optional[cf.Future]" = None  # the snapshot as a hint (``start_hints``)
+        self._hinted: dict[str, Optional[tuple[list[IndexFile], dict[str, str]]]] = {}
         self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
 
     def allow(self, url: str) -> bool:
@@ -363,6 +366,82 @@ class HttpReader:
         self.counters.add("snapshot", len(data or b""))
         return data
 
+    # -- hints: a snapshot where the index declares no serial (Artifactory)
+    def start_hints(self) -> None:
+        """Send for the index's snapshot as a hint, once per process, beside whatever is read
+        now (Artifactory only: the one server rezwheel deploys it to). One kept from an
+        earlier process is used without asking while younger than ``HINTS_MAX_AGE`` (or the
+        ttl): a hint older than a publish only reads less ahead, never anything wrong."""
+        from rezwheel.config import is_artifactory
+
+        if self._hints is not None or self.offline or not is_artifactory(self.url):
+            return
+        pool = self._pool()
+        with self._lock:
+            if self._hints is not None:
+                return
+            path = self._snapshot_path()
+            if path:
+                try:
+                    if 0 <= time.time() - os.stat(path).st_mtime < max(self.ttl, HINTS_MAX_AGE):
+                        self._hints = self._done(_read(path))
+                        return
+                except OSError:
+                    pass
+            self._hints = pool.submit(self._download_snapshot)
+
+    def hinted(self, project: str) -> Optional[tuple[list[IndexFile], dict[str, str]]]:
+        """(the files, the bundle's entries) the index's hint snapshot gives for ``project``
+        (waiting for it), or None. Hints say what to read ahead, never what the index holds:
+        the page read on its own stays the truth."""
+        name = project_name(project)
+        hints = self._hint_snapshot()
+        if name is None or hints is None:
+            return None
+        with self._lock:
+            if name in self._hinted:
+                return self._hinted[name]
+        body, got = hints.page(name), None
+        if body is not None:
+            try:
+                files = parse_project_page(body, "text/html", f"{self.url}{name}/", self.allow)
+                got = files, bundle.decode(hints.bundle(name), name, f"{hints.where}:{name}")
+            except RezwheelError:
+                got = None
+        with self._lock:
+            self._hinted[name] = got
+        return got
+
+    def _hint_snapshot(self) -> Optional[snapshot_.Snapshot]:
+        with self._lock:
+            pending = self._hints
+        if pending is None:
+            return None
+        try:
+            got = pending.result()
+        except Exception:
+            return None
+        if isinstance(got, snapshot_.Snapshot) or got is None:
+            return got
+        data = got
+        opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url))
+        path = self._snapshot_path()
+        if opened is not None and path:
+            atomic_write(path, data)
+        with self._lock:
+            self._hints = self._done(opened)
+        return opened
+
+    @staticmethod
+    def _done(value: object) -> "cf.Future":
+        import concurrent.futures as cf
+
+        f: cf.Future = cf.Future()
+        if isinstance(value, bytes):
+            value = snapshot_.open_snapshot(value, "kept index snapshot")
+        f.set_result(value)
+        return f
+
     def _never_asked(self) -> bool:
         """Whether this host never asked the index for its serial or snapshot (a pypiserver
         found without a serial, or an index without a snapshot, is not asked again early)."""
@@ -428,6 +507,9 @@ class HttpReader:
         name = project_name(project)
         if name is None or self.offline or self.snapshot() is not None:
             return  # the snapshot holds the bundle
+        hints = self._hints
+        if hints is not None and hints.done() and self.hinted(name) is not None:
+            return  # the hint snapshot most likely holds it (``bundle`` checks)
         pool = self._pool()
         with self._lock:
             if name not in self._bundles:
@@ -445,6 +527,14 @@ class HttpReader:
         if snap is not None:  # a hint like any bundle: used for the files the page lists
             return _listed(bundle.decode(snap.bundle(name), name,
                                          f"{snapshot_.url_for(self.url)}:{name}"), files)
+        hinted = self.hinted(name) if self._hints is not None else None
+        if hinted is not None:  # from the hint snapshot, when it has every listed wheel's
+            entries = _listed(hinted[1], files)
+            if len(entries) == len({f.sha256 for f in files if f.sha256 and
+                                    f.filename.endswith(".whl")}):
+                with self._lock:
+                    self._bundles.pop(name, None)
+                return entries
         with self._lock:
             started = self._bundles.pop(name, None)
         if started is not None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from rezwheel import limits
 from rezwheel.redaction import get_logger, redact
@@ -49,8 +49,13 @@ _warned: set[str] = set()
 
 
 def url_for(index_url: str) -> str:
-    """Where an index's snapshot lives: beside its root page."""
-    return (index_url if index_url.endswith("/") else index_url + "/") + NAME
+    """Where an index's snapshot lives: beside its root page; on Artifactory, at the top of
+    the repository's storage (deployed there by publish, as bundles are: ``index.bundle``)."""
+    from rezwheel.config import artifactory_storage
+
+    base = index_url if index_url.endswith("/") else index_url + "/"
+    storage = artifactory_storage(base)
+    return f"{storage}/{NAME}" if storage else base + NAME
 
 
 def encode(serial: str, projects: dict[str, tuple[bytes, Optional[bytes]]]) -> bytes:
@@ -106,6 +111,17 @@ class Snapshot:
         if not is_serial(text):
             raise ValueError("its serial is not a serial")
         self.serial = text
+
+    def projects(self) -> Iterator[tuple[str, tuple[bytes, Optional[bytes]]]]:
+        """Every project it holds fit to read, with its page and bundle (to write it again)."""
+        from rezwheel.index.bundle import NAME as BUNDLE
+
+        for (project, kind) in sorted(self._members):
+            if kind == PAGE:
+                page = self.page(project)
+                if page is not None:
+                    yield project, (page, self.bundle(project) if (project, BUNDLE) in
+                                    self._members else None)
 
     def holds(self, project: str) -> bool:
         return (project, PAGE) in self._members

@@ -11,8 +11,11 @@ After the batch, Artifactory also gets each touched project's definitions in bul
 (``index.bundle``): the bundle there is read, merged with the new wheels' definitions, pruned to
 the files the index listed, completed with the definitions of listed files it lacks (published
 before bundles, or dropped by a racing publisher: read once here, by PEP 658 file or range read,
-rather than by every host), and deployed back by a generic PUT beside the packages. pypiserver
-and devpi take distribution uploads only, so they hold no bundle (readers fall back cheaply).
+rather than by every host), and deployed back by a generic PUT beside the packages. Then the
+repository's snapshot (``index.snapshot``: every project's files and bundle in one file, a hint
+that lets a host read ahead along the whole dependency graph at once) is updated the same way.
+pypiserver and devpi take distribution uploads only, so they hold neither (readers fall back
+cheaply).
 """
 
 from __future__ import annotations
@@ -133,8 +136,14 @@ class Uploader:
         """Deploy the touched projects' bundles (Artifactory); with ``wait``: poll the index
         until it lists every uploaded file, or time is up."""
         if self.cfg.type == "artifactory":
+            deployed = {}
             for project in sorted({w.project for w in uploaded}):
-                self._deploy_bundle(project, [w for w in uploaded if w.project == project])
+                mine = [w for w in uploaded if w.project == project]
+                body = self._deploy_bundle(project, mine)
+                if body is not None:
+                    deployed[project] = (self._hint_page(project, mine), body)
+            if deployed:
+                self._deploy_snapshot(deployed)
         if self.wait is None:
             return
         deadline_at = time.monotonic() + self.wait
@@ -152,9 +161,9 @@ class Uploader:
             w.result.error = (f"{w.name}: uploaded, but {redact(self.cfg.index_url)} does not "  # type: ignore[union-attr]
                               f"list it after {self.wait:g} s")
 
-    def _deploy_bundle(self, project: str, new: list[Wheel]) -> None:
-        """Read-modify-write of a project's bundle; a failure is a warning (readers then read
-        the definitions one by one), never a failed publish."""
+    def _deploy_bundle(self, project: str, new: list[Wheel]) -> Optional[bytes]:
+        """Read-modify-write of a project's bundle, returned once deployed; a failure is a
+        warning (readers then read the definitions one by one), never a failed publish."""
         import hashlib
 
         from rezwheel.artifact.metadata import definition_from_metadata
@@ -162,7 +171,7 @@ class Uploader:
         url = bundle.url_for(self.cfg.index_url, project)
         added = {w.sha256: text for w in new if (text := definition_from_metadata(w.metadata()))}
         if not added:
-            return
+            return None
         try:
             old = bundle.decode(bundle.download(self.session, url), project, url)
             with self._lock:
@@ -179,9 +188,57 @@ class Uploader:
                     "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
             if r.status_code not in (200, 201):
                 raise RezwheelError(describe(r, url, self.sent))
+            return body
         except (requests.RequestException, RezwheelError) as e:
             log.warning("rezwheel: %s: definitions bundle not written (%s); hosts will read "
                         "its definitions one by one", project, e)
+            return None
+
+    def _hint_page(self, project: str, new: list[Wheel]) -> bytes:
+        """The project's files as this publish knows them (the page it read, and what it
+        uploaded: the index lists those only after its quiet period), as a page."""
+        import html
+
+        with self._lock:
+            files = {f.filename: f.sha256 for f in self._listed.get(project, []) if f.sha256}
+        files.update({w.name: w.sha256 for w in new})
+        links = []
+        for name in sorted(files):
+            try:
+                version = str(parse_wheel_filename(name)[1]) if name.endswith(".whl") else ""
+            except ValueError:
+                continue
+            if version:
+                href = f"../../{project}/{version}/{name}#sha256={files[name]}"
+                links.append(f'<a href="{html.escape(href)}">{html.escape(name)}</a><br/>')
+        return ("<!DOCTYPE html>\n<html><body>\n" + "\n".join(links) +
+                "\n</body></html>\n").encode()
+
+    def _deploy_snapshot(self, deployed: dict[str, tuple[bytes, bytes]]) -> None:
+        """Read-modify-write of the repository's snapshot (``index.snapshot``): there, with no
+        serial on the index, it is a hint for hosts (which definitions, which families a
+        family requires), never the truth; a racing publisher may drop this one's projects,
+        which hosts then read as before. A failure is a warning, never a failed publish."""
+        import hashlib
+
+        from rezwheel.index import serial, snapshot
+
+        url = snapshot.url_for(self.cfg.index_url)
+        try:
+            data = snapshot.download(self.session, url)
+            old = snapshot.open_snapshot(data, url) if data else None
+            projects = dict(old.projects()) if old is not None else {}
+            projects.update(deployed)
+            body = snapshot.encode(serial.following(old.serial if old else None), projects)
+            with deadline(url):
+                r = self.session.put(url, data=body, headers={
+                    "Content-Type": "application/zip",
+                    "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
+            if r.status_code not in (200, 201):
+                raise RezwheelError(describe(r, url, self.sent))
+        except (requests.RequestException, RezwheelError) as e:
+            log.warning("rezwheel: index snapshot not written (%s); hosts will read each "
+                        "family's bundle", e)
 
     def _definitions(self, files: list[IndexFile]) -> dict[str, str]:
         """The definitions of listed files, by the cheap reads only (a PEP 658 file, the tail of

@@ -62,6 +62,7 @@ class IndexRepository:
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
+        self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
         self._lock = threading.Lock()
 
     def _http_reader(self, w: Where) -> HttpReader:
@@ -128,8 +129,8 @@ class IndexRepository:
     def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
         ahead = self.reader.remote and not self._fresh(project)
-        if ahead:
-            self._follow_kept(project)
+        if ahead and not self._follow_kept(project):
+            self._follow_hints(project)  # a family never read here: what the index hints
         found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
             self._plain.add(project)
@@ -157,11 +158,11 @@ class IndexRepository:
         in its bundle): those are still read ahead, side by side."""
         return any(not v.loaded and self.source.needs_read(v) for v in found.values())
 
-    def _follow_kept(self, project: str) -> None:
+    def _follow_kept(self, project: str) -> bool:
         """A warm family: what its newest version required when last read is read ahead now,
         beside the family's own conditional request rather than after its answer (a page
         rarely changes: a chain of families is revalidated side by side, not link by link;
-        a changed page costs at most a read ahead rez did not need)."""
+        a changed page costs at most a read ahead rez did not need). False when none is kept."""
         for r in self.readers:
             files = r.kept_files(project) if isinstance(r, HttpReader) else None
             found = _versions_of(project, files) if files else None
@@ -170,6 +171,8 @@ class IndexRepository:
                 d = self.source.kept(sorted(newest.files, key=lambda x: x.filename)[0], project)
                 if d is not None:
                     self._follow(d.data)
+                    return True
+        return False
 
     def _read_family(self, project: str, found: dict[str, IndexVersion]) -> None:
         """A family's definitions that need a read of their file (not kept, stored or in the
@@ -233,20 +236,62 @@ class IndexRepository:
         tries the newest first: what it asks for next), before rez asks: the sequential round
         trips of a cold resolve then follow the depth of the dependency graph, not the number
         of families; a warm one revalidates those pages side by side."""
-        requires, variants = data.get("requires"), data.get("variants")
-        wanted = [str(r) for r in requires] if isinstance(requires, list) else []
-        for variant in variants if isinstance(variants, list) else []:
-            wanted += [str(r) for r in variant] if isinstance(variant, list) else []
+        self._read_ahead(_required(data))
+
+    def _read_ahead(self, names: list[str]) -> None:
         pool = self._prefetcher()
-        for text in wanted:
-            m = _FAMILY.match(text)
-            if not m:
-                continue
-            name = m.group(1)
+        for name in names:
             with self._lock:
                 if name in self._families or name in self._ahead:
                     continue
                 self._ahead[name] = pool.submit(self._versions, name)
+
+    def _follow_hints(self, project: str) -> None:
+        """A cold family on an index that gives hints (Artifactory's snapshot, deployed by
+        publish: ``HttpReader.hinted``): the families its newest version requires, and theirs,
+        as far as the hints go (at most ``max-prefetch`` families), are read ahead now, side by
+        side. A resolve then waits one round trip for its whole graph, not one per level. The
+        hints choose what is read; what is read is the truth (a wrong hint costs a request)."""
+        from rezwheel import limits
+
+        for r in self.readers:
+            if isinstance(r, HttpReader):
+                r.start_hints()
+        cap = int(limits.get("max-prefetch"))
+        seen, todo, names = {project}, [project], []
+        while todo and len(names) < cap:
+            for name in self._hinted_requires(todo.pop()):
+                other = self.project(name)
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+                    names.append(name)
+        self._read_ahead(names[:cap])
+
+    def _hinted_requires(self, project: str) -> list[str]:
+        """The families the newest version of ``project`` requires, as the hints say ([] when
+        they say nothing usable); parsed once per process."""
+        with self._lock:
+            if project in self._hint_deps:
+                return self._hint_deps[project]
+        found: list[str] = []
+        for r in self.readers:
+            hinted = r.hinted(project) if isinstance(r, HttpReader) else None
+            versions = _versions_of(project, hinted[0]) if hinted else None
+            if not versions:
+                continue
+            newest = versions[max(versions, key=_version_key)]
+            f = sorted(newest.files, key=lambda x: x.filename)[0]
+            text = hinted[1].get(f.sha256 or "") if hinted else None
+            if text:
+                try:
+                    found = _required(Definition.read(text, f"{f.filename} (hint)").data)
+                except Exception:  # a hint unfit to read is no hint
+                    found = []
+                break
+        with self._lock:
+            self._hint_deps[project] = found
+        return found
 
     def _load(self, v: IndexVersion) -> None:
         with v.lock:
@@ -367,6 +412,15 @@ class IndexRepository:
 
 #: the family a requirement names; weak (~) and conflict (!) requests are not read ahead
 _FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
+
+
+def _required(data: dict) -> list[str]:
+    """The families a definition's requires and variants name (but weak and conflict ones)."""
+    requires, variants = data.get("requires"), data.get("variants")
+    wanted = [str(r) for r in requires] if isinstance(requires, list) else []
+    for variant in variants if isinstance(variants, list) else []:
+        wanted += [str(r) for r in variant] if isinstance(variant, list) else []
+    return [m.group(1) for text in wanted if (m := _FAMILY.match(text))]
 
 
 def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion]:

@@ -95,6 +95,7 @@ class Artifactory:
         self.quiet = quiet
         self.duplicate_status = duplicate_status
         self.latency = latency  # seconds added to every request (a far server; the benchmarks)
+        self.in_flight = self.most_in_flight = 0  # requests being answered at once, at most
         self.files: dict[str, Stored] = {}  # "<name>/<version>/<file>"
         self.deployed: dict[str, Stored] = {}  # other files deployed by path (not indexed)
         self.last_upload = 0.0
@@ -112,9 +113,16 @@ class Artifactory:
 
     # -- WSGI
     def __call__(self, environ, start_response):
-        if self.latency:
-            time.sleep(self.latency)
-        status, headers, body = self.route(environ)
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            status, headers, body = self.route(environ)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
         start_response(status, headers + [("Content-Length", str(len(body)))])
         if environ["REQUEST_METHOD"] == "HEAD":
             return [b""]

@@ -270,6 +270,14 @@ def test_artifactory_bundle_deployed_and_read_in_two_requests(artifactory, famil
     assert {"manyver", "depfam"} <= touched
     assert len(cold) <= 2 * len(touched), cold
     assert not any(m in ("range", "metadata", "full") for m, _ in artifactory.log)
+    # the bundles came in the repository's snapshot (a hint there: test_snapshot), not apart
+    assert ("GET", "/artifactory/rez/rez-snapshot.zip") in cold
+    assert not [p for m, p in cold if p.endswith(BUNDLE)], cold
+    del artifactory.deployed["rez-snapshot.zip"]  # the bundles alone: one request each
+    artifactory.log.clear()
+    assert _rez_resolve(tmp_path, loc, "manyver-1.0", tmp_path / "store-bundles") == got
+    assert sorted(p for m, p in _requests(artifactory) if p.endswith(BUNDLE)) == [
+        f"/artifactory/rez/depfam/{BUNDLE}", f"/artifactory/rez/manyver/{BUNDLE}"]
     # before bundles: a HEAD and a range read per version rez reads
     del artifactory.deployed[f"manyver/{BUNDLE}"], artifactory.deployed[f"depfam/{BUNDLE}"]
     artifactory.log.clear()

@@ -238,3 +238,97 @@ def test_a_publish_never_writes_a_snapshot_readers_would_refuse(wheels, tmp_path
     publish_local(sorted(wheels.glob("*.whl")), str(idx))
     assert not (idx / "simple" / SNAPSHOT).exists()
     assert (idx / "simple" / "chain0" / "index.html").exists()
+
+
+# -- Artifactory: the snapshot as a hint ----------------------------------------------------------
+
+def _publish_to(artifactory, files) -> None:
+    from helpers import ARTIFACTORY_TOKENS, env
+
+    rezwheel("publish", *files, "--to", artifactory.url,
+             env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+
+
+def _art_repo(artifactory, store: Path, monkeypatch):
+    from helpers import ARTIFACTORY_TOKENS
+
+    monkeypatch.setenv("REZWHEEL_TOKEN", ARTIFACTORY_TOKENS[0])
+    return _repo(f"{artifactory.url}/simple/", store)
+
+
+def test_artifactory_publish_deploys_and_merges_the_snapshot(artifactory, wheels):
+    """Beside the bundles, publish keeps the repository's snapshot: every project's files and
+    bundle, merged across publishes (a racing publisher may drop some: it is a hint there)."""
+    files = sorted(wheels.glob("*.whl"))
+    _publish_to(artifactory, [w for w in files if not w.name.startswith("chain5-")])
+    _publish_to(artifactory, [w for w in files if w.name.startswith("chain5-")])
+    snap = zipfile.ZipFile(io.BytesIO(artifactory.deployed[SNAPSHOT].data))
+    projects = {n.split("/")[0] for n in snap.namelist() if "/" in n}
+    assert projects == {f"chain{i}" for i in range(FAMILIES)}
+    page = snap.read("chain5/index.html").decode()
+    assert sorted(re.findall(r">([^<]+\.whl)<", page)) == sorted(
+        w.name for w in files if w.name.startswith("chain5-"))
+    assert snap.read("chain5/rez-definitions.json.gz") == \
+        artifactory.deployed["chain5/rez-definitions.json.gz"].data
+
+
+def test_artifactory_cold_resolve_reads_the_whole_graph_side_by_side(artifactory, wheels,
+                                                                    reference, tmp_path,
+                                                                    monkeypatch):
+    """With the hints, a cold family's whole dependency chain is asked for at once: its pages
+    are in flight together (not one level per round trip), and no bundle is asked apart."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    artifactory.log.clear()
+    artifactory.latency = 0.2
+    try:
+        repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+        assert _resolve_all(repo) == reference
+    finally:
+        artifactory.latency = 0
+    gets = [p for m, p in artifactory.log if m == "GET"]
+    assert sorted(gets) == sorted([f"/artifactory/rez/{SNAPSHOT}"] + [
+        f"/artifactory/api/pypi/rez/simple/chain{i}/" for i in range(FAMILIES)]), gets
+    assert artifactory.most_in_flight >= FAMILIES - 1, artifactory.most_in_flight
+    # without the hints: one level of the chain at a time
+    del artifactory.deployed[SNAPSHOT]
+    artifactory.most_in_flight = 0
+    artifactory.latency = 0.2
+    try:
+        again = _art_repo(artifactory, tmp_path / "store-nohints", monkeypatch)
+        assert _resolve_all(again) == reference
+    finally:
+        artifactory.latency = 0
+    assert artifactory.most_in_flight <= 2, artifactory.most_in_flight  # a page and its bundle
+
+
+@pytest.mark.parametrize("kind", ["garbage", "lying"])
+def test_artifactory_hints_never_change_a_resolve(kind, artifactory, wheels, reference, tmp_path,
+                                                  monkeypatch):
+    """Hints choose what is read ahead; pages and wheels stay the truth. A snapshot that is
+    not one, or whose pages and bundles lie (a family listing files it does not hold, requiring
+    what it does not), resolves exactly as the index says."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    if kind == "garbage":
+        artifactory.deployed[SNAPSHOT].data = b"PK\x05\x06" + b"\0" * 18
+    else:
+        members = _members_of(artifactory.deployed[SNAPSHOT].data)
+        members["chain5/index.html"] = (b'<a href="../../chain5/9.0/chain5-9.0-py3-none-any.whl'
+                                        b'#sha256=' + b"a" * 64 + b'">chain5-9.0-py3-none-any.whl'
+                                        b'</a>')
+        members["chain4/rez-definitions.json.gz"] = b"\x1f\x8b" + b"x" * 50
+        artifactory.deployed[SNAPSHOT].data = _zip_of(members)
+    repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    assert _resolve_all(repo) == reference
+
+
+def _members_of(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _zip_of(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
