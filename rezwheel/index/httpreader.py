@@ -508,8 +508,8 @@ class HttpReader:
         if name is None or self.offline or self.snapshot() is not None:
             return  # the snapshot holds the bundle
         hints = self._hints
-        if hints is not None and hints.done() and self.hinted(name) is not None:
-            return  # the hint snapshot most likely holds it (``bundle`` checks)
+        if hints is not None and (not hints.done() or self.hinted(name) is not None):
+            return  # the hint snapshot, on its way or here, most likely holds it (``bundle``)
         pool = self._pool()
         with self._lock:
             if name not in self._bundles:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
-import html
 import os
 import re
 import shutil
@@ -38,7 +37,7 @@ from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel import limits
 from rezwheel.index import bundle, serial, snapshot
-from rezwheel.index.pages import IndexFile, dist_of
+from rezwheel.index.pages import IndexFile, dist_of, written_link, written_page
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
 
@@ -384,21 +383,14 @@ class LocalIndex:
         for name in names:
             wheel = os.path.join(self.files, name)
             facts = self._facts(wheel)
-            attrs = ""
+            msha, rp = None, None
             meta = wheel + ".metadata"
             if len(facts) >= 3 or os.path.exists(meta):
                 msha = facts[1] if len(facts) >= 3 else sha256_file(meta)
-                attrs += f' data-dist-info-metadata="sha256={msha}" data-core-metadata="sha256={msha}"'
                 rp = facts[2] if len(facts) >= 3 else _requires_python(meta)
-                if rp:
-                    attrs += f' data-requires-python="{html.escape(rp)}"'
-            href = f"../../files/{name}#sha256={facts[0]}"
-            links.append(f'    <a href="{html.escape(href)}"{attrs}>{html.escape(name)}</a><br/>')
-        body = "\n".join(links)
-        page = (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
-                f"content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n"
-                f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n")
-        _write_later(os.path.join(self.simple, project, "index.html"), page.encode())
+            links.append(written_link(f"../../files/{name}#sha256={facts[0]}", name, msha, rp))
+        _write_later(os.path.join(self.simple, project, "index.html"),
+                     written_page(project, links))
 
     def _write_root_page(self, listing: dict[str, list[str]], bump: bool = True,
                          before: Optional[Callable[[dict[str, list[str]], str, bool], None]]

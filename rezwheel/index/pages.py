@@ -216,6 +216,27 @@ _WRITTEN_LINK = re.compile(r'    <a href="([^"<>&\n]*)"(?: data-dist-info-metada
                            r'"([^"<>\n]*)")?>([^<>&\n]*)</a><br/>\n')
 
 
+def written_link(href: str, name: str, metadata_sha: Optional[str] = None,
+                 requires_python: Optional[str] = None) -> str:
+    """One link of a project page as rezwheel writes it (``written_page``)."""
+    attrs = ""
+    if metadata_sha:
+        attrs += (f' data-dist-info-metadata="sha256={metadata_sha}"'
+                  f' data-core-metadata="sha256={metadata_sha}"')
+        if requires_python:
+            attrs += f' data-requires-python="{html.escape(requires_python)}"'
+    return f'    <a href="{html.escape(href)}"{attrs}>{html.escape(name)}</a><br/>'
+
+
+def written_page(project: str, links: list[str]) -> bytes:
+    """A project page as rezwheel writes it (a local index's, a snapshot's): read back by two
+    strict regexes (``_written_links``) rather than the HTML parser."""
+    body = "\n".join(links)
+    return (f"<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" "
+            f"content=\"1.1\">\n    <title>Links for {project}</title>\n  </head>\n  <body>\n"
+            f"    <h1>Links for {project}</h1>\n{body}\n  </body>\n</html>\n").encode()
+
+
 def _written_links(text: str) -> Optional[list[tuple[dict, str]]]:
     """The links of a page written by ``index.local``, as ``_Links`` gives them (attributes
     unescaped, text stripped); None for any other page, which the HTML parser reads."""

@@ -17,7 +17,14 @@ reader (``index.httpreader``) takes it only when its serial is the one the root 
 now: the snapshot is then exactly the pages of that state, and a project it does not hold is not
 on the index. Any other snapshot (an older serial: a publish in progress, or an older rezwheel
 that bumped the serial but wrote no snapshot) is not used, and pages are read one by one as
-before. Indexes without a serial (Artifactory, pypiserver, devpi) have no snapshot.
+before.
+
+Artifactory generates its own pages and declares no serial. There publish deploys the same file
+(``index.upload``: read, merged with the projects it touched, their pages as publish knows them,
+put back) at the top of the repository's storage, and a reader takes it as a hint only: which
+families a cold family's graph will need, read ahead side by side (``resolve.packages``), and
+which definitions the bundles hold. Pages read from the server stay the truth there. pypiserver
+and devpi hold no snapshot.
 
 Everything in it is attacker-controlled, as pages are: the file is capped (``max-snapshot-bytes``)
 and so is each member (``max-page-bytes``); a page from it is parsed and checked exactly like a

@@ -197,7 +197,7 @@ class Uploader:
     def _hint_page(self, project: str, new: list[Wheel]) -> bytes:
         """The project's files as this publish knows them (the page it read, and what it
         uploaded: the index lists those only after its quiet period), as a page."""
-        import html
+        from rezwheel.index.pages import written_link, written_page
 
         with self._lock:
             files = {f.filename: f.sha256 for f in self._listed.get(project, []) if f.sha256}
@@ -209,10 +209,9 @@ class Uploader:
             except ValueError:
                 continue
             if version:
-                href = f"../../{project}/{version}/{name}#sha256={files[name]}"
-                links.append(f'<a href="{html.escape(href)}">{html.escape(name)}</a><br/>')
-        return ("<!DOCTYPE html>\n<html><body>\n" + "\n".join(links) +
-                "\n</body></html>\n").encode()
+                links.append(written_link(f"../../{project}/{version}/{name}#sha256={files[name]}",
+                                          name))
+        return written_page(project, links)
 
     def _deploy_snapshot(self, deployed: dict[str, tuple[bytes, bytes]]) -> None:
         """Read-modify-write of the repository's snapshot (``index.snapshot``): there, with no

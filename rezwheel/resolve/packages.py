@@ -129,8 +129,11 @@ class IndexRepository:
     def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
         ahead = self.reader.remote and not self._fresh(project)
-        if ahead and not self._follow_kept(project):
-            self._follow_hints(project)  # a family never read here: what the index hints
+        if ahead and not self._follow_kept(project):  # a family never read here: what the
+            for r in self.readers:  # index hints, followed beside its page
+                if isinstance(r, HttpReader):
+                    r.start_hints()
+            self._prefetcher().submit(self._follow_hints, project)
         found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
             self._plain.add(project)
@@ -254,9 +257,6 @@ class IndexRepository:
         hints choose what is read; what is read is the truth (a wrong hint costs a request)."""
         from rezwheel import limits
 
-        for r in self.readers:
-            if isinstance(r, HttpReader):
-                r.start_hints()
         cap = int(limits.get("max-prefetch"))
         seen, todo, names = {project}, [project], []
         while todo and len(names) < cap:
