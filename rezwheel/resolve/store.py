@@ -8,6 +8,8 @@ Layout under the root (default: the platform's user cache dir, ``rezwheel``)::
     wheels/<sha256>/<file>.whl    payloads, verified against the index's sha256
     roots/<sha256>/               extracted variant roots (what rez's ``root`` points at)
     pages/<hash>.json             index pages with their validators, for offline resolves
+    pages/<index>/*-rez-snapshot.zip  an index's snapshot (``index.snapshot``; ``.none``: it
+                                  had none under the serial written inside)
     locks/<sha256>.lock           one lock per artifact
 
 A definition read from a PEP 658 file or a range read is what an index *says* a wheel holds:
