@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Optional
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import requests.auth
@@ -33,12 +33,12 @@ from urllib3.util.retry import Retry
 
 from rezwheel import __version__, limits
 from rezwheel.errors import RezwheelError
+from rezwheel.index.origins import origin  # noqa: F401  (the index modules' one rule)
 from rezwheel.redaction import redact, scrub
 
 TIMEOUT = (10, 60)  # connect, per read
 RETRY_STATUS = (429, 502, 503, 504)
 USER_AGENT = f"rezwheel/{__version__}"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 __all__ = ["make_session", "OriginAuth", "deadline", "read_body", "describe", "failure",
            "origin", "redact", "scrub", "retry_after"]
@@ -46,17 +46,6 @@ __all__ = ["make_session", "OriginAuth", "deadline", "read_body", "describe", "f
 
 class HTTPFailure(RezwheelError):
     """A request that got no usable answer: refused redirect, deadline, size cap, dead server."""
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a URL: what credentials and links are bound to."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
-    except ValueError:
-        port = -1
-    return scheme, (parts.hostname or "").lower(), port
 
 
 # -- deadlines: a watchdog that shuts down the sockets of an exchange that ran out of time

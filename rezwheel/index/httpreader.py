@@ -88,13 +88,16 @@ class HttpReader:
 
     remote = True  # every read is a round trip
 
-    def __init__(self, index_url: str, session: "requests.Session", cache_dir: Optional[str],
+    def __init__(self, index_url: str,
+                 session: "typing.Union[requests.Session, Callable[[], requests.Session]]",
+                 cache_dir: Optional[str],
                  counters: Optional[Counters] = None, credential: object = None,
                  files_hosts: tuple = (), trust_code: bool = False, ttl: float = 0.0) -> None:
-        from rezwheel.index.http import origin
+        from rezwheel.index.origins import origin
 
         self.url = index_url if index_url.endswith("/") else index_url + "/"
-        self.session = session
+        self._session = session  # or what makes it, on the first request (``session``)
+        self._session_lock = threading.Lock()
         self.cache_dir = cache_dir
         self.counters = counters or Counters()
         self.offline = False
@@ -118,8 +121,18 @@ class HttpReader:
         self._hinted: dict[str, Optional[tuple[list[IndexFile], dict[str, str]]]] = {}
         self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
 
+    @property
+    def session(self) -> "requests.Session":
+        """The HTTP session, made on first use when given as a factory: a warm resolve within
+        the ttl sends nothing, and imports nothing to send it with."""
+        if callable(self._session) and not hasattr(self._session, "request"):
+            with self._session_lock:
+                if callable(self._session) and not hasattr(self._session, "request"):
+                    self._session = self._session()
+        return self._session  # type: ignore[return-value]
+
     def allow(self, url: str) -> bool:
-        from rezwheel.index.http import origin
+        from rezwheel.index.origins import origin
 
         if url.startswith(self._root):  # the index's own origin, spelled as the index is
             return True
@@ -216,10 +229,6 @@ class HttpReader:
         project page, whose checked files are kept with it (a page the server says is unchanged
         is then not parsed again; they are None when the caller must parse the body); taken
         from the index's snapshot when it has one for its serial (``project``: whose page)."""
-        import requests
-
-        from rezwheel.index.http import deadline, describe, failure, read_body
-
         path = self._cache_path(url)
         cached = self._cached(path)
         if cached and self.ttl > 0:  # fresh enough: no request at all (a farm's warm resolve)
@@ -237,6 +246,10 @@ class HttpReader:
             if body is not None:
                 return self._keep(path, url, url, {"Content-Type": "text/html"}, body, files,
                                   stamp)
+        import requests
+
+        from rezwheel.index.http import deadline, describe, failure, read_body
+
         headers = {"Accept": ACCEPT}
         if cached and isinstance(cached.get("etag"), str):
             headers["If-None-Match"] = cached["etag"]

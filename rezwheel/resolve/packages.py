@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 import threading
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -36,6 +36,9 @@ from rezwheel.redaction import redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location"]
 
@@ -68,15 +71,19 @@ class IndexRepository:
     def _http_reader(self, w: Where) -> HttpReader:
         from rezwheel.config import IndexConfig, guess_type
         from rezwheel.credentials import find_credentials, split_url
-        from rezwheel.index.http import OriginAuth, make_session
 
         url, in_url = split_url(w.where)
         cfg = w.config if isinstance(w.config, IndexConfig) else \
             IndexConfig(w.name, url, url, guess_type(url))
         cred = in_url or find_credentials(cfg)
-        session = make_session(pool=8, retries=2, origins=w.files_hosts)
-        if cred:
-            session.auth = OriginAuth(cred.headers(cfg.type), [url])
+
+        def session() -> "requests.Session":  # made on the first request: none within the ttl
+            from rezwheel.index.http import OriginAuth, make_session
+
+            s = make_session(pool=8, retries=2, origins=w.files_hosts)
+            if cred:
+                s.auth = OriginAuth(cred.headers(cfg.type), [url])
+            return s
         pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
         ttl = self.settings.ttl if w.ttl is None else w.ttl
         return HttpReader(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code,

@@ -82,3 +82,26 @@ def test_rez_env_through_the_plugin_imports_what_it_uses(rez_env):
     assert "rezwheel.resolve.packages" in warm
     assert present(warm, [*NEVER, "installer", "filelock", "rezwheel.artifact.reader",
                           "rezwheel.artifact.layout", "tomllib"]) == []
+
+
+def test_rez_env_over_http_within_the_ttl_imports_nothing_to_send_with(local_index, tmp_path):
+    """A render node's warm resolve within its ttl sends no request: it loads no HTTP client
+    either (``requests`` alone costs ~80 ms of every ``rez env``)."""
+    from helpers.servers import LoggedStatic
+
+    server = LoggedStatic(local_index)
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = ['artifactory@{server.url}']\n")
+    try:
+        def run() -> set:
+            return loaded(tmp_path, [str(BIN / "rez"), "env", "multitool", "python-3.11", "--",
+                                     "true"], REZ_CONFIG_FILE=str(cfg), REZWHEEL_TTL="300",
+                          REZWHEEL_STORE=str(tmp_path / "store"))
+        cold = run()
+        assert "requests" in cold  # it read the index
+        server.log.clear()
+        warm = run()
+        assert server.log == []
+        assert present(warm, ["requests", "urllib3", "rezwheel.index.http"]) == []
+    finally:
+        server.stop()
