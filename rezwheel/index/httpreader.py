@@ -363,6 +363,9 @@ class HttpReader:
         except requests.RequestException as e:
             log.debug("rezwheel: %s: %s", redact(url), e)
             data = None
+        except RezwheelError as e:  # past the deadline, redirected away: no snapshot, no failure
+            snapshot_.unusable(url, str(e))
+            data = None
         self.counters.add("snapshot", len(data or b""))
         return data
 

@@ -186,6 +186,11 @@ def download(session: "requests.Session", url: str) -> Optional[bytes]:
             r.close()
 
 
+def unusable(where: str, why: str) -> None:
+    """Say once that the snapshot at ``where`` is not used, and why (pages are read instead)."""
+    _say(where, why)
+
+
 def _say(where: str, why: str) -> None:
     if where not in _warned:
         _warned.add(where)

@@ -332,3 +332,70 @@ def _zip_of(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             zf.writestr(name, data)
     return out.getvalue()
+
+
+# -- attacks (a stranger's review) ----------------------------------------------------------------
+
+def _handler_for(index: Path, snapshot_answer):
+    """A static server over ``index`` whose snapshot URL answers as ``snapshot_answer(handler)``
+    says (it returns True when it answered)."""
+    from helpers.servers import QuietHandler
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            if self.path.endswith("/" + SNAPSHOT) and snapshot_answer(self):
+                return
+            super().do_GET()
+
+    return Handler
+
+
+def _bump(index: Path) -> None:
+    """A publish: every page written again under a new serial (so is the snapshot)."""
+    from rezwheel.index.local import LocalIndex
+
+    before = _serial(index)
+    idx = LocalIndex(str(index))
+    with idx.lock():
+        idx.write_pages()
+    assert _serial(index) != before
+
+
+def _redirect_away(handler) -> bool:
+    port = handler.server.server_address[1]
+    handler.send_response(302)
+    handler.send_header("Location", f"http://localhost:{port}{handler.path}")  # another origin
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+    return True
+
+
+def _too_slow(handler) -> bool:
+    import time
+
+    time.sleep(3)
+    return False
+
+
+@pytest.mark.parametrize("answer", [_redirect_away, _too_slow], ids=["redirect", "slow"])
+def test_a_snapshot_unreadable_after_a_publish_is_no_snapshot(answer, index, wheels, reference,
+                                                              tmp_path, monkeypatch, caplog):
+    """A host that kept a snapshot, after a publish (a new serial: its snapshot is read again,
+    not beside the root): a snapshot the server redirects to another origin, or does not send
+    in time, is no snapshot (pages one by one), never a failed resolve."""
+    from helpers.servers import PythonStatic
+
+    on = []
+    server = PythonStatic(index, _handler_for(index, lambda h: bool(on) and answer(h)))
+    url = server.url + "simple/"
+    try:
+        assert _resolve_all(_repo(url, tmp_path / "store")) == reference  # keeps the snapshot
+        _bump(index)
+        on.append(True)
+        monkeypatch.setenv("REZWHEEL_HTTP_DEADLINE", "1")
+        caplog.set_level(logging.WARNING)
+        repo = _repo(url, tmp_path / "store")
+        assert _resolve_all(repo) == reference
+        assert "Traceback" not in caplog.text
+    finally:
+        server.stop()
