@@ -63,6 +63,7 @@ class IndexRepository:
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
+        self._hints_left: Optional[int] = None  # families hints may still read ahead (once)
         self._lock = threading.Lock()
 
     def _http_reader(self, w: Where) -> HttpReader:
@@ -251,13 +252,18 @@ class IndexRepository:
         publish: ``HttpReader.hinted``): the families its newest version requires, and theirs,
         as far as the hints go (at most ``max-prefetch`` families), are read ahead now, side by
         side. A resolve then waits one round trip for its whole graph, not one per level. The
-        hints choose what is read; what is read is the truth (a wrong hint costs a request)."""
+        hints choose what is read; what is read is the truth (a wrong hint costs a request).
+        The bound holds for the process, not per family: each family read ahead comes here
+        too, and hints that make up an endless graph must not walk it one bound at a time."""
         from rezwheel import limits
 
         for r in self.readers:
             if isinstance(r, HttpReader):
                 r.start_hints()
-        cap = int(limits.get("max-prefetch"))
+        with self._lock:
+            if self._hints_left is None:
+                self._hints_left = int(limits.get("max-prefetch"))
+            cap = self._hints_left
         seen, todo, names = {project}, [project], []
         while todo and len(names) < cap:
             for name in self._hinted_requires(todo.pop()):
@@ -266,7 +272,11 @@ class IndexRepository:
                     seen.add(other)
                     todo.append(other)
                     names.append(name)
-        self._read_ahead(names[:cap])
+        with self._lock:
+            fresh = [n for n in names if n not in self._families and n not in self._ahead]
+            fresh = fresh[:self._hints_left]
+            self._hints_left -= len(fresh)
+        self._read_ahead(fresh)
 
     def _hinted_requires(self, project: str) -> list[str]:
         """The families the newest version of ``project`` requires, as the hints say ([] when

@@ -399,3 +399,59 @@ def test_a_snapshot_unreadable_after_a_publish_is_no_snapshot(answer, index, whe
         assert "Traceback" not in caplog.text
     finally:
         server.stop()
+
+
+def _gz_bundle(project: str, definitions: dict[str, str]) -> bytes:
+    import gzip
+    import json
+
+    return gzip.compress(json.dumps({"format": 1, "project": project,
+                                     "definitions": definitions}).encode())
+
+
+def _ghost(name: str, requires: list[str]) -> tuple[bytes, bytes]:
+    """A hint page and bundle for a family the index does not hold, requiring ``requires``."""
+    import hashlib
+
+    sha = hashlib.sha256(name.encode()).hexdigest()
+    whl = f"{name}-1.0-py3-none-any.whl"
+    page = f'<a href="../../{name}/1.0/{whl}#sha256={sha}">{whl}</a>'.encode()
+    text = f"name = '{name}'\n\nversion = '1.0'\n\nrequires = {requires!r}\n"
+    return page, _gz_bundle(name, {sha: text})
+
+
+def _settle(log: list, quiet: float = 1.0) -> None:
+    """Wait until the server has been asked nothing for ``quiet`` seconds (reads ahead end)."""
+    import time
+
+    n = -1
+    while n != len(log):
+        n = len(log)
+        time.sleep(quiet)
+
+
+def test_artifactory_hints_read_ahead_a_bounded_number_of_families(artifactory, wheels, tmp_path,
+                                                                   monkeypatch):
+    """A hint snapshot whose graph goes on and on (families the index does not hold, each
+    requiring the next): a cold resolve reads at most ``max-prefetch`` families ahead of rez,
+    not the whole graph the hints make up."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    members = _members_of(artifactory.deployed[SNAPSHOT].data)
+    ghosts = 300
+    for i in range(ghosts):
+        page, body = _ghost(f"ghost{i}", [f"ghost{i + 1}", f"ghost{i + 1000}"])
+        members[f"ghost{i}/index.html"] = page
+        members[f"ghost{i}/rez-definitions.json.gz"] = body
+    chain0 = members["chain0/index.html"].decode()
+    sha = re.findall(r"chain0-1\.1-py3-none-any\.whl#sha256=([0-9a-f]{64})", chain0)[0]
+    members["chain0/rez-definitions.json.gz"] = _gz_bundle("chain0", {
+        sha: "name = 'chain0'\n\nversion = '1.1'\n\nrequires = ['ghost0']\n"})
+    artifactory.deployed[SNAPSHOT].data = _zip_of(members)
+    monkeypatch.setenv("REZWHEEL_MAX_PREFETCH", "16")
+    artifactory.log.clear()
+    repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    assert sorted(repo.versions("chain0")) == ["1.0", "1.1"]
+    repo.close()
+    _settle(artifactory.log)
+    asked = {p for m, p in artifactory.log if m == "GET" and "/simple/ghost" in p}
+    assert len(asked) <= 16, len(asked)
