@@ -44,6 +44,12 @@ NAME = "rez-snapshot.zip"
 PAGE = "index.html"
 SERIAL = "serial"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+#: Members a snapshot may have (a serial, and a page and a bundle per project: 65535 projects).
+#: zipfile builds an object per central directory entry before anything can be checked, about
+#: 400 bytes of memory for each 47 bytes sent: a file within ``max-snapshot-bytes`` made of
+#: nothing else would cost a reader over a gigabyte and seconds of parsing.
+MAX_MEMBERS = 1 << 17
+_ENTRY = b"PK\x01\x02"  # what every central directory entry starts with (zipfile checks it)
 _MEMBER = re.compile(r"([a-z0-9][a-z0-9._-]{0,199})/(index\.html|rez-definitions\.json\.gz)")
 _warned: set[str] = set()
 
@@ -87,6 +93,8 @@ class Snapshot:
 
     def __init__(self, data: bytes, where: str) -> None:
         """Raises ValueError (said by ``open_snapshot``) when ``data`` is not a snapshot."""
+        if members(data) > MAX_MEMBERS:
+            raise ValueError(f"more than {MAX_MEMBERS} members")
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
@@ -154,6 +162,16 @@ class Snapshot:
                              "(REZWHEEL_MAX_PAGE_BYTES)")
             return None
         return data
+
+
+def members(data: bytes) -> int:
+    """At most how many members zipfile would list in ``data`` (counted without parsing)."""
+    return data.count(_ENTRY)
+
+
+def fits(data: bytes) -> bool:
+    """Whether readers would take ``data`` (a writer writes no snapshot they would refuse)."""
+    return len(data) <= int(limits.get("max-snapshot-bytes")) and members(data) <= MAX_MEMBERS
 
 
 def open_snapshot(data: bytes, where: str) -> Optional[Snapshot]:

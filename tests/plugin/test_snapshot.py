@@ -455,3 +455,26 @@ def test_artifactory_hints_read_ahead_a_bounded_number_of_families(artifactory, 
     _settle(artifactory.log)
     asked = {p for m, p in artifactory.log if m == "GET" and "/simple/ghost" in p}
     assert len(asked) <= 16, len(asked)
+
+
+def test_a_snapshot_of_too_many_members_is_not_parsed(static, index, reference, tmp_path,
+                                                      caplog):
+    """A snapshot within its byte cap made mostly of empty members (zipfile builds an object per
+    entry before anything is checked: a gigabyte for a 128 MiB file) is refused before it is
+    parsed: pages are read one by one."""
+    from rezwheel.index import snapshot
+
+    members = _members(index / "simple" / SNAPSHOT)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        info = zipfile.ZipInfo("x")
+        for _ in range(snapshot.MAX_MEMBERS):
+            zf.writestr(info, b"")
+    (index / "simple" / SNAPSHOT).write_bytes(out.getvalue())
+    caplog.set_level(logging.WARNING)
+    repo = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(repo) == reference
+    assert repo.counters.by_kind["page"] == FAMILIES, repo.counters.by_kind
+    assert f"more than {snapshot.MAX_MEMBERS} members" in caplog.text
