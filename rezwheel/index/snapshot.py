@@ -120,16 +120,34 @@ class Snapshot:
             raise ValueError("its serial is not a serial")
         self.serial = text
 
-    def projects(self) -> Iterator[tuple[str, tuple[bytes, Optional[bytes]]]]:
-        """Every project it holds fit to read, with its page and bundle (to write it again)."""
+    def projects(self, budget: int, skip: frozenset = frozenset()
+                 ) -> Iterator[tuple[str, tuple[bytes, Optional[bytes]]]]:
+        """Projects it holds fit to read (but ``skip``), with their page and bundle (to write
+        them again), until their bytes reach ``budget``: the rest are left out, as a racing
+        publisher would leave them (a hint: hosts read those as before). Each member inflates
+        up to its cap: without a bound for the whole, a snapshot within its own cap (a few
+        kilobytes a member) would make a publisher inflate and hold gigabytes."""
         from rezwheel.index.bundle import NAME as BUNDLE
 
+        cap = int(limits.get("max-page-bytes"))
         for (project, kind) in sorted(self._members):
-            if kind == PAGE:
-                page = self.page(project)
-                if page is not None:
-                    yield project, (page, self.bundle(project) if (project, BUNDLE) in
-                                    self._members else None)
+            if kind != PAGE or project in skip:
+                continue
+            got: list[Optional[bytes]] = []
+            for info in (self._members[(project, PAGE)], self._members.get((project, BUNDLE))):
+                if info is None:
+                    got.append(None)
+                    continue
+                if budget <= 0:
+                    return
+                limit = min(cap, budget)
+                data = self._read(info, limit, say=False)
+                budget -= limit if data is None else len(data)  # what inflating it cost
+                if data is None:
+                    break
+                got.append(data)
+            if len(got) == 2 and got[0] is not None:
+                yield project, (got[0], got[1])
 
     def holds(self, project: str) -> bool:
         return (project, PAGE) in self._members
@@ -147,7 +165,7 @@ class Snapshot:
         info = self._members.get((project, BUNDLE))
         return self._read(info, int(limits.get("max-page-bytes"))) if info else None
 
-    def _read(self, info: zipfile.ZipInfo, cap: int) -> Optional[bytes]:
+    def _read(self, info: zipfile.ZipInfo, cap: int, say: bool = True) -> Optional[bytes]:
         """A member's bytes, at most ``cap`` inflated (a declared size is the index's word,
         not a bound: the read itself stops at the cap); None when over it or damaged."""
         try:
@@ -155,11 +173,13 @@ class Snapshot:
                 data = fh.read(cap + 1)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
                 RuntimeError) as e:
-            _say(self.where, f"member {info.filename!r} is damaged ({e})")
+            if say:
+                _say(self.where, f"member {info.filename!r} is damaged ({e})")
             return None
         if len(data) > cap:
-            _say(self.where, f"member {info.filename!r} is larger than the limit {cap} "
-                             "(REZWHEEL_MAX_PAGE_BYTES)")
+            if say:
+                _say(self.where, f"member {info.filename!r} is larger than the limit {cap} "
+                                 "(REZWHEEL_MAX_PAGE_BYTES)")
             return None
         return data
 

@@ -478,3 +478,34 @@ def test_a_snapshot_of_too_many_members_is_not_parsed(static, index, reference, 
     assert _resolve_all(repo) == reference
     assert repo.counters.by_kind["page"] == FAMILIES, repo.counters.by_kind
     assert f"more than {snapshot.MAX_MEMBERS} members" in caplog.text
+
+
+def test_artifactory_publish_does_not_inflate_a_hostile_snapshot_whole(artifactory, wheels):
+    """The snapshot publish reads back and merges may be made of members that each inflate to
+    just under the page cap: publish carries the old projects only as far as the snapshot's own
+    cap (the rest are dropped from the hint, as a racing publisher would), never holding them
+    all, and never deploys a snapshot readers would refuse."""
+    from helpers import ARTIFACTORY_TOKENS, env
+
+    bomb = b"<html>" + b" " * (2 << 20) + b"</html>"  # 2 MiB, a few KiB deflated
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("serial", b"7")
+        for i in range(40):
+            zf.writestr(f"bomb{i:02d}/index.html", bomb)
+    artifactory.deployed[SNAPSHOT] = _stored(out.getvalue())
+    cap = 5 << 20
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", artifactory.url,
+             env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0], REZWHEEL_MAX_SNAPSHOT_BYTES=str(cap)))
+    got = _members_of(artifactory.deployed[SNAPSHOT].data)
+    assert {f"chain{i}/index.html" for i in range(FAMILIES)} <= set(got)
+    assert sum(len(v) for v in got.values()) <= cap
+
+
+def _stored(data: bytes):
+    import hashlib
+    import time
+
+    from helpers.artifactory import Stored
+
+    return Stored(data, hashlib.sha256(data).hexdigest(), time.time())
