@@ -509,3 +509,4 @@ def _stored(data: bytes):
     from helpers.artifactory import Stored
 
     return Stored(data, hashlib.sha256(data).hexdigest(), time.time())
+
