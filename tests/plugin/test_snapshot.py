@@ -469,9 +469,8 @@ def test_a_snapshot_of_too_many_members_is_not_parsed(static, index, reference, 
     with zipfile.ZipFile(out, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
-        info = zipfile.ZipInfo("x")
-        for _ in range(snapshot.MAX_MEMBERS):
-            zf.writestr(info, b"")
+        for i in range(snapshot.MAX_MEMBERS):
+            zf.writestr(zipfile.ZipInfo(f"{i:x}"), b"")
     (index / "simple" / SNAPSHOT).write_bytes(out.getvalue())
     caplog.set_level(logging.WARNING)
     repo = _repo(static.url, tmp_path / "store")
