@@ -393,6 +393,11 @@ class HttpReader:
                     pass
             self._hints = pool.submit(self._download_snapshot)
 
+    def hints_ready(self) -> bool:
+        """Whether ``hinted`` answers without waiting (the hints came, or none were asked)."""
+        pending = self._hints
+        return pending is None or pending.done()
+
     def hinted(self, project: str) -> Optional[tuple[list[IndexFile], dict[str, str]]]:
         """(the files, the bundle's entries) the index's hint snapshot gives for ``project``
         (waiting for it), or None. Hints say what to read ahead, never what the index holds:
@@ -511,8 +516,8 @@ class HttpReader:
         if name is None or self.offline or self.snapshot() is not None:
             return  # the snapshot holds the bundle
         hints = self._hints
-        if hints is not None and hints.done() and self.hinted(name) is not None:
-            return  # the hint snapshot most likely holds it (``bundle`` checks)
+        if hints is not None and (not hints.done() or self.hinted(name) is not None):
+            return  # the hint snapshot most likely holds it, or will say (``bundle`` checks)
         pool = self._pool()
         with self._lock:
             if name not in self._bundles:

@@ -255,11 +255,18 @@ class IndexRepository:
         hints choose what is read; what is read is the truth (a wrong hint costs a request).
         The bound holds for the process, not per family: each family read ahead comes here
         too, and hints that make up an endless graph must not walk it one bound at a time."""
+        hinting = [r for r in self.readers if isinstance(r, HttpReader)]
+        for r in hinting:
+            r.start_hints()
+        if not all(r.hints_ready() for r in hinting):  # the family's own page is not held back
+            self._prefetcher().submit(self._walk_hints, project)
+        else:
+            self._walk_hints(project)
+
+    def _walk_hints(self, project: str) -> None:
+        """``_follow_hints`` once the hints are in hand."""
         from rezwheel import limits
 
-        for r in self.readers:
-            if isinstance(r, HttpReader):
-                r.start_hints()
         with self._lock:
             if self._hints_left is None:
                 self._hints_left = int(limits.get("max-prefetch"))

@@ -509,3 +509,37 @@ def _stored(data: bytes):
 
     return Stored(data, hashlib.sha256(data).hexdigest(), time.time())
 
+
+
+def test_artifactory_a_cold_family_does_not_wait_for_the_hints(artifactory, wheels, tmp_path,
+                                                               monkeypatch):
+    """The hint snapshot is a whole repository's: a large one takes long to arrive. A cold
+    family's own page is asked while it is on its way, not after it (the hints only add reads
+    ahead, they never hold back the read rez waits for)."""
+    import threading
+
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    asked, release = threading.Event(), threading.Event()
+    route = artifactory.route
+
+    def slow_snapshot(environ):
+        path = environ.get("PATH_INFO", "")
+        if path.endswith("/simple/chain0/"):
+            asked.set()
+        if path.endswith(SNAPSHOT):
+            release.wait(10)
+        return route(environ)
+
+    artifactory.route = slow_snapshot
+    try:
+        repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+        reading = threading.Thread(target=repo.versions, args=("chain0",), daemon=True)
+        reading.start()
+        page_first = asked.wait(5)
+        release.set()
+        reading.join(20)
+        repo.close()
+    finally:
+        release.set()
+        artifactory.route = route
+    assert page_first, "the family's page was asked only once the whole hint snapshot came"
