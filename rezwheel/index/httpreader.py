@@ -384,14 +384,14 @@ class HttpReader:
             if self._hints is not None:
                 return
             path = self._snapshot_path()
-            if path:
+            for kept in (path, f"{path}.none") if path else ():  # a snapshot, or word of none
                 try:
-                    if 0 <= time.time() - os.stat(path).st_mtime < max(self.ttl, HINTS_MAX_AGE):
-                        self._hints = self._done(_read(path))
+                    if 0 <= time.time() - os.stat(kept).st_mtime < max(self.ttl, HINTS_MAX_AGE):
+                        self._hints = self._done(_read(kept) if kept == path else None)
                         return
                 except OSError:
                     pass
-            self._hints = pool.submit(self._download_snapshot)
+            self._hints = pool.submit(lambda: self._download_snapshot() or b"")
 
     def hints_ready(self) -> bool:
         """Whether ``hinted`` answers without waiting (the hints came, or none were asked)."""
@@ -431,11 +431,11 @@ class HttpReader:
             return None
         if isinstance(got, snapshot_.Snapshot) or got is None:
             return got
-        data = got
-        opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url))
+        data = got  # b"": the index has none (or did not answer): not asked again for a while
+        opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         path = self._snapshot_path()
-        if opened is not None and path:
-            atomic_write(path, data)
+        if path:
+            atomic_write(path, data) if opened is not None else atomic_write(f"{path}.none", b"")
         with self._lock:
             self._hints = self._done(opened)
         return opened

@@ -543,3 +543,24 @@ def test_artifactory_a_cold_family_does_not_wait_for_the_hints(artifactory, whee
         release.set()
         artifactory.route = route
     assert page_first, "the family's page was asked only once the whole hint snapshot came"
+
+
+@pytest.mark.parametrize("kind", ["none", "garbage"])
+def test_artifactory_a_repository_without_hints_is_not_asked_by_every_process(
+        kind, artifactory, wheels, reference, tmp_path, monkeypatch):
+    """A repository publish never deployed a snapshot to (an older rezwheel, twine), or one
+    that is no snapshot: the host says so in its store and does not send for it again in
+    every process (a garbage one would be downloaded whole each time)."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    if kind == "none":
+        del artifactory.deployed[SNAPSHOT]
+    else:
+        artifactory.deployed[SNAPSHOT].data = b"PK\x05\x06" + b"\0" * 18
+    artifactory.log.clear()
+    for family in ("chain0", "chain3", "chain5"):  # each process meets a cold family
+        repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+        assert sorted(repo.versions(family)) == ["1.0", "1.1"]
+        repo.close()
+    assert _resolve_all(_art_repo(artifactory, tmp_path / "store", monkeypatch)) == reference
+    asked = [p for m, p in artifactory.log if p.endswith(SNAPSHOT) and m == "GET"]
+    assert len(asked) == 1, asked
