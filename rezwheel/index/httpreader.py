@@ -376,6 +376,9 @@ class HttpReader:
         except requests.RequestException as e:
             log.debug("rezwheel: %s: %s", redact(url), e)
             data = None
+        except RezwheelError as e:  # past the deadline, redirected away: no snapshot, no failure
+            snapshot_.unusable(url, str(e))
+            data = None
         self.counters.add("snapshot", len(data or b""))
         return data
 
@@ -394,14 +397,19 @@ class HttpReader:
             if self._hints is not None:
                 return
             path = self._snapshot_path()
-            if path:
+            for kept in (path, f"{path}.none") if path else ():  # a snapshot, or word of none
                 try:
-                    if 0 <= time.time() - os.stat(path).st_mtime < max(self.ttl, HINTS_MAX_AGE):
-                        self._hints = self._done(_read(path))
+                    if 0 <= time.time() - os.stat(kept).st_mtime < max(self.ttl, HINTS_MAX_AGE):
+                        self._hints = self._done(_read(kept) if kept == path else None)
                         return
                 except OSError:
                     pass
-            self._hints = pool.submit(self._download_snapshot)
+            self._hints = pool.submit(lambda: self._download_snapshot() or b"")
+
+    def hints_ready(self) -> bool:
+        """Whether ``hinted`` answers without waiting (the hints came, or none were asked)."""
+        pending = self._hints
+        return pending is None or pending.done()
 
     def hinted(self, project: str) -> Optional[tuple[list[IndexFile], dict[str, str]]]:
         """(the files, the bundle's entries) the index's hint snapshot gives for ``project``
@@ -436,11 +444,11 @@ class HttpReader:
             return None
         if isinstance(got, snapshot_.Snapshot) or got is None:
             return got
-        data = got
-        opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url))
+        data = got  # b"": the index has none (or did not answer): not asked again for a while
+        opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         path = self._snapshot_path()
-        if opened is not None and path:
-            atomic_write(path, data)
+        if path:
+            atomic_write(path, data) if opened is not None else atomic_write(f"{path}.none", b"")
         with self._lock:
             self._hints = self._done(opened)
         return opened
@@ -522,7 +530,7 @@ class HttpReader:
             return  # the snapshot holds the bundle
         hints = self._hints
         if hints is not None and (not hints.done() or self.hinted(name) is not None):
-            return  # the hint snapshot, on its way or here, most likely holds it (``bundle``)
+            return  # the hint snapshot most likely holds it, or will say (``bundle`` checks)
         pool = self._pool()
         with self._lock:
             if name not in self._bundles:

@@ -35,7 +35,6 @@ from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
 from rezwheel.atomic import AtomicFile, FileLock, atomic_write
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
-from rezwheel import limits
 from rezwheel.index import bundle, serial, snapshot
 from rezwheel.index.pages import IndexFile, dist_of, written_link, written_page
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel
@@ -294,7 +293,7 @@ class LocalIndex:
             if page is not None:
                 projects[project] = (page, _read(os.path.join(self.simple, project, bundle.NAME)))
         data = snapshot.encode(value, projects)
-        if len(data) <= int(limits.get("max-snapshot-bytes")):
+        if snapshot.fits(data):
             atomic_write(path, data)
         elif os.path.exists(path):  # readers would refuse it: pages are read one by one
             os.unlink(path)

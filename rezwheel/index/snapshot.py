@@ -51,6 +51,12 @@ NAME = "rez-snapshot.zip"
 PAGE = "index.html"
 SERIAL = "serial"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+#: Members a snapshot may have (a serial, and a page and a bundle per project: 65535 projects).
+#: zipfile builds an object per central directory entry before anything can be checked, about
+#: 400 bytes of memory for each 47 bytes sent: a file within ``max-snapshot-bytes`` made of
+#: nothing else would cost a reader over a gigabyte and seconds of parsing.
+MAX_MEMBERS = 1 << 17
+_ENTRY = b"PK\x01\x02"  # what every central directory entry starts with (zipfile checks it)
 _MEMBER = re.compile(r"([a-z0-9][a-z0-9._-]{0,199})/(index\.html|rez-definitions\.json\.gz)")
 _warned: set[str] = set()
 
@@ -94,6 +100,8 @@ class Snapshot:
 
     def __init__(self, data: bytes, where: str) -> None:
         """Raises ValueError (said by ``open_snapshot``) when ``data`` is not a snapshot."""
+        if members(data) > MAX_MEMBERS:
+            raise ValueError(f"more than {MAX_MEMBERS} members")
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
@@ -119,16 +127,34 @@ class Snapshot:
             raise ValueError("its serial is not a serial")
         self.serial = text
 
-    def projects(self) -> Iterator[tuple[str, tuple[bytes, Optional[bytes]]]]:
-        """Every project it holds fit to read, with its page and bundle (to write it again)."""
+    def projects(self, budget: int, skip: frozenset = frozenset()
+                 ) -> Iterator[tuple[str, tuple[bytes, Optional[bytes]]]]:
+        """Projects it holds fit to read (but ``skip``), with their page and bundle (to write
+        them again), until their bytes reach ``budget``: the rest are left out, as a racing
+        publisher would leave them (a hint: hosts read those as before). Each member inflates
+        up to its cap: without a bound for the whole, a snapshot within its own cap (a few
+        kilobytes a member) would make a publisher inflate and hold gigabytes."""
         from rezwheel.index.bundle import NAME as BUNDLE
 
+        cap = int(limits.get("max-page-bytes"))
         for (project, kind) in sorted(self._members):
-            if kind == PAGE:
-                page = self.page(project)
-                if page is not None:
-                    yield project, (page, self.bundle(project) if (project, BUNDLE) in
-                                    self._members else None)
+            if kind != PAGE or project in skip:
+                continue
+            got: list[Optional[bytes]] = []
+            for info in (self._members[(project, PAGE)], self._members.get((project, BUNDLE))):
+                if info is None:
+                    got.append(None)
+                    continue
+                if budget <= 0:
+                    return
+                limit = min(cap, budget)
+                data = self._read(info, limit, say=False)
+                budget -= limit if data is None else len(data)  # what inflating it cost
+                if data is None:
+                    break
+                got.append(data)
+            if len(got) == 2 and got[0] is not None:
+                yield project, (got[0], got[1])
 
     def holds(self, project: str) -> bool:
         return (project, PAGE) in self._members
@@ -146,7 +172,7 @@ class Snapshot:
         info = self._members.get((project, BUNDLE))
         return self._read(info, int(limits.get("max-page-bytes"))) if info else None
 
-    def _read(self, info: zipfile.ZipInfo, cap: int) -> Optional[bytes]:
+    def _read(self, info: zipfile.ZipInfo, cap: int, say: bool = True) -> Optional[bytes]:
         """A member's bytes, at most ``cap`` inflated (a declared size is the index's word,
         not a bound: the read itself stops at the cap); None when over it or damaged."""
         try:
@@ -154,13 +180,25 @@ class Snapshot:
                 data = fh.read(cap + 1)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
                 RuntimeError) as e:
-            _say(self.where, f"member {info.filename!r} is damaged ({e})")
+            if say:
+                _say(self.where, f"member {info.filename!r} is damaged ({e})")
             return None
         if len(data) > cap:
-            _say(self.where, f"member {info.filename!r} is larger than the limit {cap} "
-                             "(REZWHEEL_MAX_PAGE_BYTES)")
+            if say:
+                _say(self.where, f"member {info.filename!r} is larger than the limit {cap} "
+                                 "(REZWHEEL_MAX_PAGE_BYTES)")
             return None
         return data
+
+
+def members(data: bytes) -> int:
+    """At most how many members zipfile would list in ``data`` (counted without parsing)."""
+    return data.count(_ENTRY)
+
+
+def fits(data: bytes) -> bool:
+    """Whether readers would take ``data`` (a writer writes no snapshot they would refuse)."""
+    return len(data) <= int(limits.get("max-snapshot-bytes")) and members(data) <= MAX_MEMBERS
 
 
 def open_snapshot(data: bytes, where: str) -> Optional[Snapshot]:
@@ -191,6 +229,11 @@ def download(session: "requests.Session", url: str) -> Optional[bytes]:
                 return None
         finally:
             r.close()
+
+
+def unusable(where: str, why: str) -> None:
+    """Say once that the snapshot at ``where`` is not used, and why (pages are read instead)."""
+    _say(where, why)
 
 
 def _say(where: str, why: str) -> None:

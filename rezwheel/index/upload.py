@@ -220,15 +220,22 @@ class Uploader:
         which hosts then read as before. A failure is a warning, never a failed publish."""
         import hashlib
 
+        from rezwheel import limits
         from rezwheel.index import serial, snapshot
 
         url = snapshot.url_for(self.cfg.index_url)
         try:
             data = snapshot.download(self.session, url)
             old = snapshot.open_snapshot(data, url) if data else None
-            projects = dict(old.projects()) if old is not None else {}
-            projects.update(deployed)
+            projects = dict(deployed)
+            if old is not None:
+                budget = int(limits.get("max-snapshot-bytes")) - sum(
+                    len(page) + len(b) for page, b in deployed.values())
+                projects.update(old.projects(max(0, budget), frozenset(deployed)))
             body = snapshot.encode(serial.following(old.serial if old else None), projects)
+            if not snapshot.fits(body):  # readers would refuse it
+                raise RezwheelError(f"larger than the limit {limits.get('max-snapshot-bytes')} "
+                                    "(REZWHEEL_MAX_SNAPSHOT_BYTES)")
             with deadline(url):
                 r = self.session.put(url, data=body, headers={
                     "Content-Type": "application/zip",

@@ -66,6 +66,7 @@ class IndexRepository:
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
+        self._hints_left: Optional[int] = None  # families hints may still read ahead (once)
         self._lock = threading.Lock()
 
     def _http_reader(self, w: Where) -> HttpReader:
@@ -136,11 +137,8 @@ class IndexRepository:
     def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
         project = self.project(rez_name)
         ahead = self.reader.remote and not self._fresh(project)
-        if ahead and not self._follow_kept(project):  # a family never read here: what the
-            for r in self.readers:  # index hints, followed beside its page
-                if isinstance(r, HttpReader):
-                    r.start_hints()
-            self._prefetcher().submit(self._follow_hints, project)
+        if ahead and not self._follow_kept(project):
+            self._follow_hints(project)  # a family never read here: what the index hints
         found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
             self._plain.add(project)
@@ -261,10 +259,25 @@ class IndexRepository:
         publish: ``HttpReader.hinted``): the families its newest version requires, and theirs,
         as far as the hints go (at most ``max-prefetch`` families), are read ahead now, side by
         side. A resolve then waits one round trip for its whole graph, not one per level. The
-        hints choose what is read; what is read is the truth (a wrong hint costs a request)."""
+        hints choose what is read; what is read is the truth (a wrong hint costs a request).
+        The bound holds for the process, not per family: each family read ahead comes here
+        too, and hints that make up an endless graph must not walk it one bound at a time."""
+        hinting = [r for r in self.readers if isinstance(r, HttpReader)]
+        for r in hinting:
+            r.start_hints()
+        if not all(r.hints_ready() for r in hinting):  # the family's own page is not held back
+            self._prefetcher().submit(self._walk_hints, project)
+        else:
+            self._walk_hints(project)
+
+    def _walk_hints(self, project: str) -> None:
+        """``_follow_hints`` once the hints are in hand."""
         from rezwheel import limits
 
-        cap = int(limits.get("max-prefetch"))
+        with self._lock:
+            if self._hints_left is None:
+                self._hints_left = int(limits.get("max-prefetch"))
+            cap = self._hints_left
         seen, todo, names = {project}, [project], []
         while todo and len(names) < cap:
             for name in self._hinted_requires(todo.pop()):
@@ -273,7 +286,11 @@ class IndexRepository:
                     seen.add(other)
                     todo.append(other)
                     names.append(name)
-        self._read_ahead(names[:cap])
+        with self._lock:
+            fresh = [n for n in names if n not in self._families and n not in self._ahead]
+            fresh = fresh[:self._hints_left]
+            self._hints_left -= len(fresh)
+        self._read_ahead(fresh)
 
     def _hinted_requires(self, project: str) -> list[str]:
         """The families the newest version of ``project`` requires, as the hints say ([] when

@@ -332,3 +332,235 @@ def _zip_of(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             zf.writestr(name, data)
     return out.getvalue()
+
+
+# -- attacks (a stranger's review) ----------------------------------------------------------------
+
+def _handler_for(index: Path, snapshot_answer):
+    """A static server over ``index`` whose snapshot URL answers as ``snapshot_answer(handler)``
+    says (it returns True when it answered)."""
+    from helpers.servers import QuietHandler
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            if self.path.endswith("/" + SNAPSHOT) and snapshot_answer(self):
+                return
+            super().do_GET()
+
+    return Handler
+
+
+def _bump(index: Path) -> None:
+    """A publish: every page written again under a new serial (so is the snapshot)."""
+    from rezwheel.index.local import LocalIndex
+
+    before = _serial(index)
+    idx = LocalIndex(str(index))
+    with idx.lock():
+        idx.write_pages()
+    assert _serial(index) != before
+
+
+def _redirect_away(handler) -> bool:
+    port = handler.server.server_address[1]
+    handler.send_response(302)
+    handler.send_header("Location", f"http://localhost:{port}{handler.path}")  # another origin
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+    return True
+
+
+def _too_slow(handler) -> bool:
+    import time
+
+    time.sleep(3)
+    return False
+
+
+@pytest.mark.parametrize("answer", [_redirect_away, _too_slow], ids=["redirect", "slow"])
+def test_a_snapshot_unreadable_after_a_publish_is_no_snapshot(answer, index, wheels, reference,
+                                                              tmp_path, monkeypatch, caplog):
+    """A host that kept a snapshot, after a publish (a new serial: its snapshot is read again,
+    not beside the root): a snapshot the server redirects to another origin, or does not send
+    in time, is no snapshot (pages one by one), never a failed resolve."""
+    from helpers.servers import PythonStatic
+
+    on = []
+    server = PythonStatic(index, _handler_for(index, lambda h: bool(on) and answer(h)))
+    url = server.url + "simple/"
+    try:
+        assert _resolve_all(_repo(url, tmp_path / "store")) == reference  # keeps the snapshot
+        _bump(index)
+        on.append(True)
+        monkeypatch.setenv("REZWHEEL_HTTP_DEADLINE", "1")
+        caplog.set_level(logging.WARNING)
+        repo = _repo(url, tmp_path / "store")
+        assert _resolve_all(repo) == reference
+        assert "Traceback" not in caplog.text
+    finally:
+        server.stop()
+
+
+def _gz_bundle(project: str, definitions: dict[str, str]) -> bytes:
+    import gzip
+    import json
+
+    return gzip.compress(json.dumps({"format": 1, "project": project,
+                                     "definitions": definitions}).encode())
+
+
+def _ghost(name: str, requires: list[str]) -> tuple[bytes, bytes]:
+    """A hint page and bundle for a family the index does not hold, requiring ``requires``."""
+    import hashlib
+
+    sha = hashlib.sha256(name.encode()).hexdigest()
+    whl = f"{name}-1.0-py3-none-any.whl"
+    page = f'<a href="../../{name}/1.0/{whl}#sha256={sha}">{whl}</a>'.encode()
+    text = f"name = '{name}'\n\nversion = '1.0'\n\nrequires = {requires!r}\n"
+    return page, _gz_bundle(name, {sha: text})
+
+
+def _settle(log: list, quiet: float = 1.0) -> None:
+    """Wait until the server has been asked nothing for ``quiet`` seconds (reads ahead end)."""
+    import time
+
+    n = -1
+    while n != len(log):
+        n = len(log)
+        time.sleep(quiet)
+
+
+def test_artifactory_hints_read_ahead_a_bounded_number_of_families(artifactory, wheels, tmp_path,
+                                                                   monkeypatch):
+    """A hint snapshot whose graph goes on and on (families the index does not hold, each
+    requiring the next): a cold resolve reads at most ``max-prefetch`` families ahead of rez,
+    not the whole graph the hints make up."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    members = _members_of(artifactory.deployed[SNAPSHOT].data)
+    ghosts = 300
+    for i in range(ghosts):
+        page, body = _ghost(f"ghost{i}", [f"ghost{i + 1}", f"ghost{i + 1000}"])
+        members[f"ghost{i}/index.html"] = page
+        members[f"ghost{i}/rez-definitions.json.gz"] = body
+    chain0 = members["chain0/index.html"].decode()
+    sha = re.findall(r"chain0-1\.1-py3-none-any\.whl#sha256=([0-9a-f]{64})", chain0)[0]
+    members["chain0/rez-definitions.json.gz"] = _gz_bundle("chain0", {
+        sha: "name = 'chain0'\n\nversion = '1.1'\n\nrequires = ['ghost0']\n"})
+    artifactory.deployed[SNAPSHOT].data = _zip_of(members)
+    monkeypatch.setenv("REZWHEEL_MAX_PREFETCH", "16")
+    artifactory.log.clear()
+    repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    assert sorted(repo.versions("chain0")) == ["1.0", "1.1"]
+    repo.close()
+    _settle(artifactory.log)
+    asked = {p for m, p in artifactory.log if m == "GET" and "/simple/ghost" in p}
+    assert len(asked) <= 16, len(asked)
+
+
+def test_a_snapshot_of_too_many_members_is_not_parsed(static, index, reference, tmp_path,
+                                                      caplog):
+    """A snapshot within its byte cap made mostly of empty members (zipfile builds an object per
+    entry before anything is checked: a gigabyte for a 128 MiB file) is refused before it is
+    parsed: pages are read one by one."""
+    from rezwheel.index import snapshot
+
+    members = _members(index / "simple" / SNAPSHOT)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for i in range(snapshot.MAX_MEMBERS):
+            zf.writestr(zipfile.ZipInfo(f"{i:x}"), b"")
+    (index / "simple" / SNAPSHOT).write_bytes(out.getvalue())
+    caplog.set_level(logging.WARNING)
+    repo = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(repo) == reference
+    assert repo.counters.by_kind["page"] == FAMILIES, repo.counters.by_kind
+    assert f"more than {snapshot.MAX_MEMBERS} members" in caplog.text
+
+
+def test_artifactory_publish_does_not_inflate_a_hostile_snapshot_whole(artifactory, wheels):
+    """The snapshot publish reads back and merges may be made of members that each inflate to
+    just under the page cap: publish carries the old projects only as far as the snapshot's own
+    cap (the rest are dropped from the hint, as a racing publisher would), never holding them
+    all, and never deploys a snapshot readers would refuse."""
+    from helpers import ARTIFACTORY_TOKENS, env
+
+    bomb = b"<html>" + b" " * (2 << 20) + b"</html>"  # 2 MiB, a few KiB deflated
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("serial", b"7")
+        for i in range(40):
+            zf.writestr(f"bomb{i:02d}/index.html", bomb)
+    artifactory.deployed[SNAPSHOT] = _stored(out.getvalue())
+    cap = 5 << 20
+    rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", artifactory.url,
+             env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0], REZWHEEL_MAX_SNAPSHOT_BYTES=str(cap)))
+    got = _members_of(artifactory.deployed[SNAPSHOT].data)
+    assert {f"chain{i}/index.html" for i in range(FAMILIES)} <= set(got)
+    assert sum(len(v) for v in got.values()) <= cap
+
+
+def _stored(data: bytes):
+    import hashlib
+    import time
+
+    from helpers.artifactory import Stored
+
+    return Stored(data, hashlib.sha256(data).hexdigest(), time.time())
+
+
+
+def test_artifactory_a_cold_family_does_not_wait_for_the_hints(artifactory, wheels, tmp_path,
+                                                               monkeypatch):
+    """The hint snapshot is a whole repository's: a large one takes long to arrive. A cold
+    family's own page is asked while it is on its way, not after it (the hints only add reads
+    ahead, they never hold back the read rez waits for)."""
+    import threading
+
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    asked, release = threading.Event(), threading.Event()
+    route = artifactory.route
+
+    def slow_snapshot(environ):
+        path = environ.get("PATH_INFO", "")
+        if path.endswith("/simple/chain0/"):
+            asked.set()
+        if path.endswith(SNAPSHOT):
+            release.wait(10)
+        return route(environ)
+
+    artifactory.route = slow_snapshot
+    try:
+        repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+        reading = threading.Thread(target=repo.versions, args=("chain0",), daemon=True)
+        reading.start()
+        page_first = asked.wait(5)
+        release.set()
+        reading.join(20)
+        repo.close()
+    finally:
+        release.set()
+        artifactory.route = route
+    assert page_first, "the family's page was asked only once the whole hint snapshot came"
+
+
+@pytest.mark.parametrize("kind", ["none", "garbage"])
+def test_artifactory_a_repository_without_hints_is_not_asked_by_every_process(
+        kind, artifactory, wheels, reference, tmp_path, monkeypatch):
+    """A repository publish never deployed a snapshot to (an older rezwheel, twine), or one
+    that is no snapshot: the host says so in its store and does not send for it again in
+    every process (a garbage one would be downloaded whole each time)."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    if kind == "none":
+        del artifactory.deployed[SNAPSHOT]
+    else:
+        artifactory.deployed[SNAPSHOT].data = b"PK\x05\x06" + b"\0" * 18
+    artifactory.log.clear()
+    for family in ("chain0", "chain3", "chain5"):  # each process meets a cold family
+        repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+        assert sorted(repo.versions(family)) == ["1.0", "1.1"]
+        repo.close()
+    assert _resolve_all(_art_repo(artifactory, tmp_path / "store", monkeypatch)) == reference
+    asked = [p for m, p in artifactory.log if p.endswith(SNAPSHOT) and m == "GET"]
+    assert len(asked) == 1, asked
