@@ -5,40 +5,37 @@ not sent at all within the index's ``ttl``), and served from there when the inde
 reached; a project page keeps its checked files too, so a page the server says is unchanged is
 not parsed again. A project's definitions are read in bulk from its bundle (``index.bundle``:
 one request, a 404 where the server holds none; sent beside the page for a family never read
-before, ``start_bundle``); one definition alone from the PEP 658 file, else
-from the archive's last 64 KiB (a ``Tail``), else from the whole file, which is then kept as the
-payload once its sha256 matches.
+before, ``start_bundle``); one definition alone, and payloads, as ``httpfiles`` reads files.
 
 An index that declares a serial (``index.serial``, where the guarantee is spelled out: a local
 index rezwheel writes) is revalidated as a whole: its root is read once per process, before any
 project page, and a kept page read under the serial the root still declares is current without
 a request (a warm resolve: one request). A publish completed before the process started is
-always seen. Other indexes have their pages revalidated one by one, as before.
+always seen. Its snapshot (``httpsnapshot``), when it has one of that serial, gives every page
+and bundle of a cold host in one request; on Artifactory the snapshot publish deploys is a hint
+for reading ahead. Other indexes have their pages revalidated one by one, as before.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
-import io
 import json
 import os
-import re
 import threading
 import time
 import typing
-import zipfile
 from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import urlsplit
 
 from rezwheel import limits
-from rezwheel.atomic import AtomicFile, atomic_write
-from rezwheel.errors import InvalidWheelError, RezwheelError
+from rezwheel.atomic import atomic_write
+from rezwheel.errors import RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
 from rezwheel.index import bundle, serial
 from rezwheel.index import snapshot as snapshot_
-from rezwheel.index.readers import (Counters, Unreachable, _checked_metadata, _key, _listed,
-                                    _zip_or_none)
+from rezwheel.index.httpfiles import FileReads
+from rezwheel.index.httpsnapshot import SnapshotReads
+from rezwheel.index.readers import Counters, Unreachable, _key, _listed
 from rezwheel.redaction import get_logger, redact
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
@@ -47,38 +44,10 @@ if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
     import requests
 
 log = get_logger(__name__)
-TAIL = 1 << 16
-HINTS_MAX_AGE = 3600.0  # seconds a kept hint snapshot is used without asking (``start_hints``)
 _WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
 
 
-class Tail:
-    """A read-only file over the last bytes of a remote archive: enough for zipfile to list the
-    members and read those stored at the end (rezwheel writes .dist-info last)."""
-
-    def __init__(self, data: bytes, start: int, size: int) -> None:
-        self.data, self.start, self.size, self.pos = data, start, size, 0
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size + offset)
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def read(self, n: int = -1) -> bytes:
-        if self.pos < self.start:
-            raise ValueError("outside the fetched tail")
-        end = self.size if n < 0 else min(self.size, self.pos + n)
-        out = self.data[self.pos - self.start:end - self.start]
-        self.pos += len(out)
-        return out
-
-
-class HttpReader:
+class HttpReader(SnapshotReads, FileReads):
     """A PEP 503/691 index over HTTP, with a page cache for conditional and offline reads.
 
     ``index_url`` carries no credentials (``credentials.split_url`` took them out); the session's
@@ -151,20 +120,6 @@ class HttpReader:
 
     def local_path(self, f: IndexFile) -> Optional[str]:
         return None  # every file is fetched
-
-    def size(self, f: IndexFile) -> Optional[int]:
-        """From a HEAD (PEP 691 pages may list sizes; the parsed page keeps none)."""
-        import requests
-
-        from rezwheel.index.http import deadline, failure
-
-        try:
-            with deadline(f.url):
-                r = self.session.head(f.url, allow_redirects=True)
-        except requests.RequestException as e:
-            raise failure(e, f.url) from None
-        length = r.headers.get("Content-Length", "")
-        return int(length) if r.status_code == 200 and length.isdigit() else None
 
     def key_for(self, f: IndexFile) -> str:
         return self.key
@@ -327,153 +282,6 @@ class HttpReader:
                 self._serial = [found]
             return self._serial[0]
 
-    def snapshot(self) -> Optional[snapshot_.Snapshot]:
-        """The index's snapshot (``index.snapshot``) for the serial it declares now: kept from
-        an earlier process, or read once (beside the root page on a cold host); None when the
-        index has no serial or no snapshot of it (pages are then read one by one)."""
-        stamp = self.serial()
-        with self._snapshot_lock:
-            if self._snapshot is None:
-                self._snapshot = [self._snapshot_for(stamp) if stamp is not None else None]
-            return self._snapshot[0]
-
-    def _snapshot_for(self, stamp: str) -> Optional[snapshot_.Snapshot]:
-        path = self._snapshot_path()
-        if path:
-            kept = _read(path)
-            got = snapshot_.open_snapshot(kept, path) if kept else None
-            if got is not None and got.serial == stamp:
-                return got
-            if _read(path + ".none") == stamp.encode():
-                return None  # asked under this serial already: the index has none
-        early, self._early = self._early, None
-        data = None
-        if early is not None:
-            try:
-                data = early.result()
-            except Exception:
-                data = None
-        elif not self.offline:
-            data = self._download_snapshot()
-        got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
-        if got is not None and got.serial != stamp and early is not None:
-            data = self._download_snapshot()  # sent before the root: a publish came between
-            got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
-        if got is None or got.serial != stamp:
-            if path and not self.offline:
-                atomic_write(path + ".none", stamp.encode())
-            return None
-        if path:
-            atomic_write(path, data)  # type: ignore[arg-type]
-        return got
-
-    def _download_snapshot(self) -> Optional[bytes]:
-        import requests
-
-        url = snapshot_.url_for(self.url)
-        try:
-            data = snapshot_.download(self.session, url)
-        except requests.RequestException as e:
-            log.debug("rezwheel: %s: %s", redact(url), e)
-            data = None
-        except RezwheelError as e:  # past the deadline, redirected away: no snapshot, no failure
-            snapshot_.unusable(url, str(e))
-            data = None
-        self.counters.add("snapshot", len(data or b""))
-        return data
-
-    # -- hints: a snapshot where the index declares no serial (Artifactory)
-    def start_hints(self) -> None:
-        """Send for the index's snapshot as a hint, once per process, beside whatever is read
-        now (Artifactory only: the one server rezwheel deploys it to). One kept from an
-        earlier process is used without asking while younger than ``HINTS_MAX_AGE`` (or the
-        ttl): a hint older than a publish only reads less ahead, never anything wrong."""
-        from rezwheel.config import is_artifactory
-
-        if self._hints is not None or self.offline or not is_artifactory(self.url):
-            return
-        pool = self._pool()
-        with self._lock:
-            if self._hints is not None:
-                return
-            path = self._snapshot_path()
-            for kept in (path, f"{path}.none") if path else ():  # a snapshot, or word of none
-                try:
-                    if 0 <= time.time() - os.stat(kept).st_mtime < max(self.ttl, HINTS_MAX_AGE):
-                        self._hints = self._done(_read(kept) if kept == path else None)
-                        return
-                except OSError:
-                    pass
-            self._hints = pool.submit(lambda: self._download_snapshot() or b"")
-
-    def hints_ready(self) -> bool:
-        """Whether ``hinted`` answers without waiting (the hints came, or none were asked)."""
-        pending = self._hints
-        return pending is None or pending.done()
-
-    def hinted(self, project: str) -> Optional[tuple[list[IndexFile], dict[str, str]]]:
-        """(the files, the bundle's entries) the index's hint snapshot gives for ``project``
-        (waiting for it), or None. Hints say what to read ahead, never what the index holds:
-        the page read on its own stays the truth."""
-        name = project_name(project)
-        hints = self._hint_snapshot()
-        if name is None or hints is None:
-            return None
-        with self._lock:
-            if name in self._hinted:
-                return self._hinted[name]
-        body, got = hints.page(name), None
-        if body is not None:
-            try:
-                files = parse_project_page(body, "text/html", f"{self.url}{name}/", self.allow)
-                got = files, bundle.decode(hints.bundle(name), name, f"{hints.where}:{name}")
-            except RezwheelError:
-                got = None
-        with self._lock:
-            self._hinted[name] = got
-        return got
-
-    def _hint_snapshot(self) -> Optional[snapshot_.Snapshot]:
-        with self._lock:
-            pending = self._hints
-        if pending is None:
-            return None
-        try:
-            got = pending.result()
-        except Exception:
-            return None
-        if isinstance(got, snapshot_.Snapshot) or got is None:
-            return got
-        data = got  # b"": the index has none (or did not answer): not asked again for a while
-        opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
-        path = self._snapshot_path()
-        if path:
-            atomic_write(path, data) if opened is not None else atomic_write(f"{path}.none", b"")
-        with self._lock:
-            self._hints = self._done(opened)
-        return opened
-
-    @staticmethod
-    def _done(value: object) -> "cf.Future":
-        import concurrent.futures as cf
-
-        f: cf.Future = cf.Future()
-        if isinstance(value, bytes):
-            value = snapshot_.open_snapshot(value, "kept index snapshot")
-        f.set_result(value)
-        return f
-
-    def _never_asked(self) -> bool:
-        """Whether this host never asked the index for its serial or snapshot (a pypiserver
-        found without a serial, or an index without a snapshot, is not asked again early)."""
-        path = self._snapshot_path()
-        return bool(path) and not any(os.path.exists(p) for p in (
-            path, f"{path}.none", self._cache_path(self.url + "#serial")))
-
-    def _snapshot_path(self) -> Optional[str]:
-        return os.path.join(self.cache_dir, self.key + "-" + snapshot_.NAME) \
-            if self.cache_dir else None
-
     def _pool(self) -> "cf.ThreadPoolExecutor":
         import concurrent.futures as cf
 
@@ -578,125 +386,6 @@ class HttpReader:
             self.counters.add("bundle")
         return bundle.decode(body, name, url)
 
-    def metadata(self, f: IndexFile) -> Optional[str]:
-        """The PEP 658 file, when it exists and matches the hash its page gives."""
-        import requests
-
-        from rezwheel.index.http import deadline, failure, read_body
-
-        url = f.url + ".metadata"
-        try:
-            with deadline(url):
-                r = self.session.get(url, stream=True)
-                if r.status_code != 200:
-                    r.close()
-                    self.counters.add("metadata")
-                    return None
-                body = read_body(r, url, int(limits.get("max-dist-info-bytes")),
-                                 "metadata file", "REZWHEEL_MAX_DIST_INFO_BYTES")
-        except requests.RequestException as e:
-            raise failure(e, url) from None
-        self.counters.add("metadata", len(body))
-        return _checked_metadata(body, f, url)
-
-    def tail_zip(self, f: IndexFile, keep: Optional[str] = None) -> Optional[zipfile.ZipFile]:
-        """The archive as seen from its last 64 KiB, or None when the server cannot range.
-
-        A server that ignores Range sends the whole file: it is then saved to ``keep`` (it is
-        the payload too) once its sha256 matches the page's, rather than read a second time.
-
-        Artifactory breaks suffix ranges on virtual repositories, so there the length comes
-        from a HEAD and the range is explicit; elsewhere one suffix range does, and its answer
-        is checked all the same.
-        """
-        import requests
-
-        from rezwheel.config import is_artifactory
-        from rezwheel.index.http import deadline, failure
-
-        url = f.url
-        got = [0]
-        try:
-            with deadline(url, progress=lambda: got[0]):
-                if not is_artifactory(url):
-                    r = self.session.get(url, headers={"Range": f"bytes=-{TAIL}"}, stream=True)
-                    span = _content_range(r)
-                    if r.status_code == 206 and span and span[1] == span[2] - 1 \
-                            and span[1] - span[0] + 1 <= TAIL:
-                        data = _read_exactly(r, span[1] - span[0] + 1)
-                        self.counters.add("range", len(data))
-                        return _zip_or_none(Tail(data, span[0], span[2])) if data else None
-                    if r.status_code == 200:  # Range ignored: this is the whole file
-                        return self._whole(r, f, keep, got)
-                    r.close()
-                head = self.session.head(url, allow_redirects=True)
-                self.counters.add("head")
-                length = head.headers.get("Content-Length", "")
-                size = int(length) if length.isdigit() else 0
-                if head.status_code != 200 or size <= 0:
-                    return None
-                start = max(0, size - TAIL)
-                r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"},
-                                     stream=True)
-                if r.status_code == 200:  # Range ignored: the whole file, streamed to the store
-                    return self._whole(r, f, keep, got)
-                if r.status_code != 206 or _content_range(r) != (start, size - 1, size):
-                    r.close()
-                    return None  # a broken range answer: read the whole file instead
-                data = _read_exactly(r, size - start)
-                self.counters.add("range", len(data))
-                return _zip_or_none(Tail(data, start, size)) if data else None
-        except requests.RequestException as e:
-            raise failure(e, url) from None
-
-    def _whole(self, r: "requests.Response", f: IndexFile, keep: Optional[str],
-               got: list) -> Optional[zipfile.ZipFile]:
-        """A whole file sent where a range was asked: kept in the store only when verified."""
-        if not keep or not f.sha256:
-            r.close()
-            return None  # read_definition downloads it properly (hashed, capped)
-        with AtomicFile(keep, prefix=".tmp-", mode=None) as tmp:
-            with open(tmp, "wb") as out:
-                digest = _stream(r, out, f.url, got)
-            self.counters.add("payload", got[0])
-            if digest != f.sha256:
-                raise InvalidWheelError(f"{f.filename}: sha256 {digest} does not match the "
-                                        f"index's {f.sha256}")
-        return _zip_or_none(keep)
-
-    def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
-        """Stream a file to ``dest``; returns its sha256, hashed on the way (the caller
-        compares it with the index's, without reading the file again). ``show``: a byte bar
-        for a large file when a person watches (``progress.download_bar``)."""
-        import requests
-
-        from rezwheel.index.http import deadline, describe, failure
-        from rezwheel.progress import download_bar
-
-        got = [0]
-        try:
-            with deadline(f.url, progress=lambda: got[0]):
-                with self.session.get(f.url, stream=True) as r:
-                    if r.status_code != 200:
-                        raise RezwheelError(describe(r, f.url, self._sent()))
-                    size = r.headers.get("Content-Length", "")
-                    total = int(size) if size.isdigit() else 0
-                    with open(dest, "wb") as out, download_bar(f.filename, total, show) as tick:
-                        digest = _stream(r, out, f.url, got, tick)
-        except requests.RequestException as e:
-            raise failure(e, f.url) from None
-        self.counters.add("payload", got[0])
-        return digest
-
-
-def _read(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
-
-
 def _file_row(f: IndexFile) -> list:
     return [f.filename, f.url, f.sha256, f.metadata, f.requires_python, f.upload_time]
 
@@ -715,34 +404,3 @@ def _file_rows(rows: object) -> Optional[list[IndexFile]]:
         found.append(IndexFile(*row))
     return found
 
-
-def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list,
-            tick: Callable[[int], None] = lambda n: None) -> str:
-    """Copy a response body to ``out``, hashing it, refused past the unpacked-size cap."""
-    from rezwheel.index.http import HTTPFailure
-    from rezwheel.artifact.reader import max_unpacked
-
-    cap = max_unpacked()
-    digest = hashlib.sha256()
-    for chunk in r.iter_content(1 << 20):
-        got[0] += len(chunk)
-        if got[0] > cap:
-            r.close()
-            raise HTTPFailure(f"{redact(url)}: larger than {cap} bytes "
-                              "(REZWHEEL_MAX_UNPACKED)")
-        out.write(chunk)
-        digest.update(chunk)
-        tick(len(chunk))
-    return digest.hexdigest()
-
-
-def _read_exactly(r: "requests.Response", n: int) -> bytes:
-    """A range answer's body: exactly the bytes its Content-Range promised, or nothing."""
-    data = r.raw.read(n + 1, decode_content=False)
-    r.close()
-    return data if len(data) == n else b""
-
-
-def _content_range(r: "requests.Response") -> Optional[tuple[int, int, int]]:
-    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", r.headers.get("Content-Range", "").strip())
-    return (int(m[1]), int(m[2]), int(m[3])) if m else None
