@@ -83,6 +83,7 @@ class HttpReader(SnapshotReads, FileReads):
         self._lock = threading.Lock()
         self._serial_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
+        self._snapshot_trouble = False
         self._serial: Optional[list] = None  # [the index's serial or None], once asked
         self._snapshot: Optional[list] = None  # [its snapshot for that serial, or None]
         self._early: "Optional[cf.Future[Optional[bytes]]]" = None  # sent beside the root

@@ -50,6 +50,7 @@ class SnapshotReads:
     _early: "Optional[cf.Future]"
     _hints: "Optional[cf.Future]"
     _hinted: dict
+    _snapshot_trouble: bool  # a read of the snapshot failed (not "none there"): note nothing
 
     def serial(self) -> Optional[str]:
         raise NotImplementedError
@@ -96,8 +97,8 @@ class SnapshotReads:
             data = self._download_snapshot()  # sent before the root: a publish came between
             got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         if got is None or got.serial != stamp:
-            if path and not self.offline:
-                atomic_write(path + ".none", stamp.encode())
+            if path and not self.offline and not self._snapshot_trouble:  # (a failed read
+                atomic_write(path + ".none", stamp.encode())  # is asked again next time)
             return None
         if path:
             atomic_write(path, data)  # type: ignore[arg-type]
@@ -111,10 +112,10 @@ class SnapshotReads:
             data = snapshot_.download(self.session, url)
         except requests.RequestException as e:
             log.debug("rezwheel: %s: %s", redact(url), e)
-            data = None
+            data, self._snapshot_trouble = None, True
         except RezwheelError as e:  # past the deadline, redirected away: no snapshot, no failure
             snapshot_.unusable(url, str(e))
-            data = None
+            data, self._snapshot_trouble = None, True
         self.counters.add("snapshot", len(data or b""))
         return data
 
@@ -148,8 +149,8 @@ class SnapshotReads:
 
     def hinted(self, project: str) -> Optional[tuple[list[IndexFile], dict[str, str]]]:
         """(the files, the bundle's entries) the index's hint snapshot gives for ``project``
-        (waiting for it), or None. Hints say what to read ahead, never what the index holds:
-        the page read on its own stays the truth."""
+        (waiting for it), or None. Hints say what to read ahead, never which files the index
+        holds (the page read on its own says); their definitions count as a bundle's do."""
         name = project_name(project)
         hints = self._hint_snapshot()
         if name is None or hints is None:
@@ -179,11 +180,13 @@ class SnapshotReads:
             return None
         if isinstance(got, snapshot_.Snapshot) or got is None:
             return got
-        data = got  # b"": the index has none (or did not answer): not asked again for a while
+        data = got  # b"": none there (noted), or not read (asked again by the next process)
         opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         path = self._snapshot_path()
-        if path:
-            atomic_write(path, data) if opened is not None else atomic_write(f"{path}.none", b"")
+        if path and opened is not None:
+            atomic_write(path, data)
+        elif path and not self._snapshot_trouble:  # none there: not asked again for a while
+            atomic_write(f"{path}.none", b"")
         with self._lock:
             self._hints = self._done(opened)
         return opened

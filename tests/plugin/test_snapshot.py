@@ -302,11 +302,11 @@ def test_artifactory_cold_resolve_reads_the_whole_graph_side_by_side(artifactory
 
 
 @pytest.mark.parametrize("kind", ["garbage", "lying"])
-def test_artifactory_hints_never_change_a_resolve(kind, artifactory, wheels, reference, tmp_path,
-                                                  monkeypatch):
-    """Hints choose what is read ahead; pages and wheels stay the truth. A snapshot that is
-    not one, or whose pages and bundles lie (a family listing files it does not hold, requiring
-    what it does not), resolves exactly as the index says."""
+def test_artifactory_hints_never_change_what_the_index_holds(kind, artifactory, wheels,
+                                                             reference, tmp_path, monkeypatch):
+    """Hints choose what is read ahead; the pages say which files exist. A snapshot that is
+    not one, or whose pages lie (a family listing files it does not hold) or whose bundle is
+    unfit, resolves exactly as the index says."""
     _publish_to(artifactory, sorted(wheels.glob("*.whl")))
     if kind == "garbage":
         artifactory.deployed[SNAPSHOT].data = b"PK\x05\x06" + b"\0" * 18
@@ -564,3 +564,58 @@ def test_artifactory_a_repository_without_hints_is_not_asked_by_every_process(
     assert _resolve_all(_art_repo(artifactory, tmp_path / "store", monkeypatch)) == reference
     asked = [p for m, p in artifactory.log if p.endswith(SNAPSHOT) and m == "GET"]
     assert len(asked) == 1, asked
+
+
+def test_artifactory_a_hint_definition_is_tied_to_its_wheel(artifactory, wheels, tmp_path):
+    """A hint's definition for a file the page lists is used as a bundle's is (whoever deploys
+    the snapshot can deploy the bundle too): a hint, tied to the wheel's own rez-package.py
+    when the payload is localized. One that differs is refused there, on one line."""
+    import gzip
+    import json
+    import subprocess
+
+    from helpers import ARTIFACTORY_TOKENS, BIN, env
+
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    members = _members_of(artifactory.deployed[SNAPSHOT].data)
+    doc = json.loads(gzip.decompress(members["chain0/rez-definitions.json.gz"]))
+    doc["definitions"] = {sha: text + "\ndescription = 'forged'\n"
+                          for sha, text in doc["definitions"].items()}
+    assert all("forged" in t for t in doc["definitions"].values())
+    members["chain0/rez-definitions.json.gz"] = gzip.compress(json.dumps(doc).encode())
+    artifactory.deployed[SNAPSHOT].data = _zip_of(members)
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = ['artifactory@{artifactory.url}/simple/']\n")
+    r = subprocess.run([str(BIN / "rez"), "env", "chain0-1.1", "--", "true"],
+                       capture_output=True, text=True,
+                       env=env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1",
+                               REZWHEEL_STORE=str(tmp_path / "store"),
+                               REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "differs from the wheel's own rez-package.py; refused" in r.stderr, r.stderr
+
+
+def test_a_snapshot_that_failed_to_come_is_asked_again_by_the_next_process(
+        artifactory, wheels, tmp_path, monkeypatch):
+    """Only an index that answered "none" is noted as having none: a read that failed (a reset,
+    a timeout) leaves nothing behind, so the next process asks again and gets the hints."""
+    import requests
+
+    from rezwheel.index import snapshot
+
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    real = snapshot.download
+
+    def broken(session, url):
+        raise requests.ConnectionError("reset")
+
+    monkeypatch.setattr(snapshot, "download", broken)
+    first = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    assert first.definition("chain0", "1.1") is not None  # chain0 only: chain5 stays cold
+    first.close()
+    monkeypatch.setattr(snapshot, "download", real)
+    artifactory.log.clear()
+    second = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    second.versions("chain5")
+    second.close()
+    assert ("GET", f"/artifactory/rez/{SNAPSHOT}") in artifactory.log, artifactory.log
