@@ -80,6 +80,16 @@ def atomic_write(path: str, data: bytes, prefix: str = ".rezwheel-", mode: int =
         raise
 
 
+def read_or_none(path: str) -> Optional[bytes]:
+    """A file's bytes, or None when it is not there (or not readable): what a reader of files
+    renamed into place (``atomic_write``) sees, never half of one."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str, prefix: str = ".tmp-") -> Iterator[str]:
     """A new directory at ``path``: gives a fresh name beside it (not yet made), renamed to

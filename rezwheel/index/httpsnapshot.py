@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Optional
 
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import atomic_write, read_or_none as _read
 from rezwheel.errors import RezwheelError
 from rezwheel.index import bundle
 from rezwheel.index import snapshot as snapshot_
@@ -211,11 +211,3 @@ class SnapshotReads:
     def _snapshot_path(self) -> Optional[str]:
         return os.path.join(self.cache_dir, self.key + "-" + snapshot_.NAME) \
             if self.cache_dir else None
-
-
-def _read(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None

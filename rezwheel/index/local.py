@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Optional
 from packaging.utils import canonicalize_name
 
 from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
-from rezwheel.atomic import AtomicFile, FileLock, atomic_write
+from rezwheel.atomic import AtomicFile, FileLock, atomic_write, read_or_none as _read
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index import bundle, serial, snapshot
@@ -470,14 +470,6 @@ def _write_later(path: str, data: bytes) -> None:
     if before is not None and int(os.stat(path).st_mtime) <= int(before):
         later = int(before) + 1
         os.utime(path, (later, later))
-
-
-def _read(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def _write(path: str, data: bytes) -> None:

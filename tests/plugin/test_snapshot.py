@@ -279,12 +279,7 @@ def test_artifactory_cold_resolve_reads_the_whole_graph_side_by_side(artifactory
     are in flight together (not one level per round trip), and no bundle is asked apart."""
     _publish_to(artifactory, sorted(wheels.glob("*.whl")))
     artifactory.log.clear()
-    artifactory.latency = 0.2
-    try:
-        repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
-        assert _resolve_all(repo) == reference
-    finally:
-        artifactory.latency = 0
+    _resolve_far(artifactory, reference, tmp_path / "store", monkeypatch)
     gets = [p for m, p in artifactory.log if m == "GET"]
     assert sorted(gets) == sorted([f"/artifactory/rez/{SNAPSHOT}"] + [
         f"/artifactory/api/pypi/rez/simple/chain{i}/" for i in range(FAMILIES)]), gets
@@ -292,13 +287,18 @@ def test_artifactory_cold_resolve_reads_the_whole_graph_side_by_side(artifactory
     # without the hints: one level of the chain at a time
     del artifactory.deployed[SNAPSHOT]
     artifactory.most_in_flight = 0
+    _resolve_far(artifactory, reference, tmp_path / "store-nohints", monkeypatch)
+    assert artifactory.most_in_flight <= 2, artifactory.most_in_flight  # a page and its bundle
+
+
+def _resolve_far(artifactory, reference: dict, store: Path, monkeypatch) -> None:
+    """Resolve every family cold with 0.2 s added to each request: requests sent side by side
+    are then in flight together."""
     artifactory.latency = 0.2
     try:
-        again = _art_repo(artifactory, tmp_path / "store-nohints", monkeypatch)
-        assert _resolve_all(again) == reference
+        assert _resolve_all(_art_repo(artifactory, store, monkeypatch)) == reference
     finally:
         artifactory.latency = 0
-    assert artifactory.most_in_flight <= 2, artifactory.most_in_flight  # a page and its bundle
 
 
 @pytest.mark.parametrize("kind", ["garbage", "lying"])
