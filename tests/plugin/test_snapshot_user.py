@@ -89,3 +89,38 @@ def test_rez_env_reads_the_index_as_the_readme_counts_with_the_url_as_written(
         assert index_reads(REZWHEEL_TTL="300") == []
     finally:
         server.stop()
+
+
+def test_a_saved_context_reads_the_pages_the_resolve_kept(local_index, tmp_path):
+    """A farm job loads the context the artist saved (``rez env -i ctx.rxt``), whose variants
+    name the index without the trailing slash the packages_path entry was written with: it
+    reads the index through what the resolve kept (one request, the root page; not the whole
+    snapshot again), and with the server gone it still builds the context from the store."""
+    import subprocess
+
+    from helpers import BIN, env
+    from helpers.servers import LoggedStatic
+
+    server = LoggedStatic(local_index)
+    store, ctx = tmp_path / "store", tmp_path / "ctx.rxt"
+    (tmp_path / "rezconfig.py").write_text(f"packages_path = ['artifactory@{server.url}']\n")
+    e = env(REZ_CONFIG_FILE=str(tmp_path / "rezconfig.py"), REZ_QUIET="1",
+            REZWHEEL_STORE=str(store), REZWHEEL_TTL="0")
+
+    def rez_env(*args: str) -> subprocess.CompletedProcess:
+        r = subprocess.run([str(BIN / "rez"), "env", *args], capture_output=True, text=True,
+                           env=e)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        return r
+
+    try:
+        rez_env("multitool", "python-3.11", "-o", str(ctx))
+        rez_env("multitool", "python-3.11", "--", "true")  # payloads localized
+        server.log.clear()
+        r = rez_env("-i", str(ctx), "--", "printenv", "REZ_USED_RESOLVE")
+        assert "multitool-2.1.0" in r.stdout
+        assert server.log == [("GET", "/simple/")], server.log
+    finally:
+        server.stop()
+    r = rez_env("-i", str(ctx), "--", "printenv", "REZ_USED_RESOLVE")
+    assert "multitool-2.1.0" in r.stdout
