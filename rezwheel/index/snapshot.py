@@ -245,5 +245,7 @@ def unusable(where: str, why: str) -> None:
 def _say(where: str, why: str) -> None:
     if where not in _warned:
         _warned.add(where)
-        log.warning("rezwheel: %s: not a usable index snapshot: %s; reading pages one by one",
-                    redact(where), why)
+        named = f"{redact(where)}: "
+        why = why[len(named):] if why.startswith(named) else why  # an HTTP error names it too
+        log.warning("rezwheel: %snot a usable index snapshot: %s; reading pages one by one",
+                    named, why)

@@ -230,6 +230,8 @@ def test_a_snapshot_past_its_cap_is_not_read(static, index, reference, tmp_path,
     assert _resolve_all(repo) == reference
     assert repo.counters.by_kind["page"] == FAMILIES
     assert "REZWHEEL_MAX_SNAPSHOT_BYTES" in caplog.text
+    said = [r.getMessage() for r in caplog.records if "snapshot" in r.getMessage()]
+    assert len(said) == 1 and said[0].count(SNAPSHOT) == 1, said  # the URL named once
 
 
 def test_a_publish_never_writes_a_snapshot_readers_would_refuse(wheels, tmp_path, monkeypatch):
