@@ -9,7 +9,8 @@ target still holds each of those files with the same sha256, the package is repo
 without being loaded, converted or hashed.
 
 The record lives in the store (``converted/<target>.json``), never in the index (it names
-source paths), and is only a shortcut: losing it costs one full conversion, nothing else.
+source paths), and is only a shortcut: losing it costs one full conversion, nothing else; an
+entry of a package gone from the repository is never matched again, only kept.
 """
 
 from __future__ import annotations
@@ -63,8 +64,23 @@ class Reuse:
         self._fresh.update(fresh)
 
     def save(self) -> None:
-        """Keep what this run saw (packages gone from the repository drop out)."""
-        atomic_write(self.path, json.dumps(self._fresh, sort_keys=True).encode(), mode=0o600)
+        """Keep what this run saw, and what earlier runs saw of packages this one did not (CI
+        publishes one family, then the whole repository: the family's run must not make the
+        next whole one convert everything again). A package seen now replaces its older
+        entries (by distribution name and version), so the record grows with the repository's
+        package versions, not with the publishes."""
+        seen = {_package_of(f[0]) for files in self._fresh.values() for f in files}
+        kept = {key: files for key, files in self.entries.items()
+                if isinstance(files, list) and files
+                and not any(isinstance(f, list) and f and _package_of(str(f[0])) in seen
+                            for f in files)}
+        kept.update(self._fresh)
+        atomic_write(self.path, json.dumps(kept, sort_keys=True).encode(), mode=0o600)
+
+
+def _package_of(wheel: str) -> str:
+    """A wheel file name's distribution name and version (neither holds a "-")."""
+    return "-".join(wheel.split("-", 2)[:2])
 
 
 def fingerprint(pkg: Any) -> Optional[str]:

@@ -212,13 +212,19 @@ def open_snapshot(data: bytes, where: str) -> Optional[Snapshot]:
 
 def download(session: "requests.Session", url: str) -> Optional[bytes]:
     """The snapshot's bytes at ``url``, None when the server holds none (or sends one past
-    ``max-snapshot-bytes``: said once, then pages are read one by one)."""
+    ``max-snapshot-bytes``: said once, then pages are read one by one). A server failing
+    (5xx, 429, after the session's retries) raises ``requests.HTTPError``: that is no word
+    on the snapshot, which the next process asks for again."""
+    import requests
+
     from rezwheel.errors import RezwheelError
     from rezwheel.index.http import deadline, read_body
 
     with deadline(url):
         r = session.get(url, stream=True)
         try:
+            if r.status_code >= 500 or r.status_code == 429:
+                raise requests.HTTPError(f"HTTP {r.status_code}", response=r)
             if r.status_code != 200:
                 return None
             try:
@@ -239,5 +245,7 @@ def unusable(where: str, why: str) -> None:
 def _say(where: str, why: str) -> None:
     if where not in _warned:
         _warned.add(where)
-        log.warning("rezwheel: %s: not a usable index snapshot: %s; reading pages one by one",
-                    redact(where), why)
+        named = f"{redact(where)}: "
+        why = why[len(named):] if why.startswith(named) else why  # an HTTP error names it too
+        log.warning("rezwheel: %snot a usable index snapshot: %s; reading pages one by one",
+                    named, why)

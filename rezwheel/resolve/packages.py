@@ -85,7 +85,10 @@ class IndexRepository:
             if cred:
                 s.auth = OriginAuth(cred.headers(cfg.type), [url])
             return s
-        pages = os.path.join(self.store.pages, hashlib.sha256(url.encode()).hexdigest()[:16])
+        # one page cache per index however its URL is spelled: rez names the repository
+        # without the trailing slash in saved contexts, packages_path usually has one
+        keyed = url if url.endswith("/") else url + "/"
+        pages = os.path.join(self.store.pages, hashlib.sha256(keyed.encode()).hexdigest()[:16])
         ttl = self.settings.ttl if w.ttl is None else w.ttl
         return HttpReader(url, session, pages, self.counters, cred, w.files_hosts, w.trust_code,
                           ttl)

@@ -174,6 +174,14 @@ class ArtifactoryPackageRepository(PackageRepository):
         self.register_resource(ArtifactoryVariantResource)
         if index is not None:
             self.index = index  # what the cached property below would otherwise make
+        elif self._given != self.location:
+            # rez keeps a repository by its packages_path entry as written (``…/simple/``) but
+            # finds each resolved variant's by ``location`` (no slash): one repository under
+            # both, or every ``rez env`` would read the index again while localizing
+            from rez.package_repository import package_repository_manager as manager
+
+            if resource_pool is manager.pool:
+                manager.repositories.setdefault(f"{TYPE}@{self.location}", self)
 
     @cached_property
     def index(self) -> "IndexRepository":

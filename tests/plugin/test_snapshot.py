@@ -230,6 +230,8 @@ def test_a_snapshot_past_its_cap_is_not_read(static, index, reference, tmp_path,
     assert _resolve_all(repo) == reference
     assert repo.counters.by_kind["page"] == FAMILIES
     assert "REZWHEEL_MAX_SNAPSHOT_BYTES" in caplog.text
+    said = [r.getMessage() for r in caplog.records if "snapshot" in r.getMessage()]
+    assert len(said) == 1 and said[0].count(SNAPSHOT) == 1, said  # the URL named once
 
 
 def test_a_publish_never_writes_a_snapshot_readers_would_refuse(wheels, tmp_path, monkeypatch):
@@ -619,3 +621,40 @@ def test_a_snapshot_that_failed_to_come_is_asked_again_by_the_next_process(
     second.versions("chain5")
     second.close()
     assert ("GET", f"/artifactory/rez/{SNAPSHOT}") in artifactory.log, artifactory.log
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_snapshot_the_server_failed_to_send_is_asked_again_by_the_next_process(
+        status, index, reference, tmp_path):
+    """A farm's cold start can meet a server failing for a moment (500, 503 after the retries):
+    that is no answer, not "this index has no snapshot". The host reads pages one by one, and
+    the next process asks for the snapshot again (and gets it) rather than taking the failure
+    as the index's word until the next publish."""
+    from helpers.servers import PythonStatic
+
+    failing, log = [True], []
+
+    def fail_once(h) -> bool:
+        log.append(h.path)
+        if not failing:
+            return False
+        h.send_response(status)
+        h.send_header("Retry-After", "0")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+        return True
+
+    server = PythonStatic(index, _handler_for(index, fail_once))
+    url = server.url + "simple/"
+    try:
+        first = _resolve_all(_repo(url, tmp_path / "store"), families=1)  # chain0 only
+        assert first == {k: v for k, v in reference.items() if k[0] == "chain0"}
+        assert set(log) == {f"/simple/{SNAPSHOT}"}, log  # asked, and failed (retried)
+        failing.clear()
+        log.clear()
+        repo = _repo(url, tmp_path / "store")
+        assert _resolve_all(repo) == reference  # chain1-5 first asked now
+        assert log == [f"/simple/{SNAPSHOT}"], log
+        assert repo.counters.by_kind == {"root": 1, "snapshot": 1}, repo.counters.by_kind
+    finally:
+        server.stop()

@@ -60,3 +60,67 @@ def test_rez_env_over_a_served_index_and_artifactory_resolves_like_the_directory
     art = f"artifactory@{artifactory.url}/simple/"
     for q in USER_REQUESTS:
         assert _used(tmp_path, art, q, tmp_path / "art-store") == want[q], q
+
+
+def test_rez_env_reads_the_index_as_the_readme_counts_with_the_url_as_written(
+        local_index, tmp_path):
+    """``rez env`` (a context built, so payloads localized) over a served index named as the
+    README writes it (``artifactory@http://…/simple/``, trailing slash): a cold host sends the
+    root page and the snapshot once each, a warm one the root page alone, none within the ttl.
+    rez names the repository without the slash in each variant it resolved: that is still the
+    one repository, not a second reader sending everything again while localizing."""
+    from helpers.servers import LoggedStatic
+
+    server = LoggedStatic(local_index)
+    served = f"artifactory@{server.url}"
+    assert served.endswith("/simple/")
+    store = tmp_path / "store"
+    try:
+        def index_reads(**kw) -> list[tuple[str, str]]:
+            server.log.clear()
+            r = _rez_env(tmp_path, served, "multitool python-3.11 yamlpkg", store, **kw)
+            assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+            assert "multitool-2.1.0" in r.stdout, r.stdout
+            return [q for q in server.log if not q[1].startswith("/files/")]
+
+        assert sorted(index_reads(REZWHEEL_TTL="0")) == [
+            ("GET", "/simple/"), ("GET", f"/simple/{SNAPSHOT}")]
+        assert index_reads(REZWHEEL_TTL="0") == [("GET", "/simple/")]
+        assert index_reads(REZWHEEL_TTL="300") == []
+    finally:
+        server.stop()
+
+
+def test_a_saved_context_reads_the_pages_the_resolve_kept(local_index, tmp_path):
+    """A farm job loads the context the artist saved (``rez env -i ctx.rxt``), whose variants
+    name the index without the trailing slash the packages_path entry was written with: it
+    reads the index through what the resolve kept (one request, the root page; not the whole
+    snapshot again), and with the server gone it still builds the context from the store."""
+    import subprocess
+
+    from helpers import BIN, env
+    from helpers.servers import LoggedStatic
+
+    server = LoggedStatic(local_index)
+    store, ctx = tmp_path / "store", tmp_path / "ctx.rxt"
+    (tmp_path / "rezconfig.py").write_text(f"packages_path = ['artifactory@{server.url}']\n")
+    e = env(REZ_CONFIG_FILE=str(tmp_path / "rezconfig.py"), REZ_QUIET="1",
+            REZWHEEL_STORE=str(store), REZWHEEL_TTL="0")
+
+    def rez_env(*args: str) -> subprocess.CompletedProcess:
+        r = subprocess.run([str(BIN / "rez"), "env", *args], capture_output=True, text=True,
+                           env=e)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        return r
+
+    try:
+        rez_env("multitool", "python-3.11", "-o", str(ctx))
+        rez_env("multitool", "python-3.11", "--", "true")  # payloads localized
+        server.log.clear()
+        r = rez_env("-i", str(ctx), "--", "printenv", "REZ_USED_RESOLVE")
+        assert "multitool-2.1.0" in r.stdout
+        assert server.log == [("GET", "/simple/")], server.log
+    finally:
+        server.stop()
+    r = rez_env("-i", str(ctx), "--", "printenv", "REZ_USED_RESOLVE")
+    assert "multitool-2.1.0" in r.stdout

@@ -37,6 +37,21 @@ def test_unchanged_packages_are_not_converted_again(tmp_path):
     assert third.stderr.strip().splitlines()[-1].startswith("rezwheel: 1 converted, ")
 
 
+def test_publishing_one_family_keeps_what_the_whole_repository_publish_learnt(tmp_path):
+    """CI publishes the family it released; the nightly job publishes the whole repository:
+    the family's publish must not make the nightly one convert every other package again."""
+    repo = copy_samples(tmp_path / "packages")
+    index, store = tmp_path / "index", tmp_path / "store"
+    assert _publish(repo, index, store).returncode == 0
+    one = _publish(repo / "pyutil", index, store)
+    assert one.returncode == 0, one.stderr
+    assert one.stderr.strip().splitlines()[-1].startswith("rezwheel: 0 converted, ")
+    whole = _publish(repo, index, store)
+    assert whole.returncode == 0, whole.stderr
+    assert whole.stderr.strip().splitlines()[-1].startswith("rezwheel: 0 converted, "), \
+        whole.stderr
+
+
 def test_a_lost_page_is_written_again(tmp_path):
     repo = copy_samples(tmp_path / "packages")
     index, store = tmp_path / "index", tmp_path / "store"
