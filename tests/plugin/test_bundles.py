@@ -45,13 +45,6 @@ def index(family_wheels, tmp_path) -> Path:
     return idx
 
 
-@pytest.fixture()
-def static(index):
-    s = Static(index)
-    yield s
-    s.stop()
-
-
 def _repo(location: str, tmp_path: Path, store: str = "store"):
     from rezwheel.resolve.packages import IndexRepository, Settings
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from helpers import publish_local, rezwheel
-from helpers.servers import LoggedStatic as Static
 
 SNAPSHOT = "rez-snapshot.zip"
 FAMILIES = 6  # chain0 <- chain1 <- ... : each requires the one before, two versions each
@@ -39,13 +38,6 @@ def index(wheels, tmp_path) -> Path:
     idx = tmp_path / "index"
     publish_local(sorted(wheels.glob("*.whl")), str(idx))
     return idx
-
-
-@pytest.fixture()
-def static(index):
-    s = Static(index)
-    yield s
-    s.stop()
 
 
 def _repo(location: str, store: Path):
