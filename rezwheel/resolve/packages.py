@@ -66,7 +66,6 @@ class IndexRepository:
         self._pool: Optional[cf.ThreadPoolExecutor] = None
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
-        self._hints_left: Optional[int] = None  # families hints may still read ahead (once)
         self._lock = threading.Lock()
 
     def _http_reader(self, w: Where) -> HttpReader:
@@ -137,10 +136,11 @@ class IndexRepository:
                 pass
         return self._versions(rez_name)
 
-    def _versions(self, rez_name: str) -> dict[str, IndexVersion]:
+    def _versions(self, rez_name: str, asked: bool = True) -> dict[str, IndexVersion]:
+        """``asked``: by rez (or a caller), not read ahead: only those walk the hints."""
         project = self.project(rez_name)
         ahead = self.reader.remote and not self._fresh(project)
-        if ahead and not self._follow_kept(project):
+        if ahead and not self._follow_kept(project) and asked:
             self._follow_hints(project)  # a family never read here: what the index hints
         found = self._project(project, family=True)[1]
         if found and not self._is_rez_family(found):
@@ -255,7 +255,7 @@ class IndexRepository:
             with self._lock:
                 if name in self._families or name in self._ahead:
                     continue
-                self._ahead[name] = pool.submit(self._versions, name)
+                self._ahead[name] = pool.submit(self._versions, name, False)
 
     def _follow_hints(self, project: str) -> None:
         """A cold family on an index that gives hints (Artifactory's snapshot, deployed by
@@ -263,8 +263,8 @@ class IndexRepository:
         as far as the hints go (at most ``max-prefetch`` families), are read ahead now, side by
         side. A resolve then waits one round trip for its whole graph, not one per level. The
         hints choose what is read; what is read is the truth (a wrong hint costs a request).
-        The bound holds for the process, not per family: each family read ahead comes here
-        too, and hints that make up an endless graph must not walk it one bound at a time."""
+        Only a family asked for walks them, never one read ahead: hints that make up an
+        endless graph read at most that many families ahead per family rez actually needs."""
         hinting = [r for r in self.readers if isinstance(r, HttpReader)]
         for r in hinting:
             r.start_hints()
@@ -277,10 +277,7 @@ class IndexRepository:
         """``_follow_hints`` once the hints are in hand."""
         from rezwheel import limits
 
-        with self._lock:
-            if self._hints_left is None:
-                self._hints_left = int(limits.get("max-prefetch"))
-            cap = self._hints_left
+        cap = int(limits.get("max-prefetch"))
         seen, todo, names = {project}, [project], []
         while todo and len(names) < cap:
             for name in self._hinted_requires(todo.pop()):
@@ -289,11 +286,7 @@ class IndexRepository:
                     seen.add(other)
                     todo.append(other)
                     names.append(name)
-        with self._lock:
-            fresh = [n for n in names if n not in self._families and n not in self._ahead]
-            fresh = fresh[:self._hints_left]
-            self._hints_left -= len(fresh)
-        self._read_ahead(fresh)
+        self._read_ahead(names[:cap])
 
     def _hinted_requires(self, project: str) -> list[str]:
         """The families the newest version of ``project`` requires, as the hints say ([] when
