@@ -46,6 +46,12 @@ class IndexVersion:
     foreign: bool = False  # a plain wheel, no rez definition
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    @property
+    def first_file(self) -> IndexFile:
+        """The file whose definition speaks for the version (every variant's wheel embeds the
+        same one): the first by name, so every reader, process and host picks the same."""
+        return min(self.files, key=lambda x: x.filename)
+
 
 class DefinitionSource:
     """Reads, parses and checks definitions for one ``IndexReader`` and store (see the module
@@ -70,7 +76,7 @@ class DefinitionSource:
         """Read, parse and check a version's definition (once: ``v.loaded``; the caller holds
         ``v.lock``); a file that is not ours marks the version foreign, an unfit definition is
         reported and left out."""
-        f = sorted(v.files, key=lambda x: x.filename)[0]
+        f = v.first_file
         label = f"{f.filename}:{DEFINITION_LABEL}"
         v.loaded = True
         try:
@@ -110,7 +116,7 @@ class DefinitionSource:
         """Whether loading ``v`` will read its file: neither kept, stored nor in the family's
         bundle. Told without parsing or sending anything: False while the bundle is not read
         (a warm family whose newest version was kept: the rest waits until rez asks)."""
-        f = sorted(v.files, key=lambda x: x.filename)[0]
+        f = v.first_file
         if not f.sha256:
             return True
         try:

@@ -179,7 +179,7 @@ class IndexRepository:
             found = _versions_of(project, files) if files else None
             if found:
                 newest = found[max(found, key=_version_key)]
-                d = self.source.kept(sorted(newest.files, key=lambda x: x.filename)[0], project)
+                d = self.source.kept(newest.first_file, project)
                 if d is not None:
                     self._follow(d.data)
                     return True
@@ -301,7 +301,7 @@ class IndexRepository:
             if not versions:
                 continue
             newest = versions[max(versions, key=_version_key)]
-            f = sorted(newest.files, key=lambda x: x.filename)[0]
+            f = newest.first_file
             text = hinted[1].get(f.sha256 or "") if hinted else None
             if text:
                 try:

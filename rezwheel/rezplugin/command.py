@@ -21,9 +21,16 @@ command_behavior = {"hidden": False, "arg_mode": "passthrough"}
 def setup_parser(parser: argparse.ArgumentParser, completions: bool = False) -> None:
     parser.add_argument("wheel_args", nargs=argparse.REMAINDER, metavar="COMMAND ...",
                         help="a rezwheel command and its arguments")
-    # rez answers --help itself, from this parser: rezwheel's commands go in its epilog
+    # rez answers --help itself, from this parser: rezwheel's commands go in its epilog, made
+    # only when help is shown (``command`` builds rezwheel's parser itself to run one)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = _commands()
+    shown = parser.format_help
+
+    def format_help() -> str:
+        parser.epilog = _commands()
+        return shown()
+
+    parser.format_help = format_help  # type: ignore[method-assign]
 
 
 def _commands() -> str:
