@@ -15,7 +15,8 @@ lives, derived from the index URL (``url_for``): beside the project page on a st
 index (``simple/<project>/rez-definitions.json.gz``); on Artifactory, deployed by a generic PUT
 beside the repository's packages (``…/artifactory/<repo>/<project>/rez-definitions.json.gz``).
 pypiserver and devpi take distribution uploads only: they hold no bundle, and the one request
-that finds none is all a family pays before the per-file reads.
+that finds none is all a family pays before the per-file reads (only the first few families of
+a process: an index that gave none is not asked for more, ``httpreader.NO_BUNDLES``).
 
 The page stays the truth. A bundle is written read-modify-write (two publishers racing may drop
 each other's new entries), so an entry is used only for a file whose sha256 the page lists, as a

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
     import requests
 
 log = get_logger(__name__)
+NO_BUNDLES = 4  # bundle requests answered without one before an index is taken to hold none
 _WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
 
 
@@ -84,6 +85,7 @@ class HttpReader(SnapshotReads, FileReads):
         self._serial_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
         self._snapshot_trouble = False
+        self._bundle_answers = {True: 0, False: 0}  # bundle requests answered with one, without
         self._serial: Optional[list] = None  # [the index's serial or None], once asked
         self._snapshot: Optional[list] = None  # [its snapshot for that serial, or None]
         self._early: "Optional[cf.Future[Optional[bytes]]]" = None  # sent beside the root
@@ -340,6 +342,8 @@ class HttpReader(SnapshotReads, FileReads):
         hints = self._hints
         if hints is not None and (not hints.done() or self.hinted(name) is not None):
             return  # the hint snapshot most likely holds it, or will say (``bundle`` checks)
+        if self._holds_no_bundles():
+            return
         pool = self._pool()
         with self._lock:
             if name not in self._bundles:
@@ -377,6 +381,8 @@ class HttpReader(SnapshotReads, FileReads):
     def _bundle_entries(self, name: str) -> dict[str, str]:
         import requests
 
+        if self._holds_no_bundles():
+            return {}
         url = bundle.url_for(self.url, name)
         try:
             body = bundle.download(self.session, url)
@@ -385,7 +391,17 @@ class HttpReader(SnapshotReads, FileReads):
             return {}
         finally:
             self.counters.add("bundle")
+        with self._lock:
+            self._bundle_answers[bool(body)] += 1
         return bundle.decode(body, name, url)
+
+    def _holds_no_bundles(self) -> bool:
+        """Whether this index answered ``NO_BUNDLES`` bundle requests in this process without
+        a single bundle (pypiserver, devpi, an index twine fills): the rest are not sent, and
+        definitions are read file by file at once. An index that gave one keeps being asked."""
+        with self._lock:
+            return self._bundle_answers[True] == 0 and \
+                self._bundle_answers[False] >= NO_BUNDLES
 
 def _file_row(f: IndexFile) -> list:
     return [f.filename, f.url, f.sha256, f.metadata, f.requires_python, f.upload_time]

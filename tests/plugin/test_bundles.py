@@ -306,7 +306,9 @@ def test_artifactory_bundle_is_completed_from_the_listed_files(artifactory, fami
 def test_pypiserver_holds_no_bundle_and_costs_one_request_per_family(family_wheels, tmp_path,
                                                                       index, reference):
     """pypiserver takes distributions only: publish deploys nothing, and a cold resolve pays
-    one bundle request per family (a 404) before the per-file reads; a warm one none."""
+    one bundle request per family (a 404) before the per-file reads, for its first few
+    families only (``test_snapshot``: an index that gave none is not asked again); a warm one
+    none."""
     from helpers.servers import PyPIServer
 
     server = PyPIServer(tmp_path / "srv")

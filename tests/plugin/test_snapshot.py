@@ -650,3 +650,29 @@ def test_a_snapshot_the_server_failed_to_send_is_asked_again_by_the_next_process
         assert repo.counters.by_kind == {"root": 1, "snapshot": 1}, repo.counters.by_kind
     finally:
         server.stop()
+
+
+def test_an_index_that_gave_no_bundle_is_not_asked_for_more(index, reference, tmp_path):
+    """pypiserver, devpi, an index twine fills: after a few families answered without a
+    bundle, the others' are not asked for (their definitions are read file by file at once);
+    an index that gives bundles is asked for every family."""
+    from helpers.servers import LoggedStatic
+    from rezwheel.index.httpreader import NO_BUNDLES
+
+    (index / "simple" / SNAPSHOT).unlink()  # pages and bundles one by one
+    saved = {p: p.read_bytes() for p in (index / "simple").glob("*/rez-definitions.json.gz")}
+    for p in saved:
+        p.unlink()
+    server = LoggedStatic(index)
+    try:
+        assert _resolve_all(_repo(server.url, tmp_path / "store")) == reference
+        asked = {p for m, p in server.log if p.endswith("/rez-definitions.json.gz")}
+        assert NO_BUNDLES <= len(asked) < FAMILIES, asked  # (a 404 is logged twice: a set)
+        for p, data in saved.items():
+            p.write_bytes(data)
+        server.log.clear()
+        assert _resolve_all(_repo(server.url, tmp_path / "store-bundles")) == reference
+        asked = {p for m, p in server.log if p.endswith("/rez-definitions.json.gz")}
+        assert len(asked) == FAMILIES, asked
+    finally:
+        server.stop()
