@@ -18,7 +18,6 @@ for reading ahead. Other indexes have their pages revalidated one by one, as bef
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import threading
@@ -36,6 +35,7 @@ from rezwheel.index import snapshot as snapshot_
 from rezwheel.index.httpfiles import FileReads
 from rezwheel.index.httpsnapshot import SnapshotReads
 from rezwheel.index.readers import Counters, Unreachable, _key, _listed
+from rezwheel.pools import LazyPool
 from rezwheel.redaction import get_logger, redact
 
 if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
@@ -80,7 +80,7 @@ class HttpReader(SnapshotReads, FileReads):
         parts = urlsplit(self.url)
         self._root = f"{parts.scheme}://{parts.netloc}/" if "@" not in parts.netloc else "\0"
         self._bundles: dict[str, "cf.Future[dict[str, str]]"] = {}  # started (``start_bundle``)
-        self._bundle_pool: "Optional[cf.ThreadPoolExecutor]" = None
+        self._pool = LazyPool(4, "rezwheel-bundle").get  # bundles, the snapshot, hints
         self._lock = threading.Lock()
         self._serial_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
@@ -171,15 +171,21 @@ class HttpReader(SnapshotReads, FileReads):
         index's serial (once per process) when not known yet."""
         name = project_name(project)
         cached = self._cached(self._cache_path(f"{self.url}{name}/")) if name else None
-        if cached:
-            fetched = cached.get("fetched")
-            if self.ttl > 0 and isinstance(fetched, (int, float)) and \
-                    0 <= time.time() - fetched < self.ttl:
-                return True
-        stamp = self.serial()
-        if stamp is not None and cached and cached.get("serial") == stamp:
+        if self._within_ttl(cached) or self._same_serial(cached, self.serial()):
             return True
         return name is not None and self.snapshot() is not None  # its page is in the snapshot
+
+    def _within_ttl(self, cached: Optional[dict]) -> bool:
+        """A kept page read within the ttl: current without asking anything (a farm's warm
+        resolve sends no request)."""
+        fetched = cached.get("fetched") if cached else None
+        return self.ttl > 0 and isinstance(fetched, (int, float)) and \
+            0 <= time.time() - fetched < self.ttl
+
+    @staticmethod
+    def _same_serial(cached: Optional[dict], stamp: Optional[str]) -> bool:
+        """A kept page read under the serial the index still declares: no publish since."""
+        return stamp is not None and bool(cached) and cached.get("serial") == stamp  # type: ignore[union-attr]
 
     def _page(self, url: str, files: bool = False, project: Optional[str] = None
               ) -> Optional[tuple[bytes, str, str, Optional[list[IndexFile]]]]:
@@ -189,13 +195,11 @@ class HttpReader(SnapshotReads, FileReads):
         from the index's snapshot when it has one for its serial (``project``: whose page)."""
         path = self._cache_path(url)
         cached = self._cached(path)
-        if cached and self.ttl > 0:  # fresh enough: no request at all (a farm's warm resolve)
-            fetched = cached.get("fetched")
-            if isinstance(fetched, (int, float)) and 0 <= time.time() - fetched < self.ttl:
-                return self._from_cache(cached, url, files)
+        if self._within_ttl(cached):
+            return self._from_cache(cached, url, files)  # type: ignore[arg-type]
         stamp = self.serial() if files else None  # read before the page: it is at least as new
-        if stamp is not None and cached and cached.get("serial") == stamp:
-            return self._from_cache(cached, url, files)  # no publish since it was read
+        if self._same_serial(cached, stamp):
+            return self._from_cache(cached, url, files)  # type: ignore[arg-type]
         snap = self.snapshot() if files and project and stamp is not None else None
         if snap is not None and project:
             body = snap.page(project)
@@ -284,15 +288,6 @@ class HttpReader(SnapshotReads, FileReads):
                 self.offline = self.offline or not reachable  # pages then come from the cache
                 self._serial = [found]
             return self._serial[0]
-
-    def _pool(self) -> "cf.ThreadPoolExecutor":
-        import concurrent.futures as cf
-
-        with self._lock:
-            if self._bundle_pool is None:
-                self._bundle_pool = cf.ThreadPoolExecutor(4, thread_name_prefix="rezwheel-bundle")
-                atexit.register(self._bundle_pool.shutdown, wait=False, cancel_futures=True)
-            return self._bundle_pool
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:

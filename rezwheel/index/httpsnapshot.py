@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from rezwheel.atomic import atomic_write, read_or_none as _read
 from rezwheel.errors import RezwheelError
@@ -50,6 +50,7 @@ class SnapshotReads:
     _early: "Optional[cf.Future]"
     _hints: "Optional[cf.Future]"
     _hinted: dict
+    _pool: "Callable[[], cf.ThreadPoolExecutor]"  # the reader's pool for side reads
     _snapshot_trouble: bool  # a read of the snapshot failed (not "none there"): note nothing
 
     def serial(self) -> Optional[str]:
@@ -59,9 +60,6 @@ class SnapshotReads:
         raise NotImplementedError
 
     def _cache_path(self, url: str) -> Optional[str]:
-        raise NotImplementedError
-
-    def _pool(self) -> "cf.ThreadPoolExecutor":
         raise NotImplementedError
 
     def snapshot(self) -> Optional[snapshot_.Snapshot]:

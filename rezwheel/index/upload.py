@@ -164,8 +164,6 @@ class Uploader:
     def _deploy_bundle(self, project: str, new: list[Wheel]) -> Optional[bytes]:
         """Read-modify-write of a project's bundle, returned once deployed; a failure is a
         warning (readers then read the definitions one by one), never a failed publish."""
-        import hashlib
-
         from rezwheel.artifact.metadata import definition_from_metadata
 
         url = bundle.url_for(self.cfg.index_url, project)
@@ -182,12 +180,7 @@ class Uploader:
                 added.update(self._definitions([f for f in listed if f.sha256 and f.sha256
                                                 not in old and f.sha256 not in added]))
             body = bundle.encode(project, bundle.merge(old, added, keep))
-            with deadline(url):
-                r = self.session.put(url, data=body, headers={
-                    "Content-Type": "application/gzip",
-                    "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
-            if r.status_code not in (200, 201):
-                raise RezwheelError(describe(r, url, self.sent))
+            self._deploy(url, body, "application/gzip")
             return body
         except (requests.RequestException, RezwheelError) as e:
             log.warning("rezwheel: %s: definitions bundle not written (%s); hosts will read "
@@ -218,8 +211,6 @@ class Uploader:
         serial on the index, it is a hint for hosts (which definitions, which families a
         family requires), never the truth; a racing publisher may drop this one's projects,
         which hosts then read as before. A failure is a warning, never a failed publish."""
-        import hashlib
-
         from rezwheel import limits
         from rezwheel.index import serial, snapshot
 
@@ -236,15 +227,21 @@ class Uploader:
             if not snapshot.fits(body):  # readers would refuse it
                 raise RezwheelError(f"larger than the limit {limits.get('max-snapshot-bytes')} "
                                     "(REZWHEEL_MAX_SNAPSHOT_BYTES)")
-            with deadline(url):
-                r = self.session.put(url, data=body, headers={
-                    "Content-Type": "application/zip",
-                    "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
-            if r.status_code not in (200, 201):
-                raise RezwheelError(describe(r, url, self.sent))
+            self._deploy(url, body, "application/zip")
         except (requests.RequestException, RezwheelError) as e:
             log.warning("rezwheel: index snapshot not written (%s); hosts will read each "
                         "family's bundle", e)
+
+    def _deploy(self, url: str, body: bytes, content_type: str) -> None:
+        """JFrog's deploy API: a generic PUT beside the packages, its sha256 checked there."""
+        import hashlib
+
+        with deadline(url):
+            r = self.session.put(url, data=body, headers={
+                "Content-Type": content_type,
+                "X-Checksum-Sha256": hashlib.sha256(body).hexdigest()})
+        if r.status_code not in (200, 201):
+            raise RezwheelError(describe(r, url, self.sent))
 
     def _definitions(self, files: list[IndexFile]) -> dict[str, str]:
         """The definitions of listed files, by the cheap reads only (a PEP 658 file, the tail of

@@ -14,7 +14,6 @@ A warm family costs one conditional request for its page (none within the index'
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures as cf
 import functools
 import hashlib
@@ -32,6 +31,7 @@ from rezwheel.errors import RezwheelError
 from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import ChainReader, Counters, IndexReader, LocalReader
+from rezwheel.pools import LazyPool
 from rezwheel.redaction import redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
@@ -63,7 +63,7 @@ class IndexRepository:
         self._project_locks: dict[str, threading.Lock] = {}
         self._families: dict[str, dict[str, IndexVersion]] = {}
         self._plain: set[str] = set()  # projects whose files are plain wheels, not ours
-        self._pool: Optional[cf.ThreadPoolExecutor] = None
+        self._pool = LazyPool(8, "rezwheel-prefetch")
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
         self._lock = threading.Lock()
@@ -229,18 +229,11 @@ class IndexRepository:
     def close(self) -> None:
         """Wait for what is read ahead, and keep what was parsed for the next process (done at
         exit otherwise)."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        self._pool.close()
         self.source.flush()
 
     def _prefetcher(self) -> "cf.ThreadPoolExecutor":
-        with self._lock:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(8, thread_name_prefix="rezwheel-prefetch")
-                atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
-            return self._pool
+        return self._pool.get()
 
     def _follow(self, data: dict) -> None:
         """Read ahead, side by side, the families a family's newest definition requires (rez
