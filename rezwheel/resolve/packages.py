@@ -22,7 +22,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Optional
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from rezwheel.artifact import naming
 from rezwheel.artifact.identity import VariantId
@@ -368,6 +368,8 @@ class IndexRepository:
         variant's requires alone (``tags.names_variant``, convert's own rule, applied to the
         definition rez resolved with: the file name is all the page gives; the layout map
         naming the index is inside the wheel, a read per file)."""
+        from packaging.utils import parse_wheel_filename
+
         from rezwheel.artifact.tags import names_variant
 
         v = self.versions(vid.name).get(vid.version)
@@ -441,16 +443,35 @@ def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion
     (sdists, foreign names on a shared index) are no version of a rez family."""
     by_version: dict[str, IndexVersion] = {}
     for f in files:
-        try:
-            name, version, _, _ = parse_wheel_filename(f.filename)
-            rez_version = _rez_version(str(version))
-            _version_key(rez_version)
-        except Exception:  # not a wheel of ours: a foreign file on a shared index
+        found = _wheel_of(f.filename)
+        if found is None or found[0] != project:
             continue
-        if canonicalize_name(name) != project:
-            continue
-        by_version.setdefault(rez_version, IndexVersion(rez_version, [], project)).files.append(f)
+        by_version.setdefault(found[1], IndexVersion(found[1], [], project)).files.append(f)
     return by_version
+
+
+def _wheel_of(filename: str) -> Optional[tuple[str, str]]:
+    """(normalized project, rez version) of a wheel file name, None for any other name. Every
+    file name was checked whole when its page was read (``pages.filename_problem``); a warm
+    resolve reads thousands again, so only the two fields wanted are, each spelling once."""
+    parts = filename[:-4].split("-") if filename.endswith(".whl") else ()
+    if len(parts) not in (5, 6):
+        return None
+    rez_version = _rez_version_spelled(parts[1])
+    return None if rez_version is None else (canonicalize_name(parts[0]), rez_version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rez_version_spelled(spelled: str) -> Optional[str]:
+    """The rez version of a version as a file name spells it, None when it is none of ours."""
+    from packaging.version import Version
+
+    try:
+        rez_version = _rez_version(str(Version(spelled)))
+        _version_key(rez_version)
+    except Exception:  # not a wheel of ours: a foreign file on a shared index
+        return None
+    return rez_version
 
 
 @functools.lru_cache(maxsize=4096)
