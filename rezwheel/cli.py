@@ -362,6 +362,9 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "rezwheel") -> int:
     # CI cancels with SIGTERM: leave as Ctrl-C does, through every clean-up on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        from rezwheel import limits
+
+        limits.check()
         return _RUN[args.run](args)
     except RezwheelError as e:
         _stop_bars()

@@ -9,6 +9,7 @@ environment wins. Read when used, so a test or a long-lived rez process sees a c
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Union
 
@@ -41,16 +42,40 @@ def _from_config() -> dict:
     return _config_limits
 
 
+def _raw(name: str) -> tuple[object, str]:
+    """A cap's value as set, and where: the environment wins over the config file."""
+    env = "REZWHEEL_" + name.upper().replace("-", "_")
+    raw = os.environ.get(env)
+    if raw is not None:
+        return raw, "$" + env
+    return _from_config().get(name), f"{name} under [limits] in the config file"
+
+
+def _parsed(name: str, raw: object) -> Union[int, float, None]:
+    """``raw`` as the cap's type when it is a positive finite number, else None."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = type(DEFAULTS[name])(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if 0 < value < math.inf else None
+
+
 def get(name: str) -> Union[int, float]:
     """The cap ``name`` (a key of DEFAULTS): environment, then config file, then default."""
-    default = DEFAULTS[name]
-    raw = os.environ.get("REZWHEEL_" + name.upper().replace("-", "_"))
-    if raw is None:
-        raw = _from_config().get(name)
-    if raw is None:
-        return default
-    try:
-        value = type(default)(raw)
-    except (TypeError, ValueError):
-        return default
-    return value if value > 0 else default
+    raw, _ = _raw(name)
+    value = None if raw is None else _parsed(name, raw)
+    return DEFAULTS[name] if value is None else value
+
+
+def check() -> None:
+    """Refuse a cap set to anything but a positive number, naming where it was set: a typo in
+    a safety limit must not quietly become the default (the CLI and the rez plugin ask first)."""
+    from rezwheel.errors import UsageError
+
+    for name in DEFAULTS:
+        raw, where = _raw(name)
+        if raw is not None and _parsed(name, raw) is None:
+            kind = "a whole number" if isinstance(DEFAULTS[name], int) else "a number"
+            raise UsageError(f"{where}: {str(raw)[:40]!r} is not {kind} above 0")

@@ -187,8 +187,10 @@ class ArtifactoryPackageRepository(PackageRepository):
     def index(self) -> "IndexRepository":
         from rez.config import config
 
+        from rezwheel import limits
         from rezwheel.resolve.packages import IndexRepository, Settings
 
+        _rez_errors(limits.check)
         if self._given != self.location and "@" in self._given.split("://", 1)[-1].split("/")[0]:
             from rez.exceptions import PackageRepositoryError
 

@@ -1,0 +1,50 @@
+"""A cap on what an index may make rezwheel read (``rezwheel.limits``) set to something that is
+not a positive number is refused on one line naming where it was set, by the CLI and by
+``rez env`` through the plugin: a typo in a safety limit must not quietly become the default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from helpers import BIN, env, rezwheel
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e999", "nan", "2.5"])
+def test_the_cli_refuses_a_cap_that_is_no_positive_number(local_index, tmp_path, value):
+    r = rezwheel("install", "multitool", "--into", tmp_path / "repo", "--index", local_index,
+                 check=False, env=env(REZWHEEL_MAX_PAGE_BYTES=value,
+                                      REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "$REZWHEEL_MAX_PAGE_BYTES" in lines[0] \
+        and "whole number" in lines[0], r.stderr
+    assert not (tmp_path / "repo").exists()  # refused before anything was done
+
+
+def test_a_cap_in_the_config_file_is_named_where_it_is(local_index, tmp_path):
+    cfg = tmp_path / "rezwheel.toml"
+    cfg.write_text('[limits]\nhttp-deadline = "soon"\n')
+    r = rezwheel("install", "multitool", "--into", tmp_path / "repo", "--index", local_index,
+                 check=False, env=env(REZWHEEL_CONFIG=str(cfg),
+                                      REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode == 2 and "http-deadline under [limits]" in r.stderr, r.stderr
+    # the environment wins over the file, and a fractional deadline is a number of seconds
+    r = rezwheel("install", "multitool", "--into", tmp_path / "repo", "--index", local_index,
+                 "--python", "3.11", check=False,
+                 env=env(REZWHEEL_CONFIG=str(cfg), REZWHEEL_HTTP_DEADLINE="2.5",
+                         REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode == 0, r.stderr
+
+
+def test_rez_env_through_the_plugin_refuses_it_on_one_line(local_index, tmp_path):
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = ['artifactory@{local_index}']\n")
+    e = env(REZ_CONFIG_FILE=str(cfg), REZWHEEL_STORE=str(tmp_path / "store"),
+            REZWHEEL_MAX_PREFETCH="lots", REZ_QUIET="1")
+    r = subprocess.run([str(BIN / "rez"), "env", "multitool", "python-3.11", "--", "true"],
+                       capture_output=True, text=True, env=e, cwd=os.fspath(tmp_path))
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "$REZWHEEL_MAX_PREFETCH: 'lots' is not a whole number above 0" in r.stderr, r.stderr
