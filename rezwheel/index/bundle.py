@@ -79,9 +79,12 @@ def encode(project: str, definitions: dict[str, str]) -> bytes:
     return gzip.compress(json.dumps(doc, ensure_ascii=False).encode(), mtime=0)
 
 
-def decode(body: Optional[bytes], project: str, where: str) -> dict[str, str]:
+def decode(body: Optional[bytes], project: str, where: str, within: Optional[str] = None
+           ) -> dict[str, str]:
     """The entries of a bundle's bytes that are fit to use ({} for none, warned once): a
-    compressed or (a server decoded it on the wire) plain JSON body, capped both ways."""
+    compressed or (a server decoded it on the wire) plain JSON body, capped both ways.
+    ``within``: the snapshot holding it, said once for all its unfit bundles (a hostile one
+    may hold thousands)."""
     if not body:
         return {}
     cap = int(limits.get("max-page-bytes"))
@@ -90,18 +93,18 @@ def decode(body: Optional[bytes], project: str, where: str) -> dict[str, str]:
             inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
             body = inflate.decompress(body, cap + 1)
             if len(body) > cap or inflate.unconsumed_tail:
-                return _unfit(where, f"larger than the limit {cap} uncompressed "
+                return _unfit(where, within, f"larger than the limit {cap} uncompressed "
                                      "(REZWHEEL_MAX_PAGE_BYTES)")
         elif len(body) > cap:
-            return _unfit(where, f"larger than the limit {cap} (REZWHEEL_MAX_PAGE_BYTES)")
+            return _unfit(where, within, f"larger than the limit {cap} (REZWHEEL_MAX_PAGE_BYTES)")
         doc = json.loads(body)
     except (zlib.error, ValueError, RecursionError, EOFError):
-        return _unfit(where, "not a gzip JSON bundle")
+        return _unfit(where, within, "not a gzip JSON bundle")
     if isinstance(doc, dict) and doc.get("format") != FORMAT:
         return {}  # another format (a newer publisher's): per-file reads, nothing to say
     if not isinstance(doc, dict) or doc.get("project") != project or \
             not isinstance(doc.get("definitions"), dict):
-        return _unfit(where, f"not a bundle of {project}")
+        return _unfit(where, within, f"not a bundle of {project}")
     entry_cap = int(limits.get("max-dist-info-bytes"))
     return {k.lower(): v for k, v in doc["definitions"].items()
             if is_sha256(k) and isinstance(v, str) and v and len(v) <= entry_cap}
@@ -115,8 +118,13 @@ def merge(old: dict[str, str], new: dict[str, str], keep: Optional[set[str]] = N
     return merged if keep is None else {k: v for k, v in merged.items() if k in keep}
 
 
-def _unfit(where: str, why: str) -> dict[str, str]:
-    if where not in _warned:
-        _warned.add(where)
-        log.warning("rezwheel: %s: %s; reading its definitions one by one", redact(where), why)
+def _unfit(where: str, within: Optional[str], why: str) -> dict[str, str]:
+    if (within or where) not in _warned:
+        _warned.add(within or where)
+        if within:
+            log.warning("rezwheel: %s: unfit bundles inside (the first, %s: %s); reading their "
+                        "definitions one by one", redact(within), redact(where), why)
+        else:
+            log.warning("rezwheel: %s: %s; reading its definitions one by one", redact(where),
+                        why)
     return {}

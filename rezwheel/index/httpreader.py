@@ -354,8 +354,9 @@ class HttpReader(SnapshotReads, FileReads):
         asked = self._serial is not None and self._serial[0] is not None  # (never asks: ttl)
         snap = self.snapshot() if asked else None
         if snap is not None:  # a hint like any bundle: used for the files the page lists
-            return _listed(bundle.decode(snap.bundle(name), name,
-                                         f"{snapshot_.url_for(self.url)}:{name}"), files)
+            where = snapshot_.url_for(self.url)
+            return _listed(bundle.decode(snap.bundle(name), name, f"{where}:{name}", where),
+                           files)
         hinted = self.hinted(name) if self._hints is not None else None
         if hinted is not None:  # from the hint snapshot, when it has every listed wheel's
             entries = _listed(hinted[1], files)

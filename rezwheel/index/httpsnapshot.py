@@ -160,7 +160,8 @@ class SnapshotReads:
         if body is not None:
             try:
                 files = parse_project_page(body, "text/html", f"{self.url}{name}/", self.allow)
-                got = files, bundle.decode(hints.bundle(name), name, f"{hints.where}:{name}")
+                got = files, bundle.decode(hints.bundle(name), name, f"{hints.where}:{name}",
+                                            hints.where)
             except RezwheelError:
                 got = None
         with self._lock:

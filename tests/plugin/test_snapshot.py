@@ -182,6 +182,8 @@ HOSTILE = {
     "page with hostile links": lambda m: dict(m, **{"chain5/index.html": (
         b'<a href="../../files/../../../etc/passwd#sha256=' + b"0" * 64 + b'">x.whl</a>')}),
     "bundle not gzip": lambda m: dict(m, **{"chain5/rez-definitions.json.gz": b"\x1f\x8bjunk"}),
+    "every bundle not gzip": lambda m: {k: b"\x1f\x8bjunk" if k.endswith(".json.gz") else v
+                                        for k, v in m.items()},
     "traversal member": lambda m: dict(m, **{"../../../tmp/evil/index.html": b"x"}),
 }
 
@@ -207,6 +209,9 @@ def test_an_unfit_snapshot_is_no_snapshot(kind, static, index, reference, tmp_pa
     assert got == reference
     if kind in ("bundle not gzip", "page inflates past the cap"):  # that member, read apart
         assert "snapshot" in caplog.text or "bundle" in caplog.text
+    elif kind == "every bundle not gzip":  # said once for the snapshot, not once per family
+        assert caplog.text.count("unfit bundles inside") == 1, caplog.text
+        assert caplog.text.count("rezwheel:") == 1, caplog.text
     elif kind != "traversal member":  # the whole snapshot refused: pages one by one
         assert repo.counters.by_kind["page"] == FAMILIES, repo.counters.by_kind
         assert "not a usable index snapshot" in caplog.text
