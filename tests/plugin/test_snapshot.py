@@ -456,6 +456,35 @@ def test_artifactory_hints_read_ahead_a_bounded_number_of_families(artifactory, 
     assert len(asked) <= 16, len(asked)
 
 
+def test_artifactory_a_long_lived_process_keeps_reading_ahead(artifactory, wheels, tmp_path,
+                                                               monkeypatch):
+    """The bound is per family rez asks for, not per process: a long-lived process (a farm
+    daemon resolving all day) asking for more families than ``max-prefetch`` still reads
+    ahead for the last one as it did for the first."""
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    members = _members_of(artifactory.deployed[SNAPSHOT].data)
+    for i in range(FAMILIES):
+        page, body = _ghost(f"ghost{i}", [])
+        members[f"ghost{i}/index.html"] = page
+        members[f"ghost{i}/rez-definitions.json.gz"] = body
+        shas = re.findall(rf"chain{i}-1\.1-py3-none-any\.whl#sha256=([0-9a-f]{{64}})",
+                          members[f"chain{i}/index.html"].decode())
+        members[f"chain{i}/rez-definitions.json.gz"] = _gz_bundle(f"chain{i}", {
+            shas[0]: f"name = 'chain{i}'\n\nversion = '1.1'\n\nrequires = ['ghost{i}']\n"})
+    artifactory.deployed[SNAPSHOT].data = _zip_of(members)
+    monkeypatch.setenv("REZWHEEL_MAX_PREFETCH", "2")
+    repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    try:
+        for i in range(FAMILIES):  # three times the bound, one family at a time
+            artifactory.log.clear()
+            assert sorted(repo.versions(f"chain{i}")) == ["1.0", "1.1"]
+            _settle(artifactory.log, 0.3)
+            asked = {p for m, p in artifactory.log if m == "GET" and "/simple/ghost" in p}
+            assert asked == {f"/artifactory/api/pypi/rez/simple/ghost{i}/"}, (i, asked)
+    finally:
+        repo.close()
+
+
 def test_a_snapshot_of_too_many_members_is_not_parsed(static, index, reference, tmp_path,
                                                       caplog):
     """A snapshot within its byte cap made mostly of empty members (zipfile builds an object per
