@@ -131,7 +131,7 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
 
 def _convert_paths(paths: list[str], outdir: str, prefix: str, linux_tag: str,
                    reuse: Optional["Reuse"], jobs: Optional[int], sidecars: bool) -> Report:
-    jobs = jobs or int(os.environ.get("REZWHEEL_JOBS", "0") or 0) or os.cpu_count() or 1
+    jobs = jobs or writer.jobs()
     split = shards(paths, jobs) if jobs > 1 else None
     if split is None:
         return _convert_each(paths, outdir, prefix, linux_tag, reuse, None, sidecars)

@@ -24,6 +24,13 @@ DEFAULTS: dict[str, Union[int, float]] = {
     "http-min-rate": 16384,           # bytes/s a payload download must average past the deadline
     "retry-after-max": 10.0,          # seconds of Retry-After honoured, at most
     "pip-timeout": 600.0,             # seconds pip may take to resolve plain PyPI projects
+    "max-unpacked": 64 << 30,         # an artifact's unpacked size, and a download's size
+}
+
+#: other settings the environment gives as numbers, checked with the caps (``check``)
+NUMBERS: dict[str, str] = {
+    "REZWHEEL_JOBS": "a whole number above 0",
+    "SOURCE_DATE_EPOCH": "a whole number of seconds",
 }
 
 _config_limits: "dict | None" = None
@@ -70,8 +77,9 @@ def get(name: str) -> Union[int, float]:
 
 
 def check() -> None:
-    """Refuse a cap set to anything but a positive number, naming where it was set: a typo in
-    a safety limit must not quietly become the default (the CLI and the rez plugin ask first)."""
+    """Refuse a cap, or another number the environment gives (``NUMBERS``), set to something
+    that is not one, naming where it was set: a typo in a safety limit must not quietly become
+    the default, nor fail every package alike (the CLI and the rez plugin ask first)."""
     from rezwheel.errors import UsageError
 
     for name in DEFAULTS:
@@ -79,3 +87,14 @@ def check() -> None:
         if raw is not None and _parsed(name, raw) is None:
             kind = "a whole number" if isinstance(DEFAULTS[name], int) else "a number"
             raise UsageError(f"{where}: {str(raw)[:40]!r} is not {kind} above 0")
+    for env, kind in NUMBERS.items():
+        raw = os.environ.get(env)
+        if raw and not _whole(raw, env == "SOURCE_DATE_EPOCH"):
+            raise UsageError(f"${env}: {raw[:40]!r} is not {kind}")
+
+
+def _whole(raw: str, zero: bool) -> bool:
+    try:
+        return int(raw) >= (0 if zero else 1)
+    except ValueError:
+        return False

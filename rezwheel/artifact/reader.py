@@ -44,13 +44,8 @@ READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, Ru
 
 
 def max_unpacked() -> int:
-    """Largest total unpacked size accepted (``REZWHEEL_MAX_UNPACKED``, default 64 GiB), read
-    when used so a long-lived process sees a change."""
-    try:
-        value = int(os.environ.get("REZWHEEL_MAX_UNPACKED", ""))
-    except ValueError:
-        value = 0
-    return value if value > 0 else 64 << 30
+    """Largest total unpacked size accepted (``REZWHEEL_MAX_UNPACKED``, default 64 GiB)."""
+    return int(limits.get("max-unpacked"))
 
 
 def max_dist_info() -> int:

@@ -107,7 +107,7 @@ _UTF8 = 0x800
 
 
 def _date_time() -> tuple[int, int, int, int, int, int]:
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 315532800)  # checked: limits.check
     return time.gmtime(max(epoch, 315532800))[:6]
 
 

@@ -48,3 +48,19 @@ def test_rez_env_through_the_plugin_refuses_it_on_one_line(local_index, tmp_path
                        capture_output=True, text=True, env=e, cwd=os.fspath(tmp_path))
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert "$REZWHEEL_MAX_PREFETCH: 'lots' is not a whole number above 0" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("variable,value", [("REZWHEEL_JOBS", "abc"), ("REZWHEEL_JOBS", "0"),
+                                            ("SOURCE_DATE_EPOCH", "yesterday"),
+                                            ("REZWHEEL_MAX_UNPACKED", "lots")])
+def test_other_numbers_from_the_environment_are_refused_alike(tmp_path, variable, value):
+    """Before, ``SOURCE_DATE_EPOCH=yesterday`` failed every package with ``invalid literal for
+    int()`` and ``REZWHEEL_JOBS=abc`` printed an internal error."""
+    from helpers import ROOT
+
+    r = rezwheel("convert", ROOT / "samples" / "packages", "-o", tmp_path / "w", check=False,
+                 env=env(**{variable: value}))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"${variable}: {value!r} is not" in lines[0], r.stderr
+    assert not (tmp_path / "w").exists()
