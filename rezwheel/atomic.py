@@ -19,6 +19,22 @@ import tempfile
 from typing import Any, Iterator, Optional
 
 
+def make_dir(path: str, what: str) -> None:
+    """``path`` as a directory (made if missing), or a one-line error saying what it is instead:
+    an output or target directory the user named (``-o``, ``--to``) that is a file, or that
+    cannot be made, is refused before anything is written, not once per package."""
+    from rezwheel.errors import UsageError
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{path}: exists and is not a directory ({what})") from None
+    except NotADirectoryError:
+        raise UsageError(f"{path}: a part of the path is a file ({what})") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot make {what}: {e.strerror or e}") from None
+
+
 class AtomicFile:
     """A file being made at a temporary name beside ``path``: ``commit`` renames it over
     ``path``, ``discard`` removes it. As a context manager it gives the temporary name and

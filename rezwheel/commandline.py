@@ -29,12 +29,54 @@ def _globals(top: bool) -> argparse.ArgumentParser:
                    help="show library log lines and tracebacks")
     g.add_argument("--quiet", action="store_true", default=default(False),
                    help="errors only: no warnings, no progress")
-    g.add_argument("--store", metavar="DIR", default=default(None),
+    g.add_argument("--store", metavar="DIR", type=_given, default=default(None),
                    help="the local store (default: $REZWHEEL_STORE or the user cache dir)")
-    g.add_argument("--config", metavar="FILE", default=default(None),
+    g.add_argument("--config", metavar="FILE", type=_given, default=default(None),
                    help="the config file (default: $REZWHEEL_CONFIG or "
                         "~/.config/rezwheel/config.toml)")
     return g
+
+
+def _count(text: str) -> int:
+    """``--jobs``: a whole number above 0 (0 or -3 used to mean the default, quietly)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return n
+
+
+def _how_many(text: str) -> int:
+    """``--keep-last``: a whole number, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return n
+
+
+def _amount(text: str) -> float:
+    """Seconds or days: a finite number, 0 or more (``--older-than -1`` would prune all)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < math.inf):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0 or more)")
+    return value
+
+
+def _given(text: str) -> str:
+    """A path, URL or name: never empty (an empty one meant the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty")
+    return text
 
 
 class _Version(argparse.Action):
@@ -79,9 +121,10 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
 
     json_help = "print a JSON report instead of lines"
     c = command(sub, "convert", "rez package variants -> wheels")
-    c.add_argument("paths", nargs="+", metavar="PATH",
+    c.add_argument("paths", nargs="+", metavar="PATH", type=_given,
                    help="package version dir, family dir, combined family file or repository")
-    c.add_argument("-o", "--output", required=True, metavar="DIR", help="where the wheels go")
+    c.add_argument("-o", "--output", required=True, metavar="DIR", type=_given,
+                   help="where the wheels go")
     c.add_argument("--prefix", default="", help="prefix for distribution names")
     c.add_argument("--json", action="store_true", help=json_help)
     c.add_argument("--verbose", action="store_true",
@@ -89,23 +132,23 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     c.set_defaults(run="convert")
 
     i = command(sub, "inspect", "what rez variant a wheel holds")
-    i.add_argument("wheel", metavar="WHEEL", help="a wheel file")
+    i.add_argument("wheel", metavar="WHEEL", type=_given, help="a wheel file")
     i.add_argument("--json", action="store_true", help=json_help)
     i.set_defaults(run="inspect")
 
     v = command(sub, "verify", "check RECORD, embedded definition and layout")
-    v.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
+    v.add_argument("wheels", nargs="+", metavar="WHEEL", type=_given, help="wheel files")
     v.set_defaults(run="verify")
 
     pub = command(sub, "publish", "publish wheels (or rez packages) to an index")
-    pub.add_argument("paths", nargs="+", metavar="WHEEL_OR_PATH",
+    pub.add_argument("paths", nargs="+", metavar="WHEEL_OR_PATH", type=_given,
                      help="wheel files, or rez packages to convert on the way")
-    pub.add_argument("--to", required=True, metavar="TARGET",
+    pub.add_argument("--to", required=True, metavar="TARGET", type=_given,
                      help="local directory, upload URL, or a name from the config file")
     pub.add_argument("--prefix", default="", help="prefix for distribution names")
-    pub.add_argument("--jobs", type=int, default=None, metavar="N",
+    pub.add_argument("--jobs", type=_count, default=None, metavar="N",
                      help="parallel uploads (default: 8, up to 32 for a distant server)")
-    pub.add_argument("--wait", type=float, nargs="?", const=300.0, default=None,
+    pub.add_argument("--wait", type=_amount, nargs="?", const=300.0, default=None,
                      metavar="SECONDS", help="poll until the index lists every new file")
     pub.add_argument("--dry-run", action="store_true", help="read the index, upload nothing")
     pub.add_argument("--allow-foreign-name", action="store_true",
@@ -117,15 +160,16 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
 
     ins = command(sub, "install", "resolve requests (or take wheel files) and install them "
                   "into a rez filesystem repository")
-    ins.add_argument("items", nargs="*", metavar="REQUEST_OR_WHEEL",
+    ins.add_argument("items", nargs="*", metavar="REQUEST_OR_WHEEL", type=_given,
                      help="a rez request (mytool-2+<3), a PEP 508 requirement "
                      "('requests[socks]>=2.30') or a wheel file")
-    ins.add_argument("-r", "--requirement", action="append", metavar="FILE",
+    ins.add_argument("-r", "--requirement", action="append", metavar="FILE", type=_given,
                      help="install what a pip requirements file lists; repeatable")
-    ins.add_argument("-c", "--constraint", action="append", metavar="FILE",
+    ins.add_argument("-c", "--constraint", action="append", metavar="FILE", type=_given,
                      help="constrain versions as a pip constraints file does; repeatable")
-    ins.add_argument("--into", required=True, metavar="REPO", help="the rez repository to fill")
-    ins.add_argument("--index", action="append", metavar="URL|NAME|DIR",
+    ins.add_argument("--into", required=True, metavar="REPO", type=_given,
+                     help="the rez repository to fill")
+    ins.add_argument("--index", action="append", metavar="URL|NAME|DIR", type=_given,
                      help="index to resolve from; repeat to read several in order")
     ins.add_argument("--python", metavar="VERSION",
                      help="target python for markers and variants (default: this "
@@ -139,7 +183,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     ins.add_argument("--dry-run", action="store_true",
                      help="print the plan: rez packages -> files -> target paths")
     ins.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
-    ins.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
+    ins.add_argument("--jobs", type=_count, default=8, metavar="N", help="parallel downloads (8)")
     ins.add_argument("--force", action="store_true", help="replace a different definition")
     ins.add_argument("--json", action="store_true", help=json_help)
     ins.set_defaults(run="install")
@@ -150,7 +194,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                                   "setting what their rez commands set")):
         lk = command(sub, name, help)
         lk.add_argument("requests", nargs="+", metavar="REQUEST", help="rez requests")
-        lk.add_argument("--index", action="append", metavar="URL|NAME|DIR",
+        lk.add_argument("--index", action="append", metavar="URL|NAME|DIR", type=_given,
                         help="index to resolve from; repeat to read several in order")
         lk.add_argument("--python", metavar="X.Y", help="target python (default: the "
                         "resolve's python package, else this interpreter's)")
@@ -159,10 +203,12 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
             lk.add_argument("--platform", metavar="TAG", help="target wheel platform tag "
                             "(default: this host's), e.g. manylinux_2_28_x86_64")
             lk.add_argument("-o", "--output", dest="lock_file", required=True, metavar="FILE",
+                            type=_given,
                             help="pylock.toml, pylock.NAME.toml, or a .txt requirements file")
         else:
-            lk.add_argument("--venv", required=True, metavar="DIR", help="the new venv")
-            lk.add_argument("--jobs", type=int, default=8, metavar="N",
+            lk.add_argument("--venv", required=True, metavar="DIR", type=_given,
+                            help="the new venv")
+            lk.add_argument("--jobs", type=_count, default=8, metavar="N",
                             help="parallel downloads (8)")
             lk.add_argument("--without-pip", action="store_true",
                             help="do not seed pip into the venv (python -m venv does by default)")
@@ -173,13 +219,14 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      "upstream")
     msub = mirror.add_subparsers(dest="mirror_command", required=True, metavar="COMMAND")
     ms = command(msub, "sync", "copy what the mirror lacks (incremental, resumable)")
-    ms.add_argument("--from", dest="source", required=True, metavar="URL|NAME|DIR",
+    ms.add_argument("--from", dest="source", required=True, metavar="URL|NAME|DIR", type=_given,
                     help="the upstream index")
-    ms.add_argument("--to", required=True, metavar="DIR", help="the mirror (a local index)")
+    ms.add_argument("--to", required=True, metavar="DIR", type=_given,
+                    help="the mirror (a local index)")
     ms.add_argument("--filter", nargs="+", metavar="REQUEST",
                     help="only what these rez requests resolve to (default: everything)")
     ms.add_argument("--prefix", default="", help="prefix of upstream's distribution names")
-    ms.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (8)")
+    ms.add_argument("--jobs", type=_count, default=8, metavar="N", help="parallel downloads (8)")
     ms.add_argument("--only-binary", action="store_true",
                     help="with --filter: no sdists (pip runs an sdist's code to read it)")
     ms.add_argument("--json", action="store_true", help=json_help)
@@ -192,9 +239,9 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     ver = command(csub, "verify", "re-hash every stored payload")
     ver.add_argument("--json", action="store_true", help=json_help)
     prune = command(csub, "prune", "remove stored artifacts (never ones in use)")
-    prune.add_argument("--older-than", type=float, metavar="DAYS",
+    prune.add_argument("--older-than", type=_amount, metavar="DAYS",
                        help="only those unused for this many days")
-    prune.add_argument("--keep-last", type=int, metavar="N",
+    prune.add_argument("--keep-last", type=_how_many, metavar="N",
                        help="keep the N most recently used")
     cache.set_defaults(run="cache")
 

@@ -125,6 +125,9 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
 
     ``counters``: what ``progress.conversion_bar`` shows (the writers count into them).
     """
+    from rezwheel.atomic import make_dir
+
+    make_dir(outdir, "the output directory")
     with writer.counting(counters):
         return _convert_paths(list(paths), outdir, prefix, linux_tag, reuse, jobs, sidecars)
 

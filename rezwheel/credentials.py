@@ -83,7 +83,13 @@ def split_url(url: str) -> tuple[str, Optional[Credential]]:
 
 
 def _split_url(url: str) -> tuple[str, Optional[Credential]]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # http://[::1 and the like: said where the URL enters
+        from rezwheel.errors import UsageError
+        from rezwheel.redaction import redact
+
+        raise UsageError(f"{redact(url)}: not a URL ({e})") from None
     if "@" not in parts.netloc:
         return url, None
     userinfo, _, host = parts.netloc.rpartition("@")

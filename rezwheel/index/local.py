@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Optional
 from packaging.utils import canonicalize_name
 
 from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
-from rezwheel.atomic import AtomicFile, FileLock, atomic_write, read_or_none as _read
+from rezwheel.atomic import AtomicFile, FileLock, atomic_write, make_dir, read_or_none as _read
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
 from rezwheel.index import bundle, serial, snapshot
@@ -116,7 +116,7 @@ class LocalIndex:
             with tempfile.TemporaryDirectory(prefix="rezwheel-dry-run-") as work:
                 yield Staging(work, sidecars=True, reuse=None)
             return
-        os.makedirs(self.root, exist_ok=True)
+        make_dir(self.root, "the index")
         _sweep_staging(self.root)
         reuse = None
         if not dry_run and cache_root:
@@ -212,7 +212,7 @@ class LocalIndex:
 
     # -- filling from another index (rezwheel mirror sync); the caller holds ``lock()``
     def lock(self) -> FileLock:
-        os.makedirs(self.root, exist_ok=True)
+        make_dir(self.root, "the index")
         return FileLock(os.path.join(self.root, ".lock"))
 
     def holds(self, name: str, sha: str) -> bool:
