@@ -83,6 +83,11 @@ def resolve_location(location: str, settings: Settings, name: Optional[str] = No
     if os.path.isdir(os.path.expanduser(location)):
         return [Where("local", _index_root(os.path.expanduser(location)), None, None,
                       trust, hosts, ttl)]
+    if location.lower() in ("http", "https", "file"):
+        raise RezwheelError(
+            f"artifactory@{location}: a URL cut at its first ':' ($REZ_PACKAGES_PATH and "
+            "--paths are split on ':'): put the URL in packages_path in a rezconfig file, or "
+            "name the index in rezwheel's config file and use artifactory@NAME")
     raise RezwheelError(f"{location}: not a URL, a directory, or a configured index name")
 
 

@@ -267,7 +267,12 @@ def normalized(location: str) -> str:
         return location
     from urllib.parse import urlsplit, urlunsplit
 
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError:  # not a URL (``http://[::1``): said on one line when the index is made
+        from rezwheel.redaction import redact
+
+        return redact(location).rstrip("/")
     if "@" in parts.netloc:
         from rezwheel.credentials import split_url
 
