@@ -362,6 +362,26 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "rezwheel") -> int:
     # CI cancels with SIGTERM: leave as Ctrl-C does, through every clean-up on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        return _run(args)
+    finally:  # past here only the interpreter's exit is left: a SIGTERM then just ends it
+        signal.signal(signal.SIGTERM, _gone)
+
+
+def _gone(*_: object) -> None:
+    """A SIGTERM once the command is over (rez's exit hooks may still be running): the output
+    written so far is kept, and nothing is raised into an exit hook (it would print a
+    traceback)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: nothing left to keep
+            pass
+    os._exit(143)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, every failure as one line and its exit status."""
+    try:
         from rezwheel import limits
 
         limits.check()

@@ -397,3 +397,18 @@ if __name__ == "__main__":  # the final screen of a publish of the samples, for 
         print(render(t.raw), end="")
         print(f"-- exit status {t.status}; raw bytes in /tmp/rezwheel-tty-publish.raw, this screen "
               "in /tmp/rezwheel-tty-publish.txt", file=sys.stderr)
+
+
+def test_a_sigterm_while_the_process_exits_ends_it_without_a_traceback(tmp_path):
+    """CI cancels whenever it likes, also while the interpreter runs its exit hooks (rez's own
+    imports a module there): the command's output stays, exit status 143, and no traceback
+    out of a hook. Delivered here from an exit hook, so it cannot miss the moment."""
+    code = ("import atexit, os, signal, sys, time\n"
+            "from rezwheel.cli import main\n"
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(5)))\n"
+            "sys.exit(main(['cache', 'ls']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, REZWHEEL_STORE=str(tmp_path / "store")))
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    assert r.returncode == 143, (r.returncode, r.stderr)
+    assert "holds no artifacts" in r.stdout  # what the command said is kept
