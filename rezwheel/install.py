@@ -85,7 +85,7 @@ def install(files: Sequence[str], asked: Asked, repo: str, *,
 
         with Planner(list(indexes), target, prefix, explicit_python=bool(python), force=force,
                      only_binary=only_binary, build=not dry_run, bind=artifactory.bind,
-                     unbind=artifactory.unbind, keep_payloads=not dry_run) as planner:
+                     unbind=artifactory.unbind) as planner:
             steps = planner.plan(asked, repo, no_deps=no_deps)
             if dry_run:
                 return done + [Done(s, s.status) for s in steps]

@@ -16,7 +16,7 @@ import zipfile
 from typing import TYPE_CHECKING, Callable, Optional
 
 from rezwheel import limits
-from rezwheel.atomic import AtomicFile, atomic_write
+from rezwheel.atomic import AtomicFile
 from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import Counters, _checked_metadata, _zip_or_none
@@ -124,7 +124,7 @@ class FileReads:
                             and span[1] - span[0] + 1 <= TAIL:
                         data = _read_exactly(r, span[1] - span[0] + 1)
                         self.counters.add("range", len(data))
-                        return self._tail(data, span[0], span[2], f, keep)
+                        return _zip_or_none(Tail(data, span[0], span[2])) if data else None
                     if r.status_code == 200:  # Range ignored: this is the whole file
                         return self._whole(r, f, keep, got)
                     r.close()
@@ -144,20 +144,9 @@ class FileReads:
                     return None  # a broken range answer: read the whole file instead
                 data = _read_exactly(r, size - start)
                 self.counters.add("range", len(data))
-                return self._tail(data, start, size, f, keep)
+                return _zip_or_none(Tail(data, start, size)) if data else None
         except requests.RequestException as e:
             raise failure(e, url) from None
-
-    def _tail(self, data: bytes, start: int, size: int, f: IndexFile, keep: Optional[str]
-              ) -> Optional[zipfile.ZipFile]:
-        """The tail read; a file no larger than the tail came whole, and is kept as the
-        payload once its sha256 matches the page's (a small wheel is not read twice)."""
-        if not data:
-            return None
-        if start == 0 and keep and f.sha256 and hashlib.sha256(data).hexdigest() == f.sha256:
-            atomic_write(keep, data, prefix=".tmp-", mode=0o600)
-            return _zip_or_none(keep)
-        return _zip_or_none(Tail(data, start, size))
 
     def _whole(self, r: "requests.Response", f: IndexFile, keep: Optional[str],
                got: list) -> Optional[zipfile.ZipFile]:

@@ -63,9 +63,6 @@ class DefinitionSource:
         self.reader = reader
         self.store = store
         self._files = files
-        #: a wheel read whole to get at its definition (a small one, or a server that ignores
-        #: Range) is kept in the store as the payload; an install's dry run keeps none
-        self.keep_payloads = True
         self._bundles: dict[str, dict[str, str]] = {}  # project -> its bundle's listed entries
         self._kept: dict[tuple[str, str], dict[str, Definition]] = {}  # (index key, project)
         self._dirty: set[tuple[str, str]] = set()
@@ -269,8 +266,7 @@ class DefinitionSource:
             except (zipfile.BadZipFile, OSError):
                 pass
         try:
-            text = read_definition(self.reader, f,
-                                   keep_payload=keep if self.keep_payloads else None)
+            text = read_definition(self.reader, f, keep_payload=keep)
         except NotAnArtifact:
             text = ""  # remembered as "not ours", like a definition
         if f.sha256 and key:

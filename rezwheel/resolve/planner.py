@@ -83,13 +83,10 @@ class Planner:
     def __init__(self, indexes: "list[str] | list[IndexRepository]", target: rezpip.Target,
                  prefix: str = "", store: Optional[str] = None, explicit_python: bool = False,
                  force: bool = False, only_binary: bool = False, build: bool = True, *,
-                 bind: Callable[["IndexRepository"], str], unbind: Callable[[str], None],
-                 keep_payloads: bool = True) -> None:
+                 bind: Callable[["IndexRepository"], str], unbind: Callable[[str], None]
+                 ) -> None:
         """``indexes``: locations (URLs, directories, configured names), or index repositories
         already open (a mirror's upstream, whose pages its caller has read).
-
-        ``keep_payloads``: a wheel read whole to get at its definition stays in the store as
-        its payload (False: an install's dry run, which downloads nothing to keep).
 
         ``bind``/``unbind``: the plugin's (``rezplugin.artifactory``), given by the flow that
         plans: ``bind`` makes an index repository rez's repository at the package path it
@@ -110,8 +107,6 @@ class Planner:
         self.repos = [i if isinstance(i, IndexRepository) else
                       IndexRepository(i, Settings(prefix=prefix, store=store or ""))
                       for i in indexes]
-        for r in self.repos:
-            r.source.keep_payloads = keep_payloads
         self.scratch = tempfile.mkdtemp(prefix="rezwheel-plan-")
         self.last_chosen: set[VariantId] = set()
         self._bind, self._unbind = bind, unbind
