@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from rezwheel.artifact import naming, rezdef, writer
 from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.plan import PayloadItem, VariantPlan, under
-from rezwheel.errors import ConversionError, InvalidWheelError, RezwheelError
+from rezwheel.errors import (ConversionError, InvalidWheelError, RezwheelError,
+                             UnsafeDefinitionError)
 from rezwheel.artifact.layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
 from rezwheel.rezrepo.scan import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
 from rezwheel.artifact.tags import build_tags, variant_tags
@@ -203,8 +204,8 @@ def _definition(pkg: Any) -> dict:
     raw = getattr(pkg, "_data", None) or getattr(pkg.resource, "_data", None) or {}
     if raw.get("name", pkg.name) != pkg.name:
         raise ConversionError(
-            f"{_where(pkg)}: its package.py defines {raw.get('name')!r}, but it lies "
-            f"where rez reads {pkg.name}-{pkg.version}: is {pkg.repository.location} "
+            f"{_where(pkg)}: its definition names {raw.get('name')!r}, but it lies "
+            f"where rez reads {pkg.qualified_name}: is {pkg.repository.location} "
             "really a package repository?")
     return data
 
@@ -269,6 +270,19 @@ def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
     return report
 
 
+def _definition_text(pkg: Any, data: dict) -> str:
+    """The definition a wheel carries, read back as every host will read it: what no host can
+    read (an ``@include`` decorator, whose modules live outside any variant root) is refused
+    here, on one line naming the package, not shipped for each host to refuse in turn. The line
+    number of the written text would mislead (the package's file is another), so it is dropped."""
+    try:
+        return rezdef.dump_checked(data, pkg.uri)
+    except UnsafeDefinitionError as e:
+        reason = re.sub(r"^line [0-9?]+: ", "", str(e)[len(str(pkg.uri)) + 2:])
+        raise ConversionError(f"{pkg.uri}: {reason}; hosts could not read its definition: "
+                              "not converted") from None
+
+
 def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str = "linux",
                     report: Optional[Report] = None, sidecars: bool = False) -> list[Converted]:
     """Every variant of one package, or none: a failure removes the files already written.
@@ -278,7 +292,7 @@ def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str
     root in rez, so they are refused. A variant root nested in another's (``[["a"], ["a",
     "b"]]``) belongs to its own variant only.
     """
-    definition = rezdef.dump(data)
+    definition = _definition_text(pkg, data)
     variants = list(pkg.iter_variants())
     requires = [[str(r) for r in v.variant_requires] for v in variants]
     builds = build_tags(requires) if len(variants) > 1 or variants[0].index is not None \

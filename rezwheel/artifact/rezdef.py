@@ -399,8 +399,8 @@ _BODIES: dict[tuple[str, tuple[str, ...]], str] = {}  # a function's text -> its
 
 
 def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> str:
-    """The body's source, as rez's ``SourceCode`` keeps it: the lines of its statements,
-    dedented. Taken as text, it must mean exactly what the parsed body means: a body that
+    """The body's source, as rez's ``SourceCode`` keeps it: the lines of its statements and
+    the comments before the first, dedented. Taken as text, it must mean exactly what the parsed body means: a body that
     starts on the ``def`` line, or text that would parse differently once cut out (a string
     opened on the ``def`` line), could otherwise turn data into code when the definition is
     written out again."""
@@ -410,8 +410,11 @@ def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> st
     prefix = lines[first.lineno - 1][:first.col_offset]
     if prefix.strip():
         _refuse(node, filename, f"function {node.name}() whose body cannot be cut out as it is")
+    start = first.lineno - 1
+    while start - 1 >= node.lineno and lines[start - 1].lstrip().startswith("#"):
+        start -= 1  # comments opening the body: rez's SourceCode keeps them (and so must we)
     body = [ln[len(prefix):] if ln.startswith(prefix) else ("" if not ln.strip() else ln)
-            for ln in lines[first.lineno - 1:node.end_lineno]]
+            for ln in lines[start:node.end_lineno]]
     text = "\n".join(body).rstrip()
     try:
         cut = ast.parse(text)
