@@ -14,6 +14,7 @@ differences the index cannot avoid (``ACCEPTED``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import env, rezwheel
+from helpers import env, rezwheel, tree
 
 #: where rez keeps its test data, found from the installed rez (never a copy of ours)
 DATA = Path(__import__("rez").__file__).parent / "data" / "tests"
@@ -122,14 +123,25 @@ def view(path):
     return out
 
 
+def roots(path):
+    out = {}
+    for f in package_repository_manager.get_repository(path).iter_package_families():
+        for p in iter_packages(f.name, paths=[path]):
+            try:
+                out[p.qualified_name] = [v.root for v in p.iter_variants()]
+            except Exception:
+                pass
+    return out
+
+
 original, index, installed, refused = json.loads(sys.argv[1])
 listed = listing(original)
 requests = [p.replace("-", "==", 1) if "-" in p else p for p in listed if p not in refused]
 print(json.dumps({
     "original": {"listing": listed, "resolves": {r: resolve(original, r) for r in requests},
-                 "view": view(original)},
+                 "view": view(original), "roots": roots(original)},
     "index": {"listing": listing(index), "resolves": {r: resolve(index, r) for r in requests}},
-    "installed": {"view": view(installed)},
+    "installed": {"view": view(installed), "roots": roots(installed)},
 }))
 """
 
@@ -213,6 +225,14 @@ def test_rez_test_repository_through_rezwheel(name, tmp_path):
     # 3. rez's loader reads the installed packages as the originals, location keys aside
     assert seen["installed"]["view"] == {k: v for k, v in original["view"].items()
                                          if k not in refused}
+    # and each variant root holds what the original's holds (caches aside)
+    for package, want in original["roots"].items():
+        if package in refused:
+            continue
+        got = seen["installed"]["roots"][package]
+        for a, b in zip(want, got):
+            if a and os.path.isdir(a):
+                assert tree(Path(a), want) == tree(Path(b), got), (package, a)
 
 
 @pytest.mark.parametrize("name, reason", [
