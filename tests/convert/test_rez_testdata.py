@@ -74,8 +74,10 @@ def listing(path):
 
 
 def resolve(path, request):
+    request, _, when = request.partition("@")
     try:
-        c = ResolvedContext(request.split(), package_paths=[path])
+        c = ResolvedContext(request.split(), package_paths=[path],
+                            timestamp=int(when) if when else None)
     except Exception as e:
         return {"error": type(e).__name__}
     if not c.success:  # a cycle may be told from another package: the words, not their order
@@ -134,9 +136,10 @@ def roots(path):
     return out
 
 
-original, index, installed, refused = json.loads(sys.argv[1])
+original, index, installed, refused, extra = json.loads(sys.argv[1])
 listed = listing(original)
 requests = [p.replace("-", "==", 1) if "-" in p else p for p in listed if p not in refused]
+requests += extra
 print(json.dumps({
     "original": {"listing": listed, "resolves": {r: resolve(original, r) for r in requests},
                  "view": view(original), "roots": roots(original)},
@@ -144,6 +147,33 @@ print(json.dumps({
     "installed": {"view": view(installed), "roots": roots(installed)},
 }))
 """
+
+
+def solver_requests() -> list[str]:
+    """Every request rez's own solver tests make (read from its test module, as literals)."""
+    import ast
+
+    source = (DATA.parent.parent / "tests" / "test_solver.py").read_text()
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "_solve" \
+                and node.args and isinstance(node.args[0], ast.List):
+            request = " ".join(ast.literal_eval(node.args[0]))
+            if request:
+                found.add(request)
+    return sorted(found)
+
+
+def requests_of(name: str) -> list[str]:
+    """Requests beyond one per listed package (``REQUEST@TIME``: resolved as of that time)."""
+    if name == "solver/packages":
+        found = solver_requests()
+        assert len(found) > 30  # the test module moved or changed shape: say so
+        return found
+    if name == "packages/py_packages":  # timestamped-1.0.5 ... 2.1.5 are stamped 1000 ... 8000
+        return [f"timestamped@{t}" for t in (999, 1500, 2000, 4500, 8000)] + ["timestamped",
+                                                                              "multi"]
+    return []
 
 
 def copy_repo(name: str, dest: Path) -> Path:
@@ -166,8 +196,10 @@ def without_accepted(result: dict, original: dict) -> dict:
     return {"variants": [v[0] for v in result["variants"]], "environ": environ}
 
 
-def probe(original: Path, index: Path, installed: Path, refused, tmp_path: Path) -> dict:
-    args = json.dumps([str(original), f"artifactory@{index}", str(installed), sorted(refused)])
+def probe(original: Path, index: Path, installed: Path, refused, extra: list,
+          tmp_path: Path) -> dict:
+    args = json.dumps([str(original), f"artifactory@{index}", str(installed), sorted(refused),
+                       extra])
     r = subprocess.run([sys.executable, "-c", PROBE, args], capture_output=True, text=True,
                        env=env(REZWHEEL_STORE=str(tmp_path / "store"), REZ_QUIET="1"))
     assert r.returncode == 0, r.stderr
@@ -209,7 +241,7 @@ def test_rez_test_repository_through_rezwheel(name, tmp_path):
                 for p in rez_listing(src) if p not in refused]
     rezwheel("install", *requests, "--no-deps", "--into", installed, "--index", index,
              env=env(REZWHEEL_STORE=str(tmp_path / "store")))
-    seen = probe(src, index, installed, refused, tmp_path)
+    seen = probe(src, index, installed, refused, requests_of(name), tmp_path)
     original, from_index = seen["original"], seen["index"]
 
     # 2. the plugin lists what rez lists, but the refused; resolves the same, same environment
