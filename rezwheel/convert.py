@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from rezwheel.artifact import naming, rezdef, writer
 from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.plan import PayloadItem, VariantPlan, under
-from rezwheel.errors import (ConversionError, InvalidWheelError, RezwheelError,
-                             UnsafeDefinitionError)
+from rezwheel.errors import ConversionError, InvalidWheelError, RezwheelError
 from rezwheel.artifact.layout import FILENAME as LAYOUT_FILE, FileEntry, Layout, LinkEntry
 from rezwheel.rezrepo.scan import DEFINITION_FILES, LoadFailure, Skipped, iter_packages, shards
 from rezwheel.artifact.tags import build_tags, variant_tags
@@ -272,13 +271,15 @@ def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
 
 def _definition_text(pkg: Any, data: dict) -> str:
     """The definition a wheel carries, read back as every host will read it: what no host can
-    read (an ``@include`` decorator, whose modules live outside any variant root) is refused
-    here, on one line naming the package, not shipped for each host to refuse in turn. The line
-    number of the written text would mislead (the package's file is another), so it is dropped."""
+    read (``@include``, whose modules live outside any variant root; a ``ModifyList`` rez's
+    writer cannot write) is refused here on one line, not shipped for each host to refuse. The
+    written text's line number would mislead (the package's file is another): it is dropped."""
     try:
         return rezdef.dump_checked(data, pkg.uri)
-    except UnsafeDefinitionError as e:
-        reason = re.sub(r"^line [0-9?]+: ", "", str(e)[len(str(pkg.uri)) + 2:])
+    except RezwheelError as e:  # UnsafeDefinitionError: the text does not read back
+        culprit = rezdef.unwritable(data)
+        reason = f"{culprit}, which rez's writer cannot write" if culprit else \
+            re.sub(r"^line [0-9?]+: ", "", str(e)[len(str(pkg.uri)) + 2:])
         raise ConversionError(f"{pkg.uri}: {reason}; hosts could not read its definition: "
                               "not converted") from None
 

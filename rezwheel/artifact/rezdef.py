@@ -99,6 +99,19 @@ def dump_checked(data: dict, filename: str) -> str:
     return text
 
 
+def unwritable(value: Any, where: str = "") -> Optional[str]:
+    """Where a value rez's writer cannot write lies ("config.release_hooks is a ModifyList"), or
+    None: the writer puts such an object's default repr into the text, which no reader parses
+    (rez's own install of the package writes the same broken file)."""
+    if isinstance(value, dict):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return f"{where} is a {type(value).__name__}" if " object at 0x" in repr(value) else None
+    return next((found for w, v in items if (found := unwritable(v, w))), None)
+
+
 def _code_of(value: Any) -> Optional[tuple]:
     """(body, decorators) of a function attribute, None for data."""
     if not (hasattr(value, "source") and hasattr(value, "decorators")):

@@ -283,3 +283,21 @@ def test_what_is_not_a_repository_is_said_per_package(name, reason, tmp_path):
     assert any(reason in ln for ln in errors), errors
     assert "None:" not in r.stderr  # a version directory without a definition is named
     assert all(ln.startswith("rezwheel: ") for ln in lines), lines
+
+
+def test_a_value_rez_cannot_write_is_refused_on_one_line(tmp_path):
+    """rez's config test package (config/package.py) overrides settings with ``ModifyList``:
+    rez loads it, but its writer puts the object's repr into the text (its own install of the
+    package writes a file nobody can load). Converting it is refused, naming the key."""
+    src = tmp_path / "src"
+    (src / "foo" / "1.0.0").mkdir(parents=True)
+    shutil.copy(DATA / "config" / "package.py", src / "foo" / "1.0.0" / "package.py")
+    (src / "bar" / "1.0").mkdir(parents=True)
+    (src / "bar" / "1.0" / "package.py").write_text("name = 'bar'\nversion = '1.0'\n")
+    r = rezwheel("convert", src, "-o", tmp_path / "out", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("rezwheel: error:")]
+    assert errors == [f"rezwheel: error: {src}/foo/1.0.0/package.py: config.release_hooks is a "
+                      "ModifyList, which rez's writer cannot write; hosts could not read its "
+                      "definition: not converted"]
+    assert [p.name for p in (tmp_path / "out").glob("*.whl")] == ["bar-1.0-py3-none-any.whl"]
