@@ -92,8 +92,8 @@ def dump_checked(data: dict, filename: str) -> str:
     text = dump(data)
     back = parse(text, filename)
     want = {k: v for k, v in data.items() if k not in LOCATION_KEYS and v is not None}
-    if set(want) != set(back) or any(_code_of(want[k]) != _code_of(back[k])
-                                     for k in want if _code_of(want[k]) is not None):
+    if set(want) != set(back) or any(code_of(want[k]) != code_of(back[k])
+                                     for k in want if code_of(want[k]) is not None):
         raise UnsafeDefinitionError(f"{filename}: the definition does not read back as written; "
                                     "refused")
     return text
@@ -112,7 +112,7 @@ def unwritable(value: Any, where: str = "") -> Optional[str]:
     return next((found for w, v in items if (found := unwritable(v, w))), None)
 
 
-def _code_of(value: Any) -> Optional[tuple]:
+def code_of(value: Any) -> Optional[tuple]:
     """(body, decorators) of a function attribute, None for data."""
     if not (hasattr(value, "source") and hasattr(value, "decorators")):
         return None

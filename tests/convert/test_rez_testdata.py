@@ -300,3 +300,24 @@ def test_a_value_rez_cannot_write_is_refused_on_one_line(tmp_path):
                       "ModifyList, which rez's writer cannot write; hosts could not read its "
                       "definition: not converted"]
     assert [p.name for p in (tmp_path / "out").glob("*.whl")] == ["bar-1.0-py3-none-any.whl"]
+
+
+def test_comments_opening_a_body_survive_and_older_installs_stay_the_same_package(tmp_path):
+    """rextest2's commands open with a comment: rez keeps it in the function's source, and so
+    must the package.py an install writes. A repository where an older rezwheel installed the
+    package without that comment still holds the same package: installing it again is
+    "present", not a refused "different definition"."""
+    src = copy_repo("commands/packages", tmp_path / "src")
+    shutil.rmtree(src / "rextest" / "1.1")  # old-style commands: refused, not at issue here
+    out, index, repo = tmp_path / "out", tmp_path / "index", tmp_path / "repo"
+    rezwheel("convert", src, "-o", out)
+    rezwheel("publish", *sorted(out.glob("*.whl")), "--to", index)
+    store = env(REZWHEEL_STORE=str(tmp_path / "store"))
+    rezwheel("install", "rextest2", "--into", repo, "--index", index, env=store)
+    installed = repo / "rextest2" / "2" / "package.py"
+    text = installed.read_text()
+    assert "    # prepend to existing var\n" in text
+    installed.write_text(text.replace("    # prepend to existing var\n", ""))  # as before
+    r = rezwheel("install", "rextest2", "--no-deps", "--into", repo, "--index", index,
+                 check=False, env=store)
+    assert r.returncode == 0 and "already installed" not in r.stderr, r.stderr
