@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from rezwheel.artifact import naming, rezdef, writer
+from rezwheel.atomic import make_dir
 from rezwheel.artifact.identity import VariantId
 from rezwheel.artifact.plan import PayloadItem, VariantPlan, under
 from rezwheel.errors import ConversionError, InvalidWheelError, RezwheelError
@@ -118,15 +119,11 @@ def convert_paths(paths: Iterable[str], outdir: str, prefix: str = "",
     (``_convert_each``); the reports are merged, and the distribution-name check spans them all.
 
     ``reuse``: packages unchanged since a conversion whose wheels the target still holds are
-    reported in ``Report.reused`` without being loaded or converted again.
-
-    ``sidecars``: also leave each wheel's PEP 658 ``.metadata`` file beside it (a local index
-    takes both by renaming: the file is written by the worker that has the text at hand).
-
-    ``counters``: what ``progress.conversion_bar`` shows (the writers count into them).
+    reported in ``Report.reused`` without being loaded or converted again. ``sidecars``: also
+    leave each wheel's PEP 658 ``.metadata`` file beside it (a local index takes both by
+    renaming: the file is written by the worker that has the text at hand). ``counters``: what
+    ``progress.conversion_bar`` shows (the writers count into them).
     """
-    from rezwheel.atomic import make_dir
-
     make_dir(outdir, "the output directory")
     with writer.counting(counters):
         return _convert_paths(list(paths), outdir, prefix, linux_tag, reuse, jobs, sidecars)
@@ -206,8 +203,8 @@ def _definition(pkg: Any) -> dict:
     raw = getattr(pkg, "_data", None) or getattr(pkg.resource, "_data", None) or {}
     if raw.get("name", pkg.name) != pkg.name:
         raise ConversionError(
-            f"{_where(pkg)}: its package.py defines {raw.get('name')!r}, but it lies "
-            f"where rez reads {pkg.name}-{pkg.version}: is {pkg.repository.location} "
+            f"{_where(pkg)}: its definition names {raw.get('name')!r}, but it lies "
+            f"where rez reads {pkg.qualified_name}: is {pkg.repository.location} "
             "really a package repository?")
     return data
 
@@ -272,6 +269,21 @@ def _merge(parts: list[Report], reuse: Optional["Reuse"]) -> Report:
     return report
 
 
+def _definition_text(pkg: Any, data: dict) -> str:
+    """The definition a wheel carries, read back as every host will read it: what no host can
+    read (``@include``, whose modules live outside any variant root; a ``ModifyList`` rez's
+    writer cannot write) is refused here on one line, not shipped for each host to refuse. The
+    written text's line number would mislead (the package's file is another): it is dropped."""
+    try:
+        return rezdef.dump_checked(data, pkg.uri)
+    except RezwheelError as e:  # UnsafeDefinitionError: the text does not read back
+        culprit = rezdef.unwritable(data)
+        reason = f"{culprit}, which rez's writer cannot write" if culprit else \
+            re.sub(r"^line [0-9?]+: ", "", str(e)[len(str(pkg.uri)) + 2:])
+        raise ConversionError(f"{pkg.uri}: {reason}; hosts could not read its definition: "
+                              "not converted") from None
+
+
 def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str = "linux",
                     report: Optional[Report] = None, sidecars: bool = False) -> list[Converted]:
     """Every variant of one package, or none: a failure removes the files already written.
@@ -281,7 +293,7 @@ def convert_package(pkg: Any, data: dict, outdir: str, dist: str, linux_tag: str
     root in rez, so they are refused. A variant root nested in another's (``[["a"], ["a",
     "b"]]``) belongs to its own variant only.
     """
-    definition = rezdef.dump(data)
+    definition = _definition_text(pkg, data)
     variants = list(pkg.iter_variants())
     requires = [[str(r) for r in v.variant_requires] for v in variants]
     builds = build_tags(requires) if len(variants) > 1 or variants[0].index is not None \

@@ -92,14 +92,27 @@ def dump_checked(data: dict, filename: str) -> str:
     text = dump(data)
     back = parse(text, filename)
     want = {k: v for k, v in data.items() if k not in LOCATION_KEYS and v is not None}
-    if set(want) != set(back) or any(_code_of(want[k]) != _code_of(back[k])
-                                     for k in want if _code_of(want[k]) is not None):
+    if set(want) != set(back) or any(code_of(want[k]) != code_of(back[k])
+                                     for k in want if code_of(want[k]) is not None):
         raise UnsafeDefinitionError(f"{filename}: the definition does not read back as written; "
                                     "refused")
     return text
 
 
-def _code_of(value: Any) -> Optional[tuple]:
+def unwritable(value: Any, where: str = "") -> Optional[str]:
+    """Where a value rez's writer cannot write lies ("config.release_hooks is a ModifyList"), or
+    None: the writer puts such an object's default repr into the text, which no reader parses
+    (rez's own install of the package writes the same broken file)."""
+    if isinstance(value, dict):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return f"{where} is a {type(value).__name__}" if " object at 0x" in repr(value) else None
+    return next((found for w, v in items if (found := unwritable(v, w))), None)
+
+
+def code_of(value: Any) -> Optional[tuple]:
     """(body, decorators) of a function attribute, None for data."""
     if not (hasattr(value, "source") and hasattr(value, "decorators")):
         return None
@@ -399,8 +412,8 @@ _BODIES: dict[tuple[str, tuple[str, ...]], str] = {}  # a function's text -> its
 
 
 def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> str:
-    """The body's source, as rez's ``SourceCode`` keeps it: the lines of its statements,
-    dedented. Taken as text, it must mean exactly what the parsed body means: a body that
+    """The body's source, as rez's ``SourceCode`` keeps it: the lines of its statements and
+    the comments before the first, dedented. Taken as text, it must mean exactly what the parsed body means: a body that
     starts on the ``def`` line, or text that would parse differently once cut out (a string
     opened on the ``def`` line), could otherwise turn data into code when the definition is
     written out again."""
@@ -410,8 +423,11 @@ def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> st
     prefix = lines[first.lineno - 1][:first.col_offset]
     if prefix.strip():
         _refuse(node, filename, f"function {node.name}() whose body cannot be cut out as it is")
+    start = first.lineno - 1
+    while start - 1 >= node.lineno and lines[start - 1].lstrip().startswith("#"):
+        start -= 1  # comments opening the body: rez's SourceCode keeps them (and so must we)
     body = [ln[len(prefix):] if ln.startswith(prefix) else ("" if not ln.strip() else ln)
-            for ln in lines[first.lineno - 1:node.end_lineno]]
+            for ln in lines[start:node.end_lineno]]
     text = "\n".join(body).rstrip()
     try:
         cut = ast.parse(text)

@@ -7,7 +7,7 @@ it for every version of every family touched, after two store reads per version.
 says a wheel (a sha256) holds does not change, so what was accepted once is kept::
 
     <store>/parsed/<index key>/<project>.json
-    {"format": 1, "rezwheel": "<version>", "entries": {"<wheel sha256>": [<text>, <data>]}}
+    {"format": 2, "rezwheel": "<version>", "entries": {"<wheel sha256>": [<text>, <data>]}}
 
 ``data`` is the parsed definition as JSON, rez's ``SourceCode`` values (functions) tagged
 ``{"\\u0000code": {"source", "funcname", "decorators"}}``; a definition holding a value JSON
@@ -31,7 +31,8 @@ from rezwheel import __version__
 from rezwheel.artifact.rezdef import Definition
 from rezwheel.atomic import atomic_write
 
-FORMAT = 1
+#: 2: function bodies keep the comments that open them (files of 1 held them without)
+FORMAT = 2
 _CODE = "\0code"
 _HEX = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"[0-9a-f]{16}")

@@ -119,6 +119,14 @@ class ArtifactoryVariantResource(VariantResourceHelper):
 
         return VariantId(self.name, self.get("version") or "", self.index)
 
+    @property
+    def base(self) -> Optional[str]:
+        """A package without variants has its root at its base, as on disk: rez sets
+        REZ_<NAME>_BASE and binds ``base`` (and finds ``@include`` modules) from it, so it is the
+        localized root, not None. A variant of a package with variants has no package directory
+        around it (each is localized alone): None, as the package's own base."""
+        return self.root if self.index is None else None
+
     def _root(self, ignore_shortlinks: bool = False) -> str:
         # rez reads root once per resolved variant when it builds a context (never while
         # solving): that is when the payload is localized, synchronously, so rez env works.

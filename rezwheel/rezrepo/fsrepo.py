@@ -185,11 +185,27 @@ def is_installed(repo: str, data: dict, variant: Optional[int]) -> bool:
 def _same_package(existing: dict, data: dict) -> bool:
     mine = data.get("pip")
     if not isinstance(mine, dict):
-        return without_variants(existing) == without_variants(data)
+        return without_variants(existing) == without_variants(data) or \
+            _uncommented(existing) == _uncommented(data)
     theirs = existing.get("pip") or {}
     key = "sdist_sha256" if mine.get("sdist_sha256") else "sha256"
     return theirs.get(key) == mine.get(key) and \
         set(mine.get("extras") or []) <= set(theirs.get("extras") or [])
+
+
+def _uncommented(data: dict) -> dict:
+    """The data but variants, function bodies without comment lines: rezwheel once dropped the
+    comments opening a body when it wrote package.py, and a package it installed so is still
+    this one (not "different", which refuses the install of another of its variants)."""
+    out = {}
+    for key, value in data.items():
+        code = rezdef.code_of(value)
+        if code is not None:
+            value = ("\n".join(ln for ln in code[0].splitlines()
+                               if not ln.lstrip().startswith("#")), code[1])
+        if key != "variants":
+            out[key] = value
+    return out
 
 
 def put_variant(repo: str, data: dict, variant: Optional[int], write: Callable[[str], dict],

@@ -192,7 +192,12 @@ def iter_packages(paths: list[str], validate: bool = True,
                         pkg.validate_data()
                     yield pkg
                 except Exception as e:
-                    yield LoadFailure(f"{getattr(pkg, 'uri', where)}: {_one_line(e)}")
+                    uri = getattr(pkg, "uri", None)
+                    if not uri:  # rez lists a version directory with no definition in it
+                        yield LoadFailure(f"{os.path.join(where, str(pkg.version))}: no package "
+                                          "definition file in it")
+                    else:
+                        yield LoadFailure(f"{uri}: {_one_line(e)}")
         if whole_repo and not found:
             yield LoadFailure(f"{os.path.abspath(path)}: no rez package found", package=False)
 
