@@ -278,6 +278,10 @@ class HttpReader(SnapshotReads, FileReads):
         from rezwheel.config import is_artifactory
 
         with self._serial_lock:
+            if self._serial is None and self.ttl > 0:  # as the index said it within the ttl
+                kept = serial.confirmed(self._cache_path(self.url + "#serial"))
+                if kept is not None and 0 <= time.time() - kept[1] < self.ttl:
+                    self._serial = [kept[0]]
             if self._serial is None:  # Artifactory writes none: its root lists every package
                 far = not (self.offline or is_artifactory(self.url))
                 if far and self._never_asked():  # a cold host: the snapshot beside the root

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from typing import TYPE_CHECKING, Callable, Optional
@@ -124,12 +123,26 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
     counters.add("root", len(head))
     found = parse(head[:ROOT_HEAD], kind)
     if cache_path:
-        if found is None:
-            atomic_write(cache_path, json.dumps({"checked": time.time()}).encode())
-        elif none is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(cache_path)
+        record = {"checked": time.time()} if found is None else \
+            {"serial": found, "confirmed": time.time()}
+        with contextlib.suppress(OSError):  # a store that cannot be written: asked again
+            atomic_write(cache_path, json.dumps(record).encode())
     return found, True
+
+
+def confirmed(path: Optional[str]) -> Optional[tuple[str, float]]:
+    """(the serial, when the index last declared it) as kept at ``path`` by ``ask``: within a
+    ttl of that, a reader takes it without asking, and every page kept under it is current
+    (so a farm node's window restarts with each check, not only with each publish)."""
+    try:
+        with open(path or "", encoding="utf-8") as fh:
+            doc = json.load(fh)
+        found, when = doc.get("serial"), doc.get("confirmed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if is_serial(found) and isinstance(when, (int, float)) and not isinstance(when, bool):
+        return found, float(when)
+    return None
 
 
 def _checked_without(path: Optional[str]) -> Optional[float]:

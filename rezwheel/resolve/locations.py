@@ -103,6 +103,7 @@ def _index_root(path: str) -> str:
 def _seconds(value: object, what: str) -> Optional[float]:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value < float("inf"):
         raise RezwheelError(f"{what} must be a number of seconds, not {value!r}")
     return float(value)

@@ -209,7 +209,7 @@ class ArtifactoryPackageRepository(PackageRepository):
         s = config.plugins.package_repository.artifactory
         return _rez_errors(IndexRepository, self._given, Settings(
             indexes=dict(s.indexes or {}), prefix=s.prefix or "", store=s.store or "",
-            site_path=s.site_path or "", ttl=_ttl(s)))
+            site_path=s.site_path or "", ttl=_rez_errors(_ttl, s)))
 
     def _uid(self) -> tuple:
         return (TYPE, self.location)
@@ -323,7 +323,9 @@ def _ttl(settings: object) -> float:
         ttl = float(value)
     except (TypeError, ValueError):
         ttl = -1.0
-    if ttl < 0:
-        from rezwheel.errors import RezwheelError
-        raise RezwheelError(f"ttl: not a number of seconds: {value!r}")
+    if not 0 <= ttl < float("inf"):  # nan and inf too: a node that never looks again
+        from rezwheel.errors import UsageError
+
+        where = "$REZWHEEL_TTL" if os.environ.get("REZWHEEL_TTL") else "ttl"
+        raise UsageError(f"{where}: {str(value)[:40]!r} is not a number of seconds")
     return ttl

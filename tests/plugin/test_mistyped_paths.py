@@ -1,6 +1,7 @@
-"""A packages_path entry a person got wrong is one line from `rez env`, saying what to do: a URL
-that $REZ_PACKAGES_PATH cut at its colons (the first thing a TD tries), and one no URL parser
-reads (which was a traceback out of the repository's constructor)."""
+"""A packages_path entry or a setting a person got wrong is one line from `rez env`, saying
+what to do: a URL that $REZ_PACKAGES_PATH cut at its colons (the first thing a TD tries), one
+no URL parser reads (which was a traceback out of the repository's constructor), a ttl that is
+no number of seconds."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def test_a_url_no_parser_reads_is_one_line(tmp_path, url):
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert "PackageRepositoryError" in r.stderr and "pw-s3cr3t" not in r.stderr, r.stderr
     assert ("not a URL" in r.stderr) or ("credentials in a package path" in r.stderr), r.stderr
+
+
+@pytest.mark.parametrize("ttl", ["abc", "-5", "300s", "nan", "inf"])
+def test_a_ttl_that_is_no_number_of_seconds_is_one_line(local_index, tmp_path, ttl):
+    """Was a 63-line traceback (abc, -5, 300s); nan and inf were taken (inf: a node that never
+    looks at its index again)."""
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = ['artifactory@{local_index}']\n")
+    r = _rez_env(tmp_path, REZ_CONFIG_FILE=str(cfg), REZWHEEL_TTL=ttl)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"$REZWHEEL_TTL: {ttl!r} is not a number of seconds" in r.stderr, r.stderr

@@ -109,6 +109,38 @@ def test_requests_on_the_local_index_served_over_http(local_index, tmp_path):
         server.stop()
 
 
+@pytest.mark.parametrize("where", ["local index over HTTP", "artifactory"])
+def test_after_the_ttl_one_check_opens_a_new_window(where, local_index, wheels, tmp_path,
+                                                     request):
+    """A farm node's ttl is a window that each check renews: once it has passed, the next
+    resolve asks once (the serial, or each page conditionally), and the resolves after that
+    ask nothing for another ttl. (It was renewed only by a publish: every resolve after a
+    node's first window cost a request.)"""
+    import time
+
+    kw: dict = {}
+    if where == "artifactory":
+        art = request.getfixturevalue("artifactory")
+        rezwheel("publish", *sorted(wheels.glob("*.whl")), "--to", art.url,
+                 env=env(REZWHEEL_TOKEN=ARTIFACTORY_TOKENS[0]))
+        simple, server, kw = f"{art.url}/simple/", None, {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0]}
+    else:
+        server = static_server(local_index, tmp_path)
+        simple = f"{server.url}simple/"
+    try:
+        store, ttl = tmp_path / "store", "2"
+        cold = resolve(f"artifactory@{simple}", store, ttl, **kw)
+        time.sleep(2.5)  # the window has passed
+        after = resolve(f"artifactory@{simple}", store, ttl, **kw)
+        assert after["resolve"] == cold["resolve"] and after["requests"], after
+        again = resolve(f"artifactory@{simple}", store, ttl, **kw)
+        assert again["resolve"] == cold["resolve"]
+        assert again["requests"] == [], again["requests"]  # within the new window
+    finally:
+        if server:
+            server.stop()
+
+
 def test_requests_on_pypiserver(pypi, tmp_path):
     check_states(f"{pypi.url}simple/", tmp_path, validators=False)
 
