@@ -96,6 +96,16 @@ def atomic_write(path: str, data: bytes, prefix: str = ".rezwheel-", mode: int =
         raise
 
 
+def keep(path: str, data: bytes, **kw: Any) -> Optional[OSError]:
+    """``atomic_write`` for a cache (kept pages, a serial, a snapshot): a store that cannot
+    take it (read-only, full) is returned, not raised, and what was read is used unkept."""
+    try:
+        atomic_write(path, data, **kw)
+    except OSError as e:
+        return e
+    return None
+
+
 def read_or_none(path: str) -> Optional[bytes]:
     """A file's bytes, or None when it is not there (or not readable): what a reader of files
     renamed into place (``atomic_write``) sees, never half of one."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import urlsplit
 
 from rezwheel import limits
-from rezwheel.atomic import atomic_write
+from rezwheel.atomic import keep
 from rezwheel.errors import RezwheelError
 from rezwheel.index.pages import ACCEPT, IndexFile, parse_project_page, parse_root_page, project_name
 from rezwheel.index import bundle, serial
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # requests is imported when an HTTP index is used, not before
 log = get_logger(__name__)
 NO_BUNDLES = 4  # bundle requests answered without one before an index is taken to hold none
 _WARNED_OFFLINE: set[str] = set()  # say it once per process, however many readers there are
+_WARNED_UNKEPT: set = set()  # stores found unwritable, said once each
 
 
 class HttpReader(SnapshotReads, FileReads):
@@ -232,8 +233,8 @@ class HttpReader(SnapshotReads, FileReads):
             else:
                 if r.status_code == 304 and cached:
                     if path and (self.ttl > 0 or cached.get("serial") != stamp):  # fresh again
-                        atomic_write(path, json.dumps(dict(cached, fetched=time.time(),
-                                                           serial=stamp)).encode())
+                        self._keep_file(path, json.dumps(dict(cached, fetched=time.time(),
+                                                              serial=stamp)).encode())
                     return self._from_cache(cached, url, files)
                 if r.status_code == 404:
                     return None
@@ -269,8 +270,17 @@ class HttpReader(SnapshotReads, FileReads):
                 entry.update(files=[_file_row(f) for f in found], allow=self._allowed)
         finally:
             if path:
-                atomic_write(path, json.dumps(entry).encode())
+                self._keep_file(path, json.dumps(entry).encode())
         return body, entry["content_type"], final, found
+
+    def _keep_file(self, path: str, data: bytes) -> None:
+        """Keep a page (or the snapshot) in the store; a store that cannot take it (read-only,
+        full) is said once, and the resolve goes on with what was read."""
+        e = keep(path, data)
+        if e is not None and self.cache_dir not in _WARNED_UNKEPT:
+            _WARNED_UNKEPT.add(self.cache_dir)
+            log.warning("rezwheel: cannot keep pages in the store (%s: %s); resolving without "
+                        "keeping them", e.strerror or type(e).__name__, self.cache_dir)
 
     def serial(self) -> Optional[str]:
         """The serial the index declares now (``index.serial``), read once per process (the

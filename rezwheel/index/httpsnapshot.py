@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Optional
 
-from rezwheel.atomic import atomic_write, read_or_none as _read
+from rezwheel.atomic import read_or_none as _read
 from rezwheel.errors import RezwheelError
 from rezwheel.index import bundle
 from rezwheel.index import snapshot as snapshot_
@@ -62,6 +62,9 @@ class SnapshotReads:
     def _cache_path(self, url: str) -> Optional[str]:
         raise NotImplementedError
 
+    def _keep_file(self, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
     def snapshot(self) -> Optional[snapshot_.Snapshot]:
         """The index's snapshot (``index.snapshot``) for the serial it declares now: kept from
         an earlier process, or read once (beside the root page on a cold host); None when the
@@ -96,10 +99,10 @@ class SnapshotReads:
             got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         if got is None or got.serial != stamp:
             if path and not self.offline and not self._snapshot_trouble:  # (a failed read
-                atomic_write(path + ".none", stamp.encode())  # is asked again next time)
+                self._keep_file(path + ".none", stamp.encode())  # asked again next time)
             return None
         if path:
-            atomic_write(path, data)  # type: ignore[arg-type]
+            self._keep_file(path, data)  # type: ignore[arg-type]
         return got
 
     def _download_snapshot(self) -> Optional[bytes]:
@@ -183,9 +186,9 @@ class SnapshotReads:
         opened = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         path = self._snapshot_path()
         if path and opened is not None:
-            atomic_write(path, data)
+            self._keep_file(path, data)
         elif path and not self._snapshot_trouble:  # none there: not asked again for a while
-            atomic_write(f"{path}.none", b"")
+            self._keep_file(f"{path}.none", b"")
         with self._lock:
             self._hints = self._done(opened)
         return opened

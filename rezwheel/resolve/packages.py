@@ -413,11 +413,15 @@ class IndexRepository:
         from rezwheel.rezrepo.restore import restore_variant
 
         # inside `rez env` the payload download is the one long wait: a bar when it is large
-        return self.store.localize(f.sha256, f.filename,
-                                   lambda dest: self.reader.fetch(f, dest, show=True),
-                                   restore_variant,
-                                   local_path=self.reader.local_path(f),
-                                   definition=d.text if d else None)
+        try:
+            return self.store.localize(f.sha256, f.filename,
+                                       lambda dest: self.reader.fetch(f, dest, show=True),
+                                       restore_variant,
+                                       local_path=self.reader.local_path(f),
+                                       definition=d.text if d else None)
+        except OSError as e:  # the store's disk (read-only, full), never the index's doing
+            raise RezwheelError(f"{vid.package}: cannot localize into the store "
+                                f"{self.store.root}: {e.strerror or e}") from None
 
     def drop_extracted(self, root: str) -> None:
         """Forget a store root once another cache holds the copy (the wheel stays)."""

@@ -26,6 +26,7 @@ succeed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -105,7 +106,9 @@ class Store:
 
     @property
     def pages(self) -> str:
-        return self._dir("pages")
+        """Where index pages are kept (made on the first write: a store that cannot be
+        written still resolves, unkept)."""
+        return os.path.join(self.root, "pages")
 
     # -- definitions
     def definition(self, wheel_sha: str, index_key: str) -> Optional[str]:
@@ -122,8 +125,11 @@ class Store:
         return self._text_via(os.path.join(self.root, "verified", check_sha256(wheel_sha)))
 
     def put_hint(self, wheel_sha: str, index_key: str, text: str) -> None:
-        self._link(os.path.join(self.root, "hints", _index(index_key), check_sha256(wheel_sha)),
-                   text)
+        """What an index says a wheel holds, kept for the next process; a store that cannot
+        take it (read-only, full) keeps nothing, and the resolve goes on."""
+        with contextlib.suppress(OSError):
+            self._link(os.path.join(self.root, "hints", _index(index_key),
+                                    check_sha256(wheel_sha)), text)
 
     def put_verified(self, wheel_sha: str, text: str) -> None:
         self._link(os.path.join(self.root, "verified", check_sha256(wheel_sha)), text)

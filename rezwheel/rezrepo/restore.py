@@ -12,6 +12,7 @@ rewrites ``package.py`` atomically, so a half-installed variant is never visible
 
 from __future__ import annotations
 
+import errno
 import os
 import zipfile
 from dataclasses import dataclass
@@ -134,12 +135,17 @@ def _restore_member(artifact: Artifact, entry: FileEntry, info: zipfile.ZipInfo,
     try:
         digest, size = _write_member(artifact.zip, info, entry, target, record.hasher())
     except READ_ERRORS as e:
-        if isinstance(e, OSError) and getattr(e, "filename", None) == target:
-            raise  # the disk, not the archive
+        if isinstance(e, OSError) and (getattr(e, "filename", None) == target
+                                       or e.errno in _DISK_ERRNOS):
+            raise  # the disk written to, not the archive
         raise InvalidWheelError(f"{artifact.path}: cannot read {info.filename}: {e}") from None
     if not record.matches(digest, size):
         raise InvalidWheelError(f"{artifact.path}: RECORD check failed: hash of "
                                 f"{entry.wheel_path} does not match RECORD")
+
+
+#: a write that failed for the target disk's sake (what ``open_artifact``'s reads never give)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}
 
 
 def _write_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, entry: FileEntry, target: str,

@@ -44,3 +44,28 @@ def test_a_ttl_that_is_no_number_of_seconds_is_one_line(local_index, tmp_path, t
     r = _rez_env(tmp_path, REZ_CONFIG_FILE=str(cfg), REZWHEEL_TTL=ttl)
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert f"$REZWHEEL_TTL: {ttl!r} is not a number of seconds" in r.stderr, r.stderr
+
+
+def test_a_store_that_cannot_be_written(local_index, tmp_path):
+    """A read-only or full store (a node's disk): a resolve still resolves, saying once that
+    pages are not kept; localizing is one line naming the store (both were tracebacks)."""
+    from helpers import unwritable_repo
+    from helpers.servers import static_server
+
+    store = unwritable_repo(tmp_path) / "store"
+    server = static_server(local_index, tmp_path)
+    try:
+        cfg = tmp_path / "rezconfig.py"
+        cfg.write_text(f"packages_path = ['artifactory@{server.url}simple/']\n")
+        e = env(REZ_CONFIG_FILE=str(cfg), REZWHEEL_STORE=str(store), REZ_QUIET="1")
+        r = subprocess.run([str(BIN / "rez"), "env", "multitool", "python-3.11", "--output",
+                            str(tmp_path / "ctx.rxt")], capture_output=True, text=True, env=e,
+                           timeout=120)
+        assert r.returncode == 0 and (tmp_path / "ctx.rxt").is_file(), r.stderr
+        assert r.stderr.count("cannot keep pages in the store") == 1, r.stderr
+        r = subprocess.run([str(BIN / "rez"), "env", "multitool", "python-3.11", "--", "true"],
+                           capture_output=True, text=True, env=e, timeout=120)
+        assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+        assert f"cannot localize into the store {store}" in r.stderr, r.stderr
+    finally:
+        server.stop()
