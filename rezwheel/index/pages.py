@@ -151,16 +151,30 @@ def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filenam
         meta = f"sha256={value.lower()}" if key == "sha256" and is_sha256(value) else "true"
     elif metadata is True:
         meta = "true"
-    when = None
-    if isinstance(upload_time, str) and len(upload_time) < 64:
-        from datetime import datetime
-        try:
-            when = datetime.fromisoformat(upload_time.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            when = None
+    when = _upload_time(upload_time)
     rp = requires_python if isinstance(requires_python, str) and len(requires_python) < 200 \
         else None
     return IndexFile(filename, url, sha.lower() if sha else None, meta, rp, when)  # type: ignore[union-attr]
+
+
+#: the last second a UTC date-time can name (9999-12-31T23:59:59Z)
+_LAST_SECOND = 253402300799
+
+
+def _upload_time(value: object) -> Optional[float]:
+    """PEP 700 ``upload-time`` as epoch seconds, or None: not a date, or one outside
+    1970..9999 in UTC (an offset can push 0001-01-01 or 9999-12-31 past what a date holds,
+    and the lock writes the time back as a date)."""
+    if not isinstance(value, str) or len(value) >= 64:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when if 0 <= when <= _LAST_SECOND else None
 
 
 def parse_project_page(body: bytes, content_type: str, page_url: str,

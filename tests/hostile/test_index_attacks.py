@@ -1,0 +1,283 @@
+"""Attacks on the index no other hostile test names: PEP 691 JSON values (numbers, nesting,
+duplicate keys, upload times, sizes, yanked), HTTP answers (compressed bombs, 304s nobody
+asked for, redirect loops, status storms, Content-Type lies), a root listing a million
+projects, hostile project names, and a bundle that hangs while pages answer at once.
+
+Each attack is driven through the user's own commands (``rez env``, ``rez search``,
+``rezwheel install`` / ``lock``) against a real server on 127.0.0.1. What must hold for each:
+no traceback, nothing written outside the store / target, one line naming the URL when the
+request cannot be met, and an end within the deadlines of ``rezwheel.limits``.
+"""
+
+import gzip
+import json
+import zlib
+
+import pytest
+
+from .harness import HTML, JSON, Index, Reply, drip, redirect
+
+NEWEST = "relfam-1.0.1-py3-none-any.whl"
+DEADLINE = {"REZWHEEL_HTTP_DEADLINE": "3"}
+
+
+def _env_version(run, idx, request="relfam", **kw):
+    return run.rez([f"artifactory@{idx.url}"], "env", request, "--", "printenv",
+                   "RELFAM_VERSION", **kw)
+
+
+def _one_line_naming(r, url):
+    assert r.returncode != 0, str(r)
+    assert "Traceback" not in r.out, str(r)
+    assert any(url in ln for ln in r.stderr.splitlines()), str(r)
+
+
+# -- PEP 691 JSON values -----------------------------------------------------------------------
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59",
+                                  "2020-13-45T99:99:99Z", "nan", "1e999"])
+def test_json_upload_time_out_of_range_is_no_upload_time(run, json_index, tmp_path, when):
+    """PEP 700 upload-time that parses but lies outside what a date can be: the lock (which
+    writes it back) and rez (which takes it as the family's release time) both go on."""
+    for e in json_index.projects["relfam"]:
+        e.extra_json = {"upload-time": when}
+    json_index.publish()
+    r = _env_version(run, json_index)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    out = tmp_path / "pylock.toml"
+    r = run.rezwheel("lock", "relfam", "--index", json_index.url, "-o", out)
+    assert r.returncode == 0, str(r)
+    assert "upload-time" not in out.read_text() or "0001-" not in out.read_text()
+
+
+@pytest.mark.parametrize("change", [
+    {"size": -1}, {"size": 10 ** 30}, {"size": "huge"}, {"yanked": True},
+    {"yanked": "bad release"}, {"yanked": ""}, {"requires-python": ">=3\x00"},
+    {"requires-python": "<<<<>>>>"}, {"requires-python": "x" * 199},
+    {"data-dist-info-metadata": {"sha256": "0" * 64}, "core-metadata": None},
+    {"core-metadata": {"sha256": None}}, {"core-metadata": False},
+], ids=lambda c: "-".join(f"{k}={str(v)[:12]!r}" for k, v in c.items()))
+def test_json_entry_values_that_do_not_stop_the_resolve(run, json_index, tmp_path, change):
+    json_index.entry(NEWEST).extra_json = change
+    json_index.publish()
+    r = _env_version(run, json_index)
+    assert r.returncode == 0 and r.stdout.strip() in ("1.0.1", "1.0.0"), str(r)
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index",
+                     json_index.url)
+    assert r.returncode == 0, str(r)
+
+
+def _page_doc(json_index, project="relfam"):
+    return json.loads(json_index.page(project)[0])
+
+
+@pytest.mark.parametrize("kind", ["nan", "infinity", "huge-int", "deep", "duplicate-files",
+                                  "files-object-dupe"])
+def test_json_page_numbers_nesting_and_duplicate_keys(run, json_index, srv, tmp_path, kind):
+    """What json.loads takes but a PEP 691 page never holds: NaN, Infinity, an integer of
+    10^5 digits, nesting 10^5 deep, a duplicate "files" key (the last wins, as for any JSON
+    reader): one line or a resolve, never a traceback."""
+    doc = _page_doc(json_index)
+    text = json.dumps(doc)
+    if kind == "nan":
+        body = text[:-1] + ', "x": NaN}'
+    elif kind == "infinity":
+        body = text.replace('"api-version": "1.1"', '"api-version": "1.1", "s": -Infinity')
+    elif kind == "huge-int":
+        body = text[:-1] + ', "x": ' + "9" * 100_000 + "}"
+    elif kind == "deep":
+        body = text[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    elif kind == "duplicate-files":
+        body = text[:-1] + ', "files": []}'  # the last "files" wins: nothing listed
+    else:
+        body = text[:-1] + ', "files": {"a": 1}}'
+    srv.routes["/simple/relfam/"] = Reply(200, {"Content-Type": JSON}, body.encode())
+    r = _env_version(run, json_index)
+    assert "Traceback" not in r.out, str(r)
+    if r.returncode:
+        assert "relfam" in r.stderr, str(r)
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index",
+                     json_index.url)
+    assert "Traceback" not in r.out, str(r)
+    if r.returncode:
+        assert len(r.lines("rezwheel: error:")) == 1, str(r)
+    r = run.rez([f"artifactory@{json_index.url}"], "env", "pyutil", "--", "true")
+    assert r.returncode == 0, str(r)
+
+
+# -- HTTP answers --------------------------------------------------------------------------------
+def _bomb(size: int, layers: int = 1) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"<!-- " + b"0" * ((1 << 20) - 9) + b" -->"
+    data = b"".join(c.compress(block) for _ in range(size >> 20)) + c.flush()
+    for _ in range(layers - 1):
+        data = gzip.compress(data, 9)
+    return data
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_gzip_bomb_page_is_capped_as_inflated(run, index, srv, tmp_path, layers):
+    """A page of 512 MiB as a small gzip (or gzip of gzip of gzip): refused at the page cap
+    counted in inflated bytes, one line naming the page."""
+    body = _bomb(512 << 20, layers)
+    srv.routes["/simple/relfam/"] = Reply(
+        200, {"Content-Type": HTML, "Content-Encoding": ", ".join(["gzip"] * layers)}, body)
+    env = {"REZWHEEL_MAX_PAGE_BYTES": str(4 << 20)}
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
+                     env=env)
+    _one_line_naming(r, index.url + "relfam/")
+    assert "larger than the limit" in r.stderr, str(r)
+    r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", env=env)
+    _one_line_naming(r, index.url + "relfam/")
+
+
+def test_gzip_bomb_sidecar_skips_that_version(run, index, srv, tmp_path):
+    """A .metadata sidecar inflating to 64 MiB: that version is skipped with one line naming
+    the sidecar (as one too large on the wire), the family resolves to another."""
+    gz = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    srv.routes["/files/" + NEWEST + ".metadata"] = Reply(200, gz, _bomb(64 << 20))
+    r = _env_version(run, index, env={"REZWHEEL_MAX_DIST_INFO_BYTES": str(1 << 20)})
+    assert r.returncode == 0 and r.stdout.strip() in ("1.0.0", "1.0.0.rc1", "1.0"), str(r)
+    assert len(r.lines(NEWEST + ".metadata: metadata file is larger than the limit")) == 1, \
+        str(r)
+
+
+def test_gzip_bomb_bundle_falls_back_to_the_sidecars(run, index, srv, tmp_path):
+    gz = {"Content-Type": "application/gzip", "Content-Encoding": "gzip"}
+    srv.routes["/simple/relfam/rez-definitions.json.gz"] = Reply(200, gz, _bomb(64 << 20))
+    r = _env_version(run, index, env={"REZWHEEL_MAX_PAGE_BYTES": str(1 << 20)})
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+
+
+def test_304_to_a_request_without_validators(run, index, srv, tmp_path):
+    srv.routes["/simple/relfam/"] = Reply(304, {"ETag": '"x"'}, b"")
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
+    _one_line_naming(r, index.url + "relfam/")
+    assert len(r.lines("rezwheel: error:")) == 1, str(r)
+    r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true")
+    _one_line_naming(r, index.url + "relfam/")
+
+
+def test_304_with_another_etag_keeps_the_checked_page(run, index, srv, tmp_path):
+    """A kept page, then 304 with a different ETag: the page as checked is used, never a body
+    the 304 carried."""
+    r = _env_version(run, index)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    evil = b'<a href="/files/relfam-9.9-py3-none-any.whl">relfam-9.9-py3-none-any.whl</a>'
+    srv.routes["/simple/relfam/"] = Reply(304, {"ETag": '"other"', "Content-Type": HTML}, evil)
+    r = _env_version(run, index)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+
+
+@pytest.mark.parametrize("kind", ["loop", "self", "file", "other-origin"])
+def test_page_redirects(run, index, srv, rogue, tmp_path, kind):
+    page = "/simple/relfam/"
+    target = {"loop": srv.url("/simple/relfam2/"), "self": srv.url(page),
+              "file": "file:///etc/passwd", "other-origin": rogue.url(page)}[kind]
+    srv.routes[page] = redirect(target)
+    srv.routes["/simple/relfam2/"] = redirect(srv.url(page))
+    rogue.routes[page] = Reply(200, {"Content-Type": HTML}, index.page("relfam")[0])
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
+    _one_line_naming(r, index.url + "relfam/")
+    assert len(r.lines("rezwheel: error:")) == 1, str(r)
+    r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true")
+    _one_line_naming(r, index.url + "relfam/")
+    assert not rogue.requests_to(page) or kind != "other-origin"
+
+
+@pytest.mark.parametrize("status", [401, 403, 429, 503])
+def test_status_storm_with_huge_retry_after(run, index, srv, tmp_path, status):
+    """Every request answered with ``status`` and Retry-After: 999999: bounded retries, one
+    line naming the page, well within the deadlines."""
+    srv.routes.clear()
+    srv.fallback = Reply(status, {"Retry-After": "999999", "Content-Type": "text/plain"},
+                         b"go away\n")
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
+                     timeout=60)
+    _one_line_naming(r, index.url)
+    assert len(r.lines("rezwheel: error:")) == 1, str(r)
+    assert r.elapsed < 40, str(r)
+    r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", timeout=60)
+    _one_line_naming(r, index.url)
+    assert r.elapsed < 40, str(r)
+    assert len(srv.log) < 40, f"{len(srv.log)} requests"
+
+
+@pytest.mark.parametrize("lie", ["json-as-html", "html-as-json", "zip-as-json", "no-type"])
+def test_content_type_lies(run, index, json_index, srv, tmp_path, lie):
+    html_body = Index(srv).add_all([]).page("relfam")[0]
+    if lie == "json-as-html":
+        body, ctype = json_index.page("relfam")[0], HTML
+    elif lie == "html-as-json":
+        body, ctype = index.page("relfam")[0] if index else html_body, JSON
+    elif lie == "zip-as-json":
+        body, ctype = json_index.entry(NEWEST).body, JSON
+    else:
+        body, ctype = json_index.page("relfam")[0], ""
+    srv.routes["/simple/relfam/"] = Reply(200, {"Content-Type": ctype} if ctype else {}, body)
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
+    assert "Traceback" not in r.out, str(r)
+    assert r.returncode != 0 and len(r.lines("rezwheel: error:")) == 1, str(r)
+    r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true")
+    assert r.returncode != 0 and "Traceback" not in r.out, str(r)
+
+
+# -- names -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_root_of_a_million_projects(run, index, srv, tmp_path, fmt):
+    """``rez search`` with no family named, against a root listing 10^6 projects: said on one
+    line (name the family), without reading any project page."""
+    n = 1_000_000
+    if fmt == "json":
+        body = json.dumps({"meta": {"api-version": "1.1"},
+                           "projects": [{"name": f"p{i}"} for i in range(n)]}).encode()
+    else:
+        body = ("<html><body>\n" + "".join(f'<a href="p{i}/">p{i}</a>\n' for i in range(n))
+                + "</body></html>\n").encode()
+    srv.routes["/simple/"] = Reply(200, {"Content-Type": JSON if fmt == "json" else HTML}, body)
+    r = run.rez([f"artifactory@{index.url}"], "search", timeout=60)
+    assert "Traceback" not in r.out, str(r)
+    assert "REZWHEEL_MAX_LIST_PROJECTS" in r.stderr, str(r)
+    assert len(srv.requests_to("/simple/p")) == 0
+
+
+
+@pytest.mark.parametrize("name", ["rel\x00fam", "../relfam", "relf\u0430m", "RELFAM", "ReLfAm",
+                                  "relfam/..", "%2e%2e"])
+def test_hostile_project_names_on_the_root(run, index, srv, tmp_path, name):
+    """Names on the root that are not projects, or are another spelling of one: left out or
+    folded into the one family; no page is asked outside /simple/<normalized>/."""
+    rows = [f'<a href="{p}/">{p}</a>' for p in sorted(index.projects)] + \
+        [f'<a href="x/">{name}</a>']
+    srv.routes["/simple/"] = Reply(200, {"Content-Type": HTML},
+                                   ("<html><body>" + "\n".join(rows) + "</body></html>").encode())
+    r = run.rez([f"artifactory@{index.url}"], "search", timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.out, str(r)
+    assert r.stdout.split().count("relfam") <= 1, str(r)
+    for req in srv.log:
+        assert ".." not in req.path and "\x00" not in req.path, req.path
+
+
+def test_page_listing_another_projects_wheel(run, index, wheels, srv, tmp_path):
+    """relfam's page lists pyutil-9.0's wheel (a real one, renamed): it is not a relfam
+    version, and does not become a pyutil one either."""
+    from helpers.hostile import PYUTIL
+
+    e = index.add(wheels / PYUTIL, filename="pyutil-9.0-py3-none-any.whl", project="relfam")
+    e.metadata = None
+    index.publish()
+    r = run.rez([f"artifactory@{index.url}"], "env", "pyutil", "--", "printenv",
+                "REZ_PYUTIL_VERSION")
+    assert r.returncode == 0 and r.stdout.strip() == "1.2.0", str(r)
+    r = _env_version(run, index)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+
+
+# -- timing ------------------------------------------------------------------------------------
+def test_a_hanging_bundle_costs_one_deadline(run, index, srv, tmp_path):
+    """Pages answer at once; the family's bundle drips forever: rez env still resolves (the
+    definitions come from the sidecars) within about one deadline."""
+    srv.routes["/simple/relfam/rez-definitions.json.gz"] = drip(b"{" * 1000, interval=1.0,
+                                                         content_type="application/json")
+    r = _env_version(run, index, env=DEADLINE, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    assert r.elapsed < 20, str(r)
