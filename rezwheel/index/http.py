@@ -17,6 +17,7 @@ are safe, credentials only to the origin they belong to.
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
@@ -287,13 +288,13 @@ def describe(response: requests.Response, url: Optional[str] = None,
     text = ""
     if "json" in response.headers.get("Content-Type", ""):
         try:
-            body = response.json()
+            body = json.loads(_error_body(response))
             errors = body.get("errors") if isinstance(body, dict) else None
             if errors and isinstance(errors, list) and isinstance(errors[0], dict):
                 text = str(errors[0].get("message", ""))
             elif isinstance(body, dict):
                 text = str(body.get("message", body.get("detail", "")))
-        except ValueError:
+        except (ValueError, RecursionError):
             text = ""
     text = scrub(" ".join(text.split())[:200])
     reason = _phrase(response.status_code) or scrub(" ".join(str(response.reason or "").split())[:40])
@@ -301,6 +302,19 @@ def describe(response: requests.Response, url: Optional[str] = None,
     sent = f" ({credentials})" if credentials else ""
     return f"HTTP {response.status_code} {reason} from {where}" + (f": {text}" if text else "") \
         + sent
+
+
+ERROR_BODY_CAP = 64 << 10  # an error message is a line or two: no more is read for one
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """At most ``ERROR_BODY_CAP`` bytes of an error answer's body (b"" past that): a streamed
+    403 may run on for gigabytes, and ``response.json()`` would hold all of it."""
+    try:
+        chunk = next(response.iter_content(ERROR_BODY_CAP + 1), b"")
+    except (requests.RequestException, OSError, RuntimeError, StopIteration):
+        return b""
+    return chunk if isinstance(chunk, bytes) and len(chunk) <= ERROR_BODY_CAP else b""
 
 
 def _phrase(status: int) -> str:

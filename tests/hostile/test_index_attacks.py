@@ -281,3 +281,50 @@ def test_a_hanging_bundle_costs_one_deadline(run, index, srv, tmp_path):
     r = _env_version(run, index, env=DEADLINE, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
     assert r.elapsed < 20, str(r)
+
+
+@pytest.mark.parametrize("body", ["drip", "flood"])
+@pytest.mark.parametrize("path", ["page", "wheel"])
+def test_error_answer_with_an_endless_json_body(run, index, srv, tmp_path, body, path):
+    """403 with a JSON error body that drips, or runs to 256 MiB: at most 64 KiB of it is read
+    for the message (the status line says enough), within the deadline; one line naming the
+    URL. Before, a wheel's error body was read whole (256 MiB held, cut only by the deadline)."""
+    from .harness import streamed
+
+    where = "/simple/relfam/" if path == "page" else "/files/" + NEWEST
+    if body == "drip":
+        srv.routes[where] = drip(b'{"errors": [{"message": "' + b"x" * 1000 + b'"}]}',
+                                 status=403, content_type="application/json")
+    else:
+        handler = streamed(256 << 20, piece=b'{"errors": [{"message": "x"}]} ',
+                           content_type="application/json")
+        srv.routes[where] = lambda h, s: handler(_Status403(h), s)
+    request = "relfam" if path == "page" else "relfam-1.0.1"
+    r = run.rezwheel("install", request, "--into", tmp_path / "repo", "--index", index.url,
+                     env=DEADLINE, timeout=60)
+    _one_line_naming(r, srv.url(where))
+    assert r.elapsed < 20, str(r)
+    assert len(r.lines("rezwheel: error:")) == 1, str(r)
+    if body == "flood":  # cut at the cap, not at the deadline
+        assert "HTTP 403 Forbidden" in r.stderr, str(r)
+    r = run.rez([f"artifactory@{index.url}"], "env", request, "--", "true", env=DEADLINE,
+                timeout=60)
+    _one_line_naming(r, srv.url(where))
+    assert r.elapsed < 20, str(r)
+
+
+class _Status403:
+    """A handler whose status line ``streamed`` writes says 403 rather than 200."""
+
+    def __init__(self, h):
+        self._h = h
+        self.wfile = self
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+    def write(self, data):
+        return self._h.wfile.write(data.replace(b" 200 OK\r\n", b" 403 Forbidden\r\n", 1))
+
+    def flush(self):
+        self._h.wfile.flush()
