@@ -347,3 +347,53 @@ def test_root_names_read_as_the_html_parser_reads_them(page):
     parser.feed(page)
     expected = {n for n in (project_name(t) for _, t in parser.links) if n}
     assert parse_root_page(page.encode(), "text/html") == expected
+
+
+@pytest.mark.parametrize("target", ["other-origin", "file", "loop"])
+def test_sidecar_redirects(run, index, srv, rogue, tmp_path, target):
+    """The PEP 658 .metadata of the newest version redirects away (to another origin serving a
+    hostile definition, to file://, in a loop): never followed off the index; the definition
+    comes from the wheel itself or the version is skipped with one line, never a traceback."""
+    meta = "/files/" + NEWEST + ".metadata"
+    canary = tmp_path / "CANARY-redirected"
+    e = index.entry(NEWEST)
+    evil = e.metadata.replace(b'env.RELFAM_VERSION = "1.0.1"',
+                              f'env.RELFAM_VERSION = "1.0.1"\n    command("touch {canary}")'
+                              .encode())
+    rogue.routes[meta] = Reply(200, {"Content-Type": "text/plain"}, evil)
+    srv.routes[meta] = redirect({"other-origin": rogue.url(meta), "file": "file:///etc/passwd",
+                                 "loop": srv.url(meta)}[target])
+    r = _env_version(run, index)
+    assert "Traceback" not in r.out, str(r)
+    assert r.returncode == 0 and r.stdout.strip() in ("1.0.1", "1.0.0", "1.0.0.rc1", "1.0"), \
+        str(r)
+    assert not rogue.log, rogue.log
+    assert not canary.exists()
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
+    assert r.returncode == 0 and "Traceback" not in r.out, str(r)
+    assert not rogue.log and not canary.exists()
+
+
+def test_an_enormous_definition_is_not_parsed(run, srv, wheels, tmp_path):
+    """The newest version's rez-package.py holds a commands() of 400,000 statements (5.6 MB,
+    under the 8 MiB dist-info cap): before, rez env spent 52 s of CPU parsing it, with no word;
+    now it is refused unparsed past REZWHEEL_MAX_DEFINITION_BYTES, one line naming the file,
+    and the family resolves to the version before."""
+    from .harness import definition_of, forge
+
+    from helpers.hostile import RELFAM
+
+    good = definition_of(wheels / NEWEST)
+    marker = 'env.RELFAM_VERSION = "1.0.1"'
+    assert marker in good
+    huge = good.replace(marker, marker + "\n    env.X = 1" * 400_000)
+    forged = forge(wheels / NEWEST, tmp_path / "w" / NEWEST, definition=huge)
+    idx = Index(srv).add_all([wheels / n for n in RELFAM if n != NEWEST] + [forged]).publish()
+    r = _env_version(run, idx, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() in ("1.0.0", "1.0.0.rc1"), str(r)
+    assert len(r.lines("REZWHEEL_MAX_DEFINITION_BYTES")) == 1, str(r)
+    assert NEWEST in r.lines("REZWHEEL_MAX_DEFINITION_BYTES")[0], str(r)
+    r = run.rezwheel("install", "relfam-1.0.1", "--into", tmp_path / "repo", "--index", idx.url)
+    assert r.returncode == 1 and len(r.lines("rezwheel: error:")) == 1, str(r)
+    assert "REZWHEEL_MAX_DEFINITION_BYTES" in r.stderr, str(r)
+    assert not (tmp_path / "repo" / "relfam" / "1.0.1").exists()
