@@ -397,3 +397,64 @@ def test_an_enormous_definition_is_not_parsed(run, srv, wheels, tmp_path):
     assert r.returncode == 1 and len(r.lines("rezwheel: error:")) == 1, str(r)
     assert "REZWHEEL_MAX_DEFINITION_BYTES" in r.stderr, str(r)
     assert not (tmp_path / "repo" / "relfam" / "1.0.1").exists()
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("entry", ["plugin", "install"])
+def test_429_storm_at_the_default_caps(run, index, srv, tmp_path, entry):
+    """Every request 429 with Retry-After: 999999, at the default caps (10 s honoured, 60 s
+    deadline): how long before the user is told, and in how many requests."""
+    srv.routes.clear()
+    srv.fallback = Reply(429, {"Retry-After": "999999", "Content-Type": "text/plain"}, b"slow\n")
+    env = {"REZWHEEL_RETRY_AFTER_MAX": None, "REZWHEEL_HTTP_DEADLINE": None}
+    if entry == "plugin":
+        r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", env=env,
+                    timeout=400)
+    else:
+        r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
+                         env=env, timeout=400)
+    print(f"{entry}: {r.elapsed:.1f} s, {len(srv.log)} requests\n{r}")
+    _one_line_naming(r, index.url)
+    assert r.elapsed < 75, f"{r.elapsed:.1f} s, {len(srv.log)} requests\n{r}"
+
+
+@pytest.mark.parametrize("lie", ["hash", "true-404", "empty"])
+def test_sidecar_that_is_not_what_the_page_says(run, index, srv, tmp_path, lie):
+    """The page advertises a .metadata whose hash the served file does not have, or one that
+    is not there, or an empty one: the definition comes from the wheel, or the version is
+    skipped on one line; the install never runs on the advertised values."""
+    e = index.entry(NEWEST)
+    meta = "/files/" + NEWEST + ".metadata"
+    if lie == "hash":
+        e.metadata_sha256 = "0" * 64
+    index.publish()
+    if lie == "true-404":
+        srv.routes[meta] = Reply(404, {"Content-Type": "text/plain"}, b"gone\n")
+    elif lie == "empty":
+        srv.routes[meta] = Reply(200, {"Content-Type": "text/plain"}, b"")
+    r = _env_version(run, index)
+    assert r.returncode == 0 and "Traceback" not in r.out, str(r)
+    assert r.stdout.strip() in ("1.0.1", "1.0.0", "1.0.0.rc1"), str(r)
+    r = run.rezwheel("install", "relfam-1.0.1", "--into", tmp_path / "repo", "--index",
+                     index.url)
+    assert "Traceback" not in r.out, str(r)
+    if r.returncode:
+        assert len(r.lines("rezwheel: error:")) == 1 and NEWEST in r.stderr, str(r)
+    else:
+        assert (tmp_path / "repo" / "relfam" / "1.0.1" / "package.py").is_file()
+
+
+def test_content_length_shorter_than_the_page(run, index, srv, tmp_path):
+    """Content-Length says half the page, the server sends it all: the half is read (a
+    truncated page lists fewer files, or is refused on one line), never the rest as a next
+    answer on the connection."""
+    from .harness import lying_length
+
+    body, _ = index.page("relfam")
+    srv.routes["/simple/relfam/"] = lying_length(body + b"<a href='/evil'>x</a>" * 10,
+                                                 len(body) // 2, content_type=HTML)
+    r = _env_version(run, index)
+    assert "Traceback" not in r.out, str(r)
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
+    assert "Traceback" not in r.out, str(r)
+    assert not srv.requests_to("/evil")
