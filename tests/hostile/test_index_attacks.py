@@ -458,3 +458,32 @@ def test_content_length_shorter_than_the_page(run, index, srv, tmp_path):
     r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
     assert "Traceback" not in r.out, str(r)
     assert not srv.requests_to("/evil")
+
+
+@pytest.mark.parametrize("how", ["search", "view"])
+@pytest.mark.parametrize("attr", ["tools", "help", "tests"])
+def test_listing_runs_no_late_function(run, srv, wheels, tmp_path, attr, how):
+    """A @late() function of an attribute rez reads only after a solve (tools, help, ...) from
+    an index: rez search --format '{attr}' and rez view read it without any context being
+    built; the index's code must not run. Before, search ran it (rez evaluates a late
+    function wherever the attribute is read); view never did."""
+    from .harness import definition_of, forge
+
+    from helpers.hostile import RELFAM
+
+    canary = tmp_path / "CANARY-listing"
+    src = wheels / NEWEST
+    value = {"tools": "['t']", "help": "'h'", "tests": "{}"}[attr]
+    d = definition_of(src) + (f"\n@late()\ndef {attr}():\n    open({str(canary)!r}, 'w')"
+                              f"\n    return {value}\n")
+    bad = forge(src, tmp_path / "w" / NEWEST, definition=d)
+    idx = Index(srv).add_all([wheels / n for n in RELFAM if n != NEWEST] + [bad]).publish()
+    args = ("search", "relfam", "--format", "{qualified_name} {%s}" % attr) \
+        if how == "search" else ("view", "relfam-1.0.1")
+    r = run.rez([f"artifactory@{idx.url}"], *args)
+    assert r.returncode == 0 and "Traceback" not in r.out, str(r)
+    assert not canary.exists(), str(r)
+    if how == "search":
+        assert len(r.lines(f"@late() {attr}() comes from an index")) == 1, str(r)
+    r = _env_version(run, idx, request="relfam-1.0.1")  # in a context it is the package's own
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
