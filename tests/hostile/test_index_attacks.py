@@ -487,3 +487,26 @@ def test_listing_runs_no_late_function(run, srv, wheels, tmp_path, attr, how):
         assert len(r.lines(f"@late() {attr}() comes from an index")) == 1, str(r)
     r = _env_version(run, idx, request="relfam-1.0.1")  # in a context it is the package's own
     assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+
+
+@pytest.mark.parametrize("how", ["drip", "gzip-bomb"])
+def test_a_root_that_hangs_does_not_stop_a_named_family(run, index, srv, tmp_path, how):
+    """The root page (read once for the index's serial, an optimisation) drips or inflates
+    without end while project pages answer at once: rez env and install of a named family
+    still resolve, within about one deadline, and the next process does not wait for it
+    again. Before, the dripping root failed rez env ("no complete answer within 3 s")."""
+    if how == "drip":
+        srv.routes["/simple/"] = drip(index.root()[0], interval=1.0)
+    else:
+        srv.routes["/simple/"] = Reply(200, {"Content-Type": HTML, "Content-Encoding": "gzip"},
+                                       _bomb(256 << 20))
+    r = _env_version(run, index, env=DEADLINE, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    assert r.elapsed < 20, str(r)
+    roots = len([q for q in srv.log if q.path == "/simple/"])
+    r = _env_version(run, index, env=DEADLINE, timeout=60)  # the next process does not wait
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    assert len([q for q in srv.log if q.path == "/simple/"]) == roots, srv.log
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
+                     env=DEADLINE, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.out, str(r)
