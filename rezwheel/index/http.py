@@ -41,7 +41,8 @@ TIMEOUT = (10, 60)  # connect, per read
 RETRY_STATUS = (429, 502, 503, 504)
 USER_AGENT = f"rezwheel/{__version__}"
 
-__all__ = ["make_session", "OriginAuth", "deadline", "read_body", "describe", "failure",
+__all__ = ["make_session", "OriginAuth", "deadline", "read_body", "raw_chunks", "describe",
+           "failure",
            "origin", "redact", "scrub", "retry_after"]
 
 
@@ -164,6 +165,21 @@ def read_body(r: requests.Response, url: str, cap: int, what: str, knob: str) ->
             r.close()
             raise HTTPFailure(f"{redact(url)}: {what} is larger than the limit {cap} ({knob})")
     return bytes(buf)
+
+
+def raw_chunks(r: requests.Response, size: int) -> Iterator[bytes]:
+    """A streamed body as sent (``Content-Encoding`` left alone), its transport errors
+    raised as requests' own, as ``iter_content`` raises them."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
+
+    try:
+        yield from r.raw.stream(size, decode_content=False)
+    except ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from None
+    except ReadTimeoutError as e:
+        raise requests.exceptions.ConnectionError(e) from None
+    except SSLError as e:
+        raise requests.exceptions.SSLError(e) from None
 
 
 def failure(e: BaseException, url: str) -> HTTPFailure:

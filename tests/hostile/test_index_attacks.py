@@ -9,6 +9,7 @@ no traceback, nothing written outside the store / target, one line naming the UR
 request cannot be met, and an end within the deadlines of ``rezwheel.limits``.
 """
 
+import functools
 import gzip
 import json
 import zlib
@@ -105,6 +106,7 @@ def test_json_page_numbers_nesting_and_duplicate_keys(run, json_index, srv, tmp_
 
 
 # -- HTTP answers --------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
 def _bomb(size: int, layers: int = 1) -> bytes:
     c = zlib.compressobj(9, zlib.DEFLATED, 31)
     block = b"<!-- " + b"0" * ((1 << 20) - 9) + b" -->"
@@ -510,3 +512,27 @@ def test_a_root_that_hangs_does_not_stop_a_named_family(run, index, srv, tmp_pat
     r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
                      env=DEADLINE, timeout=60)
     assert r.returncode == 0 and "Traceback" not in r.out, str(r)
+
+
+@pytest.mark.parametrize("entry", ["plugin", "install"])
+def test_a_wheel_sent_gzip_encoded_is_taken_as_sent(run, index, srv, tmp_path, entry):
+    """The wheel answered with Content-Encoding: gzip, 256 KB on the wire inflating to 256 MB:
+    a payload is kept as the bytes sent (as pip does, Accept-Encoding: identity), so the
+    download is 256 KB whose sha256 does not match; before, requests inflated it and the
+    store wrote up to REZWHEEL_MAX_UNPACKED (64 GiB) to disk before refusing."""
+    bomb = _bomb(256 << 20)
+    assert len(bomb) < 1 << 20
+    srv.routes["/files/" + NEWEST] = Reply(200, {"Content-Type": "application/zip",
+                                                 "Content-Encoding": "gzip"}, bomb)
+    env = {"REZWHEEL_MAX_UNPACKED": str(16 << 20)}
+    if entry == "plugin":
+        r = run.rez([f"artifactory@{index.url}"], "env", "relfam-1.0.1", "--", "true",
+                    env=env, timeout=60)
+    else:
+        r = run.rezwheel("install", "relfam-1.0.1", "--into", tmp_path / "repo", "--index",
+                         index.url, env=env, timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.out, str(r)
+    assert NEWEST in r.stderr and "REZWHEEL_MAX_UNPACKED" not in r.stderr, str(r)
+    assert "sha256" in r.stderr, str(r)
+    got = [q for q in srv.log if q.path == "/files/" + NEWEST and q.method == "GET"]
+    assert got and all(q.headers.get("accept-encoding") == "identity" for q in got), got
