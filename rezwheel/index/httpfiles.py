@@ -139,8 +139,8 @@ class FileReads:
                 if head.status_code != 200 or size <= 0:
                     return None
                 start = max(0, size - TAIL)
-                r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}", **AS_SENT},
-                                     stream=True)
+                r = self.session.get(url, stream=True,
+                                     headers={"Range": f"bytes={start}-{size - 1}", **AS_SENT})
                 if r.status_code == 200:  # Range ignored: the whole file, streamed to the store
                     return self._whole(r, f, keep, got)
                 if r.status_code != 206 or _content_range(r) != (start, size - 1, size):
