@@ -201,7 +201,15 @@ def failure(e: BaseException, url: str) -> HTTPFailure:
 # -- sessions
 class _Retry(Retry):
     def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), float(limits.get("retry-after-max")))
+        """Capped; an unreadable value is none (the usual backoff): urllib3 raises on it,
+        and the request then failed as 'InvalidHeader' instead of saying its status."""
+        from urllib3.exceptions import InvalidHeader
+
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except (InvalidHeader, ValueError, OverflowError):
+            return 0.0
+        return min(seconds, float(limits.get("retry-after-max")))
 
 
 class _Session(requests.Session):

@@ -186,17 +186,25 @@ def test_page_redirects(run, index, srv, rogue, tmp_path, kind):
     assert not rogue.requests_to(page) or kind != "other-origin"
 
 
-@pytest.mark.parametrize("status", [401, 403, 429, 503])
-def test_status_storm_with_huge_retry_after(run, index, srv, tmp_path, status):
-    """Every request answered with ``status`` and Retry-After: 999999: bounded retries, one
-    line naming the page, well within the deadlines."""
+_AFTER = {"huge": "999999", "garbage": "soon", "date": "Fri, 31 Dec 9999 23:59:59 GMT",
+          "400-digits": "9" * 400}
+
+
+@pytest.mark.parametrize("status,after", [
+    (401, "huge"), (403, "huge"), (429, "huge"), (429, "garbage"), (429, "date"),
+    (503, "garbage"), (503, "400-digits")], ids=lambda v: str(v))
+def test_status_storm_with_huge_retry_after(run, index, srv, tmp_path, status, after):
+    """Every request answered with ``status`` and a Retry-After far off or unreadable:
+    bounded retries, one line naming the page and the status, well within the deadlines.
+    Before, an unreadable Retry-After failed the request as 'InvalidHeader'."""
     srv.routes.clear()
-    srv.fallback = Reply(status, {"Retry-After": "999999", "Content-Type": "text/plain"},
+    srv.fallback = Reply(status, {"Retry-After": _AFTER[after], "Content-Type": "text/plain"},
                          b"go away\n")
     r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
                      timeout=60)
     _one_line_naming(r, index.url)
     assert len(r.lines("rezwheel: error:")) == 1, str(r)
+    assert f"HTTP {status}" in r.stderr, str(r)
     assert r.elapsed < 40, str(r)
     r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", timeout=60)
     _one_line_naming(r, index.url)
