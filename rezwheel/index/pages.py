@@ -108,15 +108,31 @@ def dist_of(name: str) -> Optional[tuple[str, object]]:
 
 
 _warned: set = set()
+SAID_PER_PAGE = 5  # bad links named one by one on a page; the rest are counted on one line
+_said: dict[str, int] = {}
+_unsaid: dict[str, int] = {}
 
 
 def _skip(page_url: str, value: object, why: str) -> None:
-    """One warning per bad value and page in a process (pages are read more than once)."""
+    """One warning per bad value and page in a process (pages are read more than once), for
+    the first ``SAID_PER_PAGE`` of a page: a hostile page may list thousands."""
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(value)[:100])
     key = (page_url, shown, why)
-    if key not in _warned:
-        _warned.add(key)
-        log.warning("rezwheel: %s: skipping '%s': %s", redact(page_url), shown, why)
+    if key in _warned:
+        return
+    _warned.add(key)
+    if _said.get(page_url, 0) >= SAID_PER_PAGE:
+        _unsaid[page_url] = _unsaid.get(page_url, 0) + 1
+        return
+    _said[page_url] = _said.get(page_url, 0) + 1
+    log.warning("rezwheel: %s: skipping '%s': %s", redact(page_url), shown, why)
+
+
+def _say_unsaid(page_url: str) -> None:
+    """The bad links of a page past the first few, on one line."""
+    n = _unsaid.pop(page_url, 0)
+    if n:
+        log.warning("rezwheel: %s: skipping %d more unfit links", redact(page_url), n)
 
 
 def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filename: object,
@@ -195,6 +211,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
                 page_url, allow, urljoin(base, f["url"]), f.get("filename"), f.get("hashes"),
                 f.get("core-metadata", f.get("dist-info-metadata")), f.get("requires-python"),
                 f.get("upload-time")))
+        _say_unsaid(page_url)
         return [f for f in found if f is not None]
     text = body.decode("utf-8", "replace")
     links = _written_links(text)
@@ -217,6 +234,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
                        attrs.get("data-requires-python"))
         if f is not None:
             files.append(f)
+    _say_unsaid(page_url)
     return files
 
 

@@ -544,3 +544,28 @@ def test_a_wheel_sent_gzip_encoded_is_taken_as_sent(run, index, srv, tmp_path, e
     assert "sha256" in r.stderr, str(r)
     got = [q for q in srv.log if q.path == "/files/" + NEWEST and q.method == "GET"]
     assert got and all(q.headers.get("accept-encoding") == "identity" for q in got), got
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_a_page_of_thousands_of_bad_links_is_a_few_lines(run, index, json_index, srv,
+                                                         tmp_path, fmt):
+    """A project page listing its real files and 5,000 unfit links: the family resolves, and
+    stderr says so in a few lines, not 5,000 (one per link was said before)."""
+    idx = json_index if fmt == "json" else index
+    body, ctype = idx.page("relfam")
+    if fmt == "json":
+        doc = json.loads(body)
+        doc["files"] += [{"filename": f"bad{i}.exe", "url": f"/files/bad{i}.exe",
+                          "hashes": {}} for i in range(5000)]
+        body = json.dumps(doc).encode()
+    else:
+        extra = "".join(f'<a href="/files/bad{i}.exe">bad{i}.exe</a>\n' for i in range(5000))
+        body = body.replace(b"</body>", extra.encode() + b"</body>")
+    srv.routes["/simple/relfam/"] = Reply(200, {"Content-Type": ctype}, body)
+    r = _env_version(run, idx)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    assert len(r.stderr.splitlines()) < 20, f"{len(r.stderr.splitlines())} lines\n{r}"
+    assert len(r.lines("relfam/: skipping 4995 more unfit links")) == 1, str(r)
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", idx.url)
+    assert r.returncode == 0, str(r)
+    assert len(r.stderr.splitlines()) < 20, f"{len(r.stderr.splitlines())} lines\n{r}"
