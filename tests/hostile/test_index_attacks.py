@@ -191,8 +191,9 @@ _AFTER = {"huge": "999999", "garbage": "soon", "date": "Fri, 31 Dec 9999 23:59:5
 
 
 @pytest.mark.parametrize("status,after", [
-    (401, "huge"), (403, "huge"), (429, "huge"), (429, "garbage"), (429, "date"),
-    (503, "garbage"), (503, "400-digits")], ids=lambda v: str(v))
+    (401, "huge"), (403, "huge"), (429, "huge"), (429, "garbage"),
+    pytest.param(429, "date", marks=pytest.mark.stress), (503, "garbage"),
+    pytest.param(503, "400-digits", marks=pytest.mark.stress)], ids=lambda v: str(v))
 def test_status_storm_with_huge_retry_after(run, index, srv, tmp_path, status, after):
     """Every request answered with ``status`` and a Retry-After far off or unreadable:
     bounded retries, one line naming the page and the status, well within the deadlines.
@@ -293,7 +294,7 @@ def test_a_hanging_bundle_costs_one_deadline(run, index, srv, tmp_path):
     assert r.elapsed < 20, str(r)
 
 
-@pytest.mark.parametrize("body", ["drip", "flood"])
+@pytest.mark.parametrize("body", [pytest.param("drip", marks=pytest.mark.stress), "flood"])
 @pytest.mark.parametrize("path", ["page", "wheel"])
 def test_error_answer_with_an_endless_json_body(run, index, srv, tmp_path, body, path):
     """403 with a JSON error body that drips, or runs to 256 MiB: at most 64 KiB of it is read
@@ -569,3 +570,20 @@ def test_a_page_of_thousands_of_bad_links_is_a_few_lines(run, index, json_index,
     r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", idx.url)
     assert r.returncode == 0, str(r)
     assert len(r.stderr.splitlines()) < 20, f"{len(r.stderr.splitlines())} lines\n{r}"
+
+
+@pytest.mark.xfail(strict=True, reason="PEP 592 yanked files are not honoured yet: a yanked "
+                   "newest version is still chosen (types are checked, the flag is not kept)")
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_a_yanked_newest_version_is_not_chosen(run, index, json_index, fmt):
+    idx = json_index if fmt == "json" else index
+    if fmt == "json":
+        idx.entry(NEWEST).extra_json = {"yanked": "broken release"}
+        idx.publish()
+    else:
+        body, ctype = idx.page("relfam")
+        body = body.replace(b'href="/files/' + NEWEST.encode(),
+                            b'data-yanked="broken release" href="/files/' + NEWEST.encode())
+        idx.server.routes["/simple/relfam/"] = Reply(200, {"Content-Type": ctype}, body)
+    r = _env_version(run, idx)
+    assert r.returncode == 0 and r.stdout.strip() != "1.0.1", str(r)
