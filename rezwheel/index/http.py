@@ -320,12 +320,18 @@ def describe(response: requests.Response, url: Optional[str] = None,
                 text = str(body.get("message", body.get("detail", "")))
         except (ValueError, RecursionError):
             text = ""
-    text = scrub(" ".join(text.split())[:200])
-    reason = _phrase(response.status_code) or scrub(" ".join(str(response.reason or "").split())[:40])
+    text = scrub(_printable(" ".join(text.split()))[:200])
+    reason = _phrase(response.status_code) or \
+        scrub(_printable(" ".join(str(response.reason or "").split()))[:40])
     where = redact(url or response.url)
     sent = f" ({credentials})" if credentials else ""
     return f"HTTP {response.status_code} {reason} from {where}" + (f": {text}" if text else "") \
         + sent
+
+
+def _printable(text: str) -> str:
+    """Server text without control characters (ESC sequences would drive the terminal)."""
+    return "".join(c for c in text if c.isprintable())
 
 
 ERROR_BODY_CAP = 64 << 10  # an error message is a line or two: no more is read for one

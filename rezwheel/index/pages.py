@@ -143,6 +143,9 @@ def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filenam
     if problem:
         _skip(page_url, filename, problem)
         return None
+    if isinstance(url, str) and not url.isprintable():  # ESC, CR/LF, bidi overrides: echoed
+        _skip(page_url, url, "URL with control characters")  # in messages, they would forge
+        return None                                          # lines or drive the terminal
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme.lower() not in ("http", "https", "file") \
             or not allow(url):  # type: ignore[arg-type]

@@ -587,3 +587,50 @@ def test_a_yanked_newest_version_is_not_chosen(run, index, json_index, fmt):
         idx.server.routes["/simple/relfam/"] = Reply(200, {"Content-Type": ctype}, body)
     r = _env_version(run, idx)
     assert r.returncode == 0 and r.stdout.strip() != "1.0.1", str(r)
+
+
+_CONTROL = ["\x1b[31m", "\r\n", "\u202e", "\x07", "\x9b"]
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_control_characters_in_a_link_url(run, index, json_index, wheels, srv, tmp_path, fmt):
+    """A newer version whose URL holds ESC, CR/LF, a bidi override in a directory of its path
+    (the file name itself is checked already): the link is skipped, named escaped, and no
+    control character reaches stderr (before: taken, then echoed raw by any message naming
+    the URL, here the 404 of the file)."""
+    import html as html_
+    from urllib.parse import quote
+
+    idx = json_index if fmt == "json" else index
+    name = "relfam-1.0.2-py3-none-any.whl"
+    e = idx.add(wheels / NEWEST, filename=name)
+    e.metadata = None
+    e.href = "/files/" + "".join(_CONTROL) + "x/" + quote(name)
+    if fmt == "html":
+        body, ctype = idx.page("relfam")
+        body = body.replace(html_.escape(e.href).encode(),
+                            "".join(f"&#{ord(c)};" for c in e.href).encode())
+    idx.publish()
+    if fmt == "html":
+        srv.routes["/simple/relfam/"] = Reply(200, {"Content-Type": ctype}, body)
+    r = _env_version(run, idx)
+    assert r.returncode == 0 and r.stdout.strip() == "1.0.1", str(r)
+    assert not any(c in r.stderr for c in "\x1b\r\u202e\x07\x9b"), repr(r.stderr)
+    assert len(r.lines("URL with control characters")) == 1, str(r)
+    r = run.rezwheel("install", "relfam-1.0.2", "--into", tmp_path / "repo", "--index", idx.url)
+    assert r.returncode != 0 and "Traceback" not in r.out, str(r)
+    assert not any(c in r.stderr for c in "\x1b\r\u202e\x07\x9b"), repr(r.stderr)
+
+
+def test_control_characters_in_a_server_message(run, index, srv, tmp_path):
+    """A wheel's 403 whose JSON message holds ESC sequences and CR/LF: the one line naming
+    the URL carries the message without them (before: echoed raw)."""
+    msg = "denied\x1b]0;owned\x07\r\nrezwheel: all fine\x1b[2J"
+    srv.routes["/files/" + NEWEST] = Reply(403, {"Content-Type": "application/json"},
+                                           json.dumps({"errors": [{"message": msg}]}).encode())
+    r = run.rezwheel("install", "relfam-1.0.1", "--into", tmp_path / "repo", "--index",
+                     index.url)
+    _one_line_naming(r, srv.url("/files/" + NEWEST))
+    assert "HTTP 403 Forbidden" in r.stderr and "denied" in r.stderr, str(r)
+    assert not any(c in r.stderr for c in "\x1b\r\x07"), repr(r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, repr(r.stderr)
