@@ -250,7 +250,7 @@ class _Session(requests.Session):
             if there != origin(resp.url) and there not in self.redirect_origins:
                 resp.close()
                 raise HTTPFailure(f"{redact(resp.url)}: redirect to another origin "
-                                  f"({redact(absolute)}) refused")
+                                  f"({_printable(redact(absolute))[:300]}) refused")
         return target
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:

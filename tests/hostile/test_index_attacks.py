@@ -634,3 +634,13 @@ def test_control_characters_in_a_server_message(run, index, srv, tmp_path):
     assert "HTTP 403 Forbidden" in r.stderr and "denied" in r.stderr, str(r)
     assert not any(c in r.stderr for c in "\x1b\r\x07"), repr(r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1, repr(r.stderr)
+
+
+def test_control_characters_in_a_redirect(run, index, srv, rogue, tmp_path):
+    """A page redirected to another origin whose Location holds ESC sequences: refused, the
+    line naming it carries none of them."""
+    srv.routes["/simple/relfam/"] = redirect(rogue.url("/\x1b]0;owned\x07\x1b[2J/simple/"))
+    r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url)
+    _one_line_naming(r, index.url + "relfam/")
+    assert "refused" in r.stderr and not any(c in r.stderr for c in "\x1b\x07"), repr(r.stderr)
+    assert not rogue.log
