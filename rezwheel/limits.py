@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Union[int, float]] = {
     "max-snapshot-bytes": 128 << 20,  # an index's snapshot (every page and bundle, one file)
     "max-page-links": 20000,          # files listed on one project page
     "max-dist-info-bytes": 8 << 20,   # rez-package.py, rez-layout.json, METADATA, RECORD, sidecar
+    "max-definition-bytes": 256 << 10,  # one rez-package.py parsed (~9 s of CPU a MiB at worst)
     "max-prefetch": 64,               # versions of a family, or families along a hint, read ahead
     "max-list-projects": 5000,        # projects an index may list for `rez search` to list all
     "http-deadline": 60.0,            # seconds for one page / metadata / range read, in all

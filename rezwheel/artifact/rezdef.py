@@ -18,6 +18,7 @@ import threading
 from typing import Any, Optional, Callable, NoReturn
 from dataclasses import dataclass, field
 
+from rezwheel import limits
 from rezwheel.errors import UnsafeDefinitionError
 from rezwheel.artifact import checkmemo
 
@@ -187,7 +188,13 @@ def parse(text: str, filename: str) -> dict:
 
     Whatever the text does to the parser (nesting that exhausts the recursion limit, literals too
     large to build or print) is a refusal naming the file, never an exception of another kind.
+    Its cost grows with its size (an AST walk, the functions cut out and parsed again: ~9 s a
+    MiB of one-line statements), so past ``limits.max-definition-bytes`` it is not parsed.
     """
+    cap = int(limits.get("max-definition-bytes"))
+    if len(text) > cap or len(text.encode("utf-8", "surrogatepass")) > cap:
+        raise UnsafeDefinitionError(f"{filename}: larger than the limit {cap} bytes "
+                                    "(REZWHEEL_MAX_DEFINITION_BYTES)")
     try:
         with _AST_LOCK:
             return _parse(text, filename)

@@ -17,6 +17,7 @@ are safe, credentials only to the origin they belong to.
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
@@ -40,7 +41,8 @@ TIMEOUT = (10, 60)  # connect, per read
 RETRY_STATUS = (429, 502, 503, 504)
 USER_AGENT = f"rezwheel/{__version__}"
 
-__all__ = ["make_session", "OriginAuth", "deadline", "read_body", "describe", "failure",
+__all__ = ["make_session", "OriginAuth", "deadline", "read_body", "raw_chunks", "describe",
+           "failure",
            "origin", "redact", "scrub", "retry_after"]
 
 
@@ -165,6 +167,21 @@ def read_body(r: requests.Response, url: str, cap: int, what: str, knob: str) ->
     return bytes(buf)
 
 
+def raw_chunks(r: requests.Response, size: int) -> Iterator[bytes]:
+    """A streamed body as sent (``Content-Encoding`` left alone), its transport errors
+    raised as requests' own, as ``iter_content`` raises them."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
+
+    try:
+        yield from r.raw.stream(size, decode_content=False)
+    except ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from None
+    except ReadTimeoutError as e:
+        raise requests.exceptions.ConnectionError(e) from None
+    except SSLError as e:
+        raise requests.exceptions.SSLError(e) from None
+
+
 def failure(e: BaseException, url: str) -> HTTPFailure:
     """A requests exception as one line naming the URL (never its secret)."""
     if isinstance(e, HTTPFailure):
@@ -184,7 +201,15 @@ def failure(e: BaseException, url: str) -> HTTPFailure:
 # -- sessions
 class _Retry(Retry):
     def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), float(limits.get("retry-after-max")))
+        """Capped; an unreadable value is none (the usual backoff): urllib3 raises on it,
+        and the request then failed as 'InvalidHeader' instead of saying its status."""
+        from urllib3.exceptions import InvalidHeader
+
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except (InvalidHeader, ValueError, OverflowError):
+            return 0.0
+        return min(seconds, float(limits.get("retry-after-max")))
 
 
 class _Session(requests.Session):
@@ -225,7 +250,7 @@ class _Session(requests.Session):
             if there != origin(resp.url) and there not in self.redirect_origins:
                 resp.close()
                 raise HTTPFailure(f"{redact(resp.url)}: redirect to another origin "
-                                  f"({redact(absolute)}) refused")
+                                  f"({_printable(redact(absolute))[:300]}) refused")
         return target
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
@@ -287,20 +312,39 @@ def describe(response: requests.Response, url: Optional[str] = None,
     text = ""
     if "json" in response.headers.get("Content-Type", ""):
         try:
-            body = response.json()
+            body = json.loads(_error_body(response))
             errors = body.get("errors") if isinstance(body, dict) else None
             if errors and isinstance(errors, list) and isinstance(errors[0], dict):
                 text = str(errors[0].get("message", ""))
             elif isinstance(body, dict):
                 text = str(body.get("message", body.get("detail", "")))
-        except ValueError:
+        except (ValueError, RecursionError):
             text = ""
-    text = scrub(" ".join(text.split())[:200])
-    reason = _phrase(response.status_code) or scrub(" ".join(str(response.reason or "").split())[:40])
+    text = scrub(_printable(" ".join(text.split()))[:200])
+    reason = _phrase(response.status_code) or \
+        scrub(_printable(" ".join(str(response.reason or "").split()))[:40])
     where = redact(url or response.url)
     sent = f" ({credentials})" if credentials else ""
     return f"HTTP {response.status_code} {reason} from {where}" + (f": {text}" if text else "") \
         + sent
+
+
+def _printable(text: str) -> str:
+    """Server text without control characters (ESC sequences would drive the terminal)."""
+    return "".join(c for c in text if c.isprintable())
+
+
+ERROR_BODY_CAP = 64 << 10  # an error message is a line or two: no more is read for one
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """At most ``ERROR_BODY_CAP`` bytes of an error answer's body (b"" past that): a streamed
+    403 may run on for gigabytes, and ``response.json()`` would hold all of it."""
+    try:
+        chunk = next(response.iter_content(ERROR_BODY_CAP + 1), b"")
+    except (requests.RequestException, OSError, RuntimeError, StopIteration):
+        return b""
+    return chunk if isinstance(chunk, bytes) and len(chunk) <= ERROR_BODY_CAP else b""
 
 
 def _phrase(status: int) -> str:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     import requests
 
 TAIL = 1 << 16
+#: a file is the bytes the server sends (as pip reads them): never inflated on the way, so a
+#: small gzip body cannot become gigabytes in the store before its sha256 is found wrong
+AS_SENT = {"Accept-Encoding": "identity"}
 
 
 class Tail:
@@ -118,7 +121,8 @@ class FileReads:
         try:
             with deadline(url, progress=lambda: got[0]):
                 if not is_artifactory(url):
-                    r = self.session.get(url, headers={"Range": f"bytes=-{TAIL}"}, stream=True)
+                    r = self.session.get(url, headers={"Range": f"bytes=-{TAIL}", **AS_SENT},
+                                         stream=True)
                     span = _content_range(r)
                     if r.status_code == 206 and span and span[1] == span[2] - 1 \
                             and span[1] - span[0] + 1 <= TAIL:
@@ -128,15 +132,15 @@ class FileReads:
                     if r.status_code == 200:  # Range ignored: this is the whole file
                         return self._whole(r, f, keep, got)
                     r.close()
-                head = self.session.head(url, allow_redirects=True)
+                head = self.session.head(url, allow_redirects=True, headers=AS_SENT)
                 self.counters.add("head")
                 length = head.headers.get("Content-Length", "")
                 size = int(length) if length.isdigit() else 0
                 if head.status_code != 200 or size <= 0:
                     return None
                 start = max(0, size - TAIL)
-                r = self.session.get(url, headers={"Range": f"bytes={start}-{size - 1}"},
-                                     stream=True)
+                r = self.session.get(url, stream=True,
+                                     headers={"Range": f"bytes={start}-{size - 1}", **AS_SENT})
                 if r.status_code == 200:  # Range ignored: the whole file, streamed to the store
                     return self._whole(r, f, keep, got)
                 if r.status_code != 206 or _content_range(r) != (start, size - 1, size):
@@ -175,7 +179,7 @@ class FileReads:
         got = [0]
         try:
             with deadline(f.url, progress=lambda: got[0]):
-                with self.session.get(f.url, stream=True) as r:
+                with self.session.get(f.url, stream=True, headers=AS_SENT) as r:
                     if r.status_code != 200:
                         raise RezwheelError(describe(r, f.url, self._sent()))
                     size = r.headers.get("Content-Length", "")
@@ -191,12 +195,12 @@ class FileReads:
 def _stream(r: "requests.Response", out: "io.BufferedWriter", url: str, got: list,
             tick: Callable[[int], None] = lambda n: None) -> str:
     """Copy a response body to ``out``, hashing it, refused past the unpacked-size cap."""
-    from rezwheel.index.http import HTTPFailure
+    from rezwheel.index.http import HTTPFailure, raw_chunks
     from rezwheel.artifact.reader import max_unpacked
 
     cap = max_unpacked()
     digest = hashlib.sha256()
-    for chunk in r.iter_content(1 << 20):
+    for chunk in raw_chunks(r, 1 << 20):
         got[0] += len(chunk)
         if got[0] > cap:
             r.close()

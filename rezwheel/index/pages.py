@@ -108,15 +108,31 @@ def dist_of(name: str) -> Optional[tuple[str, object]]:
 
 
 _warned: set = set()
+SAID_PER_PAGE = 5  # bad links named one by one on a page; the rest are counted on one line
+_said: dict[str, int] = {}
+_unsaid: dict[str, int] = {}
 
 
 def _skip(page_url: str, value: object, why: str) -> None:
-    """One warning per bad value and page in a process (pages are read more than once)."""
+    """One warning per bad value and page in a process (pages are read more than once), for
+    the first ``SAID_PER_PAGE`` of a page: a hostile page may list thousands."""
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(value)[:100])
     key = (page_url, shown, why)
-    if key not in _warned:
-        _warned.add(key)
-        log.warning("rezwheel: %s: skipping '%s': %s", redact(page_url), shown, why)
+    if key in _warned:
+        return
+    _warned.add(key)
+    if _said.get(page_url, 0) >= SAID_PER_PAGE:
+        _unsaid[page_url] = _unsaid.get(page_url, 0) + 1
+        return
+    _said[page_url] = _said.get(page_url, 0) + 1
+    log.warning("rezwheel: %s: skipping '%s': %s", redact(page_url), shown, why)
+
+
+def _say_unsaid(page_url: str) -> None:
+    """The bad links of a page past the first few, on one line."""
+    n = _unsaid.pop(page_url, 0)
+    if n:
+        log.warning("rezwheel: %s: skipping %d more unfit links", redact(page_url), n)
 
 
 def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filename: object,
@@ -127,6 +143,9 @@ def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filenam
     if problem:
         _skip(page_url, filename, problem)
         return None
+    if isinstance(url, str) and not url.isprintable():  # ESC, CR/LF, bidi overrides: echoed
+        _skip(page_url, url, "URL with control characters")  # in messages, they would forge
+        return None                                          # lines or drive the terminal
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme.lower() not in ("http", "https", "file") \
             or not allow(url):  # type: ignore[arg-type]
@@ -151,16 +170,30 @@ def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filenam
         meta = f"sha256={value.lower()}" if key == "sha256" and is_sha256(value) else "true"
     elif metadata is True:
         meta = "true"
-    when = None
-    if isinstance(upload_time, str) and len(upload_time) < 64:
-        from datetime import datetime
-        try:
-            when = datetime.fromisoformat(upload_time.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            when = None
+    when = _upload_time(upload_time)
     rp = requires_python if isinstance(requires_python, str) and len(requires_python) < 200 \
         else None
     return IndexFile(filename, url, sha.lower() if sha else None, meta, rp, when)  # type: ignore[union-attr]
+
+
+#: the last second a UTC date-time can name (9999-12-31T23:59:59Z)
+_LAST_SECOND = 253402300799
+
+
+def _upload_time(value: object) -> Optional[float]:
+    """PEP 700 ``upload-time`` as epoch seconds, or None: not a date, or one outside
+    1970..9999 in UTC (an offset can push 0001-01-01 or 9999-12-31 past what a date holds,
+    and the lock writes the time back as a date)."""
+    if not isinstance(value, str) or len(value) >= 64:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when if 0 <= when <= _LAST_SECOND else None
 
 
 def parse_project_page(body: bytes, content_type: str, page_url: str,
@@ -181,6 +214,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
                 page_url, allow, urljoin(base, f["url"]), f.get("filename"), f.get("hashes"),
                 f.get("core-metadata", f.get("dist-info-metadata")), f.get("requires-python"),
                 f.get("upload-time")))
+        _say_unsaid(page_url)
         return [f for f in found if f is not None]
     text = body.decode("utf-8", "replace")
     links = _written_links(text)
@@ -203,6 +237,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
                        attrs.get("data-requires-python"))
         if f is not None:
             files.append(f)
+    _say_unsaid(page_url)
     return files
 
 
@@ -281,18 +316,45 @@ def parse_root_page(body: bytes, content_type: str, page_url: str = "") -> set[s
         items = _json_list(body, page_url, "projects", "index page")
         names = [p.get("name") for p in items if isinstance(p, dict)]
     else:
-        parser = _Links()
-        parser.feed(body.decode("utf-8", "replace"))
-        names = [text for _, text in parser.links]
+        text = body.decode("utf-8", "replace")
+        names = _root_names(text)
+        if names is None:
+            parser = _Links()
+            parser.feed(text)
+            names = [text for _, text in parser.links]
     return {n for n in map(project_name, names) if n}
+
+
+#: a root page's anchors when each is plain (``<a href="x/">x</a>``, as every index writes
+#: them): read by one regex, 30x faster than the HTML parser on a root listing 10^6 projects
+#: (12 s before ``rez search`` could say there are too many to list)
+_ROOT_ANCHOR = re.compile(r"<a(?:\s[^<>]*)?>([^<>]*)</a\s*>", re.IGNORECASE)
+_ROOT_OPEN = re.compile(r"<a[\s>]", re.IGNORECASE)
+_ROOT_RAW = re.compile(r"<!--|<!\[CDATA\[|<script|<style|<textarea|<title", re.IGNORECASE)
+
+
+def _root_names(text: str) -> Optional[list[str]]:
+    """The link texts of a root page whose anchors are all plain, as ``_Links`` reads them;
+    None when any is not (nested tags, comments, raw text), for the HTML parser to read."""
+    if _ROOT_RAW.search(text):
+        return None
+    found = _ROOT_ANCHOR.findall(text)
+    if len(found) != len(_ROOT_OPEN.findall(text)):
+        return None
+    return [html.unescape(t).strip() for t in found]
+
+
+_NORMALIZED = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def project_name(name: object) -> Optional[str]:
     """The normalized PEP 503 name, or None for something that is not a project name."""
-    from packaging.utils import InvalidName, canonicalize_name
-
     if not isinstance(name, str) or not name or len(name) > 200:
         return None
+    if _NORMALIZED.fullmatch(name):  # already normal (most roots list names so)
+        return name
+    from packaging.utils import InvalidName, canonicalize_name
+
     try:
         return canonicalize_name(name, validate=True)
     except InvalidName:

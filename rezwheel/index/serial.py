@@ -95,7 +95,7 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
     import requests
 
     from rezwheel.atomic import atomic_write
-    from rezwheel.index.http import deadline
+    from rezwheel.index.http import HTTPFailure, deadline
     from rezwheel.index.pages import ACCEPT
     from rezwheel.redaction import get_logger, redact
 
@@ -117,8 +117,11 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
                 r.close()
     except requests.ConnectionError:
         return None, False
-    except requests.RequestException as e:  # the pages' own requests say what is wrong
+    except (requests.RequestException, HTTPFailure) as e:  # a root past the deadline too:
+        # the serial is an optimisation, and the pages' own requests say what is wrong
         get_logger(__name__).debug("rezwheel: %s: no serial: %s", redact(url), e)
+        if isinstance(e, HTTPFailure) and cache_path:  # not every process waits it out
+            atomic_write(cache_path, json.dumps({"checked": time.time()}).encode())
         return None, True
     counters.add("root", len(head))
     found = parse(head[:ROOT_HEAD], kind)

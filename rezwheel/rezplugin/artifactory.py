@@ -87,7 +87,13 @@ class ArtifactoryPackageResource(PackageResourceHelper):
             # version of its own family below every version can never be chosen, so rez resolves
             # around it (a family nobody has would fail the whole solve instead)
             return {"name": self.name, "version": version, "requires": [f"{self.name}<0"]}
-        return dict(definition.data)
+        index = self._repository.index
+        v = index.versions(self.name).get(version)
+        if v is not None and index.reader.trusted(v.first_file):
+            return dict(definition.data)
+        from rezwheel.rezplugin.latecode import context_only
+
+        return context_only(definition.data)  # its @late() functions: in a context only
 
 
 _copying = threading.local()  # set while rez's package cache copies from our root
