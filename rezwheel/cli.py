@@ -128,10 +128,22 @@ def _error(message: object) -> None:
 
 
 def _errors(errors: Sequence[str]) -> int:
-    """Each failure on one line; the exit status says whether there was any."""
+    """Each failure on one line, but one cause met by many files (an upstream down: each file
+    'URL: connection failed') is named for the first few and counted for the rest; the exit
+    status says whether there was any."""
+    shown: dict[str, int] = {}
     for e in errors:
-        _error(e)
+        cause = e.rsplit(": ", 1)[-1]
+        shown[cause] = shown.get(cause, 0) + 1
+        if shown[cause] <= SAME_CAUSE_SHOWN:
+            _error(e)
+    for cause, n in shown.items():
+        if n > SAME_CAUSE_SHOWN:
+            _error(f"... and {n - SAME_CAUSE_SHOWN} more: {cause}")
     return EXIT_FAILED if errors else 0
+
+
+SAME_CAUSE_SHOWN = 3  # failures named per cause before the rest are counted
 
 
 _QUIET = False  # --quiet: no progress either
@@ -244,7 +256,9 @@ def _mirror(args: argparse.Namespace) -> int:
     else:
         copied = sum(r.status == "copied" for r in results)
         present = sum(r.status == "present" for r in results)
-        print(f"{copied} copied, {present} already in the mirror")
+        failed = sum(r.status == "failed" for r in results)
+        print(f"{copied} copied, {present} already in the mirror"
+              + (f", {failed} failed" if failed else ""))
     return _errors([r.error for r in results if r.error])
 
 

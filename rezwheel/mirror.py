@@ -119,7 +119,8 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
         copied = _copy(todo, index, upstream.store, jobs, progress)
         results += copied
         touched = {project_of(r.file) or "" for r in copied if r.status == "copied"}
-        index.write_pages(None if stale else touched)
+        if touched or stale:  # nothing came in (upstream down): no new serial for nothing
+            index.write_pages(None if stale else touched)
         index.unmark()
         if progress:
             progress.finish()

@@ -152,3 +152,28 @@ def test_sync_killed_for_real_resumes(artifactory, wheels, tmp_path):
                           path.read_bytes())
 
         assert content(mirror / rel) == content(fresh / rel), rel
+
+
+def test_a_sync_with_upstream_down_says_so_once_and_writes_no_index(local_index, tmp_path):
+    """Upstream stopped after this host read its pages (kept in the store): each file fails
+    alike. The cause is named for the first few and counted for the rest, the summary counts
+    the failures, and a new mirror gets no index (a serial and snapshot of nothing would read
+    as 'family not found' to every host pointed at it)."""
+    from helpers.servers import static_server
+
+    server = static_server(local_index, tmp_path)
+    e = env(REZWHEEL_STORE=str(tmp_path / "store"))
+    try:
+        rezwheel("mirror", "sync", "--from", f"{server.url}simple/", "--to", tmp_path / "m1",
+                 env=e)
+    finally:
+        server.stop()
+    r = rezwheel("mirror", "sync", "--from", f"{server.url}simple/", "--to", tmp_path / "m2",
+                 check=False, env=dict(e, CI="1"))
+    assert r.returncode == 1, r.stderr
+    n = len([f for f in (local_index / "files").iterdir() if not f.name.endswith(".metadata")])
+    assert f"0 copied, 0 already in the mirror, {n} failed" in r.stdout, r.stdout
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("rezwheel: error:")]
+    assert len(errors) <= 4 and errors[-1].startswith(f"rezwheel: error: ... and {n - 3} more"), \
+        r.stderr
+    assert not (tmp_path / "m2" / "simple" / "index.html").exists()
