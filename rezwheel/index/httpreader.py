@@ -90,6 +90,7 @@ class HttpReader(SnapshotReads, FileReads):
         self._serial: Optional[list] = None  # [the index's serial or None], once asked
         self._snapshot: Optional[list] = None  # [its snapshot for that serial, or None]
         self._early: "Optional[cf.Future[Optional[bytes]]]" = None  # sent beside the root
+        self._early_seen: dict = {}  # its answer's validators (asked again: only if changed)
         self._hints: "Optional[cf.Future]" = None  # the snapshot as a hint (``start_hints``)
         self._hinted: dict[str, Optional[tuple[list[IndexFile], dict[str, str]]]] = {}
         self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
@@ -295,7 +296,8 @@ class HttpReader(SnapshotReads, FileReads):
             if self._serial is None:  # Artifactory writes none: its root lists every package
                 far = not (self.offline or is_artifactory(self.url))
                 if far and self._never_asked():  # a cold host: the snapshot beside the root
-                    self._early = self._pool().submit(self._download_snapshot)
+                    self._early = self._pool().submit(self._download_snapshot,
+                                                      self._early_seen)
                 found, reachable = serial.ask(
                     self.session, self.url, self.allow, self._cache_path(self.url + "#serial"),
                     self.counters) if far else (None, True)

@@ -59,6 +59,8 @@ class SnapshotReads:
     def allow(self, url: str) -> bool:
         raise NotImplementedError
 
+    _early_seen: dict
+
     def _cache_path(self, url: str) -> Optional[str]:
         raise NotImplementedError
 
@@ -95,7 +97,9 @@ class SnapshotReads:
             data = self._download_snapshot()
         got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         if got is not None and got.serial != stamp and early is not None:
-            data = self._download_snapshot()  # sent before the root: a publish came between
+            # sent before the root: a publish came between, or the index's snapshot is behind
+            # its root (then the server says it is unchanged, and it is not sent again)
+            data = self._download_snapshot(self._early_seen)
             got = snapshot_.open_snapshot(data, snapshot_.url_for(self.url)) if data else None
         if got is None or got.serial != stamp:
             if path and not self.offline and not self._snapshot_trouble:  # (a failed read
@@ -105,12 +109,12 @@ class SnapshotReads:
             self._keep_file(path, data)  # type: ignore[arg-type]
         return got
 
-    def _download_snapshot(self) -> Optional[bytes]:
+    def _download_snapshot(self, seen: Optional[dict] = None) -> Optional[bytes]:
         import requests
 
         url = snapshot_.url_for(self.url)
         try:
-            data = snapshot_.download(self.session, url)
+            data = snapshot_.download(self.session, url, seen)
         except requests.RequestException as e:
             log.debug("rezwheel: %s: %s", redact(url), e)
             data, self._snapshot_trouble = None, True

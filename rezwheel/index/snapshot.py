@@ -210,23 +210,31 @@ def open_snapshot(data: bytes, where: str) -> Optional[Snapshot]:
         return None
 
 
-def download(session: "requests.Session", url: str) -> Optional[bytes]:
+def download(session: "requests.Session", url: str, seen: Optional[dict] = None
+             ) -> Optional[bytes]:
     """The snapshot's bytes at ``url``, None when the server holds none (or sends one past
     ``max-snapshot-bytes``: said once, then pages are read one by one). A server failing
     (5xx, 429, after the session's retries) raises ``requests.HTTPError``: that is no word
-    on the snapshot, which the next process asks for again."""
+    on the snapshot, which the next process asks for again. ``seen``: the validators of the
+    answer are put there, and those already there are sent: a snapshot unchanged since
+    (304) is None, not the same bytes again."""
     import requests
 
     from rezwheel.errors import RezwheelError
     from rezwheel.index.http import deadline, read_body
 
+    headers = {h: v for h, v in (("If-None-Match", (seen or {}).get("ETag")),
+                                 ("If-Modified-Since", (seen or {}).get("Last-Modified"))) if v}
     with deadline(url):
-        r = session.get(url, stream=True)
+        r = session.get(url, stream=True, headers=headers)
         try:
             if r.status_code >= 500 or r.status_code == 429:
                 raise requests.HTTPError(f"HTTP {r.status_code}", response=r)
             if r.status_code != 200:
                 return None
+            if seen is not None:
+                seen.update({h: r.headers[h] for h in ("ETag", "Last-Modified")
+                             if isinstance(r.headers.get(h), str)})
             try:
                 return read_body(r, url, int(limits.get("max-snapshot-bytes")), "index snapshot",
                                  "REZWHEEL_MAX_SNAPSHOT_BYTES")

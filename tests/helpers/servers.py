@@ -196,11 +196,13 @@ class LoggedStatic:
 
     def __init__(self, root: Path) -> None:
         self.log: list[tuple[str, str]] = []
-        log = self.log
+        self.answers: list[tuple[str, str, str]] = []  # (method, path, status)
+        log, answers = self.log, self.answers
 
         class Handler(SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 log.append((self.command, self.path))
+                answers.append((self.command, self.path, str(args[2]) if len(args) > 2 else ""))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
