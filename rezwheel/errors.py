@@ -35,3 +35,7 @@ class UsageError(RezwheelError):
     """A command line no grammar reads (exit status 2, like argparse's)."""
 
     exit_code = 2
+
+
+class Unreachable(RezwheelError):
+    """The index cannot be reached (and, for a page, nothing about the request is kept)."""

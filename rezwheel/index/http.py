@@ -33,7 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from rezwheel import __version__, limits
-from rezwheel.errors import RezwheelError
+from rezwheel.errors import RezwheelError, Unreachable
 from rezwheel.index.origins import origin  # noqa: F401  (the index modules' one rule)
 from rezwheel.redaction import redact, scrub
 
@@ -48,6 +48,11 @@ __all__ = ["make_session", "OriginAuth", "deadline", "read_body", "raw_chunks", 
 
 class HTTPFailure(RezwheelError):
     """A request that got no usable answer: refused redirect, deadline, size cap, dead server."""
+
+
+class Unreached(HTTPFailure, Unreachable):
+    """No answer at all (connection refused, reset, timed out): the index or the network is
+    down; not the file's doing, so a definition read that met it is not an unfit package."""
 
 
 # -- deadlines: a watchdog that shuts down the sockets of an exchange that ran out of time
@@ -195,6 +200,9 @@ def failure(e: BaseException, url: str) -> HTTPFailure:
              (requests.exceptions.InvalidSchema, "unsupported URL scheme"),
              (requests.ConnectionError, "connection failed")]
     kind = next((k for cls, k in kinds if isinstance(e, cls)), type(e).__name__)
+    if isinstance(e, requests.ConnectionError) and not isinstance(
+            e, (requests.exceptions.ChunkedEncodingError, requests.exceptions.SSLError)):
+        return Unreached(f"{redact(url)}: {kind}")
     return HTTPFailure(f"{redact(url)}: {kind}")
 
 

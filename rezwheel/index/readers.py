@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 from rezwheel import limits
 from rezwheel.atomic import AtomicFile
-from rezwheel.errors import InvalidWheelError, RezwheelError
+from rezwheel.errors import InvalidWheelError, RezwheelError, Unreachable  # noqa: F401
 from rezwheel.redaction import get_logger, redact, scrub
 from rezwheel.artifact.metadata import DEFINITION, definition_from_metadata
 from rezwheel.index import bundle
@@ -47,9 +47,6 @@ from rezwheel.index.pages import IndexFile, filename_problem, parse_project_page
 log = get_logger(__name__)
 _T = TypeVar("_T")
 
-
-class Unreachable(RezwheelError):
-    """The index cannot be reached and nothing about the request is cached."""
 
 
 class NotAnArtifact(RezwheelError):

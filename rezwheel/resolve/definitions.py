@@ -24,7 +24,7 @@ from rezwheel.artifact import rezdef
 from rezwheel.artifact.rezdef import Definition
 from rezwheel.errors import RezwheelError
 from rezwheel.index.pages import IndexFile
-from rezwheel.index.readers import IndexReader, NotAnArtifact, read_definition
+from rezwheel.index.readers import IndexReader, NotAnArtifact, Unreachable, read_definition
 from rezwheel.redaction import get_logger
 from rezwheel.resolve import parsed
 from rezwheel.resolve.store import Store
@@ -99,6 +99,9 @@ class DefinitionSource:
                 self._keep(key, v.project, f.sha256, v.definition)
         except NotAnArtifact:
             v.foreign = True
+        except Unreachable:  # the index went away: no word on the package (asked again)
+            v.loaded = False
+            raise
         except RezwheelError as e:
             warn_once(f"rezwheel: skipping invalid package: {e}")
         except Exception as e:  # what index input can still make a library raise: not a crash
