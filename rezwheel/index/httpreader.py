@@ -91,6 +91,7 @@ class HttpReader(SnapshotReads, FileReads):
         self._snapshot: Optional[list] = None  # [its snapshot for that serial, or None]
         self._early: "Optional[cf.Future[Optional[bytes]]]" = None  # sent beside the root
         self._early_seen: dict = {}  # its answer's validators (asked again: only if changed)
+        self._kept_snapshot: Optional[list] = None  # [the one kept, whatever its serial]
         self._hints: "Optional[cf.Future]" = None  # the snapshot as a hint (``start_hints``)
         self._hinted: dict[str, Optional[tuple[list[IndexFile], dict[str, str]]]] = {}
         self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
@@ -245,12 +246,18 @@ class HttpReader(SnapshotReads, FileReads):
                 if not self.allow(final):
                     raise RezwheelError(f"{redact(url)}: answered from another origin ({final})")
                 return self._keep(path, url, final, r.headers, body, files, stamp)
-        if cached:
+        kept = self.kept_snapshot() if not cached and files and project else None
+        body = kept.page(project) if kept is not None and project else None
+        if cached or body is not None:
             if self.url not in _WARNED_OFFLINE:
                 _WARNED_OFFLINE.add(self.url)
                 log.warning("rezwheel: index %s unreachable: resolving from cached pages",
                             redact(self.url))
-            return self._from_cache(cached, url, files)
+            if cached:
+                return self._from_cache(cached, url, files)
+            # a family this host never asked for, in the snapshot it keeps: as current as the
+            # pages it read with it (not stamped: asked again once the index is back)
+            return self._keep(None, url, url, {"Content-Type": "text/html"}, body, files, None)
         raise Unreachable(f"index {redact(self.url)} unreachable and {redact(url)} was never read")
 
     def _keep(self, path: Optional[str], url: str, final: str, headers: "typing.Mapping",
@@ -368,7 +375,7 @@ class HttpReader(SnapshotReads, FileReads):
         if name is None or not files:
             return {}
         asked = self._serial is not None and self._serial[0] is not None  # (never asks: ttl)
-        snap = self.snapshot() if asked else None
+        snap = self.snapshot() if asked else self.kept_snapshot() if self.offline else None
         if snap is not None:  # a hint like any bundle: used for the files the page lists
             where = snapshot_.url_for(self.url)
             return _listed(bundle.decode(snap.bundle(name), name, f"{where}:{name}", where),

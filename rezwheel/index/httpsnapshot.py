@@ -60,6 +60,7 @@ class SnapshotReads:
         raise NotImplementedError
 
     _early_seen: dict
+    _kept_snapshot: Optional[list]
 
     def _cache_path(self, url: str) -> Optional[str]:
         raise NotImplementedError
@@ -76,6 +77,16 @@ class SnapshotReads:
             if self._snapshot is None:
                 self._snapshot = [self._snapshot_for(stamp) if stamp is not None else None]
             return self._snapshot[0]
+
+    def kept_snapshot(self) -> Optional[snapshot_.Snapshot]:
+        """The snapshot this host keeps of the index, whatever its serial (once per process):
+        what an unreachable index's pages were when last read whole."""
+        with self._snapshot_lock:
+            if self._kept_snapshot is None:
+                path = self._snapshot_path()
+                data = _read(path) if path else None
+                self._kept_snapshot = [snapshot_.open_snapshot(data, path) if data else None]
+            return self._kept_snapshot[0]
 
     def _snapshot_for(self, stamp: str) -> Optional[snapshot_.Snapshot]:
         path = self._snapshot_path()

@@ -145,6 +145,21 @@ def test_a_family_first_asked_by_a_later_process_costs_no_request(static, index,
     assert static.log == [("GET", "/simple/")], static.log
 
 
+def test_with_the_index_down_a_family_never_asked_comes_from_the_kept_snapshot(
+        static, index, reference, tmp_path, caplog):
+    """A warm node whose index is unreachable resolves from what it keeps: the pages it read,
+    and, for a family it never asked for, the snapshot it read them with (that family's page
+    was 'never read' before)."""
+    first = _repo(static.url, tmp_path / "store")
+    assert first.definition("chain0", "1.0") is not None
+    first.close()
+    static.stop()
+    caplog.set_level(logging.WARNING)
+    later = _repo(static.url, tmp_path / "store")
+    assert _resolve_all(later) == reference
+    assert caplog.text.count("unreachable: resolving from cached pages") == 1, caplog.text
+
+
 def test_a_snapshot_of_another_state_is_never_used(static, index, reference, tmp_path):
     """A root page that declares another serial than the snapshot (an older rezwheel bumped it
     without writing a snapshot, or a publish is between the two): pages are read one by one,
