@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 DESCRIPTION = """\
 Ship rez packages through an artifact server (Artifactory, or any PyPI-style index): convert
@@ -37,26 +37,19 @@ def _globals(top: bool) -> argparse.ArgumentParser:
     return g
 
 
-def _count(text: str) -> int:
-    """``--jobs``: a whole number above 0 (0 or -3 used to mean the default, quietly)."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
-    return n
-
-
-def _how_many(text: str) -> int:
-    """``--keep-last``: a whole number, 0 or more."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
-    return n
+def _whole(minimum: int) -> "Callable[[str], int]":
+    """A whole number of at least ``minimum`` (``--jobs``: 1, ``--keep-last``: 0); 0 or -3
+    jobs used to mean the default, quietly."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = minimum - 1
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({minimum} or "
+                                             "more)")
+        return n
+    return parse
 
 
 def _amount(text: str) -> float:
@@ -146,7 +139,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     pub.add_argument("--to", required=True, metavar="TARGET", type=_given,
                      help="local directory, upload URL, or a name from the config file")
     pub.add_argument("--prefix", default="", help="prefix for distribution names")
-    pub.add_argument("--jobs", type=_count, default=None, metavar="N",
+    pub.add_argument("--jobs", type=_whole(1), default=None, metavar="N",
                      help="parallel uploads (default: 8, up to 32 for a distant server)")
     pub.add_argument("--wait", type=_amount, nargs="?", const=300.0, default=None,
                      metavar="SECONDS", help="poll until the index lists every new file")
@@ -183,7 +176,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     ins.add_argument("--dry-run", action="store_true",
                      help="print the plan: rez packages -> files -> target paths")
     ins.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
-    ins.add_argument("--jobs", type=_count, default=8, metavar="N", help="parallel downloads (8)")
+    ins.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
+                     help="parallel downloads (8)")
     ins.add_argument("--force", action="store_true", help="replace a different definition")
     ins.add_argument("--json", action="store_true", help=json_help)
     ins.set_defaults(run="install")
@@ -208,7 +202,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
         else:
             lk.add_argument("--venv", required=True, metavar="DIR", type=_given,
                             help="the new venv")
-            lk.add_argument("--jobs", type=_count, default=8, metavar="N",
+            lk.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
                             help="parallel downloads (8)")
             lk.add_argument("--without-pip", action="store_true",
                             help="do not seed pip into the venv (python -m venv does by default)")
@@ -226,7 +220,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     ms.add_argument("--filter", nargs="+", metavar="REQUEST",
                     help="only what these rez requests resolve to (default: everything)")
     ms.add_argument("--prefix", default="", help="prefix of upstream's distribution names")
-    ms.add_argument("--jobs", type=_count, default=8, metavar="N", help="parallel downloads (8)")
+    ms.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
+                    help="parallel downloads (8)")
     ms.add_argument("--only-binary", action="store_true",
                     help="with --filter: no sdists (pip runs an sdist's code to read it)")
     ms.add_argument("--json", action="store_true", help=json_help)
@@ -241,7 +236,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
     prune = command(csub, "prune", "remove stored artifacts (never ones in use)")
     prune.add_argument("--older-than", type=_amount, metavar="DAYS",
                        help="only those unused for this many days")
-    prune.add_argument("--keep-last", type=_how_many, metavar="N",
+    prune.add_argument("--keep-last", type=_whole(0), metavar="N",
                        help="keep the N most recently used")
     cache.set_defaults(run="cache")
 

@@ -26,7 +26,7 @@ def _refused(r, *said: str) -> str:
 
 @pytest.mark.parametrize("args,said", [
     (["install", "multitool", "--into", "{t}/repo", "--index", "{idx}", "--jobs", "0"],
-     ["--jobs", "'0' is not a whole number above 0"]),
+     ["--jobs", "'0' is not a whole number (1 or more)"]),
     (["install", "multitool", "--into", "{t}/repo", "--index", "{idx}", "--jobs", "-3"],
      ["--jobs"]),
     (["publish", SAMPLES, "--to", "{t}/repo", "--jobs", "many"], ["--jobs", "'many'"]),
@@ -35,7 +35,8 @@ def _refused(r, *said: str) -> str:
     (["mirror", "sync", "--from", "{idx}", "--to", "{t}/repo", "--jobs", "0"], ["--jobs"]),
     (["cache", "prune", "--older-than", "-1"], ["--older-than", "'-1'"]),
     (["cache", "prune", "--older-than", "nan"], ["--older-than", "'nan'"]),
-    (["cache", "prune", "--keep-last", "-1"], ["--keep-last", "'-1'"]),
+    (["cache", "prune", "--keep-last", "-1"],
+     ["--keep-last", "'-1' is not a whole number (0 or more)"]),
     (["publish", SAMPLES, "--to", ""], ["--to", "empty"]),
     (["convert", SAMPLES, "-o", " "], ["--output", "empty"]),
     (["install", "multitool", "--into", "", "--index", "{idx}"], ["--into", "empty"]),

@@ -116,6 +116,14 @@ class Runner:
         cfg = self.rezconfig(packages_path, settings, name=f"rezconfig{len(self.results)}.py")
         return self(BIN / "rez", *args, env=dict(env or {}, REZ_CONFIG_FILE=str(cfg)), **kw)
 
+    def asks(self, entry: str, index_url: str, request: str, **kw) -> Result:
+        """``request`` from the index as a user asks for it: ``rez env`` through the plugin
+        (``entry`` "plugin"), else ``rezwheel install`` into a new repository."""
+        if entry == "plugin":
+            return self.rez([f"artifactory@{index_url}"], "env", request, "--", "true", **kw)
+        return self.rezwheel("install", request, "--into", self.tmp / "repo", "--index",
+                             index_url, **kw)
+
     def popen(self, *cmd, env: Optional[dict] = None) -> subprocess.Popen:
         e = dict(self.base, **(env or {}))
         return subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,

@@ -31,12 +31,8 @@ def test_dripping_project_page(run, index, srv, tmp_path, entry, how):
     page = index.url + "relfam/"
     body, _ = index.page("relfam")
     srv.routes["/simple/relfam/"] = drip(body) if how == "body" else drip_headers()
-    if entry == "plugin":
-        r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", env=DEADLINE,
-                    timeout=60)
-    elif entry == "install":
-        r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
-                         env=DEADLINE, timeout=60)
+    if entry in ("plugin", "install"):
+        r = run.asks(entry, index.url, "relfam", env=DEADLINE, timeout=60)
     else:
         r = run.rezwheel("mirror", "sync", "--from", index.url, "--to", tmp_path / "m",
                          env=DEADLINE, timeout=60)
@@ -50,12 +46,7 @@ def test_dripping_payload(run, index, srv, tmp_path, entry):
     e = index.entry(NEWEST)
     srv.routes["/files/" + NEWEST] = drip(e.body, content_type="application/zip")
     url = index.server.url("/files/" + NEWEST)
-    if entry == "plugin":
-        r = run.rez([f"artifactory@{index.url}"], "env", "relfam-1.0.1", "--", "true",
-                    env=DEADLINE, timeout=60)
-    else:
-        r = run.rezwheel("install", "relfam-1.0.1", "--into", tmp_path / "repo", "--index",
-                         index.url, env=DEADLINE, timeout=60)
+    r = run.asks(entry, index.url, "relfam-1.0.1", env=DEADLINE, timeout=60)
     _ends_naming(r, NEWEST, bound=25)
     assert url in r.stderr or NEWEST in r.stderr
 
@@ -74,12 +65,7 @@ def test_retry_after_is_capped(run, index, srv, tmp_path, entry):
     srv.routes["/simple/relfam/"] = Reply(503, {"Retry-After": "86400",
                                                 "Content-Type": "text/plain"}, b"busy\n")
     env = {"REZWHEEL_RETRY_AFTER_MAX": "2"}
-    if entry == "plugin":
-        r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", env=env,
-                    timeout=60)
-    else:
-        r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
-                         env=env, timeout=60)
+    r = run.asks(entry, index.url, "relfam", env=env, timeout=60)
     _ends_naming(r, index.url + "relfam/", bound=15)
     page = [q for q in srv.requests_to("/simple/relfam/") if q.path == "/simple/relfam/"]
     assert len(page) <= 3, srv.log  # at most 2 retries (the bundle beside it is asked at once)
@@ -106,11 +92,8 @@ def _many_links(n, project="relfam"):
 def test_page_with_100k_links(run, index, srv, tmp_path, entry):
     srv.routes["/simple/relfam/"] = Reply(200, {"Content-Type": HTML}, _many_links(100_000))
     t0 = time.monotonic()
-    if entry == "plugin":
-        r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", timeout=120)
-    elif entry == "install":
-        r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
-                         timeout=120)
+    if entry in ("plugin", "install"):
+        r = run.asks(entry, index.url, "relfam", timeout=120)
     else:
         r = run.rezwheel("mirror", "sync", "--from", index.url, "--to", tmp_path / "m",
                          timeout=120)

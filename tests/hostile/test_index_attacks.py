@@ -418,12 +418,7 @@ def test_429_storm_at_the_default_caps(run, index, srv, tmp_path, entry):
     srv.routes.clear()
     srv.fallback = Reply(429, {"Retry-After": "999999", "Content-Type": "text/plain"}, b"slow\n")
     env = {"REZWHEEL_RETRY_AFTER_MAX": None, "REZWHEEL_HTTP_DEADLINE": None}
-    if entry == "plugin":
-        r = run.rez([f"artifactory@{index.url}"], "env", "relfam", "--", "true", env=env,
-                    timeout=400)
-    else:
-        r = run.rezwheel("install", "relfam", "--into", tmp_path / "repo", "--index", index.url,
-                         env=env, timeout=400)
+    r = run.asks(entry, index.url, "relfam", env=env, timeout=400)
     print(f"{entry}: {r.elapsed:.1f} s, {len(srv.log)} requests\n{r}")
     _one_line_naming(r, index.url)
     assert r.elapsed < 75, f"{r.elapsed:.1f} s, {len(srv.log)} requests\n{r}"
@@ -534,12 +529,7 @@ def test_a_wheel_sent_gzip_encoded_is_taken_as_sent(run, index, srv, tmp_path, e
     srv.routes["/files/" + NEWEST] = Reply(200, {"Content-Type": "application/zip",
                                                  "Content-Encoding": "gzip"}, bomb)
     env = {"REZWHEEL_MAX_UNPACKED": str(16 << 20)}
-    if entry == "plugin":
-        r = run.rez([f"artifactory@{index.url}"], "env", "relfam-1.0.1", "--", "true",
-                    env=env, timeout=60)
-    else:
-        r = run.rezwheel("install", "relfam-1.0.1", "--into", tmp_path / "repo", "--index",
-                         index.url, env=env, timeout=60)
+    r = run.asks(entry, index.url, "relfam-1.0.1", env=env, timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.out, str(r)
     assert NEWEST in r.stderr and "REZWHEEL_MAX_UNPACKED" not in r.stderr, str(r)
     assert "sha256" in r.stderr, str(r)
