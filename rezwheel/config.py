@@ -98,8 +98,9 @@ def index_entry(name: str, config: dict) -> Optional[dict]:
         want = _KEYS.get(key)
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = entry[key] = float(value)  # TOML's 300 is an int
-        if want is float and isinstance(value, float) and value < 0:
-            raise ConfigError(f"{config_path()}: index {name!r}: {key} must not be negative")
+        if want is float and isinstance(value, float) and not 0 <= value < float("inf"):
+            raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a number of "
+                              f"seconds, 0 or more, not {value!r}")
         if want is not None and not isinstance(value, want):
             raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a "
                               f"{want.__name__}, not {type(value).__name__}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Union
+from typing import Callable, Union
 
 DEFAULTS: dict[str, Union[int, float]] = {
     "max-page-bytes": 32 << 20,       # one index page (HTML or JSON)
@@ -28,10 +28,13 @@ DEFAULTS: dict[str, Union[int, float]] = {
     "max-unpacked": 64 << 30,         # an artifact's unpacked size, and a download's size
 }
 
-#: other settings the environment gives as numbers, checked with the caps (``check``)
-NUMBERS: dict[str, str] = {
-    "REZWHEEL_JOBS": "a whole number above 0",
-    "SOURCE_DATE_EPOCH": "a whole number of seconds",
+#: other settings the environment gives as numbers, checked with the caps (``check``): what
+#: each must be, and the test
+NUMBERS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "REZWHEEL_JOBS": ("a whole number above 0", lambda raw: int(raw) >= 1),
+    "SOURCE_DATE_EPOCH": ("a whole number of seconds since 1970, 0 or more",
+                          lambda raw: int(raw) >= 0),
+    "REZWHEEL_TTL": ("a number of seconds, 0 or more", lambda raw: 0 <= float(raw) < math.inf),
 }
 
 _config_limits: "dict | None" = None
@@ -88,14 +91,14 @@ def check() -> None:
         if raw is not None and _parsed(name, raw) is None:
             kind = "a whole number" if isinstance(DEFAULTS[name], int) else "a number"
             raise UsageError(f"{where}: {str(raw)[:40]!r} is not {kind} above 0")
-    for env, kind in NUMBERS.items():
+    for env, (kind, fits) in NUMBERS.items():
         raw = os.environ.get(env)
-        if raw and not _whole(raw, env == "SOURCE_DATE_EPOCH"):
+        if raw and not _holds(fits, raw):
             raise UsageError(f"${env}: {raw[:40]!r} is not {kind}")
 
 
-def _whole(raw: str, zero: bool) -> bool:
+def _holds(fits: Callable[[str], bool], raw: str) -> bool:
     try:
-        return int(raw) >= (0 if zero else 1)
-    except ValueError:
+        return fits(raw)
+    except (ValueError, OverflowError):
         return False

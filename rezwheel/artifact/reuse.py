@@ -75,7 +75,14 @@ class Reuse:
                 and not any(isinstance(f, list) and f and _package_of(str(f[0])) in seen
                             for f in files)}
         kept.update(self._fresh)
-        atomic_write(self.path, json.dumps(kept, sort_keys=True).encode(), mode=0o600)
+        try:
+            atomic_write(self.path, json.dumps(kept, sort_keys=True).encode(), mode=0o600)
+        except OSError as e:  # a store that cannot be written: the next run converts again
+            from rezwheel.redaction import get_logger
+
+            get_logger(__name__).warning(
+                "rezwheel: cannot keep the record of what was converted in the store (%s: %s); "
+                "the next publish converts these packages again", e.strerror or e, self.path)
 
 
 def _package_of(wheel: str) -> str:

@@ -52,6 +52,8 @@ def test_rez_env_through_the_plugin_refuses_it_on_one_line(local_index, tmp_path
 
 @pytest.mark.parametrize("variable,value", [("REZWHEEL_JOBS", "abc"), ("REZWHEEL_JOBS", "0"),
                                             ("SOURCE_DATE_EPOCH", "yesterday"),
+                                            ("SOURCE_DATE_EPOCH", "-5"),
+                                            ("REZWHEEL_TTL", "5m"), ("REZWHEEL_TTL", "nan"),
                                             ("REZWHEEL_MAX_UNPACKED", "lots")])
 def test_other_numbers_from_the_environment_are_refused_alike(tmp_path, variable, value):
     """Before, ``SOURCE_DATE_EPOCH=yesterday`` failed every package with ``invalid literal for
@@ -64,3 +66,29 @@ def test_other_numbers_from_the_environment_are_refused_alike(tmp_path, variable
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and f"${variable}: {value!r} is not" in lines[0], r.stderr
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_named_index_ttl_that_is_no_number_of_seconds(local_index, tmp_path, value):
+    """TOML writes nan and inf: an index that is never read again was taken quietly."""
+    cfg = tmp_path / "rezwheel.toml"
+    cfg.write_text(f'[index.studio]\nindex-url = "{local_index}"\ntype = "local"\n'
+                   f"ttl = {value}\n")
+    r = rezwheel("install", "multitool", "--into", tmp_path / "repo", "--index", "studio",
+                 check=False, env=env(REZWHEEL_CONFIG=str(cfg),
+                                      REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "ttl must be a number of seconds" in r.stderr.strip().splitlines()[-1], r.stderr
+
+
+def test_publish_with_a_store_it_cannot_write_still_publishes(tmp_path):
+    """The store only keeps the record of what was converted (so the next publish converts
+    less): one that cannot be written is said, and the publish that worked exits 0 (it said
+    it failed, after uploading everything)."""
+    from helpers import ROOT, unwritable_repo
+
+    r = rezwheel("publish", ROOT / "samples" / "packages" / "pyutil", "--to", tmp_path / "idx",
+                 check=False, env=env(REZWHEEL_STORE=str(unwritable_repo(tmp_path) / "store")))
+    assert r.returncode == 0, r.stderr
+    assert "cannot keep the record of what was converted" in r.stderr, r.stderr
+    assert "uploaded" in r.stdout and (tmp_path / "idx" / "simple" / "index.html").is_file()
