@@ -179,6 +179,10 @@ def resolve_target(target: str, config: Optional[dict] = None,
             raise ConfigError(f"{config_path()}: index {target!r}: unknown type {kind!r}")
         if kind == "local":
             upload = os.path.expanduser(upload or named.get("index-url", ""))
+            if "://" in upload and not upload.startswith("file://"):
+                raise ConfigError(f"{config_path()}: index {target!r}: type 'local' is a "
+                                  f"directory, not {upload!r} (leave type out for a URL)")
+            upload = upload[len("file://"):] if upload.startswith("file://") else upload
         if not upload and (want_upload or not named.get("index-url")):
             raise ConfigError(f"index {target!r} is read-only (no upload-url in "
                               f"{config_path()}): nothing can be published to it"

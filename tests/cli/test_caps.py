@@ -92,3 +92,14 @@ def test_publish_with_a_store_it_cannot_write_still_publishes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "cannot keep the record of what was converted" in r.stderr, r.stderr
     assert "uploaded" in r.stdout and (tmp_path / "idx" / "simple" / "index.html").is_file()
+
+
+def test_a_local_index_named_with_a_url_says_so(tmp_path):
+    """``type = "local"`` beside an http URL ended in 'family not found' from rez env."""
+    cfg = tmp_path / "rezwheel.toml"
+    cfg.write_text('[index.studio]\nindex-url = "http://127.0.0.1:9/simple/"\ntype = "local"\n')
+    r = rezwheel("install", "multitool", "--into", tmp_path / "repo", "--index", "studio",
+                 check=False, env=env(REZWHEEL_CONFIG=str(cfg),
+                                      REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "type 'local' is a directory" in r.stderr.strip().splitlines()[-1], r.stderr
