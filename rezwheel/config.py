@@ -84,6 +84,19 @@ _KEYS: dict[str, type] = {"upload-url": str, "index-url": str, "url": str, "type
                           "trust-code": bool, "files-hosts": list, "urls": list, "ttl": float}
 
 
+def seconds(value: object) -> Optional[float]:
+    """``value`` (a number, or its text) as a number of seconds, 0 or more and finite, else
+    None: the one rule for every ttl, wherever it is set (nan or inf: a node that never looks
+    again)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        s = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return s if 0 <= s < float("inf") else None
+
+
 def index_entry(name: str, config: dict) -> Optional[dict]:
     """The ``[index.NAME]`` table, its values checked for type (one line naming the key)."""
     table = config.get("index", {})
@@ -98,7 +111,7 @@ def index_entry(name: str, config: dict) -> Optional[dict]:
         want = _KEYS.get(key)
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = entry[key] = float(value)  # TOML's 300 is an int
-        if want is float and isinstance(value, float) and not 0 <= value < float("inf"):
+        if want is float and isinstance(value, float) and seconds(value) is None:
             raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a number of "
                               f"seconds, 0 or more, not {value!r}")
         if want is not None and not isinstance(value, want):

@@ -34,10 +34,17 @@ NUMBERS: dict[str, tuple[str, Callable[[str], bool]]] = {
     "REZWHEEL_JOBS": ("a whole number above 0", lambda raw: int(raw) >= 1),
     "SOURCE_DATE_EPOCH": ("a whole number of seconds since 1970, 0 or more",
                           lambda raw: int(raw) >= 0),
-    "REZWHEEL_TTL": ("a number of seconds, 0 or more", lambda raw: 0 <= float(raw) < math.inf),
+    "REZWHEEL_TTL": ("a number of seconds, 0 or more", lambda raw: _seconds(raw) is not None),
 }
 
+
 _config_limits: "dict | None" = None
+
+
+def _seconds(raw: str) -> "float | None":
+    from rezwheel.config import seconds
+
+    return seconds(raw)
 
 
 def _from_config() -> dict:

@@ -420,10 +420,10 @@ _BODIES: dict[tuple[str, tuple[str, ...]], str] = {}  # a function's text -> its
 
 def _function_body(node: ast.FunctionDef, lines: list[str], filename: str) -> str:
     """The body's source, as rez's ``SourceCode`` keeps it: the lines of its statements and
-    the comments before the first, dedented. Taken as text, it must mean exactly what the parsed body means: a body that
-    starts on the ``def`` line, or text that would parse differently once cut out (a string
-    opened on the ``def`` line), could otherwise turn data into code when the definition is
-    written out again."""
+    the comments before the first, dedented. Taken as text, it must mean exactly what the
+    parsed body means: a body that starts on the ``def`` line, or text that would parse
+    differently once cut out (a string opened on the ``def`` line), could otherwise turn data
+    into code when the definition is written out again."""
     first = node.body[0]
     if first.lineno <= node.lineno or getattr(first, "col_offset", 0) == 0:
         _refuse(node, filename, f"function {node.name}() with its body on the def line")

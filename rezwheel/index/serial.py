@@ -25,7 +25,6 @@ such a string) are taken; anything else is no serial.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
@@ -94,7 +93,6 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
     """
     import requests
 
-    from rezwheel.atomic import atomic_write
     from rezwheel.index.http import HTTPFailure, deadline
     from rezwheel.index.pages import ACCEPT
     from rezwheel.redaction import get_logger, redact
@@ -120,16 +118,13 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
     except (requests.RequestException, HTTPFailure) as e:  # a root past the deadline too:
         # the serial is an optimisation, and the pages' own requests say what is wrong
         get_logger(__name__).debug("rezwheel: %s: no serial: %s", redact(url), e)
-        if isinstance(e, HTTPFailure) and cache_path:  # not every process waits it out
-            atomic_write(cache_path, json.dumps({"checked": time.time()}).encode())
+        if isinstance(e, HTTPFailure):  # not every process waits it out
+            _note(cache_path, {"checked": time.time()})
         return None, True
     counters.add("root", len(head))
     found = parse(head[:ROOT_HEAD], kind)
-    if cache_path:
-        record = {"checked": time.time()} if found is None else \
-            {"serial": found, "confirmed": time.time()}
-        with contextlib.suppress(OSError):  # a store that cannot be written: asked again
-            atomic_write(cache_path, json.dumps(record).encode())
+    _note(cache_path, {"checked": time.time()} if found is None else
+          {"serial": found, "confirmed": time.time()})
     return found, True
 
 
@@ -137,12 +132,8 @@ def confirmed(path: Optional[str]) -> Optional[tuple[str, float]]:
     """(the serial, when the index last declared it) as kept at ``path`` by ``ask``: within a
     ttl of that, a reader takes it without asking, and every page kept under it is current
     (so a farm node's window restarts with each check, not only with each publish)."""
-    try:
-        with open(path or "", encoding="utf-8") as fh:
-            doc = json.load(fh)
-        found, when = doc.get("serial"), doc.get("confirmed")
-    except (OSError, ValueError, AttributeError):
-        return None
+    doc = _kept(path)
+    found, when = doc.get("serial"), doc.get("confirmed")
     if is_serial(found) and isinstance(when, (int, float)) and not isinstance(when, bool):
         return found, float(when)
     return None
@@ -150,9 +141,23 @@ def confirmed(path: Optional[str]) -> Optional[tuple[str, float]]:
 
 def _checked_without(path: Optional[str]) -> Optional[float]:
     """When the index was last found without a serial, if it was."""
+    checked = _kept(path).get("checked")
+    return float(checked) if isinstance(checked, (int, float)) else None
+
+
+def _kept(path: Optional[str]) -> dict:
+    """What ``ask`` last noted at ``path`` ({} for nothing usable)."""
     try:
         with open(path or "", encoding="utf-8") as fh:
-            checked = json.load(fh).get("checked")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return float(checked) if isinstance(checked, (int, float)) else None
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _note(path: Optional[str], record: dict) -> None:
+    """Note what ``ask`` found at ``path``; a store that cannot be written: asked again."""
+    from rezwheel.atomic import keep
+
+    if path:
+        keep(path, json.dumps(record).encode())

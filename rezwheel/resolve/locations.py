@@ -103,7 +103,8 @@ def _index_root(path: str) -> str:
 def _seconds(value: object, what: str) -> Optional[float]:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 <= value < float("inf"):
+    from rezwheel.config import seconds
+
+    if not isinstance(value, (int, float)) or seconds(value) is None:
         raise RezwheelError(f"{what} must be a number of seconds, not {value!r}")
     return float(value)

@@ -324,12 +324,11 @@ def unbind(path: str) -> None:
 
 def _ttl(settings: object) -> float:
     """The plugin-wide ``ttl`` (seconds), or ``$REZWHEEL_TTL`` (a farm node's environment)."""
+    from rezwheel.config import seconds
+
     value = os.environ.get("REZWHEEL_TTL") or getattr(settings, "ttl", 0) or 0
-    try:
-        ttl = float(value)
-    except (TypeError, ValueError):
-        ttl = -1.0
-    if not 0 <= ttl < float("inf"):  # nan and inf too: a node that never looks again
+    ttl = seconds(value)
+    if ttl is None:
         from rezwheel.errors import UsageError
 
         where = "$REZWHEEL_TTL" if os.environ.get("REZWHEEL_TTL") else "ttl"
