@@ -12,7 +12,8 @@ TYPE = "artifactory"  # rezwheel's own rez repository type (``rezplugin.artifact
 
 #: lowest first; a module's layer is its subpackage, or its own name for top-level modules
 LAYERS = [
-    {"errors", "atomic", "hashing", "pools", "progress", "__init__", "limits", "config", "redaction"},
+    {"errors", "atomic", "hashing", "pools", "progress", "__init__", "limits", "config", "redaction",
+     "timers"},
     {"artifact"},
     {"index", "credentials"},
     {"rezrepo"},

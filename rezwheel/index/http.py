@@ -36,6 +36,7 @@ from rezwheel import __version__, limits
 from rezwheel.errors import RezwheelError, Unreachable
 from rezwheel.index.origins import origin  # noqa: F401  (the index modules' one rule)
 from rezwheel.redaction import redact, scrub
+from rezwheel.timers import Timer, call_later
 
 TIMEOUT = (10, 60)  # connect, per read
 RETRY_STATUS = (429, 502, 503, 504)
@@ -118,7 +119,7 @@ def deadline(url: str, seconds: Optional[float] = None,
     """
     seconds = float(limits.get("http-deadline")) if seconds is None else seconds
     watch, previous, start = _Watch(), getattr(_local, "watch", None), time.monotonic()
-    timers: list[threading.Timer] = []
+    timers: list[Timer] = []
     min_rate = float(limits.get("http-min-rate"))
 
     def fire() -> None:
@@ -128,10 +129,7 @@ def deadline(url: str, seconds: Optional[float] = None,
             watch.expire()
 
     def arm(after: float) -> None:
-        t = threading.Timer(after, fire)
-        t.daemon = True
-        timers.append(t)
-        t.start()
+        timers.append(call_later(after, fire))
 
     arm(seconds)
     _local.watch = watch

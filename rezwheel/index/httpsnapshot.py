@@ -158,11 +158,6 @@ class SnapshotReads:
                     pass
             self._hints = pool.submit(lambda: self._download_snapshot() or b"")
 
-    def hints_ready(self) -> bool:
-        """Whether ``hinted`` answers without waiting (the hints came, or none were asked)."""
-        pending = self._hints
-        return pending is None or pending.done()
-
     def hinted(self, project: str) -> Optional[tuple[list[IndexFile], dict[str, str]]]:
         """(the files, the bundle's entries) the index's hint snapshot gives for ``project``
         (waiting for it), or None. Hints say what to read ahead, never which files the index

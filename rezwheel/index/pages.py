@@ -15,6 +15,7 @@ files than ``limits.max-page-links``, is refused with one line.
 
 from __future__ import annotations
 
+import functools
 import html
 import html.parser
 import json
@@ -30,6 +31,7 @@ from rezwheel.redaction import get_logger, redact
 log = get_logger(__name__)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _SDIST = (".tar.gz", ".zip")
+_UNPLAIN = re.compile(r"[\x00-\x1f/\\]")  # a separator or a control character
 
 ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
           "text/html; q=0.01")
@@ -76,12 +78,19 @@ def is_sha256(value: object) -> bool:
 
 def filename_problem(name: object) -> Optional[str]:
     """Why ``name`` is not a plain wheel or sdist file name, or None when it is one."""
+    if not isinstance(name, str) or not name or len(name) > 255:
+        return "not a file name"
+    return _name_problem(name)
+
+
+@functools.lru_cache(maxsize=16384)
+def _name_problem(name: str) -> Optional[str]:
+    """``filename_problem`` of a string, once per process: a file name is read on its page,
+    in the hints, and again on every later read of the page."""
     from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename,
                                  parse_sdist_filename, parse_wheel_filename)
 
-    if not isinstance(name, str) or not name or len(name) > 255:
-        return "not a file name"
-    if name.startswith(".") or any(c in name for c in "/\\\0") or any(ord(c) < 32 for c in name):
+    if name.startswith(".") or _UNPLAIN.search(name):
         return "not a plain file name"
     try:
         if name.endswith(".whl"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -69,6 +70,7 @@ class DefinitionSource:
         self._verified: Optional[frozenset[str]] = None
         self._hinted: dict[str, frozenset[str]] = {}  # index key -> its hints, when first asked
         self._locks: dict[str, threading.Lock] = {}
+        self._parsed_ahead: dict[str, Definition] = {}  # sha256 -> parsed ahead (``parse_ahead``)
         self._lock = threading.Lock()
         _SOURCES.add(self)
 
@@ -108,6 +110,29 @@ class DefinitionSource:
             warn_once(f"rezwheel: skipping invalid package: {label}: {type(e).__name__}: "
                       f"{' '.join(str(e).split())[:200]}")
 
+    def parse_ahead(self, files: list[IndexFile], entries: dict[str, str],
+                    enough: Callable[[], bool]) -> bool:
+        """Parse the definitions ``entries`` (a bundle's or a hint's, by sha256) give for
+        ``files`` in turn, until ``enough()`` (then False). ``accept`` takes a parse for the
+        very text it is given for the file, and checks it as any; nothing else does. After
+        each the interpreter is handed back: the thread that waited on the network takes it
+        at once, not after a switch interval."""
+        for f in files:
+            if enough():
+                return False
+            text = entries.get(f.sha256 or "")
+            with self._lock:
+                if not text or f.sha256 in self._parsed_ahead:
+                    continue
+            try:
+                d = Definition.read(text, f"{f.filename}:{DEFINITION_LABEL}")  # type: ignore[arg-type]
+            except Exception:  # refused where rez asks, on one line, as ever
+                continue
+            with self._lock:
+                self._parsed_ahead[f.sha256] = d  # type: ignore[index]
+            time.sleep(0)
+        return True
+
     def kept(self, f: IndexFile, project: str) -> Optional[Definition]:
         """The definition of ``f`` kept parsed for this index, if any (not checked here)."""
         try:
@@ -138,7 +163,9 @@ class DefinitionSource:
         if d is None:
             if not text:
                 raise NotAnArtifact(f.filename)
-            d = Definition.read(text, label)
+            with self._lock:
+                ahead = self._parsed_ahead.pop(f.sha256 or "", None)
+            d = ahead if ahead is not None and ahead.text == text else Definition.read(text, label)
         if not self.reader.trusted(f):
             rezdef.check_resolvable(d.data, label)
         if d.version != v.rez_version:

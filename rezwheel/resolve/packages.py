@@ -15,14 +15,12 @@ A warm family costs one conditional request for its page (none within the index'
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
 import hashlib
 import os
 import re
 import threading
+import time
 from typing import TYPE_CHECKING, Optional
-
-from packaging.utils import canonicalize_name
 
 from rezwheel.artifact import naming
 from rezwheel.artifact.identity import VariantId
@@ -36,6 +34,7 @@ from rezwheel.redaction import redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
+from rezwheel.resolve.versions import version_key, versions_of
 
 if TYPE_CHECKING:
     import requests
@@ -112,7 +111,7 @@ class IndexRepository:
         names = []
         for project in sorted(projects):
             found = self.versions_of_project(project)
-            for version in sorted(found, key=_version_key, reverse=True):
+            for version in sorted(found, key=version_key, reverse=True):
                 v = found[version]
                 self._load(v)
                 if v.foreign:  # a plain project: no rez family
@@ -149,7 +148,7 @@ class IndexRepository:
         with self._lock:
             self._families[rez_name] = found
         if found and ahead:
-            newest = found[max(found, key=_version_key)]
+            newest = found[max(found, key=version_key)]
             if newest.definition is not None:
                 self._follow(newest.definition.data)
         if found and self.reader.remote and (ahead or self._reads_needed(found)):
@@ -176,9 +175,9 @@ class IndexRepository:
         a changed page costs at most a read ahead rez did not need). False when none is kept."""
         for r in self.readers:
             files = r.kept_files(project) if isinstance(r, HttpReader) else None
-            found = _versions_of(project, files) if files else None
+            found = versions_of(project, files) if files else None
             if found:
-                newest = found[max(found, key=_version_key)]
+                newest = found[max(found, key=version_key)]
                 d = self.source.kept(newest.first_file, project)
                 if d is not None:
                     self._follow(d.data)
@@ -192,7 +191,7 @@ class IndexRepository:
         only take turns with rez for the interpreter, and slow the reads ahead down."""
         from rezwheel import limits
 
-        newest = sorted(found, key=_version_key, reverse=True)[:int(limits.get("max-prefetch"))]
+        newest = sorted(found, key=version_key, reverse=True)[:int(limits.get("max-prefetch"))]
         pool = self._prefetcher()
         for version in newest:
             v = found[version]
@@ -202,7 +201,7 @@ class IndexRepository:
     def _is_rez_family(self, found: dict[str, IndexVersion]) -> bool:
         """A project whose files carry no rez definition (a plain PyPI distribution on a shared
         index) is not a rez family here; one definition read tells, and rez needs it anyway."""
-        v = found[max(found, key=_version_key)]
+        v = found[max(found, key=version_key)]
         self._load(v)
         return not v.foreign
 
@@ -222,7 +221,7 @@ class IndexRepository:
         found = self.versions_of_project(project)
         if not found or not self._is_rez_family(found):
             return None
-        v = found[max(found, key=_version_key)]
+        v = found[max(found, key=version_key)]
         name = v.definition.name if v.definition else None
         return name if name and self.project(name) == project else None
 
@@ -261,18 +260,17 @@ class IndexRepository:
         hinting = [r for r in self.readers if isinstance(r, HttpReader)]
         for r in hinting:
             r.start_hints()
-        if not all(r.hints_ready() for r in hinting):  # the family's own page is not held back
-            self._prefetcher().submit(self._walk_hints, project)
-        else:
-            self._walk_hints(project)
+        self._prefetcher().submit(self._walk_hints, project)  # beside the family's own page
 
     def _walk_hints(self, project: str) -> None:
-        """``_follow_hints`` once the hints are in hand."""
+        """``_follow_hints`` once the hints are in hand (waiting for them), then
+        ``_parse_hinted`` while rez still waits for the page of ``project``."""
         from rezwheel import limits
 
         cap = int(limits.get("max-prefetch"))
         seen, todo, names = {project}, [project], []
         while todo and len(names) < cap:
+            time.sleep(0)  # hand the interpreter back (rez's thread may be sending its page)
             for name in self._hinted_requires(todo.pop()):
                 other = self.project(name)
                 if other not in seen:
@@ -280,6 +278,21 @@ class IndexRepository:
                     todo.append(other)
                     names.append(name)
         self._read_ahead(names[:cap])
+        self._parse_hinted(project, names[:cap], cap)
+
+    def _parse_hinted(self, project: str, names: list[str], cap: int) -> None:
+        """While rez waits for the page of ``project``, the definitions the hints give for it
+        and what it requires are parsed (``DefinitionSource.parse_ahead``), the newest ``cap``
+        of each family, until that page is in: time the interpreter would otherwise idle."""
+        for name in [project, *(self.project(n) for n in names)]:
+            hinted = [h for r in self.readers if isinstance(r, HttpReader) and
+                      (h := r.hinted(name))][:1]
+            found = versions_of(name, hinted[0][0]) if hinted else {}
+            newest = [found[v].first_file
+                      for v in sorted(found, key=version_key, reverse=True)[:cap]]
+            if not self.source.parse_ahead(newest, hinted[0][1] if hinted else {},
+                                           lambda: project in self._projects):
+                return
 
     def _hinted_requires(self, project: str) -> list[str]:
         """The families the newest version of ``project`` requires, as the hints say ([] when
@@ -290,10 +303,10 @@ class IndexRepository:
         found: list[str] = []
         for r in self.readers:
             hinted = r.hinted(project) if isinstance(r, HttpReader) else None
-            versions = _versions_of(project, hinted[0]) if hinted else None
+            versions = versions_of(project, hinted[0]) if hinted else None
             if not versions:
                 continue
-            newest = versions[max(versions, key=_version_key)]
+            newest = versions[max(versions, key=version_key)]
             f = newest.first_file
             text = hinted[1].get(f.sha256 or "") if hinted else None
             if text:
@@ -331,7 +344,7 @@ class IndexRepository:
                         if isinstance(r, HttpReader) and not r.has_page(project):
                             r.start_bundle(project)
                 files = self.reader.files(project)
-                self._projects[project] = (files, _versions_of(project, files))
+                self._projects[project] = (files, versions_of(project, files))
             return self._projects[project]
 
     def _project_lock(self, name: str) -> threading.Lock:
@@ -442,58 +455,8 @@ def _required(data: dict) -> list[str]:
     return [m.group(1) for text in wanted if (m := _FAMILY.match(text))]
 
 
-def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion]:
-    """A project's wheels by rez version (the version mapping is reversible); other files
-    (sdists, foreign names on a shared index) are no version of a rez family."""
-    by_version: dict[str, IndexVersion] = {}
-    for f in files:
-        found = _wheel_of(f.filename)
-        if found is None or found[0] != project:
-            continue
-        by_version.setdefault(found[1], IndexVersion(found[1], [], project)).files.append(f)
-    return by_version
-
-
-def _wheel_of(filename: str) -> Optional[tuple[str, str]]:
-    """(normalized project, rez version) of a wheel file name, None for any other name. Every
-    file name was checked whole when its page was read (``pages.filename_problem``); a warm
-    resolve reads thousands again, so only the two fields wanted are, each spelling once."""
-    parts = filename[:-4].split("-") if filename.endswith(".whl") else ()
-    if len(parts) not in (5, 6):
-        return None
-    rez_version = _rez_version_spelled(parts[1])
-    return None if rez_version is None else (canonicalize_name(parts[0]), rez_version)
-
-
-@functools.lru_cache(maxsize=4096)
-def _rez_version_spelled(spelled: str) -> Optional[str]:
-    """The rez version of a version as a file name spells it, None when it is none of ours."""
-    from packaging.version import Version
-
-    try:
-        rez_version = _rez_version(str(Version(spelled)))
-        _version_key(rez_version)
-    except Exception:  # not a wheel of ours: a foreign file on a shared index
-        return None
-    return rez_version
-
-
-@functools.lru_cache(maxsize=4096)
-def _rez_version(pep440: str) -> str:
-    """``naming.pep440_to_rez``, once per version string (families share their version
-    numbers: a page of twenty files holds ten, and the next family the same ten)."""
-    return naming.pep440_to_rez(pep440)
-
-
 def _is_sdist(filename: str, project: str) -> bool:
     from rezwheel.index.pages import dist_of
 
     dist = dist_of(filename)
     return not filename.endswith(".whl") and dist is not None and dist[0] == project
-
-
-@functools.lru_cache(maxsize=None)
-def _version_key(rez_version: str) -> object:
-    """rez's order of a version (made once: families are sorted, and their newest found, often)."""
-    from rez.version import Version
-    return Version(rez_version)

@@ -642,6 +642,44 @@ def test_artifactory_a_hint_definition_is_tied_to_its_wheel(artifactory, wheels,
     assert "differs from the wheel's own rez-package.py; refused" in r.stderr, r.stderr
 
 
+def test_artifactory_a_definition_parsed_while_waiting_is_used_only_for_its_text(
+        artifactory, wheels, reference, tmp_path, monkeypatch):
+    """While a family's page is on its way, the definitions its hints give are parsed (time
+    the process would spend idle). The hint for chain0-1.1 is forged and the one for 1.0
+    dropped, so the hints no longer stand for a bundle and each wheel's own definition is
+    read: what was parsed from the forged hint is never what rez gets."""
+    import gzip
+    import json
+    import time
+
+    _publish_to(artifactory, sorted(wheels.glob("*.whl")))
+    members = _members_of(artifactory.deployed[SNAPSHOT].data)
+    doc = json.loads(gzip.decompress(members["chain0/rez-definitions.json.gz"]))
+    texts = doc["definitions"]
+    newer = next(sha for sha, t in texts.items() if "'1.1'" in t or '"1.1"' in t)
+    doc["definitions"] = {newer: texts[newer] + "\ndescription = 'forged'\n"}
+    members["chain0/rez-definitions.json.gz"] = gzip.compress(json.dumps(doc).encode())
+    artifactory.deployed[SNAPSHOT].data = _zip_of(members)
+    route = artifactory.route
+
+    def slow_page(environ):  # the page comes well after the hints: time to parse them
+        if environ.get("PATH_INFO", "").endswith("/simple/chain0/"):
+            time.sleep(0.5)
+        return route(environ)
+
+    monkeypatch.setattr(artifactory, "route", slow_page)
+    repo = _art_repo(artifactory, tmp_path / "store", monkeypatch)
+    parsed = []
+    ahead = repo.source.parse_ahead
+    monkeypatch.setattr(repo.source, "parse_ahead",
+                        lambda files, entries, enough: parsed.extend(entries.values()) or
+                        ahead(files, entries, enough))
+    got = {v: repo.definition("chain0", v).data for v in sorted(repo.versions("chain0"))}
+    repo.close()
+    assert any("forged" in t for t in parsed), parsed  # it was parsed while waiting...
+    assert got == {v: d for (f, v), d in reference.items() if f == "chain0"}  # ...and unused
+
+
 def test_a_snapshot_that_failed_to_come_is_asked_again_by_the_next_process(
         artifactory, wheels, tmp_path, monkeypatch):
     """Only an index that answered "none" is noted as having none: a read that failed (a reset,
