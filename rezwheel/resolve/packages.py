@@ -65,6 +65,8 @@ class IndexRepository:
         self._pool = LazyPool(8, "rezwheel-prefetch")
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
+        self._localizer = LazyPool(4, "rezwheel-localize")
+        self._localizing: dict[tuple[VariantId, Optional[str]], cf.Future] = {}
         self._lock = threading.Lock()
 
     def _http_reader(self, w: Where) -> HttpReader:
@@ -282,16 +284,17 @@ class IndexRepository:
 
     def _parse_hinted(self, project: str, names: list[str], cap: int) -> None:
         """While rez waits for the page of ``project``, the definitions the hints give for it
-        and what it requires are parsed (``DefinitionSource.parse_ahead``), the newest ``cap``
-        of each family, until that page is in: time the interpreter would otherwise idle."""
+        and what it requires are parsed (``DefinitionSource.parse_ahead``), newest first and
+        ``cap`` in all, until that page is in: time the interpreter would otherwise idle."""
         for name in [project, *(self.project(n) for n in names)]:
             hinted = [h for r in self.readers if isinstance(r, HttpReader) and
                       (h := r.hinted(name))][:1]
             found = versions_of(name, hinted[0][0]) if hinted else {}
             newest = [found[v].first_file
                       for v in sorted(found, key=version_key, reverse=True)[:cap]]
+            cap -= len(newest)
             if not self.source.parse_ahead(newest, hinted[0][1] if hinted else {},
-                                           lambda: project in self._projects):
+                                           lambda: project in self._projects) or cap <= 0:
                 return
 
     def _hinted_requires(self, project: str) -> list[str]:
@@ -409,9 +412,29 @@ class IndexRepository:
         except RezwheelError:
             return None
 
+    def localize_ahead(self, variants: list[tuple[VariantId, Optional[str]]]) -> None:
+        """Start localizing, side by side, variants rez resolved: it asks for their roots one
+        at a time and waits for each, so their payloads would come one after the other. Quiet
+        (no bar): ``localize`` waits for one started, and reports what went wrong with it."""
+        pool = self._localizer.get()
+        with self._lock:
+            for key in variants:
+                if key not in self._localizing:
+                    self._localizing[key] = pool.submit(self._localize, *key, False)
+
     def localize(self, vid: VariantId, subpath: Optional[str]) -> str:
         """The variant's root on disk: extracted into the store, or a site path for packages
         that ask never to be localized (``rezwheel = {"localize": "never"}``)."""
+        with self._lock:
+            ahead = self._localizing.pop((vid, subpath), None)
+        if ahead is not None and not ahead.cancel():  # under way: wait for it
+            try:
+                return ahead.result()
+            except Exception:  # done again here, where what went wrong is said
+                pass
+        return self._localize(vid, subpath, True)
+
+    def _localize(self, vid: VariantId, subpath: Optional[str], show: bool) -> str:
         d = self.definition(vid.name, vid.version)
         if d is not None and d.localize_never:
             base = os.path.join(self.settings.site_path or "", vid.name, vid.version)
@@ -428,7 +451,7 @@ class IndexRepository:
         # inside `rez env` the payload download is the one long wait: a bar when it is large
         try:
             return self.store.localize(f.sha256, f.filename,
-                                       lambda dest: self.reader.fetch(f, dest, show=True),
+                                       lambda dest: self.reader.fetch(f, dest, show=show),
                                        restore_variant,
                                        local_path=self.reader.local_path(f),
                                        definition=d.text if d else None)

@@ -140,6 +140,7 @@ class ArtifactoryVariantResource(VariantResourceHelper):
         if getattr(_copying, "root", None):
             return _copying.root
         cache = _package_cache()
+        self._repository.localize_resolved(self, cache)
         if cache is None:
             return _rez_errors(index.localize, self.variant_id, self._subpath())
         # rez users know one cache: the variant lives in rez's package cache (rez-pkg-cache lists
@@ -220,9 +221,29 @@ class ArtifactoryPackageRepository(PackageRepository):
     def _uid(self) -> tuple:
         return (TYPE, self.location)
 
+    def get_resource_from_handle(self, resource_handle: Any, verify_repo: bool = True) -> Any:
+        resource = super().get_resource_from_handle(resource_handle, verify_repo)
+        if verify_repo and isinstance(resource, ArtifactoryVariantResource):
+            # rez finds a variant by its handle once it is resolved (after a solve, or from a
+            # saved context), never while solving: the set whose roots it asks for next
+            self.__dict__.setdefault("_resolved", []).append(resource)
+        return resource
+
+    def localize_resolved(self, asked: ArtifactoryVariantResource, cache: Any) -> None:
+        """rez asks for the root of one variant it resolved: the others found with it by
+        handle are localized side by side now (but those rez's package cache holds)."""
+        from rez.packages import Variant
+
+        resolved, self.__dict__["_resolved"] = self.__dict__.get("_resolved", []), []
+        others = [(r.variant_id, r._subpath()) for r in resolved if r is not asked and
+                  (cache is None or not cache.get_cached_root(Variant(r)))]
+        if others:
+            _rez_errors(self.index.localize_ahead, others)
+
     def get_package_family(self, name: str) -> Optional[ArtifactoryFamilyResource]:
         # rez asks for a family, its packages and their variants again and again while solving:
         # each answered once per process, as rez's filesystem repository does (``clear_caches``)
+        self.__dict__["_resolved"] = []  # a new solve: what the last one resolved is not asked
         memo = self._memo("families")
         if name not in memo:
             memo[name] = self.get_resource(ArtifactoryFamilyResource.key, location=self.location,

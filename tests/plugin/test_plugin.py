@@ -212,6 +212,26 @@ def test_saved_context_reloads_in_a_new_process(local_index, tmp_path):
     assert str(tmp_path / "store" / "roots") in line  # the localized root, not the index
 
 
+def test_a_contexts_payloads_come_side_by_side(served, tmp_path):
+    """rez asks for the root of each variant it resolved in turn, and waits for each: from the
+    first ask, the other payloads are fetched side by side (a far node then waits about one
+    round trip for them all, not one each). So for a saved context loaded elsewhere; a context
+    only saved fetches none."""
+    loc = [f"artifactory@{served.url}/simple/"]
+    e = {"REZWHEEL_TOKEN": ARTIFACTORY_TOKENS[0], "REZWHEEL_TTL": "300"}
+    ctx = tmp_path / "ctx.rxt"
+    r = rez(tmp_path, loc, "env", "multitool", "python-3.11", "sitedata", "pyutil", "--output",
+            str(ctx), env=e)
+    assert r.returncode == 0, r.stderr
+    assert not any(m == "full" for m, _ in served.log)  # resolved only: nothing fetched
+    served.latency, served.most_in_flight = 0.3, 0
+    r = rez(tmp_path, loc, "env", "--input", str(ctx), "--", "multitool", env=e)
+    assert r.returncode == 0 and r.stdout.strip() == "multitool 2.1.0 (python 3.11)", r.stderr
+    fetched = [p for m, p in served.log if m == "full"]
+    assert len(fetched) >= 4 and len(set(fetched)) == len(fetched), fetched
+    assert served.most_in_flight >= 3, served.most_in_flight
+
+
 def test_named_location_in_rez_packages_path(local_index, sample_repo, tmp_path):
     plugins = {"package_repository": {"artifactory": {
         "indexes": {"studio": {"url": f"file://{local_index}"}}}}}
