@@ -358,15 +358,32 @@ def _leave(status: int) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = "rezwheel") -> int:
-    """``prog``: the command as the user typed it (``rez wheel`` from rez's command plugin)."""
+    """``prog``: the command as the user typed it (``rez wheel`` from rez's command plugin).
+
+    The exit status (README, "Exit codes"): 0 done; 2 a usage or config mistake, found before
+    any work (argparse's, ``UsageError``, ``ConfigError``); 1 a failure while working; 130
+    interrupted (also while starting: no traceback), 143 terminated."""
+    try:
+        return _main(argv, prog)
+    except KeyboardInterrupt:
+        print("rezwheel: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[Sequence[str]], prog: str) -> int:
     parser = build_parser(prog)
     args, extra = parser.parse_known_args(argv)
     if extra:  # `install -r FILE pkg`: argparse leaves requests after an option unparsed
         if getattr(args, "command", None) == "install" and not any(
                 x.startswith("-") for x in extra):
             args.items += extra
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        else:  # said by the command's own name, as argparse says its other mistakes
+            where = " ".join([prog, *(c for c in (getattr(args, "command", None),
+                                                  getattr(args, "mirror_command", None),
+                                                  getattr(args, "cache_command", None)) if c)])
+            print(f"{where}: error: unrecognized arguments: {' '.join(extra)} "
+                  f"(try '{where} --help')", file=sys.stderr)
+            return EXIT_USAGE
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -396,9 +413,10 @@ def _gone(*_: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     """The command, every failure as one line and its exit status."""
     try:
-        from rezwheel import limits
+        from rezwheel import limits, usage
 
         limits.check()
+        usage.check(args)
         return _RUN[args.run](args)
     except RezwheelError as e:
         _stop_bars()

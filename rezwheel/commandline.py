@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
 DESCRIPTION = """\
 Ship rez packages through an artifact server (Artifactory, or any PyPI-style index): convert
@@ -19,6 +19,16 @@ site. The rez plugin (packages_path = ["artifactory@..."]) resolves from the sam
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
 EPILOG = "exit status: 0 done, 1 something failed (one line each), 2 usage or config error"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a mistake is one line (argparse prints its usage block first,
+    which buries the error in a terminal and in a CI log alike): ``PROG: error: WHAT (try
+    'PROG --help')``, exit status 2. ``--help`` is unchanged."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} "
+                              f"(try '{self.prog} --help')\n")
 
 
 def _globals(top: bool) -> argparse.ArgumentParser:
@@ -38,31 +48,29 @@ def _globals(top: bool) -> argparse.ArgumentParser:
 
 
 def _whole(minimum: int) -> "Callable[[str], int]":
-    """A whole number of at least ``minimum`` (``--jobs``: 1, ``--keep-last``: 0); 0 or -3
-    jobs used to mean the default, quietly."""
+    """A whole number of at least ``minimum`` (``--jobs``: 1, ``--keep-last``: 0), in plain
+    digits (``config.number``); 0 or -3 jobs used to mean the default, quietly."""
     def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            n = minimum - 1
-        if n < minimum:
+        from rezwheel.config import number
+
+        n = number(text, whole=True)
+        if n is None or n < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({minimum} or "
-                                             "more)")
-        return n
+                                             "more) in plain digits 0-9")
+        return int(n)
     return parse
 
 
 def _amount(text: str) -> float:
-    """Seconds or days: a finite number, 0 or more (``--older-than -1`` would prune all)."""
-    import math
+    """Seconds or days: a finite number, 0 or more, in plain digits with one '.' at most
+    (``--older-than -1`` would prune all; ``1e3`` or ``inf`` are no one's typing)."""
+    from rezwheel.config import number
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (0 <= value < math.inf):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0 or more)")
-    return value
+    value = number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0 or more) in plain "
+                                         "digits 0-9, one '.' at most")
+    return float(value)
 
 
 def _given(text: str) -> str:
@@ -101,9 +109,8 @@ def _version() -> str:
 
 
 def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
-                                parents=[_globals(True)],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog=prog, description=DESCRIPTION, epilog=EPILOG, parents=[_globals(True)],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version, help="print rezwheel's, rez's and Python's versions")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     common = [_globals(False)]
