@@ -35,6 +35,12 @@ def _refused(r, *said: str) -> str:
     (["mirror", "sync", "--from", "{idx}", "--to", "{t}/repo", "--jobs", "0"], ["--jobs"]),
     (["cache", "prune", "--older-than", "-1"], ["--older-than", "'-1'"]),
     (["cache", "prune", "--older-than", "nan"], ["--older-than", "'nan'"]),
+    # int() and float() read these; a person would not, or not the same way
+    *[(["install", "multitool", "--into", "{t}/repo", "--index", "{idx}", "--jobs", v],
+       ["--jobs", f"{v!r} is not a whole number"]) for v in ["1_000", " 5 ", "+5", "\u0665"]],
+    *[(["publish", SAMPLES, "--to", "{t}/repo", "--wait", v], ["--wait", f"{v!r} is not a"])
+      for v in ["1e3", "1_0", "\u0665", " 5", "+5"]],
+    (["cache", "prune", "--keep-last", "\u0663"], ["--keep-last", "'\u0663'"]),
     (["cache", "prune", "--keep-last", "-1"],
      ["--keep-last", "'-1' is not a whole number (0 or more)"]),
     (["publish", SAMPLES, "--to", ""], ["--to", "empty"]),
