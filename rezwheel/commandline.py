@@ -18,7 +18,8 @@ site. The rez plugin (packages_path = ["artifactory@..."]) resolves from the sam
 """
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
-EPILOG = "exit status: 0 done, 1 something failed (one line each), 2 usage or config error"
+EPILOG = ("exit status: 0 done, 1 something failed while working (one line each), 2 usage or "
+          "config error found before any work, 130 interrupted")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +74,18 @@ def _amount(text: str) -> float:
     return float(value)
 
 
+def _prefix(text: str) -> str:
+    """A distribution name prefix (``studio-``): what a project name may hold, so every name it
+    makes is one (``bad!`` made wheels no index takes, and failed each file on the way)."""
+    import re
+
+    if text and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a distribution name prefix (ASCII "
+                                         "letters, digits, '.', '_', '-'; a letter or digit "
+                                         "first)")
+    return text
+
+
 def _given(text: str) -> str:
     """A path, URL or name: never empty (an empty one meant the current directory)."""
     if not text.strip():
@@ -125,7 +138,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                    help="package version dir, family dir, combined family file or repository")
     c.add_argument("-o", "--output", required=True, metavar="DIR", type=_given,
                    help="where the wheels go")
-    c.add_argument("--prefix", default="", help="prefix for distribution names")
+    c.add_argument("--prefix", default="", type=_prefix, help="prefix for distribution names")
     c.add_argument("--json", action="store_true", help=json_help)
     c.add_argument("--verbose", action="store_true",
                    help="list every warning and skipped item instead of counting them")
@@ -145,7 +158,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      help="wheel files, or rez packages to convert on the way")
     pub.add_argument("--to", required=True, metavar="TARGET", type=_given,
                      help="local directory, upload URL, or a name from the config file")
-    pub.add_argument("--prefix", default="", help="prefix for distribution names")
+    pub.add_argument("--prefix", default="", type=_prefix, help="prefix for distribution names")
     pub.add_argument("--jobs", type=_whole(1), default=None, metavar="N",
                      help="parallel uploads (default: 8, up to 32 for a distant server)")
     pub.add_argument("--wait", type=_amount, nargs="?", const=300.0, default=None,
@@ -182,7 +195,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      help="refuse sdists (never build a project from source)")
     ins.add_argument("--dry-run", action="store_true",
                      help="print the plan: rez packages -> files -> target paths")
-    ins.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
+    ins.add_argument("--prefix", default="", type=_prefix,
+                     help="prefix of the indexes' distribution names")
     ins.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
                      help="parallel downloads (8)")
     ins.add_argument("--force", action="store_true", help="replace a different definition")
@@ -199,7 +213,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                         help="index to resolve from; repeat to read several in order")
         lk.add_argument("--python", metavar="X.Y", help="target python (default: the "
                         "resolve's python package, else this interpreter's)")
-        lk.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
+        lk.add_argument("--prefix", default="", type=_prefix,
+                        help="prefix of the indexes' distribution names")
         if name == "lock":
             lk.add_argument("--platform", metavar="TAG", help="target wheel platform tag "
                             "(default: this host's), e.g. manylinux_2_28_x86_64")
@@ -226,7 +241,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                     help="the mirror (a local index)")
     ms.add_argument("--filter", nargs="+", metavar="REQUEST",
                     help="only what these rez requests resolve to (default: everything)")
-    ms.add_argument("--prefix", default="", help="prefix of upstream's distribution names")
+    ms.add_argument("--prefix", default="", type=_prefix,
+                    help="prefix of upstream's distribution names")
     ms.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
                     help="parallel downloads (8)")
     ms.add_argument("--only-binary", action="store_true",
