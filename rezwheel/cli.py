@@ -169,6 +169,10 @@ def _install(args: argparse.Namespace) -> int:
     from rezwheel.resolve.wanted import Asked, UsageError, parse, read_file
 
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
+    for i in args.items:  # a wheel file's path, mistyped: "neither a rez request nor ..."
+        if i.endswith(".whl") and i not in files and (os.sep in i or os.path.lexists(i)):
+            raise UsageError(f"{i}: no such wheel file" if not os.path.lexists(i) else
+                             f"{i}: not a wheel file")
     asked = Asked([parse(i) for i in args.items if i not in files])
     for path in args.requirement or []:
         read_file(path, asked)

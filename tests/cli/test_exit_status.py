@@ -53,6 +53,7 @@ TABLE = [
     (2, ["lock", "pyutil", "--index", "{idx}", "-o", "{t}/lock.toml"]),
     (2, ["lock", "pyutil", "--index", "{idx}", "-o", "{t}/pylock.toml", "--platform", "x"]),
     (2, ["install", "foo bar", "--into", "{t}/repo", "--index", "{idx}"]),
+    (2, ["install", "{t}/gone.whl", "--into", "{t}/repo", "--index", "{idx}"]),
     (2, ["install", "-r", "{t}/none.txt", "--into", "{t}/repo", "--index", "{idx}"]),
     (2, ["--config", "{t}/none.toml", "cache", "ls"]),
     (2, ["install", "pyutil", "--into", "{t}/repo", "--index", "{idx}", "--jobs", "0"]),
