@@ -74,6 +74,17 @@ def _amount(text: str) -> float:
     return float(value)
 
 
+def _python(text: str) -> str:
+    """A python version as rez names the package (``3.11``, ``3``, ``3.11.4``), ASCII digits:
+    ``' 3.11'`` or ``'٣.١١'`` reached rez's version parser as an internal error."""
+    import re
+
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+){0,2}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a python version (X.Y, in digits "
+                                         "0-9)")
+    return text
+
+
 def _prefix(text: str) -> str:
     """A distribution name prefix (``studio-``): what a project name may hold, so every name it
     makes is one (``bad!`` made wheels no index takes, and failed each file on the way)."""
@@ -184,7 +195,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      help="the rez repository to fill")
     ins.add_argument("--index", action="append", metavar="URL|NAME|DIR", type=_given,
                      help="index to resolve from; repeat to read several in order")
-    ins.add_argument("--python", metavar="VERSION",
+    ins.add_argument("--python", type=_python, metavar="VERSION",
                      help="target python for markers and variants (default: this "
                      "interpreter's, if that python package is installed, else the newest one)")
     ins.add_argument("--no-deps", action="store_true", help="the requested packages only")
@@ -211,7 +222,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
         lk.add_argument("requests", nargs="+", metavar="REQUEST", help="rez requests")
         lk.add_argument("--index", action="append", metavar="URL|NAME|DIR", type=_given,
                         help="index to resolve from; repeat to read several in order")
-        lk.add_argument("--python", metavar="X.Y", help="target python (default: the "
+        lk.add_argument("--python", type=_python, metavar="X.Y", help="target python (default: the "
                         "resolve's python package, else this interpreter's)")
         lk.add_argument("--prefix", default="", type=_prefix,
                         help="prefix of the indexes' distribution names")

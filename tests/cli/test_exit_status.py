@@ -53,6 +53,11 @@ TABLE = [
     (2, ["lock", "pyutil", "--index", "{idx}", "-o", "{t}/lock.toml"]),
     (2, ["lock", "pyutil", "--index", "{idx}", "-o", "{t}/pylock.toml", "--platform", "x"]),
     (2, ["install", "foo bar", "--into", "{t}/repo", "--index", "{idx}"]),
+    (2, ["lock", "pyutil", "--index", "{idx}", "-o", "{t}/pylock.toml", "--python", " 3.11"]),
+    (2, ["lock", "pyutil", "--index", "{idx}", "-o", "{t}/pylock.toml", "--python",
+         "\u0663.\u0661\u0661"]),  # an internal error before
+    (2, ["install", "pyutil", "--into", "{t}/repo", "--index", "{idx}", "--python", "3.x"]),
+    (2, ["export", "pyutil", "--index", "{idx}", "--venv", "{t}/v", "--python", "abc"]),
     (2, ["install", "{t}/gone.whl", "--into", "{t}/repo", "--index", "{idx}"]),
     (2, ["install", "-r", "{t}/none.txt", "--into", "{t}/repo", "--index", "{idx}"]),
     (2, ["--config", "{t}/none.toml", "cache", "ls"]),
