@@ -328,7 +328,8 @@ def _setup(args: argparse.Namespace) -> None:
         os.environ["REZWHEEL_STORE"] = args.store
     if args.config:
         if not os.path.isfile(args.config):
-            print(f"rezwheel: error: --config {args.config}: no such file", file=sys.stderr)
+            why = "is a directory, not a file" if os.path.isdir(args.config) else "no such file"
+            print(f"rezwheel: error: --config {args.config}: {why}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
         os.environ["REZWHEEL_CONFIG"] = args.config
     handler = logging.StreamHandler()

@@ -61,6 +61,7 @@ TABLE = [
     (2, ["install", "{t}/gone.whl", "--into", "{t}/repo", "--index", "{idx}"]),
     (2, ["install", "-r", "{t}/none.txt", "--into", "{t}/repo", "--index", "{idx}"]),
     (2, ["--config", "{t}/none.toml", "cache", "ls"]),
+    (2, ["--config", "{t}", "cache", "ls"]),
     (2, ["install", "pyutil", "--into", "{t}/repo", "--index", "{idx}", "--jobs", "0"]),
     # 1: failures while working
     (1, ["inspect", "{t}/missing.whl"]),
