@@ -139,3 +139,21 @@ def test_a_url_no_parser_reads(tmp_path, args):
     last = _refused(r, "not a URL")
     assert "s3cr3t-pw" not in r.stderr + r.stdout, last
     assert not (tmp_path / "repo").exists() and not (tmp_path / "m").exists()
+
+
+def test_rez_wheel_takes_global_options_before_the_command(tmp_path):
+    """rez hands the options it does not know apart from the other words: `rez wheel --store
+    DIR cache ls` reached rezwheel as `DIR cache ls --store` ("invalid choice: 'DIR'")."""
+    import subprocess
+
+    from helpers import BIN
+
+    f = tmp_path / "afile"
+    f.write_text("mine\n")
+    e = env(REZ_QUIET="1")
+    r = subprocess.run([str(BIN / "rez"), "wheel", "--store", str(f), "cache", "ls"],
+                       capture_output=True, text=True, env=e)
+    _refused(r, f"--store {f}: is a file, not a directory")
+    r = subprocess.run([str(BIN / "rez"), "wheel", "--store", str(tmp_path / "s"), "cache",
+                        "ls"], capture_output=True, text=True, env=e)
+    assert r.returncode == 0 and "holds no artifacts" in r.stdout, r.stderr
