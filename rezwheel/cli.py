@@ -169,6 +169,10 @@ def _install(args: argparse.Namespace) -> int:
     from rezwheel.resolve.wanted import Asked, UsageError, parse, read_file
 
     files = [i for i in args.items if i.endswith(".whl") and os.path.isfile(i)]
+    for i in args.items:  # a wheel file's path, mistyped: "neither a rez request nor ..."
+        if i.endswith(".whl") and i not in files and (os.sep in i or os.path.lexists(i)):
+            raise UsageError(f"{i}: no such wheel file" if not os.path.lexists(i) else
+                             f"{i}: not a wheel file")
     asked = Asked([parse(i) for i in args.items if i not in files])
     for path in args.requirement or []:
         read_file(path, asked)
@@ -324,7 +328,8 @@ def _setup(args: argparse.Namespace) -> None:
         os.environ["REZWHEEL_STORE"] = args.store
     if args.config:
         if not os.path.isfile(args.config):
-            print(f"rezwheel: error: --config {args.config}: no such file", file=sys.stderr)
+            why = "is a directory, not a file" if os.path.isdir(args.config) else "no such file"
+            print(f"rezwheel: error: --config {args.config}: {why}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
         os.environ["REZWHEEL_CONFIG"] = args.config
     handler = logging.StreamHandler()
@@ -358,15 +363,32 @@ def _leave(status: int) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = "rezwheel") -> int:
-    """``prog``: the command as the user typed it (``rez wheel`` from rez's command plugin)."""
+    """``prog``: the command as the user typed it (``rez wheel`` from rez's command plugin).
+
+    The exit status (README, "Exit codes"): 0 done; 2 a usage or config mistake, found before
+    any work (argparse's, ``UsageError``, ``ConfigError``); 1 a failure while working; 130
+    interrupted (also while starting: no traceback), 143 terminated."""
+    try:
+        return _main(argv, prog)
+    except KeyboardInterrupt:
+        print("rezwheel: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[Sequence[str]], prog: str) -> int:
     parser = build_parser(prog)
     args, extra = parser.parse_known_args(argv)
     if extra:  # `install -r FILE pkg`: argparse leaves requests after an option unparsed
         if getattr(args, "command", None) == "install" and not any(
                 x.startswith("-") for x in extra):
             args.items += extra
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        else:  # said by the command's own name, as argparse says its other mistakes
+            where = " ".join([prog, *(c for c in (getattr(args, "command", None),
+                                                  getattr(args, "mirror_command", None),
+                                                  getattr(args, "cache_command", None)) if c)])
+            print(f"{where}: error: unrecognized arguments: {' '.join(extra)} "
+                  f"(try '{where} --help')", file=sys.stderr)
+            return EXIT_USAGE
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -396,9 +418,10 @@ def _gone(*_: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     """The command, every failure as one line and its exit status."""
     try:
-        from rezwheel import limits
+        from rezwheel import limits, usage
 
         limits.check()
+        usage.check(args)
         return _RUN[args.run](args)
     except RezwheelError as e:
         _stop_bars()

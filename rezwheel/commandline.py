@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
 DESCRIPTION = """\
 Ship rez packages through an artifact server (Artifactory, or any PyPI-style index): convert
@@ -18,7 +18,18 @@ site. The rez plugin (packages_path = ["artifactory@..."]) resolves from the sam
 """
 EXIT_FAILED = 1  # some item failed; the others were done
 EXIT_USAGE = 2
-EPILOG = "exit status: 0 done, 1 something failed (one line each), 2 usage or config error"
+EPILOG = ("exit status: 0 done, 1 something failed while working (one line each), 2 usage or "
+          "config error found before any work, 130 interrupted")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a mistake is one line (argparse prints its usage block first,
+    which buries the error in a terminal and in a CI log alike): ``PROG: error: WHAT (try
+    'PROG --help')``, exit status 2. ``--help`` is unchanged."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} "
+                              f"(try '{self.prog} --help')\n")
 
 
 def _globals(top: bool) -> argparse.ArgumentParser:
@@ -38,31 +49,52 @@ def _globals(top: bool) -> argparse.ArgumentParser:
 
 
 def _whole(minimum: int) -> "Callable[[str], int]":
-    """A whole number of at least ``minimum`` (``--jobs``: 1, ``--keep-last``: 0); 0 or -3
-    jobs used to mean the default, quietly."""
+    """A whole number of at least ``minimum`` (``--jobs``: 1, ``--keep-last``: 0), in plain
+    digits (``config.number``); 0 or -3 jobs used to mean the default, quietly."""
     def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            n = minimum - 1
-        if n < minimum:
+        from rezwheel.config import number
+
+        n = number(text, whole=True)
+        if n is None or n < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({minimum} or "
-                                             "more)")
-        return n
+                                             "more) in plain digits 0-9")
+        return int(n)
     return parse
 
 
 def _amount(text: str) -> float:
-    """Seconds or days: a finite number, 0 or more (``--older-than -1`` would prune all)."""
-    import math
+    """Seconds or days: a finite number, 0 or more, in plain digits with one '.' at most
+    (``--older-than -1`` would prune all; ``1e3`` or ``inf`` are no one's typing)."""
+    from rezwheel.config import number
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (0 <= value < math.inf):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0 or more)")
-    return value
+    value = number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0 or more) in plain "
+                                         "digits 0-9, one '.' at most")
+    return float(value)
+
+
+def _python(text: str) -> str:
+    """A python version as rez names the package (``3.11``, ``3``, ``3.11.4``), ASCII digits:
+    ``' 3.11'`` or ``'٣.١١'`` reached rez's version parser as an internal error."""
+    import re
+
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+){0,2}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a python version (X.Y, in digits "
+                                         "0-9)")
+    return text
+
+
+def _prefix(text: str) -> str:
+    """A distribution name prefix (``studio-``): what a project name may hold, so every name it
+    makes is one (``bad!`` made wheels no index takes, and failed each file on the way)."""
+    import re
+
+    if text and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a distribution name prefix (ASCII "
+                                         "letters, digits, '.', '_', '-'; a letter or digit "
+                                         "first)")
+    return text
 
 
 def _given(text: str) -> str:
@@ -101,9 +133,8 @@ def _version() -> str:
 
 
 def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
-                                parents=[_globals(True)],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog=prog, description=DESCRIPTION, epilog=EPILOG, parents=[_globals(True)],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version, help="print rezwheel's, rez's and Python's versions")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     common = [_globals(False)]
@@ -118,7 +149,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                    help="package version dir, family dir, combined family file or repository")
     c.add_argument("-o", "--output", required=True, metavar="DIR", type=_given,
                    help="where the wheels go")
-    c.add_argument("--prefix", default="", help="prefix for distribution names")
+    c.add_argument("--prefix", default="", type=_prefix, help="prefix for distribution names")
     c.add_argument("--json", action="store_true", help=json_help)
     c.add_argument("--verbose", action="store_true",
                    help="list every warning and skipped item instead of counting them")
@@ -138,7 +169,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      help="wheel files, or rez packages to convert on the way")
     pub.add_argument("--to", required=True, metavar="TARGET", type=_given,
                      help="local directory, upload URL, or a name from the config file")
-    pub.add_argument("--prefix", default="", help="prefix for distribution names")
+    pub.add_argument("--prefix", default="", type=_prefix, help="prefix for distribution names")
     pub.add_argument("--jobs", type=_whole(1), default=None, metavar="N",
                      help="parallel uploads (default: 8, up to 32 for a distant server)")
     pub.add_argument("--wait", type=_amount, nargs="?", const=300.0, default=None,
@@ -164,7 +195,7 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      help="the rez repository to fill")
     ins.add_argument("--index", action="append", metavar="URL|NAME|DIR", type=_given,
                      help="index to resolve from; repeat to read several in order")
-    ins.add_argument("--python", metavar="VERSION",
+    ins.add_argument("--python", type=_python, metavar="VERSION",
                      help="target python for markers and variants (default: this "
                      "interpreter's, if that python package is installed, else the newest one)")
     ins.add_argument("--no-deps", action="store_true", help="the requested packages only")
@@ -175,7 +206,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                      help="refuse sdists (never build a project from source)")
     ins.add_argument("--dry-run", action="store_true",
                      help="print the plan: rez packages -> files -> target paths")
-    ins.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
+    ins.add_argument("--prefix", default="", type=_prefix,
+                     help="prefix of the indexes' distribution names")
     ins.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
                      help="parallel downloads (8)")
     ins.add_argument("--force", action="store_true", help="replace a different definition")
@@ -190,9 +222,10 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
         lk.add_argument("requests", nargs="+", metavar="REQUEST", help="rez requests")
         lk.add_argument("--index", action="append", metavar="URL|NAME|DIR", type=_given,
                         help="index to resolve from; repeat to read several in order")
-        lk.add_argument("--python", metavar="X.Y", help="target python (default: the "
+        lk.add_argument("--python", type=_python, metavar="X.Y", help="target python (default: the "
                         "resolve's python package, else this interpreter's)")
-        lk.add_argument("--prefix", default="", help="prefix of the indexes' distribution names")
+        lk.add_argument("--prefix", default="", type=_prefix,
+                        help="prefix of the indexes' distribution names")
         if name == "lock":
             lk.add_argument("--platform", metavar="TAG", help="target wheel platform tag "
                             "(default: this host's), e.g. manylinux_2_28_x86_64")
@@ -219,7 +252,8 @@ def build_parser(prog: str = "rezwheel") -> argparse.ArgumentParser:
                     help="the mirror (a local index)")
     ms.add_argument("--filter", nargs="+", metavar="REQUEST",
                     help="only what these rez requests resolve to (default: everything)")
-    ms.add_argument("--prefix", default="", help="prefix of upstream's distribution names")
+    ms.add_argument("--prefix", default="", type=_prefix,
+                    help="prefix of upstream's distribution names")
     ms.add_argument("--jobs", type=_whole(1), default=8, metavar="N",
                     help="parallel downloads (8)")
     ms.add_argument("--only-binary", action="store_true",

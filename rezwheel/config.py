@@ -17,6 +17,7 @@ Every value is checked for its type here, so a mistake is one line naming the fi
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -84,17 +85,39 @@ _KEYS: dict[str, type] = {"upload-url": str, "index-url": str, "url": str, "type
                           "trust-code": bool, "files-hosts": list, "urls": list, "ttl": float}
 
 
+#: what a person writes for a number (``int()`` and ``float()`` also take ``1_000``, `` 5 ``,
+#: ``+5``, ``1e3``, ``inf`` and other scripts' digits such as ``٥``): ASCII digits only, and
+#: for a decimal one point between digits
+_WHOLE = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def number(value: object, whole: bool = False) -> "Optional[float]":
+    """``value`` as a number, 0 or more and finite, else None: the one rule for every number
+    rezwheel is given as text (options, environment, config). Text must be plain ASCII
+    digits (``whole``), or digits with one decimal point (``2.5``, ``.5``); a number already
+    typed (TOML, a rezconfig) must be finite, and integral when ``whole``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not (_WHOLE if whole else _DECIMAL).fullmatch(value):
+            return None
+        parsed = int(value) if whole else float(value)
+        return parsed if parsed < float("inf") else None  # 400 digits: float() says inf
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and 0 <= value < float("inf") and (
+            not whole or value.is_integer()):
+        return int(value) if whole else value
+    return None
+
+
 def seconds(value: object) -> Optional[float]:
     """``value`` (a number, or its text) as a number of seconds, 0 or more and finite, else
     None: the one rule for every ttl, wherever it is set (nan or inf: a node that never looks
     again)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        s = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return s if 0 <= s < float("inf") else None
+    s = number(value)
+    return None if s is None else float(s)
 
 
 def index_entry(name: str, config: dict) -> Optional[dict]:

@@ -77,9 +77,11 @@ def install(files: Sequence[str], asked: Asked, repo: str, *,
                                                                   bool(python))
         if steps is not None:  # a re-run: what is installed meets every request
             return done + [Done(s, s.status) for s in steps]
-        if not indexes:
-            raise RezwheelError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
-                                "requests")
+        if not indexes:  # a usage mistake, as for lock and export (exit status 2)
+            from rezwheel.errors import UsageError
+
+            raise UsageError(f"{asked.wanted[0].where}: give --index URL|NAME|DIR to resolve "
+                             "requests")
         from rezwheel.resolve.planner import Planner
         from rezwheel.rezplugin import artifactory
 

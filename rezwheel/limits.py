@@ -31,20 +31,21 @@ DEFAULTS: dict[str, Union[int, float]] = {
 #: other settings the environment gives as numbers, checked with the caps (``check``): what
 #: each must be, and the test
 NUMBERS: dict[str, tuple[str, Callable[[str], bool]]] = {
-    "REZWHEEL_JOBS": ("a whole number above 0", lambda raw: int(raw) >= 1),
+    "REZWHEEL_JOBS": ("a whole number above 0", lambda raw: (_number(raw, True) or 0) >= 1),
     "SOURCE_DATE_EPOCH": ("a whole number of seconds since 1970, 0 or more",
-                          lambda raw: int(raw) >= 0),
-    "REZWHEEL_TTL": ("a number of seconds, 0 or more", lambda raw: _seconds(raw) is not None),
+                          lambda raw: _number(raw, True) is not None),
+    "REZWHEEL_TTL": ("a number of seconds, 0 or more", lambda raw: _number(raw) is not None),
 }
 
 
 _config_limits: "dict | None" = None
 
 
-def _seconds(raw: str) -> "float | None":
-    from rezwheel.config import seconds
+def _number(raw: object, whole: bool = False) -> "float | None":
+    """The one rule for a number given as text (``config.number``: plain ASCII digits)."""
+    from rezwheel.config import number
 
-    return seconds(raw)
+    return number(raw, whole)
 
 
 def _from_config() -> dict:
@@ -71,13 +72,10 @@ def _raw(name: str) -> tuple[object, str]:
 
 def _parsed(name: str, raw: object) -> Union[int, float, None]:
     """``raw`` as the cap's type when it is a positive finite number, else None."""
-    if isinstance(raw, bool):
+    value = _number(raw, whole=isinstance(DEFAULTS[name], int))
+    if value is None or not 0 < value < math.inf:
         return None
-    try:
-        value = type(DEFAULTS[name])(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if 0 < value < math.inf else None
+    return type(DEFAULTS[name])(value)
 
 
 def get(name: str) -> Union[int, float]:
@@ -96,16 +94,16 @@ def check() -> None:
     for name in DEFAULTS:
         raw, where = _raw(name)
         if raw is not None and _parsed(name, raw) is None:
-            kind = "a whole number" if isinstance(DEFAULTS[name], int) else "a number"
-            raise UsageError(f"{where}: {str(raw)[:40]!r} is not {kind} above 0")
+            whole = isinstance(DEFAULTS[name], int)
+            raise UsageError(f"{where}: {str(raw)[:40]!r} is not "
+                             f"{'a whole number' if whole else 'a number'} above 0 "
+                             f"{WRITTEN[whole]}")
     for env, (kind, fits) in NUMBERS.items():
         raw = os.environ.get(env)
-        if raw and not _holds(fits, raw):
-            raise UsageError(f"${env}: {raw[:40]!r} is not {kind}")
+        if raw and not fits(raw):
+            raise UsageError(f"${env}: {raw[:40]!r} is not {kind} "
+                             f"{WRITTEN['whole' in kind]}")
 
 
-def _holds(fits: Callable[[str], bool], raw: str) -> bool:
-    try:
-        return fits(raw)
-    except (ValueError, OverflowError):
-        return False
+#: how a number must be written, said with a refusal (``1_000`` or `` 5 `` look fine to a person)
+WRITTEN = {True: "(plain digits 0-9)", False: "(plain digits 0-9, one '.' at most)"}

@@ -20,7 +20,7 @@ LAYERS = [
     {"resolve"},
     {"rezplugin"},  # adapts rez's classes to resolve
     {"convert", "publish", "install", "mirror", "cache", "lock", "export"},
-    {"cli", "commandline", "__main__", "rezplugin.command"},
+    {"cli", "commandline", "usage", "__main__", "rezplugin.command"},
 ]
 
 

@@ -10,7 +10,10 @@ The format (``NAME``, gzip over UTF-8 JSON, version ``FORMAT``)::
 
     {"format": 1, "project": "<normalized name>", "definitions": {"<wheel sha256>": "<text>"}}
 
-where a text is the wheel's embedded ``rez-package.py`` (as its METADATA carries it). Where it
+where a text is the wheel's embedded ``rez-package.py`` (as its METADATA carries it). A
+publisher that found files of the project carrying none (plain wheels beside ours, allowed by
+``--allow-foreign-name``) lists their sha256s under ``"without": [...]``, so the next publish does
+not ask for them again (``without``); readers take only ``definitions``. Where it
 lives, derived from the index URL (``url_for``): beside the project page on a static or local
 index (``simple/<project>/rez-definitions.json.gz``); on Artifactory, deployed by a generic PUT
 beside the repository's packages (``…/artifactory/<repo>/<project>/rez-definitions.json.gz``).
@@ -70,13 +73,40 @@ def download(session: "requests.Session", url: str) -> bytes:
     return body
 
 
-def encode(project: str, definitions: dict[str, str]) -> bytes:
-    """The bundle's bytes (sorted, no timestamp: the same definitions give the same file)."""
+def encode(project: str, definitions: dict[str, str], without: "set[str] | frozenset" = frozenset()
+           ) -> bytes:
+    """The bundle's bytes (sorted, no timestamp: the same definitions give the same file);
+    ``without``: the sha256s of files known to carry no definition (left out when none)."""
     import gzip
 
-    doc = {"format": FORMAT, "project": project,
-           "definitions": {k: definitions[k] for k in sorted(definitions)}}
+    doc: dict = {"format": FORMAT, "project": project,
+                 "definitions": {k: definitions[k] for k in sorted(definitions)}}
+    if without:
+        doc["without"] = sorted(without)
     return gzip.compress(json.dumps(doc, ensure_ascii=False).encode(), mtime=0)
+
+
+def without(body: Optional[bytes], project: str) -> set[str]:
+    """The sha256s a bundle lists as carrying no definition (a publisher's note to the next
+    one; an unfit bundle, or a hostile list, is no note: the files are asked again)."""
+    if not body:
+        return set()
+    cap = int(limits.get("max-page-bytes"))
+    try:
+        if body[:2] == b"\x1f\x8b":
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = inflate.decompress(body, cap + 1)
+            if len(body) > cap or inflate.unconsumed_tail:
+                return set()
+        elif len(body) > cap:
+            return set()
+        doc = json.loads(body)
+    except (zlib.error, ValueError, RecursionError, EOFError):
+        return set()
+    if not (isinstance(doc, dict) and doc.get("format") == FORMAT and
+            doc.get("project") == project and isinstance(doc.get("without"), list)):
+        return set()
+    return {k.lower() for k in doc["without"] if isinstance(k, str) and is_sha256(k)}
 
 
 def decode(body: Optional[bytes], project: str, where: str, within: Optional[str] = None

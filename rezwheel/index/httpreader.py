@@ -95,6 +95,7 @@ class HttpReader(SnapshotReads, FileReads):
         self._hints: "Optional[cf.Future]" = None  # the snapshot as a hint (``start_hints``)
         self._hinted: dict[str, Optional[tuple[list[IndexFile], dict[str, str]]]] = {}
         self._entries: dict[str, tuple[tuple, dict]] = {}  # path -> (stat, kept entry)
+        self._root_read: Optional[tuple[bytes, dict, str]] = None  # read whole with the serial
 
     @property
     def session(self) -> "requests.Session":
@@ -200,9 +201,14 @@ class HttpReader(SnapshotReads, FileReads):
         cached = self._cached(path)
         if self._within_ttl(cached):
             return self._from_cache(cached, url, files)  # type: ignore[arg-type]
-        stamp = self.serial() if files else None  # read before the page: it is at least as new
+        root = url == self.url and bool(self.cache_dir)  # kept, so worth stamping
+        # read before the page: it is at least as new
+        stamp = self.serial() if files or root else None
         if self._same_serial(cached, stamp):
             return self._from_cache(cached, url, files)  # type: ignore[arg-type]
+        if root and self._root_read is not None:  # the serial's own read was the whole root
+            body, got, final = self._root_read
+            return self._keep(path, url, final, got, body, False, stamp)
         snap = self.snapshot() if files and project and stamp is not None else None
         if snap is not None and project:
             body = snap.page(project)
@@ -307,10 +313,15 @@ class HttpReader(SnapshotReads, FileReads):
                                                       self._early_seen)
                 found, reachable = serial.ask(
                     self.session, self.url, self.allow, self._cache_path(self.url + "#serial"),
-                    self.counters) if far else (None, True)
+                    self.counters, self._whole_root) if far else (None, True)
                 self.offline = self.offline or not reachable  # pages then come from the cache
                 self._serial = [found]
             return self._serial[0]
+
+    def _whole_root(self, body: bytes, headers: "typing.Mapping", final: str) -> None:
+        """The root page as the serial's request read it whole (``serial.ask``): the listing
+        of projects then costs no request of its own."""
+        self._root_read = (body, dict(headers), final)
 
     def _from_cache(self, cached: dict, url: str, files: bool
                     ) -> tuple[bytes, str, str, Optional[list[IndexFile]]]:

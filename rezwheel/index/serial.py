@@ -31,6 +31,8 @@ import time
 from typing import TYPE_CHECKING, Callable, Optional
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import requests
 
     from rezwheel.index.readers import Counters
@@ -84,12 +86,16 @@ def tag(value: str) -> str:
 
 
 def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
-        cache_path: Optional[str], counters: "Counters") -> tuple[Optional[str], bool]:
+        cache_path: Optional[str], counters: "Counters",
+        whole: Optional[Callable[[bytes, "Mapping[str, str]", str], None]] = None
+        ) -> tuple[Optional[str], bool]:
     """(the serial the root page at ``url`` declares now, whether the index answered).
 
     Asked unconditionally, only the first ``ROOT_HEAD`` bytes read: a validator of a second's
     granularity cannot hide a publish, and a large root costs no more. An index found without
     a serial is not asked again for ``NO_SERIAL_RECHECK`` seconds (``cache_path`` says when).
+    ``whole``: told (body, headers, final URL) when that read was the whole root page, so the
+    project listing (``rez search``) needs no second request for it.
     """
     import requests
 
@@ -100,16 +106,18 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
     none = _checked_without(cache_path)
     if none is not None and 0 <= time.time() - none < NO_SERIAL_RECHECK:
         return None, True
-    head, kind = b"", ""
+    head, kind, complete = b"", "", False
     try:
         with deadline(url):
             r = session.get(url, headers={"Accept": ACCEPT}, stream=True)
             try:
                 if r.status_code == 200 and allow(redact(r.url)):
                     kind = r.headers.get("Content-Type", "")
+                    complete = True
                     for chunk in r.iter_content(8192):
                         head += chunk
                         if len(head) >= ROOT_HEAD:
+                            complete = False
                             break
             finally:
                 r.close()
@@ -122,6 +130,8 @@ def ask(session: "requests.Session", url: str, allow: Callable[[str], bool],
             _note(cache_path, {"checked": time.time()})
         return None, True
     counters.add("root", len(head))
+    if whole is not None and complete:
+        whole(head, r.headers, redact(r.url))
     found = parse(head[:ROOT_HEAD], kind)
     _note(cache_path, {"checked": time.time()} if found is None else
           {"serial": found, "confirmed": time.time()})

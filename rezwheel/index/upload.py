@@ -167,19 +167,28 @@ class Uploader:
         from rezwheel.artifact.metadata import definition_from_metadata
 
         url = bundle.url_for(self.cfg.index_url, project)
-        added = {w.sha256: text for w in new if (text := definition_from_metadata(w.metadata()))}
+        texts = {w.sha256: definition_from_metadata(w.metadata()) for w in new}
+        added = {sha: text for sha, text in texts.items() if text}
         if not added:
             return None
+        none = {sha for sha, text in texts.items() if not text}  # plain wheels, allowed
         try:
-            old = bundle.decode(bundle.download(self.session, url), project, url)
+            data = bundle.download(self.session, url)
+            old = bundle.decode(data, project, url)
+            none |= bundle.without(data, project)
             with self._lock:
                 listed = self._listed.get(project)
             keep = None
             if listed is not None:
-                keep = {f.sha256 for f in listed if f.sha256} | set(added)
-                added.update(self._definitions([f for f in listed if f.sha256 and f.sha256
-                                                not in old and f.sha256 not in added]))
-            body = bundle.encode(project, bundle.merge(old, added, keep))
+                keep = {f.sha256 for f in listed if f.sha256} | set(added) | none
+                # a file known to carry no definition is not asked for again on each publish
+                found, lacking = self._definitions(
+                    [f for f in listed if f.sha256 and f.sha256 not in old and
+                     f.sha256 not in added and f.sha256 not in none])
+                added.update(found)
+                none |= lacking
+                none &= keep
+            body = bundle.encode(project, bundle.merge(old, added, keep), none)
             self._deploy(url, body, "application/gzip")
             return body
         except (requests.RequestException, RezwheelError) as e:
@@ -243,27 +252,30 @@ class Uploader:
         if r.status_code not in (200, 201):
             raise RezwheelError(describe(r, url, self.sent))
 
-    def _definitions(self, files: list[IndexFile]) -> dict[str, str]:
+    def _definitions(self, files: list[IndexFile]) -> tuple[dict[str, str], set[str]]:
         """The definitions of listed files, by the cheap reads only (a PEP 658 file, the tail of
-        the wheel: never a whole download); a file read neither way is left to the hosts."""
+        the wheel: never a whole download), and the sha256s of those whose whole METADATA or
+        member list was read and holds none; a file read neither way is left to the hosts."""
         from rezwheel.artifact.metadata import definition_from_metadata
         from rezwheel.index.readers import _ZIP_ERRORS, definition_from_zip
         from rezwheel.pools import threads
 
         def read(f: IndexFile) -> Optional[str]:
+            """The definition, "" for none (read whole), None for not known."""
             try:
                 text = self.index.metadata(f) if f.metadata else None
                 if text:
-                    return definition_from_metadata(text)
+                    return definition_from_metadata(text) or ""
                 z = self.index.tail_zip(f)
-                return definition_from_zip(z) if z is not None else None
+                return (definition_from_zip(z) or "") if z is not None else None
             except (requests.RequestException, RezwheelError, *_ZIP_ERRORS):
                 return None
 
         wheels = [f for f in files if f.filename.endswith(".whl")]
         with threads(8, "rezwheel-bundle") as pool:
             texts = list(pool.map(read, wheels))
-        return {f.sha256: t for f, t in zip(wheels, texts) if t}  # type: ignore[misc]
+        found = {f.sha256: t for f, t in zip(wheels, texts) if t}
+        return found, {f.sha256 for f, t in zip(wheels, texts) if t == ""}  # type: ignore[misc]
 
     def _lookup(self, w: Wheel) -> Optional[str]:
         """The sha256 the server holds under this file name, if any (listed or not yet)."""

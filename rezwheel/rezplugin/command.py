@@ -55,12 +55,27 @@ def command(opts: argparse.Namespace, parser: Optional[argparse.ArgumentParser] 
 
     from rezwheel.cli import main
 
-    args = list(opts.wheel_args or []) + [a for g in extra_arg_groups or [] for a in g]
+    args = _in_order(list(opts.wheel_args or []) + [a for g in extra_arg_groups or [] for a in g])
     if not args:
         args = ["--help"]
     status = main(args, prog="rez wheel")
     sys.stdout.flush()
     return status
+
+
+def _in_order(args: list[str]) -> list[str]:
+    """The arguments as typed: rez hands over the options its own parser does not know
+    (``--store DIR`` before the command) apart from the rest, so ``rez wheel --store DIR cache
+    ls`` reached rezwheel as ``DIR cache ls --store`` ("invalid choice: 'DIR'"). The words after
+    ``wheel`` on rez's command line are taken instead, when they are the same words."""
+    import sys
+
+    typed = sys.argv[1:]
+    if "wheel" in typed:
+        tail = typed[typed.index("wheel") + 1:]
+        if sorted(tail) == sorted(args):
+            return tail
+    return args
 
 
 class WheelCommand(Command):

@@ -12,7 +12,9 @@ import pytest
 from helpers import BIN, env, rezwheel
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e999", "nan", "2.5"])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e999", "nan", "2.5",
+                                   # int() takes these, a person reads them otherwise (or not)
+                                   "1_000", " 5 ", "+5", "\u0665", "5\n"])
 def test_the_cli_refuses_a_cap_that_is_no_positive_number(local_index, tmp_path, value):
     r = rezwheel("install", "multitool", "--into", tmp_path / "repo", "--index", local_index,
                  check=False, env=env(REZWHEEL_MAX_PAGE_BYTES=value,
@@ -20,8 +22,22 @@ def test_the_cli_refuses_a_cap_that_is_no_positive_number(local_index, tmp_path,
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "$REZWHEEL_MAX_PAGE_BYTES" in lines[0] \
-        and "whole number" in lines[0], r.stderr
+        and "whole number" in lines[0] and repr(value) in lines[0], r.stderr
     assert not (tmp_path / "repo").exists()  # refused before anything was done
+
+
+@pytest.mark.parametrize("value", ["'1_000'", "' 5'", "2.5", "'\u0665'"])
+def test_a_whole_cap_in_the_config_file_in_plain_digits(tmp_path, value):
+    """TOML's own numbers are typed; a string there is read as the environment's text is."""
+    cfg = tmp_path / "rezwheel.toml"
+    cfg.write_text(f"[limits]\nmax-page-links = {value}\n")
+    r = rezwheel("cache", "ls", check=False, env=env(REZWHEEL_CONFIG=str(cfg),
+                                                     REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode == 2 and "max-page-links under [limits]" in r.stderr, r.stderr
+    cfg.write_text("[limits]\nmax-page-links = '1000'\nhttp-deadline = '2.5'\n")
+    r = rezwheel("cache", "ls", check=False, env=env(REZWHEEL_CONFIG=str(cfg),
+                                                     REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode == 0, r.stderr
 
 
 def test_a_cap_in_the_config_file_is_named_where_it_is(local_index, tmp_path):
@@ -54,7 +70,13 @@ def test_rez_env_through_the_plugin_refuses_it_on_one_line(local_index, tmp_path
                                             ("SOURCE_DATE_EPOCH", "yesterday"),
                                             ("SOURCE_DATE_EPOCH", "-5"),
                                             ("REZWHEEL_TTL", "5m"), ("REZWHEEL_TTL", "nan"),
-                                            ("REZWHEEL_MAX_UNPACKED", "lots")])
+                                            ("REZWHEEL_MAX_UNPACKED", "lots"),
+                                            ("REZWHEEL_JOBS", "1_0"), ("REZWHEEL_JOBS", "+2"),
+                                            ("SOURCE_DATE_EPOCH", " 5"),
+                                            ("SOURCE_DATE_EPOCH", "\u0661\u0660"),
+                                            ("REZWHEEL_TTL", "1e3"), ("REZWHEEL_TTL", "3_0"),
+                                            ("REZWHEEL_HTTP_DEADLINE", "\u0665"),
+                                            ("REZWHEEL_HTTP_DEADLINE", "infinity")])
 def test_other_numbers_from_the_environment_are_refused_alike(tmp_path, variable, value):
     """Before, ``SOURCE_DATE_EPOCH=yesterday`` failed every package with ``invalid literal for
     int()`` and ``REZWHEEL_JOBS=abc`` printed an internal error."""

@@ -171,10 +171,16 @@ def test_every_option_and_command_has_help():
 
 def test_readme_documents_exit_codes():
     text = " ".join(readme().split())
-    assert re.search(r"Exit codes: 0 success, 1 something failed \(each failure printed as one "
-                     r"`rezwheel: error:` line\), 2 usage or config error", text), \
-        "README.md lost its 'Exit codes: 0 success, 1 something failed ..., 2 usage or config " \
-        "error' sentence"
+    assert re.search(r"Exit codes: 0 success, 1 something failed while working \(each failure "
+                     r"printed as one `rezwheel: error:` line[^)]*\), 2 usage or config error, "
+                     r"found before any work and said on one line.*; 130 after Ctrl-C and 143 "
+                     r"after SIGTERM", text), \
+        "README.md lost its 'Exit codes: 0 success, 1 something failed while working ..., 2 " \
+        "usage or config error, found before any work ...; 130 ... 143' sentence"
+    from rezwheel.commandline import EPILOG  # --help says the same
+
+    assert EPILOG == ("exit status: 0 done, 1 something failed while working (one line each), "
+                      "2 usage or config error found before any work, 130 interrupted"), EPILOG
 
 
 def no_traceback(r) -> None:

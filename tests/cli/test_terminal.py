@@ -287,8 +287,17 @@ def test_no_command_prints_usage(home):
 
 
 def test_unknown_command(home):
-    status, text = ok(on_tty("bogus", env=tty_env(home)), 2)
-    assert "bogus" in text and "usage: rezwheel" in text, text
+    t = ok(on_tty("bogus", env=tty_env(home)), 2)
+    (line,) = t.text.strip().splitlines()  # one line: argparse's usage block no longer above it
+    assert line.startswith("rezwheel: error: ") and "'bogus'" in line, t.text
+    assert line.endswith("(try 'rezwheel --help')"), t.text
+
+
+def test_a_missing_option_is_one_line_naming_the_command(home):
+    t = ok(on_tty("install", "pyutil", env=tty_env(home)), 2)
+    assert t.text.strip().splitlines() == [
+        "rezwheel install: error: the following arguments are required: --into "
+        "(try 'rezwheel install --help')"], t.text
 
 
 def test_inspect_missing_wheel(home, tmp_path):

@@ -227,7 +227,8 @@ def test_export_refuses_a_venv_that_is_not_empty(index, tmp_path):
     (target / "x").touch()
     again = run("export", "pyutil", "--index", index, "--venv", target, store=tmp_path / "s",
                 check=False)
-    assert again.returncode == 1 and "not empty" in again.stderr
+    # a usage mistake found before any work (README, "Exit codes"): 2, as for every command
+    assert again.returncode == 2 and "not empty" in again.stderr
 
 
 def test_offline_from_the_store(server, tmp_path):

@@ -89,9 +89,9 @@ def test_an_unwritable_lock_file_is_one_line(index, tmp_path):
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "pylock.toml"
     r = run("lock", "pyutil", "--index", index, "-o", out, store=tmp_path / "store", check=False)
-    assert r.returncode == 1
-    assert r.stderr == (f"rezwheel: error: -o {out}: cannot write the lock file in "
-                        f"{out.parent}: a parent is not a directory\n")
+    # found before anything is resolved: a usage mistake (exit 2), said as for every command
+    assert r.returncode == 2
+    assert r.stderr == f"rezwheel: error: -o {out}: {out.parent} is a file, not a directory\n"
 
 
 def test_a_failed_venv_says_its_reason_not_its_last_line():

@@ -212,3 +212,45 @@ def test_devpi_json_index(wheels, tmp_path):
         assert page.headers["Content-Type"].startswith("application/vnd.pypi.simple.v1+json")
     finally:
         server.stop()
+
+
+def test_artifactory_a_file_without_a_definition_is_asked_for_once(tmp_path):
+    """After each upload, publish merges the project's bundle of definitions, reading the
+    definition of each listed file the bundle lacks. A file that has none (a plain wheel let
+    into the project with --allow-foreign-name) never joined the bundle, so every publish to
+    the project asked for its .metadata again; the bundle now notes it as without one."""
+    from helpers.artifactory import Artifactory, serve
+
+    app = Artifactory(tokens=("tok-ci",), metadata=True)
+    base, server = serve(app)
+    url = f"{base}/artifactory/api/pypi/rez"
+    e = env(REZWHEEL_TOKEN="tok-ci", REZWHEEL_STORE=str(tmp_path / "store"))
+
+    def package(version: str) -> Path:
+        d = tmp_path / "repo" / "mixfam" / version
+        d.mkdir(parents=True)
+        (d / "package.py").write_text(f'name = "mixfam"\nversion = "{version}"\n')
+        return d
+
+    plain = tmp_path / "mixfam-0.5.0-py3-none-any.whl"
+    with zipfile.ZipFile(plain, "w") as z:
+        z.writestr("mixfam-0.5.0.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: mixfam\nVersion: 0.5.0\n\nsomeone else's\n")
+        z.writestr("mixfam-0.5.0.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("mixfam-0.5.0.dist-info/RECORD", "")
+
+    def publish(path) -> list[str]:
+        app.log.clear()
+        rezwheel("publish", path, "--to", url, "--allow-foreign-name", env=e)
+        return [p for m, p in app.log if p.endswith(plain.name + ".metadata")]
+
+    try:
+        publish(package("1.0.0"))
+        publish(plain)
+        asked = [publish(package(v)) for v in ("1.1.0", "1.2.0", "1.3.0")]
+        assert [len(a) for a in asked] == [1, 0, 0], asked
+        got = requests.get(f"{url}/simple/mixfam/", headers={"Authorization": "Bearer tok-ci"})
+        assert plain.name in got.text and "mixfam-1.3.0" in got.text
+    finally:
+        server.shutdown()
