@@ -39,6 +39,8 @@ from rezwheel.resolve.versions import version_key, versions_of
 if TYPE_CHECKING:
     import requests
 
+SAY_WAITING = 3.0  # seconds rez waits for a root localized side by side before a line says so
+
 __all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location"]
 
 
@@ -429,7 +431,12 @@ class IndexRepository:
             ahead = self._localizing.pop((vid, subpath), None)
         if ahead is not None and not ahead.cancel():  # under way: wait for it
             try:
-                return ahead.result()
+                try:
+                    return ahead.result(timeout=SAY_WAITING)
+                except cf.TimeoutError:  # a large payload (no bar beside others): say why
+                    warn_once(f"rezwheel: {vid.package}: still downloading (the context's "
+                              "payloads come side by side)")
+                    return ahead.result()
             except Exception:  # done again here, where what went wrong is said
                 pass
         return self._localize(vid, subpath, True)
