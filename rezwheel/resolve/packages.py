@@ -32,7 +32,7 @@ from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import ChainReader, Counters, IndexReader, LocalReader
 from rezwheel.pools import LazyPool
-from rezwheel.redaction import redact
+from rezwheel.redaction import get_logger, redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
@@ -40,6 +40,7 @@ from rezwheel.resolve.store import Store
 if TYPE_CHECKING:
     import requests
 
+log = get_logger(__name__)
 __all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location"]
 
 
@@ -67,6 +68,10 @@ class IndexRepository:
         self._ahead: dict[str, cf.Future] = {}  # families read ahead (``_follow``)
         self._hint_deps: dict[str, list[str]] = {}  # project -> what the hints say it requires
         self._lock = threading.Lock()
+        #: (rez name, rez version) a request names in full (``fam==1.0.2``, ``fam-1.0.2``):
+        #: offered to the solver even when yanked (``offered``); the library's own solves set
+        #: it from their requests, the plugin never (``rez env`` hands it no request)
+        self.pins: set[tuple[str, str]] = set()
 
     def _http_reader(self, w: Where) -> HttpReader:
         from rezwheel.config import IndexConfig, guess_type
@@ -135,6 +140,20 @@ class IndexRepository:
             except Exception:  # read it again here, where its error is reported
                 pass
         return self._versions(rez_name)
+
+    def offered(self, rez_name: str) -> dict[str, IndexVersion]:
+        """The versions rez's solver is offered: all but the yanked ones (PEP 592), unless a
+        request pins one exactly (``pins``). ``versions`` keeps them all: yanking is not
+        deletion, and a context saved before the yank still finds, reads and localizes its
+        variants by name and version."""
+        found = self.versions(rez_name)
+        yanked = [v for v, iv in found.items() if iv.yanked is not None
+                  and (rez_name, v) not in self.pins]
+        if not yanked:
+            return found
+        log.debug("rezwheel: %s: not offered, yanked on %s: %s", rez_name, redact(self.location),
+                  ", ".join(v + _reason(found[v].yanked) for v in yanked))
+        return {v: iv for v, iv in found.items() if v not in yanked}
 
     def _versions(self, rez_name: str, asked: bool = True) -> dict[str, IndexVersion]:
         """``asked``: by rez (or a caller), not read ahead: only those walk the hints."""
@@ -427,6 +446,11 @@ class IndexRepository:
         """Forget a store root once another cache holds the copy (the wheel stays)."""
         if os.path.dirname(root) == os.path.join(self.store.root, "roots"):
             self.store.remove_root(os.path.basename(root))
+
+
+def _reason(reason: Optional[str]) -> str:
+    """A yanked reason as messages give it (already cleaned where the page was read)."""
+    return f" ({reason})" if reason else ""
 
 
 #: the family a requirement names; weak (~) and conflict (!) requests are not read ahead
