@@ -15,14 +15,11 @@ A warm family costs one conditional request for its page (none within the index'
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
 import hashlib
 import os
 import re
 import threading
 from typing import TYPE_CHECKING, Optional
-
-from packaging.utils import canonicalize_name
 
 from rezwheel.artifact import naming
 from rezwheel.artifact.identity import VariantId
@@ -32,15 +29,15 @@ from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import ChainReader, Counters, IndexReader, LocalReader
 from rezwheel.pools import LazyPool
-from rezwheel.redaction import get_logger, redact
+from rezwheel.redaction import redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
+from rezwheel.resolve.versions import is_sdist, not_yanked, version_key, versions_of
 
 if TYPE_CHECKING:
     import requests
 
-log = get_logger(__name__)
 __all__ = ["IndexRepository", "IndexVersion", "Settings", "Where", "resolve_location"]
 
 
@@ -117,7 +114,7 @@ class IndexRepository:
         names = []
         for project in sorted(projects):
             found = self.versions_of_project(project)
-            for version in sorted(found, key=_version_key, reverse=True):
+            for version in sorted(found, key=version_key, reverse=True):
                 v = found[version]
                 self._load(v)
                 if v.foreign:  # a plain project: no rez family
@@ -146,14 +143,7 @@ class IndexRepository:
         request pins one exactly (``pins``). ``versions`` keeps them all: yanking is not
         deletion, and a context saved before the yank still finds, reads and localizes its
         variants by name and version."""
-        found = self.versions(rez_name)
-        yanked = [v for v, iv in found.items() if iv.yanked is not None
-                  and (rez_name, v) not in self.pins]
-        if not yanked:
-            return found
-        log.debug("rezwheel: %s: not offered, yanked on %s: %s", rez_name, redact(self.location),
-                  ", ".join(v + _reason(found[v].yanked) for v in yanked))
-        return {v: iv for v, iv in found.items() if v not in yanked}
+        return not_yanked(rez_name, self.versions(rez_name), self.pins, self.location)
 
     def _versions(self, rez_name: str, asked: bool = True) -> dict[str, IndexVersion]:
         """``asked``: by rez (or a caller), not read ahead: only those walk the hints."""
@@ -168,7 +158,7 @@ class IndexRepository:
         with self._lock:
             self._families[rez_name] = found
         if found and ahead:
-            newest = found[max(found, key=_version_key)]
+            newest = found[max(found, key=version_key)]
             if newest.definition is not None:
                 self._follow(newest.definition.data)
         if found and self.reader.remote and (ahead or self._reads_needed(found)):
@@ -195,9 +185,9 @@ class IndexRepository:
         a changed page costs at most a read ahead rez did not need). False when none is kept."""
         for r in self.readers:
             files = r.kept_files(project) if isinstance(r, HttpReader) else None
-            found = _versions_of(project, files) if files else None
+            found = versions_of(project, files) if files else None
             if found:
-                newest = found[max(found, key=_version_key)]
+                newest = found[max(found, key=version_key)]
                 d = self.source.kept(newest.first_file, project)
                 if d is not None:
                     self._follow(d.data)
@@ -211,7 +201,7 @@ class IndexRepository:
         only take turns with rez for the interpreter, and slow the reads ahead down."""
         from rezwheel import limits
 
-        newest = sorted(found, key=_version_key, reverse=True)[:int(limits.get("max-prefetch"))]
+        newest = sorted(found, key=version_key, reverse=True)[:int(limits.get("max-prefetch"))]
         pool = self._prefetcher()
         for version in newest:
             v = found[version]
@@ -221,7 +211,7 @@ class IndexRepository:
     def _is_rez_family(self, found: dict[str, IndexVersion]) -> bool:
         """A project whose files carry no rez definition (a plain PyPI distribution on a shared
         index) is not a rez family here; one definition read tells, and rez needs it anyway."""
-        v = found[max(found, key=_version_key)]
+        v = found[max(found, key=version_key)]
         self._load(v)
         return not v.foreign
 
@@ -232,7 +222,7 @@ class IndexRepository:
         found = self.versions_of_project(project)
         if found:
             return not self._is_rez_family(found)
-        return any(_is_sdist(f.filename, project)  # e.g. docopt: no wheel
+        return any(is_sdist(f.filename, project)  # e.g. docopt: no wheel
                    for f in self.files(project))
 
     def family_of(self, project: str) -> Optional[str]:
@@ -241,7 +231,7 @@ class IndexRepository:
         found = self.versions_of_project(project)
         if not found or not self._is_rez_family(found):
             return None
-        v = found[max(found, key=_version_key)]
+        v = found[max(found, key=version_key)]
         name = v.definition.name if v.definition else None
         return name if name and self.project(name) == project else None
 
@@ -309,10 +299,10 @@ class IndexRepository:
         found: list[str] = []
         for r in self.readers:
             hinted = r.hinted(project) if isinstance(r, HttpReader) else None
-            versions = _versions_of(project, hinted[0]) if hinted else None
+            versions = versions_of(project, hinted[0]) if hinted else None
             if not versions:
                 continue
-            newest = versions[max(versions, key=_version_key)]
+            newest = versions[max(versions, key=version_key)]
             f = newest.first_file
             text = hinted[1].get(f.sha256 or "") if hinted else None
             if text:
@@ -334,6 +324,12 @@ class IndexRepository:
         """A project's files as the index lists them (its page read once, then kept)."""
         return self._project(project)[0]
 
+    def files_read(self) -> list[IndexFile]:
+        """Every file of the project pages read so far (a mirror restates their yanked flags)."""
+        with self._lock:
+            read = list(self._projects.values())
+        return [f for files, _ in read for f in files]
+
     def versions_of_project(self, project: str) -> dict[str, IndexVersion]:
         """A project's versions, by rez version (the same objects on every call, so a
         definition is read and parsed once whoever asks: planning, solving, installing)."""
@@ -350,7 +346,7 @@ class IndexRepository:
                         if isinstance(r, HttpReader) and not r.has_page(project):
                             r.start_bundle(project)
                 files = self.reader.files(project)
-                self._projects[project] = (files, _versions_of(project, files))
+                self._projects[project] = (files, versions_of(project, files))
             return self._projects[project]
 
     def _project_lock(self, name: str) -> threading.Lock:
@@ -448,11 +444,6 @@ class IndexRepository:
             self.store.remove_root(os.path.basename(root))
 
 
-def _reason(reason: Optional[str]) -> str:
-    """A yanked reason as messages give it (already cleaned where the page was read)."""
-    return f" ({reason})" if reason else ""
-
-
 #: the family a requirement names; weak (~) and conflict (!) requests are not read ahead
 _FAMILY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)")
 
@@ -464,60 +455,3 @@ def _required(data: dict) -> list[str]:
     for variant in variants if isinstance(variants, list) else []:
         wanted += [str(r) for r in variant] if isinstance(variant, list) else []
     return [m.group(1) for text in wanted if (m := _FAMILY.match(text))]
-
-
-def _versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion]:
-    """A project's wheels by rez version (the version mapping is reversible); other files
-    (sdists, foreign names on a shared index) are no version of a rez family."""
-    by_version: dict[str, IndexVersion] = {}
-    for f in files:
-        found = _wheel_of(f.filename)
-        if found is None or found[0] != project:
-            continue
-        by_version.setdefault(found[1], IndexVersion(found[1], [], project)).files.append(f)
-    return by_version
-
-
-def _wheel_of(filename: str) -> Optional[tuple[str, str]]:
-    """(normalized project, rez version) of a wheel file name, None for any other name. Every
-    file name was checked whole when its page was read (``pages.filename_problem``); a warm
-    resolve reads thousands again, so only the two fields wanted are, each spelling once."""
-    parts = filename[:-4].split("-") if filename.endswith(".whl") else ()
-    if len(parts) not in (5, 6):
-        return None
-    rez_version = _rez_version_spelled(parts[1])
-    return None if rez_version is None else (canonicalize_name(parts[0]), rez_version)
-
-
-@functools.lru_cache(maxsize=4096)
-def _rez_version_spelled(spelled: str) -> Optional[str]:
-    """The rez version of a version as a file name spells it, None when it is none of ours."""
-    from packaging.version import Version
-
-    try:
-        rez_version = _rez_version(str(Version(spelled)))
-        _version_key(rez_version)
-    except Exception:  # not a wheel of ours: a foreign file on a shared index
-        return None
-    return rez_version
-
-
-@functools.lru_cache(maxsize=4096)
-def _rez_version(pep440: str) -> str:
-    """``naming.pep440_to_rez``, once per version string (families share their version
-    numbers: a page of twenty files holds ten, and the next family the same ten)."""
-    return naming.pep440_to_rez(pep440)
-
-
-def _is_sdist(filename: str, project: str) -> bool:
-    from rezwheel.index.pages import dist_of
-
-    dist = dist_of(filename)
-    return not filename.endswith(".whl") and dist is not None and dist[0] == project
-
-
-@functools.lru_cache(maxsize=None)
-def _version_key(rez_version: str) -> object:
-    """rez's order of a version (made once: families are sorted, and their newest found, often)."""
-    from rez.version import Version
-    return Version(rez_version)
