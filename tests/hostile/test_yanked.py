@@ -218,3 +218,29 @@ def test_a_yank_reaches_a_warm_host(run, json_index):
     assert r.returncode == 0 and got == NEXT, str(r)
     doc = json.loads(json_index.page("relfam")[0])
     assert any(f.get("yanked") == REASON for f in doc["files"])
+
+
+def test_a_page_kept_without_the_flag_is_read_again(run, json_index):
+    """A store filled by an older rezwheel keeps each page's checked files without the yanked
+    flag. Taken as current (here within a ttl, no request sent; or after a 304), those rows
+    must not stand for the page: the kept body is parsed again, and its yank honoured."""
+    _yank(json_index)
+    loc = [f"artifactory@{json_index.url}"]
+    r, got = _rez_version(run, loc)
+    assert got == NEXT, str(r)
+    kept = []
+    for path in run.store.rglob("*.json"):
+        try:
+            entry = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and str(entry.get("url", "")).endswith("/relfam/") \
+                and entry.get("files"):
+            entry["files"] = [row[:6] for row in entry["files"]]  # as kept before the flag
+            path.write_text(json.dumps(entry))
+            kept.append(path)
+    assert kept
+    json_index.server.log.clear()
+    r, got = _rez_version(run, loc, env={"REZWHEEL_TTL": "300"})
+    assert r.returncode == 0 and got == NEXT, str(r)
+    assert not json_index.server.requests_to("/simple/relfam/"), "the kept page was not used"
