@@ -148,10 +148,10 @@ _PINNED = re.compile(r"(?:==)?([A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*)")
 def rez_pin(request: str) -> Optional[tuple[str, str]]:
     """(family, version) when a rez request names one version in full; None for ranges, weak
     and conflict requests, and anything rez cannot read."""
-    from rez.version import Requirement
+    from rez.version import Requirement as RezRequirement
 
     try:
-        r = Requirement(request)
+        r = RezRequirement(request)
     except Exception:  # rez's parser raises its own errors, not all of them RezError
         return None
     m = _PINNED.fullmatch(str(r.range)) if not (r.conflict or r.weak) else None

@@ -244,3 +244,22 @@ def test_a_page_kept_without_the_flag_is_read_again(run, json_index):
     r, got = _rez_version(run, loc, env={"REZWHEEL_TTL": "300"})
     assert r.returncode == 0 and got == NEXT, str(r)
     assert not json_index.server.requests_to("/simple/relfam/"), "the kept page was not used"
+
+
+def test_plain_projects_skip_a_yanked_release_unless_pinned(run, json_index, tmp_path):
+    """A plain PyPI project is pip's to choose (it reads the same pages); a rez request on one
+    (``plainy-1+``) is first made a pip pin of the newest release in range: never a yanked one,
+    unless the request names it in full."""
+    from .harness import plain_wheel
+
+    for v in ("1.0", "2.0"):
+        json_index.add(plain_wheel(tmp_path / "w", f"plainy-{v}-py3-none-any.whl", "plainy", v),
+                       project="plainy")
+    json_index.entry("plainy-2.0-py3-none-any.whl").extra_json = {"yanked": REASON}
+    json_index.publish()
+    for i, (request, want) in enumerate([("plainy", "1.0"), ("plainy-1+", "1.0"),
+                                         ("plainy-2.0", "2.0")]):
+        repo = tmp_path / f"repo{i}"
+        r = run.rezwheel("install", request, "--into", repo, "--index", json_index.url)
+        assert r.returncode == 0, str(r)
+        assert sorted(p.name for p in (repo / "plainy").iterdir()) == [want], str(r)
