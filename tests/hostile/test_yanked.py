@@ -263,3 +263,15 @@ def test_plain_projects_skip_a_yanked_release_unless_pinned(run, json_index, tmp
         r = run.rezwheel("install", request, "--into", repo, "--index", json_index.url)
         assert r.returncode == 0, str(r)
         assert sorted(p.name for p in (repo / "plainy").iterdir()) == [want], str(r)
+
+
+def test_export_takes_a_yanked_version_only_when_pinned(run, json_index, tmp_path):
+    _yank(json_index)
+    for request, want in (("relfam", "1.0.0+rc.1"), ("relfam==1.0.1", "1.0.1")):
+        venv = tmp_path / f"env-{want}"
+        r = run.rezwheel("export", request, "python-3.11", "--index", json_index.url, "--venv",
+                         venv, "--without-pip")
+        assert r.returncode == 0, str(r)
+        found = [p.name for p in venv.glob("lib/python*/site-packages/relfam-*.dist-info")]
+        assert found == [f"relfam-{want}.dist-info"], (found, str(r))
+        assert len(r.lines("relfam-1.0.1 is yanked")) == (request != "relfam"), str(r)
