@@ -304,11 +304,14 @@ class Planner:
         have = self.have = installed_paths(repo)
         if self.explicit_python:
             self._check_python(have)
+        pinned = set(self.pins)
         requests, pip_wanted, rez_constraints, pip_constraints = self.classify(asked, have, repo)
         # PEP 592 as pip and uv apply it: a yanked version is chosen only when pinned exactly
         self.pins |= {p for r in requests if (p := rez_pin(r)) is not None}
         for r in self.repos:
             r.pins |= self.pins
+        if self._bound:  # rez keeps what an earlier solve was offered
+            yanked.forget_offered(self._bound, self.pins - pinned)
         pip_reqs = [str(w.pep) for w in pip_wanted]
         plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints) if pip_reqs else {}
         # pip chose the versions of what was asked its way: the solve takes exactly those

@@ -34,3 +34,19 @@ def say_chosen(variants: Iterable[Any], bound: "dict[str, IndexRepository]",
         log.warning("rezwheel: %s-%s is yanked on %s%s; chosen because the request pins that "
                     "version", v.name, v.version, redact(index.location),  # type: ignore[union-attr]
                     f" (reason: {found.yanked})" if found.yanked else "")
+
+
+def forget_offered(bound: "dict[str, IndexRepository]", pins: set[tuple[str, str]]) -> None:
+    """Make rez ask again which versions the repositories offer when a new pin names a yanked
+    version: a planner that solved before (a mirror plans the variants other hosts choose)
+    would otherwise be answered from rez's caches, without it. ``bound``: package path ->
+    index repository."""
+    if not any(v is not None and v.yanked is not None for r in bound.values()
+               for name, version in pins for v in [r.versions(name).get(version)]):
+        return
+    from rez.package_repository import package_repository_manager as manager
+
+    for path in bound:
+        repository = manager.repositories.get(path)
+        if repository is not None:
+            repository.clear_caches()

@@ -275,3 +275,26 @@ def test_export_takes_a_yanked_version_only_when_pinned(run, json_index, tmp_pat
         found = [p.name for p in venv.glob("lib/python*/site-packages/relfam-*.dist-info")]
         assert found == [f"relfam-{want}.dist-info"], (found, str(r))
         assert len(r.lines("relfam-1.0.1 is yanked")) == (request != "relfam"), str(r)
+
+
+_TWO_PLANS = """
+import sys
+from rezwheel.resolve.planner import Planner
+from rezwheel.rezplugin import artifactory
+from rezwheel.rezrepo.rezpip import Target
+with Planner([sys.argv[1]], Target.current(), bind=artifactory.bind,
+             unbind=artifactory.unbind) as planner:
+    for request in sys.argv[2:]:
+        print(" ".join(s.package for s in planner.plan([request], repo=None)
+                       if s.id.name == "relfam"))
+"""
+
+
+def test_one_planner_honours_a_pin_its_earlier_solve_did_not_have(run, json_index):
+    """A mirror sync plans again with the exact versions of the variants other hosts choose,
+    through the same planner: a pin arriving in a later plan offers the yanked version then,
+    although the earlier solve (and rez's caches of it) went without it."""
+    _yank(json_index)
+    r = run(sys.executable, "-c", _TWO_PLANS, json_index.url, "relfam", "relfam==1.0.1")
+    assert r.returncode == 0, str(r)
+    assert r.stdout.split() == ["relfam-1.0.0.rc1", "relfam-1.0.1"], str(r)
