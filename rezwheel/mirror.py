@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
+from rezwheel.index import yanks
 from rezwheel.index.local import LocalIndex, project_of
 from rezwheel.index.pages import IndexFile, filename_problem
 from rezwheel.index.writers import Result, different_file  # copied | present | failed
@@ -113,18 +114,35 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
     with index.lock():
         stale = index.interrupted()
         todo, results = _judge(wanted, index)
-        if not todo and not stale:
+        restated = _restate_yanked(upstream, index)
+        if not todo and not stale and not restated:
             return results
         index.mark()
         copied = _copy(todo, index, upstream.store, jobs, progress)
         results += copied
-        touched = {project_of(r.file) or "" for r in copied if r.status == "copied"}
+        touched = {project_of(r.file) or "" for r in copied if r.status == "copied"} | restated
         if touched or stale:  # nothing came in (upstream down): no new serial for nothing
             index.write_pages(None if stale else touched)
         index.unmark()
         if progress:
             progress.finish()
     return results
+
+
+def _restate_yanked(upstream: IndexRepository, index: LocalIndex) -> set[str]:
+    """The projects whose held files upstream now yanks, or no longer yanks (PEP 592), with
+    the mirror's markers made to say the same: hosts behind the mirror see what hosts on the
+    server see. Only the pages this sync read are compared (all of them without a filter):
+    a filter's families are read, other held projects keep their state until synced."""
+    held = index.present()
+    marked = yanks.held(index.files)
+    changed = set()
+    for f in upstream.files_read():
+        if f.filename in held and marked.get(f.filename) != f.yanked and \
+                (not f.sha256 or held[f.filename] == f.sha256):
+            yanks.mark(index.files, f.filename, f.yanked)
+            changed.add(project_of(f.filename) or "")
+    return changed
 
 
 def _judge(wanted: list[tuple[IndexFile, "IndexReader"]], index: LocalIndex
@@ -194,5 +212,6 @@ def _copy_one(f: IndexFile, reader: "IndexReader", index: LocalIndex, partial: s
     if got != f.sha256:
         os.unlink(tmp)
         raise RezwheelError(f"{f.filename}: sha256 {got} does not match upstream's {f.sha256}")
+    yanks.mark(index.files, f.filename, f.yanked)  # before the file is listed
     index.adopt(tmp, f.filename, f.sha256)
     return Result(f.filename, f.sha256, "copied")

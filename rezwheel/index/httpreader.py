@@ -434,18 +434,20 @@ class HttpReader(SnapshotReads, FileReads):
                 self._bundle_answers[False] >= NO_BUNDLES
 
 def _file_row(f: IndexFile) -> list:
-    return [f.filename, f.url, f.sha256, f.metadata, f.requires_python, f.upload_time]
+    return [f.filename, f.url, f.sha256, f.metadata, f.requires_python, f.upload_time, f.yanked]
 
 
 def _file_rows(rows: object) -> Optional[list[IndexFile]]:
-    """The files kept with a page (checked when it was read), None when they are not fit."""
+    """The files kept with a page (checked when it was read), None when they are not fit.
+    Rows of six fields were kept before the yanked flag was: not fit (a 304 would otherwise
+    keep a yanked file unyanked), so the page is read again."""
     if not isinstance(rows, list):
         return None
     found = []
     for row in rows:
-        if not (isinstance(row, list) and len(row) == 6 and isinstance(row[0], str)
+        if not (isinstance(row, list) and len(row) == 7 and isinstance(row[0], str)
                 and isinstance(row[1], str) and all(x is None or isinstance(x, str)
-                                                    for x in row[2:5])
+                                                    for x in (*row[2:5], row[6]))
                 and (row[5] is None or isinstance(row[5], (int, float)))):
             return None
         found.append(IndexFile(*row))

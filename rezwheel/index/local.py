@@ -35,7 +35,7 @@ from rezwheel.artifact.metadata import definition_from_metadata, read_metadata
 from rezwheel.atomic import AtomicFile, FileLock, atomic_write, make_dir, read_or_none as _read
 from rezwheel.errors import RezwheelError
 from rezwheel.hashing import sha256_file
-from rezwheel.index import bundle, serial, snapshot
+from rezwheel.index import bundle, serial, snapshot, yanks
 from rezwheel.index.pages import IndexFile, dist_of, written_link, written_page
 from rezwheel.index.writers import STAGING, Result, Staging, Wheel
 
@@ -71,6 +71,7 @@ class LocalIndex:
         self._stale = False
         self._marked = False  # the in-progress marker is written before the first file goes in
         self._mutex = threading.Lock()
+        self._yanked_seen: set[str] = set()  # files with a marker (``index.yanks``), as listed
 
     def wheels(self, project: Optional[str] = None) -> Iterator[str]:
         want = canonicalize_name(project) if project else None
@@ -80,13 +81,18 @@ class LocalIndex:
 
     def _listing(self) -> dict[str, list[str]]:
         """Wheel and sdist file names by project, from one read of the directory (a mirror
-        holds the sdists of projects that have no wheel; hosts build them)."""
+        holds the sdists of projects that have no wheel; hosts build them); yanked markers
+        seen on the way are noted for the pages."""
         by_project: dict[str, list[str]] = {}
+        yanked = set()
         if os.path.isdir(self.files):
             for name in sorted(os.listdir(self.files)):
                 project = project_of(name)
                 if project:
                     by_project.setdefault(project, []).append(name)
+                elif name.endswith(yanks.SUFFIX):
+                    yanked.add(name[:-len(yanks.SUFFIX)])
+        self._yanked_seen = yanked
         return by_project
 
     # -- as a publish target (index.writers.IndexWriter). A batch costs one lock, one listing
@@ -387,7 +393,9 @@ class LocalIndex:
             if len(facts) >= 3 or os.path.exists(meta):
                 msha = facts[1] if len(facts) >= 3 else sha256_file(meta)
                 rp = facts[2] if len(facts) >= 3 else _requires_python(meta)
-            links.append(written_link(f"../../files/{name}#sha256={facts[0]}", name, msha, rp))
+            yanked = yanks.reason(self.files, name) if name in self._yanked_seen else None
+            links.append(written_link(f"../../files/{name}#sha256={facts[0]}", name, msha, rp,
+                                      yanked))
         _write_later(os.path.join(self.simple, project, "index.html"),
                      written_page(project, links))
 

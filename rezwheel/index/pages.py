@@ -45,6 +45,8 @@ class IndexFile:
     metadata: Optional[str]  # "sha256=<hex>" or "true" when a PEP 658 file is advertised
     requires_python: Optional[str] = None
     upload_time: Optional[float] = None  # epoch seconds (PEP 700 JSON, or a local file's mtime)
+    #: PEP 592: None when the file is not yanked, else the reason ("" when none is given)
+    yanked: Optional[str] = None
 
 
 class _Links(html.parser.HTMLParser):
@@ -146,7 +148,7 @@ def _say_unsaid(page_url: str) -> None:
 
 def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filename: object,
                hashes: object, metadata: object, requires_python: object,
-               upload_time: object = None) -> Optional[IndexFile]:
+               upload_time: object = None, yanked: object = None) -> Optional[IndexFile]:
     """A checked IndexFile, or None (with a warning) when any value is unfit."""
     problem = filename_problem(filename)
     if problem:
@@ -182,7 +184,29 @@ def _file_from(page_url: str, allow: Callable[[str], bool], url: object, filenam
     when = _upload_time(upload_time)
     rp = requires_python if isinstance(requires_python, str) and len(requires_python) < 200 \
         else None
-    return IndexFile(filename, url, sha.lower() if sha else None, meta, rp, when)  # type: ignore[union-attr]
+    return IndexFile(filename, url, sha.lower() if sha else None, meta, rp, when,  # type: ignore[union-attr]
+                     yanked_reason(yanked))
+
+
+#: the longest yanked reason kept: it is echoed in one-line warnings and written into pages
+YANKED_REASON_MAX = 200
+
+
+def yanked_reason(value: object) -> Optional[str]:
+    """PEP 592 as pip reads it: a false value (absent, false, null, "", 0, [], {}) is not
+    yanked; a string is the reason; any other true value (true, 5, a list, a table) is yanked
+    with no reason. The reason is an index's text echoed in warnings and written back into a
+    mirror's pages: control characters (ESC, CR/LF, bidi overrides) become spaces, runs of
+    spaces one, and it is capped at ``YANKED_REASON_MAX`` characters."""
+    if not value:
+        return None
+    if not isinstance(value, str):
+        return ""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in value[:4 * YANKED_REASON_MAX]
+                               ).split())
+    if len(cleaned) > YANKED_REASON_MAX:
+        cleaned = cleaned[:YANKED_REASON_MAX - 3] + "..."
+    return cleaned
 
 
 #: the last second a UTC date-time can name (9999-12-31T23:59:59Z)
@@ -222,7 +246,7 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
             found.append(_file_from(
                 page_url, allow, urljoin(base, f["url"]), f.get("filename"), f.get("hashes"),
                 f.get("core-metadata", f.get("dist-info-metadata")), f.get("requires-python"),
-                f.get("upload-time")))
+                f.get("upload-time"), f.get("yanked")))
         _say_unsaid(page_url)
         return [f for f in found if f is not None]
     text = body.decode("utf-8", "replace")
@@ -242,8 +266,10 @@ def parse_project_page(body: bytes, content_type: str, page_url: str,
         hashes = {key: value} if value else {}
         filename = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         meta = attrs.get("data-core-metadata") or attrs.get("data-dist-info-metadata")
+        # PEP 592: the attribute's presence yanks, its value (maybe empty) is the reason
+        yanked = (attrs["data-yanked"] or True) if "data-yanked" in attrs else None
         f = _file_from(page_url, allow, url, filename, hashes, meta,
-                       attrs.get("data-requires-python"))
+                       attrs.get("data-requires-python"), None, yanked)
         if f is not None:
             files.append(f)
     _say_unsaid(page_url)
@@ -257,18 +283,21 @@ _WRITTEN = re.compile(r'<!DOCTYPE html>\n<html>\n  <head>\n(?:    <meta [^<>\n]*
                       r'((?:    <a [^\n]*\n)*)\n?  </body>\n</html>\n?')
 _WRITTEN_LINK = re.compile(r'    <a href="([^"<>&\n]*)"(?: data-dist-info-metadata="([^"<>&\n]*)"'
                            r' data-core-metadata="([^"<>&\n]*)")?(?: data-requires-python='
-                           r'"([^"<>\n]*)")?>([^<>&\n]*)</a><br/>\n')
+                           r'"([^"<>\n]*)")?(?: data-yanked="([^"<>\n]*)")?>([^<>&\n]*)</a><br/>\n')
 
 
 def written_link(href: str, name: str, metadata_sha: Optional[str] = None,
-                 requires_python: Optional[str] = None) -> str:
-    """One link of a project page as rezwheel writes it (``written_page``)."""
+                 requires_python: Optional[str] = None, yanked: Optional[str] = None) -> str:
+    """One link of a project page as rezwheel writes it (``written_page``); ``yanked``: the
+    PEP 592 reason ("" for none) of a yanked file."""
     attrs = ""
     if metadata_sha:
         attrs += (f' data-dist-info-metadata="sha256={metadata_sha}"'
                   f' data-core-metadata="sha256={metadata_sha}"')
         if requires_python:
             attrs += f' data-requires-python="{html.escape(requires_python)}"'
+    if yanked is not None:
+        attrs += f' data-yanked="{html.escape(yanked)}"'
     return f'    <a href="{html.escape(href)}"{attrs}>{html.escape(name)}</a><br/>'
 
 
@@ -297,7 +326,9 @@ def _written_links(text: str) -> Optional[list[tuple[dict, str]]]:
             attrs["data-dist-info-metadata"], attrs["data-core-metadata"] = m[2], m[3]
         if m[4] is not None:
             attrs["data-requires-python"] = html.unescape(m[4])
-        links.append((attrs, m[5].strip()))
+        if m[5] is not None:
+            attrs["data-yanked"] = html.unescape(m[5])
+        links.append((attrs, m[6].strip()))
     return links if pos == len(block) else None
 
 

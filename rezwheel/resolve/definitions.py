@@ -48,6 +48,16 @@ class IndexVersion:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
+    def yanked(self) -> Optional[str]:
+        """PEP 592: the reason ("" for none) when every file of the version is yanked, else
+        None. A version with one file left unyanked is offered whole, as pip installs a
+        release from the files not yanked."""
+        reasons = [f.yanked for f in self.files]
+        if not reasons or any(r is None for r in reasons):
+            return None
+        return next((r for r in reasons if r), "")
+
+    @property
     def first_file(self) -> IndexFile:
         """The file whose definition speaks for the version (every variant's wheel embeds the
         same one): the first by name, so every reader, process and host picks the same."""

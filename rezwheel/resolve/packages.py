@@ -15,6 +15,7 @@ A warm family costs one conditional request for its page (none within the index'
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import os
 import re
@@ -34,7 +35,7 @@ from rezwheel.redaction import redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
 from rezwheel.resolve.store import Store
-from rezwheel.resolve.versions import version_key, versions_of
+from rezwheel.resolve.versions import is_sdist, not_yanked, version_key, versions_of
 
 if TYPE_CHECKING:
     import requests
@@ -70,6 +71,10 @@ class IndexRepository:
         self._localizer = LazyPool(4, "rezwheel-localize")
         self._localizing: dict[tuple[VariantId, Optional[str]], cf.Future] = {}
         self._lock = threading.Lock()
+        #: (rez name, rez version) a request names in full (``fam==1.0.2``, ``fam-1.0.2``):
+        #: offered to the solver even when yanked (``offered``); the library's own solves set
+        #: it from their requests, the plugin never (``rez env`` hands it no request)
+        self.pins: set[tuple[str, str]] = set()
 
     def _http_reader(self, w: Where) -> HttpReader:
         from rezwheel.config import IndexConfig, guess_type
@@ -138,6 +143,13 @@ class IndexRepository:
             except Exception:  # read it again here, where its error is reported
                 pass
         return self._versions(rez_name)
+
+    def offered(self, rez_name: str) -> dict[str, IndexVersion]:
+        """The versions rez's solver is offered: all but the yanked ones (PEP 592), unless a
+        request pins one exactly (``pins``). ``versions`` keeps them all: yanking is not
+        deletion, and a context saved before the yank still finds, reads and localizes its
+        variants by name and version."""
+        return not_yanked(rez_name, self.versions(rez_name), self.pins, self.location)
 
     def _versions(self, rez_name: str, asked: bool = True) -> dict[str, IndexVersion]:
         """``asked``: by rez (or a caller), not read ahead: only those walk the hints."""
@@ -216,7 +228,7 @@ class IndexRepository:
         found = self.versions_of_project(project)
         if found:
             return not self._is_rez_family(found)
-        return any(_is_sdist(f.filename, project)  # e.g. docopt: no wheel
+        return any(is_sdist(f.filename, project)  # e.g. docopt: no wheel
                    for f in self.files(project))
 
     def family_of(self, project: str) -> Optional[str]:
@@ -333,6 +345,12 @@ class IndexRepository:
         """A project's files as the index lists them (its page read once, then kept)."""
         return self._project(project)[0]
 
+    def files_read(self) -> list[IndexFile]:
+        """Every file of the project pages read so far (a mirror restates their yanked flags)."""
+        with self._lock:
+            read = list(self._projects.values())
+        return [f for files, _ in read for f in files]
+
     def versions_of_project(self, project: str) -> dict[str, IndexVersion]:
         """A project's versions, by rez version (the same objects on every call, so a
         definition is read and parsed once whoever asks: planning, solving, installing)."""
@@ -430,15 +448,11 @@ class IndexRepository:
         with self._lock:
             ahead = self._localizing.pop((vid, subpath), None)
         if ahead is not None and not ahead.cancel():  # under way: wait for it
-            try:
-                try:
-                    return ahead.result(timeout=SAY_WAITING)
-                except cf.TimeoutError:  # a large payload (no bar beside others): say why
+            with contextlib.suppress(Exception):  # else done again here, where it is said
+                if not cf.wait([ahead], SAY_WAITING).done:  # a large payload, and no bar
                     warn_once(f"rezwheel: {vid.package}: still downloading (the context's "
                               "payloads come side by side)")
-                    return ahead.result()
-            except Exception:  # done again here, where what went wrong is said
-                pass
+                return ahead.result()
         return self._localize(vid, subpath, True)
 
     def _localize(self, vid: VariantId, subpath: Optional[str], show: bool) -> str:
@@ -483,10 +497,3 @@ def _required(data: dict) -> list[str]:
     for variant in variants if isinstance(variants, list) else []:
         wanted += [str(r) for r in variant] if isinstance(variant, list) else []
     return [m.group(1) for text in wanted if (m := _FAMILY.match(text))]
-
-
-def _is_sdist(filename: str, project: str) -> bool:
-    from rezwheel.index.pages import dist_of
-
-    dist = dist_of(filename)
-    return not filename.endswith(".whl") and dist is not None and dist[0] == project

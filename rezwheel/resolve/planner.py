@@ -31,7 +31,8 @@ from rezwheel.pools import threads
 from rezwheel.resolve.pip import Pick, pip_resolve
 from rezwheel.resolve.solve import (HOST_FAMILIES, MissingFamily, as_rez, families_in,
                                     installed_paths, pythons, solve)
-from rezwheel.resolve.wanted import Asked, Wanted, parse
+from rezwheel.resolve import yanked
+from rezwheel.resolve.wanted import Asked, Wanted, parse, pep_pin, pip_pin, rez_pin
 from rezwheel.rezrepo import fsrepo, rezpip
 
 if TYPE_CHECKING:
@@ -112,6 +113,8 @@ class Planner:
         self._bind, self._unbind = bind, unbind
         #: package path bound to rez (``package_paths``) -> the index repository it reads
         self._bound: dict[str, "IndexRepository"] = {}
+        self.pins: set[tuple[str, str]] = set()  # pinned exactly: offered even if yanked
+        self._said: set[tuple[str, str]] = set()  # yanked packages chosen, said once
 
     def close(self) -> None:
         if self._builds is not None:  # a guess pip did not confirm is not waited for
@@ -191,6 +194,7 @@ class Planner:
                                     + (f" nor in {repo}" if repo else ""))
             if kind.startswith("ours:"):
                 rez_reqs.append(as_rez(w, kind[5:]))
+                self.pins |= {p for p in [pep_pin(w, kind[5:])] if p}
             else:
                 pip_reqs.append(w)
         rez_constraints, pip_constraints = [], []
@@ -203,28 +207,8 @@ class Planner:
         return rez_reqs, pip_reqs, rez_constraints, pip_constraints
 
     def _pin(self, w: Wanted) -> Wanted:
-        """A rez request on a plain project (``black-26.1.a1``, ``click-8+``) as the pip pin of
-        the newest release on the indexes whose rez-pip version is in the rez range (rez
-        ranges and PEP 440 specifiers do not translate one to one)."""
-        from rez.utils.pip import pip_to_rez_version
-        from rez.version import Requirement, Version as RezVersion
-
         project = canonicalize_name(w.rez or "")
-        rng = Requirement(w.text).range
-        found = set()
-        for r in self.repos:
-            for f in r.files(project):
-                v = _release(f.filename, project)
-                if v is not None:
-                    found.add(v)
-        for v in sorted(found, reverse=True):
-            try:
-                if rng.contains_version(RezVersion(pip_to_rez_version(str(v)))):
-                    return Wanted(w.text, w.origin, w.rez, PipRequirement(f"{project}=={v}"))
-            except Exception:  # a release rez-pip cannot name: not this one
-                continue
-        raise RezwheelError(f"{w.where}: no release of {project} on {self.tried()} is in that "
-                            f"rez range (releases: {', '.join(map(str, sorted(found))) or 'none'})")
+        return pip_pin(w, [f for r in self.repos for f in r.files(project)], self.tried())
 
     def pip_index_urls(self) -> list[str]:
         return [reader.pip_url() for r in self.repos for reader in r.readers]
@@ -279,7 +263,7 @@ class Planner:
             project = canonicalize_name(req.name)
             files = [(f, r.reader) for r in self.repos for f in r.files(project)]
             releases = [(v, f, reader) for f, reader in files
-                        if (v := _release(f.filename, project)) is not None]
+                        if (v := _release(f.filename, project)) is not None and f.yanked is None]
             in_range = [t for t in releases if req.specifier.contains(t[0])]
             if not in_range or any(f.filename.endswith(".whl") for _, f, _ in in_range):
                 continue
@@ -320,7 +304,14 @@ class Planner:
         have = self.have = installed_paths(repo)
         if self.explicit_python:
             self._check_python(have)
+        pinned = set(self.pins)
         requests, pip_wanted, rez_constraints, pip_constraints = self.classify(asked, have, repo)
+        # PEP 592 as pip and uv apply it: a yanked version is chosen only when pinned exactly
+        self.pins |= {p for r in requests if (p := rez_pin(r)) is not None}
+        for r in self.repos:
+            r.pins |= self.pins
+        if self._bound:  # rez keeps what an earlier solve was offered
+            yanked.forget_offered(self._bound, self.pins - pinned)
         pip_reqs = [str(w.pep) for w in pip_wanted]
         plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints) if pip_reqs else {}
         # pip chose the versions of what was asked its way: the solve takes exactly those
@@ -344,6 +335,7 @@ class Planner:
                 plain = self.resolve_plain(pip_reqs, no_deps, pip_constraints)
         # the variants rez chose, before all_variants widens the steps
         self.last_chosen = {VariantId(v.name, str(v.version), v.index) for v in variants}
+        yanked.say_chosen(variants, self._bound, self._said)
         steps = []
         for v in variants:
             index = self._bound.get(str(v.repository))  # rez names a repository type@location

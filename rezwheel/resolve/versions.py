@@ -1,6 +1,6 @@
-"""A project's wheels by rez version, read from file names alone (the version mapping is
-reversible): what a page, a hint or a kept page lists becomes versions without a definition
-read, and rez's order of versions is computed once per version string."""
+"""A project's files as rez versions: which wheels are versions of a family (file names
+alone; the version mapping is reversible), rez's order of them, and which are offered to
+rez's solver (PEP 592: not the yanked ones, unless pinned exactly)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,34 @@ from packaging.utils import canonicalize_name
 
 from rezwheel.artifact import naming
 from rezwheel.index.pages import IndexFile
+from rezwheel.redaction import get_logger, redact
 from rezwheel.resolve.definitions import IndexVersion
+
+log = get_logger(__name__)
+
+
+def not_yanked(rez_name: str, found: dict[str, IndexVersion], pins: set[tuple[str, str]],
+               location: str) -> dict[str, IndexVersion]:
+    """``found`` without the versions whose files are all yanked, but those ``pins`` names
+    ((rez name, rez version) a request pins exactly). Said at debug level; on one warning
+    line when no version is left (rez then only says the package is not found)."""
+    yanked = [v for v, iv in found.items() if iv.yanked is not None
+              and (rez_name, v) not in pins]
+    if not yanked:
+        return found
+    said = ", ".join(v + (f" ({found[v].yanked})" if found[v].yanked else "")
+                     for v in yanked[:5]) + (f" and {len(yanked) - 5} more" if yanked[5:] else "")
+    offered = {v: iv for v, iv in found.items() if v not in yanked}
+    if offered:
+        log.debug("rezwheel: %s: not offered, yanked on %s: %s", rez_name, redact(location), said)
+    elif (rez_name, location) not in _said:  # rez will only say the package is not found
+        _said.add((rez_name, location))
+        log.warning("rezwheel: %s: every version on %s is yanked: %s", rez_name,
+                    redact(location), said)
+    return offered
+
+
+_said: set[tuple[str, str]] = set()
 
 
 def versions_of(project: str, files: list[IndexFile]) -> dict[str, IndexVersion]:
@@ -55,6 +82,13 @@ def _rez_version(pep440: str) -> str:
     """``naming.pep440_to_rez``, once per version string (families share their version
     numbers: a page of twenty files holds ten, and the next family the same ten)."""
     return naming.pep440_to_rez(pep440)
+
+
+def is_sdist(filename: str, project: str) -> bool:
+    from rezwheel.index.pages import dist_of
+
+    dist = dist_of(filename)
+    return not filename.endswith(".whl") and dist is not None and dist[0] == project
 
 
 @functools.lru_cache(maxsize=None)

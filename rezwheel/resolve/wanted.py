@@ -12,6 +12,7 @@ files are PEP 508 only, as pip reads them.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Optional
@@ -19,7 +20,8 @@ from typing import Optional
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 
-from rezwheel.errors import UsageError
+from rezwheel.errors import RezwheelError, UsageError
+from rezwheel.index.pages import IndexFile, dist_of
 
 
 @dataclass
@@ -136,3 +138,70 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     if pending.strip():
         out.append((start, pending.strip()))
     return out
+
+
+# -- exact pins: PEP 592 lets them choose a yanked version (``yanked``)
+#: a rez range naming one version in full: ``==1.0.2`` or ``1.0.2``
+_PINNED = re.compile(r"(?:==)?([A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*)")
+
+
+def rez_pin(request: str) -> Optional[tuple[str, str]]:
+    """(family, version) when a rez request names one version in full; None for ranges, weak
+    and conflict requests, and anything rez cannot read."""
+    from rez.version import Requirement as RezRequirement
+
+    try:
+        r = RezRequirement(request)
+    except Exception:  # rez's parser raises its own errors, not all of them RezError
+        return None
+    m = _PINNED.fullmatch(str(r.range)) if not (r.conflict or r.weak) else None
+    return (r.name, m.group(1)) if m else None
+
+
+def pep_pin(w: Wanted, family: str) -> Optional[tuple[str, str]]:
+    """(family, rez version) when a PEP 508 requirement on one of our families is one ``==``
+    or ``===`` without ``.*``."""
+    from packaging.version import Version
+
+    from rezwheel.artifact import naming
+
+    specs = list(w.pep.specifier) if w.pep else []
+    if len(specs) != 1 or specs[0].operator not in ("==", "===") or \
+            specs[0].version.endswith(".*"):
+        return None
+    try:
+        return family, naming.pep440_to_rez(str(Version(specs[0].version)))
+    except Exception:  # not a version our names map: no pin
+        return None
+
+
+def pip_pin(w: Wanted, files: list[IndexFile], where: str) -> Wanted:
+    """A rez request on a plain project (``black-26.1.a1``, ``click-8+``) as the pip pin of
+    the newest release in ``files`` whose rez-pip version is in the rez range (rez ranges and
+    PEP 440 specifiers do not translate one to one). A release whose files are all yanked is
+    taken only when the request names it in full (PEP 592, as pip does)."""
+    from packaging.utils import canonicalize_name
+    from rez.utils.pip import pip_to_rez_version
+    from rez.version import Requirement as RezRequirement, Version as RezVersion
+
+    project = canonicalize_name(w.rez or "")
+    rng = RezRequirement(w.text).range
+    found, kept = set(), set()  # releases; those with a file not yanked
+    for f in files:
+        dist = dist_of(f.filename)
+        if dist and dist[0] == project:
+            found.add(dist[1])
+            if f.yanked is None:
+                kept.add(dist[1])
+    pin = rez_pin(w.text)
+    for v in sorted(found, reverse=True):  # type: ignore[type-var]
+        try:
+            rez_version = pip_to_rez_version(str(v))
+            if v not in kept and (pin is None or pin[1] != rez_version):
+                continue
+            if rng.contains_version(RezVersion(rez_version)):
+                return Wanted(w.text, w.origin, w.rez, Requirement(f"{project}=={v}"))
+        except Exception:  # a release rez-pip cannot name: not this one
+            continue
+    raise RezwheelError(f"{w.where}: no release of {project} on {where} is in that rez range "
+                        f"(releases: {', '.join(map(str, sorted(found))) or 'none'})")  # type: ignore[type-var]

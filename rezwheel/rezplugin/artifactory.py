@@ -55,7 +55,9 @@ class ArtifactoryFamilyResource(PackageFamilyResource):
         return f"{TYPE}@{self.location}:{self.name}"
 
     def iter_packages(self) -> Iterator["ArtifactoryPackageResource"]:
-        for version in _rez_errors(self._repository.index.versions, self.name):
+        # yanked versions are not offered (PEP 592); a saved context's variants are still
+        # found by name and version (``get_resource``), so they read and localize as before
+        for version in _rez_errors(self._repository.index.offered, self.name):
             yield self._repository.get_resource(
                 ArtifactoryPackageResource.key, location=self.location, name=self.name,
                 version=version)

@@ -39,6 +39,7 @@ class Stored:
     sha256: str
     stored_at: float
     uploaded: float = 0.0  # wall clock, for PEP 700 upload-time
+    yanked: Optional[str] = None  # PEP 592 reason ("" for none) once yanked (``yank``)
 
 
 def _metadata_of(data: bytes) -> Optional[bytes]:
@@ -106,6 +107,14 @@ class Artifactory:
         self.log: list[tuple[str, str]] = []
         self.auth_schemes: set[str] = set()
         self.lock = threading.Lock()
+
+    # -- what tests do, as an admin would in the UI
+    def yank(self, filename: str, reason: Optional[str] = "") -> None:
+        """Yank a stored file (PEP 592, ``data-yanked`` / ``"yanked"`` on its project's page),
+        or unyank it (``reason`` None)."""
+        with self.lock:
+            next(v for k, v in self.files.items() if k.rsplit("/", 1)[1] == filename
+                 ).yanked = reason
 
     # -- what tests look at
     def uploads_of(self, filename: str) -> int:
@@ -247,15 +256,20 @@ class Artifactory:
                 if meta[k] is not None:
                     e["core-metadata"] = e["dist-info-metadata"] = {
                         "sha256": hashlib.sha256(meta[k]).hexdigest()}
+                if v.yanked is not None:
+                    e["yanked"] = v.yanked or True
                 entries.append(e)
             return _json("200 OK", {"meta": {"api-version": "1.1"}, "name": project,
                                     "files": entries}, [("Content-Type", JSON_TYPE)])
 
         def attrs(k: str) -> str:
+            yanked = files[k].yanked
+            said = "" if yanked is None else f' data-yanked="{html.escape(yanked)}"'
             if meta[k] is None:
-                return ""
+                return said
             msha = hashlib.sha256(meta[k]).hexdigest()
-            return f' data-core-metadata="sha256={msha}" data-dist-info-metadata="sha256={msha}"'
+            return f' data-core-metadata="sha256={msha}" data-dist-info-metadata="sha256={msha}"' \
+                + said
         links = "".join(
             f'<a href="../../{html.escape(k)}#sha256={v.sha256}" rel="internal"{attrs(k)}>'
             f'{html.escape(k.rsplit("/", 1)[1])}</a><br/>\n' for k, v in sorted(files.items()))

@@ -26,7 +26,11 @@ LINK = (f'    <a href="../../files/fam-1.0-py3-none-any.whl#sha256={SHA}" '
         'data-requires-python="&gt;=3.9">fam-1.0-py3-none-any.whl</a><br/>')
 
 
-@pytest.mark.parametrize("links", [LINK, LINK + "\n" + LINK.replace("1.0", "2.0"), "",
+YANKED = LINK.replace('">fam-1.0', '" data-yanked="bad &amp; &quot;old&quot;">fam-1.0')
+
+
+@pytest.mark.parametrize("links", [LINK, LINK + "\n" + LINK.replace("1.0", "2.0"), "", YANKED,
+                                   YANKED.replace('="bad &amp; &quot;old&quot;"', '=""'),
                                    f'    <a href="../../files/fam-1.0.tar.gz#sha256={SHA}">'
                                    'fam-1.0.tar.gz</a><br/>'])
 def test_written_page_reads_as_the_parser_reads_it(links):
@@ -44,3 +48,19 @@ def test_written_page_reads_as_the_parser_reads_it(links):
 def test_anything_else_goes_to_the_parser(links):
     fast, slow, _ = _both(_page(links))
     assert fast is None and slow
+
+
+def test_a_written_yank_reads_back_with_its_reason():
+    """What ``index.local`` writes for a yanked file (a mirror's marker) is read back by the
+    fast path as the parser reads it: yanked, with its reason unescaped."""
+    from rezwheel.index import pages
+
+    link = pages.written_link(f"../../files/fam-1.0-py3-none-any.whl#sha256={SHA}",
+                              "fam-1.0-py3-none-any.whl", SHA, ">=3.9", 'bad & "old"')
+    fast, slow, files = _both(_page(link))
+    assert fast is not None and fast == slow
+    assert [f.yanked for f in files] == ['bad & "old"']
+    link = pages.written_link(f"../../files/fam-1.0-py3-none-any.whl#sha256={SHA}",
+                              "fam-1.0-py3-none-any.whl", yanked="")
+    fast, slow, files = _both(_page(link))
+    assert fast is not None and fast == slow and [f.yanked for f in files] == [""]
