@@ -4,12 +4,14 @@ The rez plugin (``rezwheel.rezplugin``) is a thin adapter over this. Versions co
 names (the version mapping is reversible), definitions from ``definitions.DefinitionSource``
 (kept parsed from an earlier process, else the store, else the family's bundle, else the
 cheapest read per file the index allows), and a variant's root is localized into the store the
-first time rez asks for it.
+first time rez asks for it (the rest of what rez resolved with it side by side:
+``localize_ahead``).
 
 Over HTTP a cold family costs its page and its bundle, read side by side; once its newest
 definition is in, the families that one requires are read ahead (``_follow``), so the sequential
 round trips of a resolve follow the depth of the dependency graph, not the number of families.
 A warm family costs one conditional request for its page (none within the index's ``ttl``).
+While rez waits for a page, what the hints give is parsed (``_parse_hinted``).
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ class IndexRepository:
                 self._follow(newest.definition.data)
         if found and self.reader.remote and (ahead or self._reads_needed(found)):
             # rez reads every version in a requested range: read them now
-            self._prefetcher().submit(self._read_family, project, found)
+            self._pool.get().submit(self._read_family, project, found)
         return found
 
     def _fresh(self, project: str) -> bool:
@@ -208,7 +210,7 @@ class IndexRepository:
         from rezwheel import limits
 
         newest = sorted(found, key=version_key, reverse=True)[:int(limits.get("max-prefetch"))]
-        pool = self._prefetcher()
+        pool = self._pool.get()
         for version in newest:
             v = found[version]
             if not v.loaded and self.source.needs_read(v):
@@ -247,9 +249,6 @@ class IndexRepository:
         self._pool.close()
         self.source.flush()
 
-    def _prefetcher(self) -> "cf.ThreadPoolExecutor":
-        return self._pool.get()
-
     def _follow(self, data: dict) -> None:
         """Read ahead, side by side, the families a family's newest definition requires (rez
         tries the newest first: what it asks for next), before rez asks: the sequential round
@@ -258,7 +257,7 @@ class IndexRepository:
         self._read_ahead(_required(data))
 
     def _read_ahead(self, names: list[str]) -> None:
-        pool = self._prefetcher()
+        pool = self._pool.get()
         for name in names:
             with self._lock:
                 if name in self._families or name in self._ahead:
@@ -276,7 +275,7 @@ class IndexRepository:
         hinting = [r for r in self.readers if isinstance(r, HttpReader)]
         for r in hinting:
             r.start_hints()
-        self._prefetcher().submit(self._walk_hints, project)  # beside the family's own page
+        self._pool.get().submit(self._walk_hints, project)  # beside the family's own page
 
     def _walk_hints(self, project: str) -> None:
         """``_follow_hints`` once the hints are in hand (waiting for them), then
