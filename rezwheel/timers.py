@@ -40,6 +40,15 @@ _seq = itertools.count()
 _runner: Optional[tuple[int, threading.Thread]] = None  # (pid, thread): none after a fork
 
 
+def _forked() -> None:
+    """A forked child has no timers' thread, and may have copied the lock held."""
+    global _cv, _due
+    _cv, _due = threading.Condition(), []
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def call_later(seconds: float, fn: Callable[[], None]) -> Timer:
     """Call ``fn`` (on the timers' thread: keep it short) ``seconds`` from now."""
     global _runner
