@@ -31,7 +31,7 @@ from rezwheel.errors import RezwheelError
 from rezwheel.index.httpreader import HttpReader
 from rezwheel.index.pages import IndexFile
 from rezwheel.index.readers import ChainReader, Counters, IndexReader, LocalReader
-from rezwheel.pools import LazyPool
+from rezwheel.pools import LazyPool, Pool
 from rezwheel.redaction import redact
 from rezwheel.resolve.definitions import DefinitionSource, IndexVersion, warn_once
 from rezwheel.resolve.locations import Settings, Where, resolve_location
@@ -232,7 +232,7 @@ class IndexRepository:
         self._pool.close()
         self.source.flush()
 
-    def _prefetcher(self) -> "cf.ThreadPoolExecutor":
+    def _prefetcher(self) -> "Pool":
         return self._pool.get()
 
     def _follow(self, data: dict) -> None:
