@@ -377,20 +377,21 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "rezwheel") -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return _run(args)
-    finally:  # past here only the interpreter's exit is left: a SIGTERM then just ends it
+    finally:  # past here only the interpreter's exit is left: a SIGTERM then just ends it,
+        # and so does a Ctrl-C once the exit hooks run (``pools.quiet_exit``)
         signal.signal(signal.SIGTERM, _gone)
+        from rezwheel.pools import quiet_exit
+
+        quiet_exit()
 
 
 def _gone(*_: object) -> None:
     """A SIGTERM once the command is over (rez's exit hooks may still be running): the output
     written so far is kept, and nothing is raised into an exit hook (it would print a
     traceback)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # a closed pipe: nothing left to keep
-            pass
-    os._exit(143)
+    from rezwheel.pools import end_now
+
+    end_now(143)
 
 
 def _run(args: argparse.Namespace) -> int:

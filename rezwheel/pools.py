@@ -16,9 +16,12 @@ at once, where ``with ThreadPoolExecutor()`` waited for every task submitted.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import contextlib
+import os
 import queue
+import sys
 import threading
 import weakref
 from typing import Any, Callable, Iterator, Optional, TypeVar
@@ -153,3 +156,41 @@ def background(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
         return value
 
     return result
+
+
+def quiet_exit() -> None:
+    """Once a command is over, a Ctrl-C or SIGTERM while the interpreter exits (its exit hooks:
+    rez's imports a module, the parsed definitions are written out) ends the process at once,
+    status 130 or 143, the output kept: the handler in place would raise into a hook, which
+    prints "Exception ignored in ..." and a traceback (rez's prints "Interrupted by user"
+    first, then ignores every further Ctrl-C). Done by an exit hook that runs before every
+    hook registered so far (called again, it moves to the front); it takes over only from
+    Python's own SIGINT handler and rez's, never from one a host application installed."""
+    atexit.unregister(_take_signals)
+    atexit.register(_take_signals)
+
+
+def _take_signals() -> None:
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is signal.default_int_handler or \
+                getattr(handler, "__module__", None) == "rez.cli._util":
+            with contextlib.suppress(ValueError):  # not the main thread: nothing to take
+                signal.signal(sig, _end)
+
+
+def _end(signum: int, _: object) -> None:
+    end_now(128 + signum)
+
+
+def end_now(status: int) -> None:
+    """End the process with ``status`` now: what was written is flushed; no exit hook runs and
+    no thread is waited for."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: nothing left to keep
+            pass
+    os._exit(status)
