@@ -411,9 +411,9 @@ def _run(args: argparse.Namespace) -> int:
         _stop_bars()
         print("rezwheel: interrupted", file=sys.stderr)
         return _leave(130)
-    except SystemExit as e:  # SIGTERM (143), as Ctrl-C
+    except SystemExit as e:  # SIGTERM (143), as Ctrl-C; or rez's own SIGINT handler's (1)
+        _stop_bars()  # in ``rez wheel``: the bar hid the cursor, and would redraw after rez's line
         if e.code == 143:
-            _stop_bars()
             return _leave(143)
         raise
     except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback

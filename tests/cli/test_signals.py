@@ -273,22 +273,31 @@ def _lock(url: str, tmp: Path) -> list:
     return ["lock", "multitool", "python-3.11", "--index", url, "-o", tmp / "pylock.toml"]
 
 
-@pytest.mark.parametrize("command,sig", [(_install, "INT"), (_install, "TERM"), (_mirror, "INT"),
-                                         (_mirror, "TERM"), (_lock, "INT")],
-                         ids=["install-INT", "install-TERM", "mirror-INT", "mirror-TERM",
-                              "lock-INT"])
-def test_a_command_interrupted_while_a_payload_downloads(local_index, tmp_path, command, sig):
+@pytest.mark.parametrize("command,sig,rez", [
+    (_install, "INT", False), (_install, "TERM", False), (_mirror, "INT", False),
+    (_mirror, "TERM", False), (_lock, "INT", False), (_install, "INT", True)],
+    ids=["install-INT", "install-TERM", "mirror-INT", "mirror-TERM", "lock-INT",
+         "rez-wheel-install-INT"])
+def test_a_command_interrupted_while_a_payload_downloads(local_index, tmp_path, command, sig,
+                                                         rez):
     """Payloads held on the wire in pool threads (all of them: no other line is said while
     the signal goes): the command ends now with the status of its signal and nothing
     half-written in the target, and the same command right after (on the same store, whose
-    per-artifact locks the first held) finishes the job."""
+    per-artifact locks the first held) finishes the job. As ``rez wheel``, rez's SIGINT
+    handler decides (status 1, its line): the bar still goes, the cursor shown again."""
     server = Held(local_index, r"/files/")
     home = tmp_path / "home"
     env = env_for(home)
     args = command(server.url, tmp_path)
     try:
-        r = on_tty([BIN / "rezwheel", *args], env, held=server, sig=sig)
-        interrupted(r, SIGNALS[sig][1], "interrupted" if sig == "INT" else "")
+        cmd = [BIN / "rez", "wheel", *args] if rez else [BIN / "rezwheel", *args]
+        r = on_tty(cmd, env, held=server, sig=sig)
+        if rez:  # rez writes "show the cursor" to stdout, which the bar's console (rich,
+            # redirecting stdout while it draws) prints as text: a known blemish, not a line
+            r.after = r.after.replace("\x1b[?25h", "")
+            interrupted(r, 1, "Interrupted by user")
+        else:
+            interrupted(r, SIGNALS[sig][1], "interrupted" if sig == "INT" else "")
         assert not (tmp_path / "pylock.toml").exists()
         assert not (tmp_path / "repo" / "multitool").exists() or \
             (tmp_path / "repo" / "multitool" / "2.1.0" / "package.py").is_file()
@@ -296,7 +305,7 @@ def test_a_command_interrupted_while_a_payload_downloads(local_index, tmp_path, 
         assert not (partial_dir.exists() and any(partial_dir.iterdir())), \
             sorted(os.listdir(partial_dir))
         server.hold = None
-        again = on_tty([BIN / "rezwheel", *args], env, timeout=60)
+        again = on_tty(cmd, env, timeout=60)
         assert again.status == 0 and "Traceback" not in again.text, again.text
     finally:
         server.close()
