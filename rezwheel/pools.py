@@ -114,7 +114,8 @@ def threads(n: int, name: str) -> Iterator[Pool]:
 
 class LazyPool:
     """A pool made on first use (a warm process never needs the read-ahead pools it holds);
-    its threads, daemons, never hold the process at exit."""
+    at exit it cancels what has not started, and its threads, daemons, never hold the
+    process."""
 
     def __init__(self, n: int, name: str) -> None:
         self._n, self._name = n, name
@@ -125,6 +126,8 @@ class LazyPool:
         with self._lock:
             if self._pool is None:
                 self._pool = Pool(self._n, self._name)
+                # at exit what has not started never starts (what has is dropped, see above)
+                atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
             return self._pool
 
     def close(self) -> None:

@@ -212,15 +212,17 @@ def no_temporaries(*roots: Path) -> None:
 REZ_ENV = ["env", "multitool", "python-3.11", "--", "true"]
 
 
-@pytest.mark.parametrize("sig", ["INT", "TERM"])
-@pytest.mark.parametrize("hold", [r"/rez-snapshot\.zip$", r"/files/multitool-"],
-                         ids=["snapshot-in-a-pool-thread", "payload"])
+@pytest.mark.parametrize("hold,sig", [
+    (r"/rez-snapshot\.zip$", "INT"), (r"/rez-snapshot\.zip$", "TERM"),
+    (r"/simple/$", "INT"), (r"/files/multitool-", "INT"), (r"/files/multitool-", "TERM")],
+    ids=["snapshot-in-a-pool-thread-INT", "snapshot-in-a-pool-thread-TERM", "root-page-INT",
+         "payload-INT", "payload-TERM"])
 def test_rez_env_cold_interrupted_mid_request_ends_and_the_next_one_works(
         local_index, tmp_path, hold, sig):
     """The snapshot is read in a pool thread while rez waits: a worker on the wire used to
     hold the process at exit (``concurrent.futures`` joins its workers; rez acts on the first
     Ctrl-C only), until the server let go. A payload is localized while rez builds the
-    context. rez's own handler decides the status (1) and the line ("Interrupted by user")."""
+    context; the root page, before anything. rez's own handler decides the status (1) and the line ("Interrupted by user")."""
     server = Held(local_index, hold)
     home = tmp_path / "home"
     env = env_for(home, REZ_CONFIG_FILE=rez_config(home, f"artifactory@{server.url}"),
