@@ -136,6 +136,8 @@ class LazyPool:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+
 def background(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     """Start ``fn(*args)`` on a daemon thread; the function returned waits for its result (or
     raises its exception). For one side task beside the caller's own work, such as hashing a
