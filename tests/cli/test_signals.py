@@ -195,14 +195,14 @@ def interrupted(r: Run, status: int, said: str = "") -> None:
     assert hide < 0 or show > hide, f"the cursor is left hidden:\n{r.raw[-500:]!r}"
 
 
-def no_temporaries(*roots: Path) -> None:
-    """Nothing half-written under a visible name: a temporary one at most (readers skip
-    those: ``atomic``)."""
-    for root in roots:
-        for p in root.rglob("*") if root.exists() else ():
-            if p.is_file() and p.suffix == ".whl" and not p.name.startswith("."):
-                import zipfile
+def visible_wheels_whole(*roots: Path) -> None:
+    """Nothing half-written under a visible name: every wheel whole (what a killed download
+    leaves is a temporary name, which readers skip: ``atomic``)."""
+    import zipfile
 
+    for root in roots:
+        for p in root.rglob("*.whl") if root.exists() else ():
+            if p.is_file() and not p.name.startswith("."):
                 with zipfile.ZipFile(p) as z:
                     assert z.testzip() is None, p
 
@@ -222,7 +222,8 @@ def test_rez_env_cold_interrupted_mid_request_ends_and_the_next_one_works(
     """The snapshot is read in a pool thread while rez waits: a worker on the wire used to
     hold the process at exit (``concurrent.futures`` joins its workers; rez acts on the first
     Ctrl-C only), until the server let go. A payload is localized while rez builds the
-    context; the root page, before anything. rez's own handler decides the status (1) and the line ("Interrupted by user")."""
+    context; the root page, before anything. rez's own handler decides the status (1) and
+    the line ("Interrupted by user")."""
     server = Held(local_index, hold)
     home = tmp_path / "home"
     env = env_for(home, REZ_CONFIG_FILE=rez_config(home, f"artifactory@{server.url}"),
@@ -230,12 +231,13 @@ def test_rez_env_cold_interrupted_mid_request_ends_and_the_next_one_works(
     try:
         r = on_tty([BIN / "rez", *REZ_ENV], env, held=server, sig=sig)
         interrupted(r, 1, "by user")
+        visible_wheels_whole(home / "store")
         server.hold = None  # the next run, right after, on the same store: it works
         again = on_tty([BIN / "rez", *REZ_ENV], env, timeout=60)
         assert again.status == 0 and "Traceback" not in again.text, again.text
     finally:
         server.close()
-    no_temporaries(home / "store")
+    visible_wheels_whole(home / "store")
 
 
 def test_rez_env_signalled_while_the_interpreter_exits(local_index, tmp_path):
@@ -300,6 +302,7 @@ def test_a_command_interrupted_while_a_payload_downloads(local_index, tmp_path, 
             interrupted(r, 1, "Interrupted by user")
         else:
             interrupted(r, SIGNALS[sig][1], "interrupted" if sig == "INT" else "")
+        visible_wheels_whole(tmp_path / "mirror", home / "store")
         assert not (tmp_path / "pylock.toml").exists()
         assert not (tmp_path / "repo" / "multitool").exists() or \
             (tmp_path / "repo" / "multitool" / "2.1.0" / "package.py").is_file()
@@ -311,7 +314,7 @@ def test_a_command_interrupted_while_a_payload_downloads(local_index, tmp_path, 
         assert again.status == 0 and "Traceback" not in again.text, again.text
     finally:
         server.close()
-    no_temporaries(tmp_path / "mirror", home / "store")
+    visible_wheels_whole(tmp_path / "mirror", home / "store")
     assert (tmp_path / "pylock.toml").is_file() or (tmp_path / "repo" / "multitool").is_dir() \
         or (tmp_path / "mirror" / "files").is_dir()
 
