@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from rezwheel.commandline import EXIT_FAILED, EXIT_USAGE, build_parser
 from rezwheel.errors import RezwheelError
@@ -394,6 +395,24 @@ def _gone(*_: object) -> None:
     end_now(143)
 
 
+@contextlib.contextmanager
+def _one_interrupt() -> Iterator[None]:
+    """While the command leaves after an interrupt (the bars stopped, one line said: a moment),
+    a further Ctrl-C is ignored: people press it again, and it raised into this clean-up, a
+    traceback in place of the line and the cursor left hidden."""
+    import signal
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no handler of ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if before is None else before)
+
+
 def _run(args: argparse.Namespace) -> int:
     """The command, every failure as one line and its exit status."""
     try:
@@ -408,13 +427,15 @@ def _run(args: argparse.Namespace) -> int:
         _error(e)
         return e.exit_code
     except KeyboardInterrupt:
-        _stop_bars()
-        print("rezwheel: interrupted", file=sys.stderr)
-        return _leave(130)
+        with _one_interrupt():
+            _stop_bars()
+            print("rezwheel: interrupted", file=sys.stderr)
+            return _leave(130)
     except SystemExit as e:  # SIGTERM (143), as Ctrl-C; or rez's own SIGINT handler's (1)
-        _stop_bars()  # in ``rez wheel``: the bar hid the cursor, and would redraw after rez's line
-        if e.code == 143:
-            return _leave(143)
+        with _one_interrupt():
+            _stop_bars()  # ``rez wheel``: the bar hid the cursor, would redraw after rez's line
+            if e.code == 143:
+                return _leave(143)
         raise
     except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback
         if args.debug:

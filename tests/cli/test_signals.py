@@ -379,3 +379,33 @@ def test_pool_threads_never_keep_the_process_alive():
     except subprocess.TimeoutExpired:
         raise AssertionError("a pool thread kept the process alive at exit") from None
     assert r.returncode == 0 and r.stdout == "done\n" and not r.stderr, r
+
+
+def test_a_second_ctrl_c_while_the_command_leaves(local_index, tmp_path):
+    """People press Ctrl-C again: one that lands while the command leaves (the bars stopped,
+    its line said) raised into that clean-up, a double traceback and no line. Here the second
+    is sent from the clean-up itself (the bars being stopped), so it cannot miss it; the first
+    once the server holds a download."""
+    server = Held(local_index, r"/files/")
+    code = ("import os, signal, sys\n"
+            "import rezwheel.cli as cli\n"
+            "stop = cli._stop_bars\n"
+            "def again():\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    stop()\n"
+            "cli._stop_bars = again\n"
+            "sys.exit(cli.main(sys.argv[1:]))\n")
+    args = _install(server.url, tmp_path)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env_for(tmp_path / "home"))
+        assert server.arrived.wait(60), proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        server.close()
+    for word in NOISE:
+        assert word not in err, err
+    assert proc.returncode == 130 and err.strip() == "rezwheel: interrupted", (proc.returncode,
+                                                                                err)
