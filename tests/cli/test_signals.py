@@ -16,6 +16,7 @@ import pty
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
 import termios
@@ -43,6 +44,7 @@ class Held:
     def __init__(self, root: Path, hold: Optional[str]) -> None:
         self.hold = hold
         self.arrived, self.closing = threading.Event(), threading.Event()
+        self.log: list[str] = []  # the paths asked for, in order
         held = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -50,6 +52,7 @@ class Held:
                 pass
 
             def send_head(self):
+                held.log.append(self.path)
                 if held.hold and re.search(held.hold, self.path):
                     held.arrived.set()
                     held.closing.wait(120)
@@ -119,6 +122,8 @@ def on_tty(cmd: list, env: dict, held=None, sig: Optional[str] = None, cwd=None,
     foreground group, as a shell's) or SIGTERM sent to the group (``TERM``: CI cancelling);
     the command then has ``stop_within`` seconds to be gone (else it is killed and this fails)."""
     master, slave = pty.openpty()
+    # wide enough that no line a command says wraps
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 250, 0, 0))
     proc = subprocess.Popen([str(c) for c in cmd], stdin=slave, stdout=slave, stderr=slave,
                             env=env, cwd=cwd, preexec_fn=_own_terminal, close_fds=True)
     os.close(slave)
@@ -409,3 +414,69 @@ def test_a_second_ctrl_c_while_the_command_leaves(local_index, tmp_path):
         assert word not in err, err
     assert proc.returncode == 130 and err.strip() == "rezwheel: interrupted", (proc.returncode,
                                                                                 err)
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+@pytest.mark.parametrize("program", ["rez env", "rezwheel install"])
+def test_every_request_of_a_cold_run_interrupted_in_turn(local_index, tmp_path, program, sig):
+    """Each request a cold run sends, held in turn with the signal sent while it is (every
+    point a person could press Ctrl-C on a stalled server, not a random few): each run ends
+    at once without a trace, and a cold run on the store it left works."""
+    server = Held(local_index, None)
+    try:
+        def cmd(home: Path) -> tuple[list, dict]:
+            if program == "rez env":
+                env = env_for(home, REZ_CONFIG_FILE=rez_config(home, f"artifactory@{server.url}"))
+                return [BIN / "rez", *REZ_ENV], env
+            return [BIN / "rezwheel", *_install(server.url, home)], env_for(home)
+
+        first = on_tty(*cmd(tmp_path / "first"), timeout=60)
+        assert first.status == 0, first.text
+        paths = list(dict.fromkeys(server.log))
+        assert len(paths) >= 3, paths
+        for i, path in enumerate(paths):
+            home = tmp_path / f"at{i}"
+            server.hold, server.log[:] = f"^{re.escape(path)}$", []
+            server.arrived.clear()
+            r = on_tty(*cmd(home), held=server, sig=sig)
+            status = 1 if program == "rez env" else SIGNALS[sig][1]
+            # the others on the wire may finish meanwhile and say so
+            r.after = re.sub(r"(?m)^installed .*$", "", r.after)
+            interrupted(r, status)
+            visible_wheels_whole(home)
+            server.hold = None
+            again = on_tty(*cmd(home), timeout=60)
+            assert again.status == 0 and "Traceback" not in again.text, (path, again.raw)
+    finally:
+        server.close()
+
+
+def test_an_install_killed_as_it_writes_a_definition_leaves_no_version_without_one(
+        local_index, tmp_path):
+    """Killed at any moment (a SIGKILL, or a SIGTERM while a pool thread installs): here the
+    moment the definition of a package's first variant is written. The version directory
+    went in before its package.py, and rez refused the repository in every later resolve
+    ("Missing package definition file"), the same install again included."""
+    code = ("import os, signal, sys\n"
+            "from rezwheel.rezrepo import fsrepo\n"
+            "write = fsrepo.write_definition\n"
+            "def killed(path, data):\n"
+            "    if data.get('name') == 'multitool':\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "    write(path, data)\n"
+            "fsrepo.write_definition = killed\n"
+            "from rezwheel.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    args = [*_install(str(local_index), tmp_path), "--jobs", "1"]
+    env = env_for(tmp_path / "home")
+    r = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr)
+    version = tmp_path / "repo" / "multitool" / "2.1.0"
+    assert not version.exists() or (version / "package.py").is_file(), \
+        sorted(str(p.relative_to(version)) for p in version.rglob("*"))
+    again = subprocess.run([str(BIN / "rezwheel"), *map(str, args)], capture_output=True,
+                           text=True, timeout=120, env=env)
+    assert again.returncode == 0, again.stderr
+    assert (version / "package.py").is_file()
