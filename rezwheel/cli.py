@@ -413,6 +413,26 @@ def _one_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler if before is None else before)
 
 
+def _interrupted() -> int:
+    with _one_interrupt():
+        _stop_bars()
+        print("rezwheel: interrupted", file=sys.stderr)
+        return _leave(130)
+
+
+def _by_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` was raised while a Ctrl-C was being handled: the KeyboardInterrupt can
+    land inside the standard library's own lock handling (``Condition.wait`` re-taking its
+    lock, under ``concurrent.futures.as_completed``), which then raises "release unlocked
+    lock" in its place; the person pressed Ctrl-C, that is all there is to say."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e, seen = e.__context__, seen + 1
+    return False
+
+
 def _run(args: argparse.Namespace) -> int:
     """The command, every failure as one line and its exit status."""
     try:
@@ -427,10 +447,7 @@ def _run(args: argparse.Namespace) -> int:
         _error(e)
         return e.exit_code
     except KeyboardInterrupt:
-        with _one_interrupt():
-            _stop_bars()
-            print("rezwheel: interrupted", file=sys.stderr)
-            return _leave(130)
+        return _interrupted()
     except SystemExit as e:  # SIGTERM (143), as Ctrl-C; or rez's own SIGINT handler's (1)
         with _one_interrupt():
             _stop_bars()  # ``rez wheel``: the bar hid the cursor, would redraw after rez's line
@@ -438,6 +455,8 @@ def _run(args: argparse.Namespace) -> int:
                 return _leave(143)
         raise
     except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback
+        if _by_interrupt(e):
+            return _interrupted()
         if args.debug:
             raise
         _error(f"{type(e).__name__}: {' '.join(str(e).split())[:300]} (run with --debug for the "

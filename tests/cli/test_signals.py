@@ -480,3 +480,22 @@ def test_an_install_killed_as_it_writes_a_definition_leaves_no_version_without_o
                            text=True, timeout=120, env=env)
     assert again.returncode == 0, again.stderr
     assert (version / "package.py").is_file()
+
+
+def test_an_error_raised_by_the_interrupt_itself_is_the_interrupt(tmp_path):
+    """A Ctrl-C landing inside the standard library's lock handling (``Condition.wait``
+    re-taking its lock under ``as_completed``: found by the sweep above) surfaces as
+    "RuntimeError: release unlocked lock", which was reported as a bug to report, exit 1.
+    That error, raised while the interrupt was handled, is shaped here as the stdlib does."""
+    code = ("import sys\n"
+            "import rezwheel.cli as cli\n"
+            "def command(args):\n"
+            "    try:\n"
+            "        raise KeyboardInterrupt\n"
+            "    finally:\n"
+            "        raise RuntimeError('release unlocked lock')\n"
+            "cli._RUN['cache'] = command\n"
+            "sys.exit(cli.main(['cache', 'ls']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, REZWHEEL_STORE=str(tmp_path / "store")))
+    assert r.returncode == 130 and r.stderr.strip() == "rezwheel: interrupted", r
