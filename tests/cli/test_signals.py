@@ -1,11 +1,9 @@
-"""Ctrl-C and SIGTERM at a moment the server chooses, not a sleep that hopes: the server holds
-one request open (a page, the snapshot, a payload, an upload) and the signal goes once it is
-held, so it always lands mid-work; or an exit hook sends it, so it lands while the interpreter
-exits. Each command must then end within seconds, exit 130 (SIGINT) or 143 (SIGTERM) (rez
-env: rez's own status, 1, and its own line), say one line at most, never a traceback or
-"Exception ignored", leave the cursor shown and nothing half-written visible; and the next run,
-right after, works (no stale lock, no partial variant). Stdlib only, on a real pseudo-terminal
-for the commands a person types."""
+"""Ctrl-C and SIGTERM at a moment the server chooses, not a sleep that hopes: it holds one
+request open (a page, the snapshot, a payload, an upload) and the signal goes once it does;
+or an exit hook sends it, so it lands while the interpreter exits. Each command must end
+within seconds, exit 130 or 143 (under rez: rez's status, 1, and line), say one line at most,
+never a traceback, leave the cursor shown and nothing half-written visible; and the next run
+right after works (no stale lock, no partial variant). Stdlib only, on a pseudo-terminal."""
 
 from __future__ import annotations
 
