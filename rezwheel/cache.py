@@ -65,6 +65,7 @@ def prune(store: Store, older_than: Optional[float] = None,
           keep_last: Optional[int] = None) -> PruneReport:
     """Remove stored artifacts: all of them, except the ``keep_last`` most recently used and
     those used within the last ``older_than`` days (either or both; neither: all go)."""
+    store.sweep()  # what interrupted extractions left
     by_age = sorted(store.entries(), key=lambda e: e.used, reverse=True)
     keep = {e.sha256 for e in by_age[:keep_last]} if keep_last is not None else set()
     cutoff = time.time() - older_than * 86400 if older_than is not None else None

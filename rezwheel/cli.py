@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from rezwheel.commandline import EXIT_FAILED, EXIT_USAGE, build_parser
 from rezwheel.errors import RezwheelError
@@ -399,20 +400,59 @@ def _main(argv: Optional[Sequence[str]], prog: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return _run(args)
-    finally:  # past here only the interpreter's exit is left: a SIGTERM then just ends it
+    finally:  # past here only the interpreter's exit is left: a SIGTERM then just ends it,
+        # and so does a Ctrl-C once the exit hooks run (``pools.quiet_exit``)
         signal.signal(signal.SIGTERM, _gone)
+        from rezwheel.pools import quiet_exit
+
+        quiet_exit()
 
 
 def _gone(*_: object) -> None:
     """A SIGTERM once the command is over (rez's exit hooks may still be running): the output
     written so far is kept, and nothing is raised into an exit hook (it would print a
     traceback)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # a closed pipe: nothing left to keep
-            pass
-    os._exit(143)
+    from rezwheel.pools import end_now
+
+    end_now(143)
+
+
+@contextlib.contextmanager
+def _one_interrupt() -> Iterator[None]:
+    """While the command leaves after an interrupt (the bars stopped, one line said: a moment),
+    a further Ctrl-C is ignored: people press it again, and it raised into this clean-up, a
+    traceback in place of the line and the cursor left hidden."""
+    import signal
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: no handler of ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if before is None else before)
+
+
+def _interrupted() -> int:
+    with _one_interrupt():
+        _stop_bars()
+        print("rezwheel: interrupted", file=sys.stderr)
+        return _leave(130)
+
+
+def _by_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` was raised while a Ctrl-C was being handled: the KeyboardInterrupt can
+    land inside the standard library's own lock handling (``Condition.wait`` re-taking its
+    lock, under ``concurrent.futures.as_completed``), which then raises "release unlocked
+    lock" in its place; the person pressed Ctrl-C, that is all there is to say."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e, seen = e.__context__, seen + 1
+    return False
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -430,15 +470,16 @@ def _run(args: argparse.Namespace) -> int:
         _error(e)
         return e.exit_code
     except KeyboardInterrupt:
-        _stop_bars()
-        print("rezwheel: interrupted", file=sys.stderr)
-        return _leave(130)
-    except SystemExit as e:  # SIGTERM (143), as Ctrl-C
-        if e.code == 143:
-            _stop_bars()
-            return _leave(143)
+        return _interrupted()
+    except SystemExit as e:  # SIGTERM (143), as Ctrl-C; or rez's own SIGINT handler's (1)
+        with _one_interrupt():
+            _stop_bars()  # ``rez wheel``: the bar hid the cursor, would redraw after rez's line
+            if e.code == 143:
+                return _leave(143)
         raise
     except Exception as e:  # a bug or an unforeseen input: still one line, never a traceback
+        if _by_interrupt(e):
+            return _interrupted()
         if args.debug:
             raise
         _error(f"{type(e).__name__}: {' '.join(str(e).split())[:300]} (run with --debug for the "

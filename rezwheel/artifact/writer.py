@@ -44,7 +44,6 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import concurrent.futures as cf
 import csv
 import hashlib
 import io
@@ -57,6 +56,7 @@ from typing import BinaryIO, Callable, Iterator, Optional
 from installer.records import Hash, RecordEntry
 
 from rezwheel.atomic import AtomicFile
+from rezwheel.pools import Pool
 
 CHUNK = 1 << 20          # read size used by readers of this module's output (install.py)
 COMPRESS_LEVEL = 6
@@ -209,7 +209,7 @@ class WheelWriter:
         self._dostime = dt[3] << 11 | dt[4] << 5 | (dt[5] // 2)
         self._dosdate = (dt[0] - 1980) << 9 | dt[1] << 5 | dt[2]
         self._jobs = jobs()
-        self._pool: Optional[cf.ThreadPoolExecutor] = None
+        self._pool: Optional[Pool] = None
         # in member order: ("batch", [members], future) | ("start", member, None)
         # | ("block", member, future) | ("end", member, None)
         self._queue: collections.deque = collections.deque()
@@ -225,7 +225,7 @@ class WheelWriter:
         if self._jobs <= 1:
             return _Done(fn(*args))
         if self._pool is None:
-            self._pool = cf.ThreadPoolExecutor(self._jobs, thread_name_prefix="rezwheel-deflate")
+            self._pool = Pool(self._jobs, "rezwheel-deflate")
         return self._pool.submit(fn, *args)
 
     def _enqueue(self, kind: str, what: object, future: object, nbytes: int) -> None:

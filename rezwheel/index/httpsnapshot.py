@@ -50,7 +50,7 @@ class SnapshotReads:
     _early: "Optional[cf.Future]"
     _hints: "Optional[cf.Future]"
     _hinted: dict
-    _pool: "Callable[[], cf.ThreadPoolExecutor]"  # the reader's pool for side reads
+    _pool: "Callable[[], cf.Executor]"  # the reader's pool for side reads
     _snapshot_trouble: bool  # a read of the snapshot failed (not "none there"): note nothing
 
     def serial(self) -> Optional[str]:

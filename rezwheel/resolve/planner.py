@@ -27,7 +27,7 @@ from rezwheel.artifact import rezdef
 from rezwheel.artifact.identity import VariantId
 from rezwheel.errors import RezwheelError
 from rezwheel.index.pages import IndexFile
-from rezwheel.pools import threads
+from rezwheel.pools import Pool, threads
 from rezwheel.resolve.pip import Pick, pip_resolve
 from rezwheel.resolve.solve import (HOST_FAMILIES, MissingFamily, as_rez, families_in,
                                     installed_paths, pythons, solve)
@@ -102,7 +102,7 @@ class Planner:
         self.build = build  # sdists become wheels (install); a mirror copies them as they are
         self.store = store
         self.have: list[str] = []  # the repositories counted as installed (``plan``)
-        self._builds: Optional[cf.ThreadPoolExecutor] = None  # sdists built ahead (_prebuild)
+        self._builds: Optional[Pool] = None  # sdists built ahead (_prebuild)
         from rezwheel.resolve.packages import IndexRepository, Settings
 
         self.repos = [i if isinstance(i, IndexRepository) else
@@ -274,9 +274,9 @@ class Planner:
                     sdist.build, pick, reader, self.pip_index_urls(), Store(self.store))
         return futures
 
-    def _builder(self) -> "cf.ThreadPoolExecutor":
-        if self._builds is None:
-            self._builds = cf.ThreadPoolExecutor(2, thread_name_prefix="rezwheel-build")
+    def _builder(self) -> Pool:
+        if self._builds is None:  # a build in flight never holds the process at exit
+            self._builds = Pool(2, "rezwheel-build")
         return self._builds
 
     def _index_for(self, url: str) -> "IndexReader":

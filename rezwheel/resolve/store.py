@@ -276,6 +276,23 @@ class Store:
         with self.lock(sha):
             _discard(self.root_path(sha))
 
+    def sweep(self, min_age: float = 3600.0) -> int:
+        """Remove the extractions interrupted processes left under ``roots/`` (``.tmp-PID-…``
+        of a process no longer running here, untouched for ``min_age`` seconds): readers skip
+        them, and nothing else would. How many went."""
+        import time
+
+        gone, parent = 0, os.path.join(self.root, "roots")
+        for name in _listing_of(parent):
+            m = _LEFT.fullmatch(name)
+            path = os.path.join(parent, name)
+            if m is None or _running(int(m.group(1))) or \
+                    time.time() - _mtime(path) < min_age:
+                continue
+            _discard(path)
+            gone += 1
+        return gone
+
     def remove(self, sha: str) -> bool:
         """Remove an artifact's payload and root unless a process holds its lock."""
         lock = self.lock(sha)
@@ -295,6 +312,26 @@ def _index(key: str) -> str:
     if not _KEY.fullmatch(key):
         raise ValueError(f"not an index key: {key!r}")
     return key
+
+
+_LEFT = re.compile(r"\.tmp-([0-9]{1,10})-[0-9a-f]+")  # ``atomic.atomic_dir``'s temporary name
+
+
+def _listing_of(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _discard(path: str) -> None:

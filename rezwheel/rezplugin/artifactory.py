@@ -204,10 +204,11 @@ class ArtifactoryPackageRepository(PackageRepository):
     def index(self) -> "IndexRepository":
         from rez.config import config
 
-        from rezwheel import limits
+        from rezwheel import limits, pools
         from rezwheel.resolve.packages import IndexRepository, Settings
 
         _rez_errors(limits.check)
+        pools.quiet_exit()  # a Ctrl-C in rez's exit hooks, or in ours, ends it without a trace
         if self._given != self.location and "@" in self._given.split("://", 1)[-1].split("/")[0]:
             from rez.exceptions import PackageRepositoryError
 

@@ -236,6 +236,16 @@ def put_variant(repo: str, data: dict, variant: Optional[int], write: Callable[[
         if root == pkg_dir:
             write_definition(os.path.join(stage, "package.py"), final)
             swap_in(stage, pkg_dir, tmp)
+        elif not os.path.isfile(pkg_file):
+            # the first variant: the version directory goes in whole, its package.py inside.
+            # A process killed between putting the root and writing package.py left a
+            # version directory without a definition, which rez refuses in every later
+            # resolve (the same install again included)
+            whole = os.path.join(tmp, "package")
+            os.makedirs(os.path.dirname(os.path.join(whole, sub)))
+            os.rename(stage, os.path.join(whole, sub))
+            write_definition(os.path.join(whole, "package.py"), final)
+            swap_in(whole, pkg_dir, tmp)
         else:
             swap_in(stage, root, tmp)
             write_definition(pkg_file, final)

@@ -71,9 +71,11 @@ def restore_variant(artifact: Artifact, root: str) -> None:
     if len(big) > 1:
         import concurrent.futures as cf
 
+        from rezwheel.pools import Pool
+
         # every writer has stopped before this returns or raises: the caller then discards
         # or renames ``root``, with nothing still writing into it
-        with cf.ThreadPoolExecutor(min(len(big), 4), "rezwheel-restore") as pool:
+        with Pool(min(len(big), 4), "rezwheel-restore") as pool:
             pending = [pool.submit(_restore_member, artifact, *j) for j in big]
             try:
                 for j in jobs:

@@ -291,6 +291,26 @@ def test_cache_ls_verify_prune(served, tmp_path):
         f"the store {tmp_path / 'store'} holds no artifacts"
 
 
+def test_prune_sweeps_what_an_interrupted_extraction_left(tmp_path):
+    """A process killed while it extracts leaves ``roots/.tmp-PID-…``: readers skip it, and
+    ``cache prune`` removes it once that process is gone and an hour has passed (a running
+    extraction, or a fresh one, stays)."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    roots = tmp_path / "store" / "roots"
+    left, fresh, running = (roots / f".tmp-{gone}-0a1b2c", roots / f".tmp-{gone}-3d4e5f",
+                            roots / f".tmp-{os.getpid()}-0a0a0a")
+    for d in (left, fresh, running):
+        (d / "python").mkdir(parents=True)
+        (d / "python" / "half.py").write_text("x = 1\n")
+    old = time.time() - 7200
+    for d in (left, running):
+        os.utime(d, (old, old))
+    r = rezwheel("cache", "--store", str(tmp_path / "store"), "prune", "--keep-last", "5")
+    assert r.returncode == 0, r.stderr
+    assert not left.exists() and fresh.is_dir() and running.is_dir()
+
+
 def test_release_time_and_state_handle(local_index, tmp_path):
     """What rez's resolve caching keys on: the family's last upload, each variant's sha256."""
     code = f"""
