@@ -63,10 +63,13 @@ def url_for(index_url: str, project: str) -> str:
 
 def download(session: "requests.Session", url: str) -> bytes:
     """The bundle's body at ``url`` (empty when the server has none), capped as a page is."""
-    from rezwheel.index.http import deadline, read_body
+    from rezwheel.index.http import RedirectRefused, deadline, read_body
 
     with deadline(url):
-        r = session.get(url, stream=True)
+        try:
+            r = session.get(url, stream=True)
+        except RedirectRefused:  # sent elsewhere: none here
+            return b""
         body = read_body(r, url, int(limits.get("max-page-bytes")), "definitions bundle",
                          "REZWHEEL_MAX_PAGE_BYTES") if r.status_code == 200 else b""
         r.close()

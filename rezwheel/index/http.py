@@ -51,6 +51,12 @@ class HTTPFailure(RezwheelError):
     """A request that got no usable answer: refused redirect, deadline, size cap, dead server."""
 
 
+class RedirectRefused(HTTPFailure):
+    """A redirect to an origin that is neither the index's nor a configured files host. For a
+    file the index may not hold (a snapshot, a bundle), it means none is there: pypiserver
+    sends every name it does not know to pypi.org."""
+
+
 class Unreached(HTTPFailure, Unreachable):
     """No answer at all (connection refused, reset, timed out): the index or the network is
     down; not the file's doing, so a definition read that met it is not an unfit package."""
@@ -255,7 +261,7 @@ class _Session(requests.Session):
             there = origin(absolute)
             if there != origin(resp.url) and there not in self.redirect_origins:
                 resp.close()
-                raise HTTPFailure(f"{redact(resp.url)}: redirect to another origin "
+                raise RedirectRefused(f"{redact(resp.url)}: redirect to another origin "
                                   f"({_printable(redact(absolute))[:300]}) refused")
         return target
 

@@ -222,7 +222,8 @@ class LocalReader:
         return unquote(urlsplit(url).path)
 
     def local_path(self, f: IndexFile) -> Optional[str]:
-        return self._path(f.url)
+        path = self._path(f.url)
+        return path if os.path.isfile(path) else None  # listed but gone: ``fetch`` says so
 
     def size(self, f: IndexFile) -> Optional[int]:
         try:
@@ -255,7 +256,10 @@ class LocalReader:
         return _zip_or_none(self._path(f.url))
 
     def fetch(self, f: IndexFile, dest: str, show: bool = False) -> Optional[str]:
-        shutil.copyfile(self._path(f.url), dest)
+        path = self._path(f.url)
+        if not os.path.isfile(path):  # the index's doing (deleted by hand), not the store's
+            raise RezwheelError(f"{path}: listed by the index {self.root}, but not there")
+        shutil.copyfile(path, dest)
         return None  # not hashed on the way: the caller hashes the copy
 
 

@@ -221,12 +221,15 @@ def download(session: "requests.Session", url: str, seen: Optional[dict] = None
     import requests
 
     from rezwheel.errors import RezwheelError
-    from rezwheel.index.http import deadline, read_body
+    from rezwheel.index.http import RedirectRefused, deadline, read_body
 
     headers = {h: v for h, v in (("If-None-Match", (seen or {}).get("ETag")),
                                  ("If-Modified-Since", (seen or {}).get("Last-Modified"))) if v}
     with deadline(url):
-        r = session.get(url, stream=True, headers=headers)
+        try:
+            r = session.get(url, stream=True, headers=headers)
+        except RedirectRefused:  # sent elsewhere (pypiserver: to pypi.org): none here
+            return None
         try:
             if r.status_code >= 500 or r.status_code == 429:
                 raise requests.HTTPError(f"HTTP {r.status_code}", response=r)

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
 from rezwheel.atomic import AtomicFile, FileLock, atomic_dir, atomic_write
-from rezwheel.errors import InvalidWheelError
+from rezwheel.errors import InvalidWheelError, RezwheelError
 from rezwheel.hashing import sha256_file
 
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -96,6 +96,9 @@ class Store:
     def __init__(self, root: Optional[str] = None) -> None:
         self.root = os.path.abspath(os.path.expanduser(root or default_root()))
         self._made: set[str] = set()  # directories known to exist (one check per process)
+        if os.path.exists(self.root) and not os.path.isdir(self.root):  # said once, up front
+            raise RezwheelError(f"the store {self.root} is a file, not a directory "
+                                "($REZWHEEL_STORE, --store, or the plugin's store setting)")
 
     def _dir(self, *parts: str) -> str:
         path = os.path.join(self.root, *parts)

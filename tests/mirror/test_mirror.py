@@ -104,6 +104,40 @@ def test_plugin_falls_through_per_file(wheels, tmp_path):
         server.stop()
 
 
+def test_a_file_gone_from_the_mirror_comes_from_upstream(wheels, tmp_path):
+    """A file the mirror's page lists but someone deleted: the plugin takes it from the next
+    index, saying so on one line; from the mirror alone, one line names the missing file (it
+    blamed the store's disk)."""
+    server = PyPIServer(tmp_path / "upstream")
+    for w in wheels.glob("*.whl"):
+        shutil.copy(w, server.root)
+    mirror = tmp_path / "mirror"
+    try:
+        rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
+                 "--filter", "pyutil", env=env(REZWHEEL_STORE=str(tmp_path / "s")))
+        gone = mirror / "files" / "pyutil-1.2.0-py3-none-any.whl"
+        gone.unlink()
+        for name, urls in [("chain", [str(mirror), server.url + "simple/"]),
+                           ("alone", [str(mirror)])]:
+            plugins = {"package_repository": {"artifactory": {"indexes": {"site": {"urls": urls}}}}}
+            cfg = tmp_path / f"rezconfig-{name}.py"
+            cfg.write_text(f"plugins = {plugins!r}\npackages_path = ['artifactory@site']\n")
+            r = subprocess.run([str(BIN / "rez"), "env", "pyutil", "--", "pyutil", "--version"],
+                               capture_output=True, text=True,
+                               env=env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1",
+                                       REZWHEEL_STORE=str(tmp_path / f"host-{name}")))
+            said = [x for x in r.stderr.splitlines() if str(gone) in x]
+            assert "Traceback" not in r.stderr and "cannot localize into the store" not in \
+                r.stderr and len(said) == 1 and "but not there" in said[0], r.stderr
+            if name == "chain":
+                assert r.returncode == 0 and r.stdout.strip() == "pyutil 1.2.0", r.stderr
+                assert "trying the next index" in said[0], r.stderr
+            else:
+                assert r.returncode != 0, r.stderr
+    finally:
+        server.stop()
+
+
 def test_sync_killed_for_real_resumes(artifactory, wheels, tmp_path):
     """SIGKILL in the middle of a sync from Artifactory: the mirror shows only whole, verified
     files; the next sync finishes, and the mirror then equals one synced in a single go."""

@@ -69,3 +69,18 @@ def test_a_store_that_cannot_be_written(local_index, tmp_path):
         assert f"cannot localize into the store {store}" in r.stderr, r.stderr
     finally:
         server.stop()
+
+
+def test_a_store_that_is_a_file_is_one_line_before_any_request(local_index, tmp_path):
+    """$REZWHEEL_STORE naming a file: one line naming it, before anything is read (it was a
+    whole resolve, a line that pages could not be kept, then the localizing failure)."""
+    cfg = tmp_path / "rezconfig.py"
+    cfg.write_text(f"packages_path = ['artifactory@{local_index}']\n")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    r = subprocess.run([str(BIN / "rez"), "env", "multitool", "--", "true"], capture_output=True,
+                       text=True, timeout=120, env=env(REZ_CONFIG_FILE=str(cfg), REZ_QUIET="1",
+                                                       REZWHEEL_STORE=str(afile)))
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    said = [x for x in r.stderr.splitlines() if str(afile) in x]
+    assert len(said) == 1 and "is a file, not a directory" in said[0], r.stderr

@@ -419,6 +419,21 @@ def test_a_snapshot_unreadable_after_a_publish_is_no_snapshot(answer, index, whe
         server.stop()
 
 
+def test_a_snapshot_sent_to_another_origin_is_none_there(index, reference, tmp_path, caplog):
+    """pypiserver, as shipped, redirects every name it does not know to pypi.org, the snapshot's
+    too: that is no snapshot there, said nowhere (it was a warning on every cold resolve)."""
+    from helpers.servers import PythonStatic
+
+    server = PythonStatic(index, _handler_for(index, _redirect_away))
+    try:
+        caplog.set_level(logging.DEBUG)
+        assert _resolve_all(_repo(server.url + "simple/", tmp_path / "store")) == reference
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert warned == [], warned
+    finally:
+        server.stop()
+
+
 def _gz_bundle(project: str, definitions: dict[str, str]) -> bytes:
     import gzip
     import json
