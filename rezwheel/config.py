@@ -64,6 +64,9 @@ def load_config(path: Optional[str] = None) -> dict:
     path = path or config_path()
     if not os.path.exists(path):
         return {}
+    if os.path.isdir(path):  # as ``--config DIR`` says it (open() said "[Errno 21]")
+        named = "$REZWHEEL_CONFIG " if path == os.environ.get("REZWHEEL_CONFIG") else ""
+        raise ConfigError(f"{named}{path}: is a directory, not a file")
     if sys.version_info >= (3, 11):  # read only when there is a file (most farm nodes have none)
         import tomllib
     else:  # pragma: no cover
@@ -83,6 +86,10 @@ def load_config(path: Optional[str] = None) -> dict:
 _KEYS: dict[str, type] = {"upload-url": str, "index-url": str, "url": str, "type": str,
                           "token": str, "username": str, "password": str, "keyring": bool,
                           "trust-code": bool, "files-hosts": list, "urls": list, "ttl": float}
+
+#: the kinds of value above, as a person reads them in an error
+_KINDS = {str: "a string", bool: "true or false", list: "a list",
+          float: "a number of seconds"}
 
 
 #: what a person writes for a number (``int()`` and ``float()`` also take ``1_000``, `` 5 ``,
@@ -138,8 +145,8 @@ def index_entry(name: str, config: dict) -> Optional[dict]:
             raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a number of "
                               f"seconds, 0 or more, not {value!r}")
         if want is not None and not isinstance(value, want):
-            raise ConfigError(f"{config_path()}: index {name!r}: {key} must be a "
-                              f"{want.__name__}, not {type(value).__name__}")
+            raise ConfigError(f"{config_path()}: index {name!r}: {key} must be "
+                              f"{_KINDS[want]}, not {type(value).__name__}")
         if want is list and not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{config_path()}: index {name!r}: {key} must list strings")
     return entry

@@ -5,14 +5,18 @@ A file given where a directory goes (``--store``, ``--into``, ``-o``, ``--to``, 
 index directory) used to mean something different to each command: an empty store listed,
 ``File exists`` from the repository writer, a package "not found" in a repository that could
 never hold one, an index that is "not a URL". Each is now said the same way, naming the option
-and the path, before anything is read or written.
+and the path, before anything is read or written. So is a URL no index can be at (``ftp://``,
+no host, port 99999), which used to fail after the work started, naming a page derived from
+it; and a mistake in the config file names the file, not the option that made it be read.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Optional
+from urllib.parse import urlsplit
 
 from rezwheel.errors import UsageError
 
@@ -78,9 +82,12 @@ def index_location(location: str, option: str) -> None:
         full = os.path.abspath(os.path.expanduser(location))
         if os.path.lexists(full) and not os.path.isdir(full) and not _configured(location):
             raise UsageError(f"{option} {location}: is a file, not a directory")
+    from rezwheel.config import ConfigError
+
+    url(location, option)
     try:
         found = resolve_location(location, Settings())
-    except UsageError:
+    except (UsageError, ConfigError):  # a config file's mistake names the file, not the option
         raise
     except RezwheelError as e:
         raise UsageError(f"{option} {e}") from None
@@ -88,6 +95,42 @@ def index_location(location: str, option: str) -> None:
         if where.kind == "local" and os.path.lexists(where.where) and \
                 not os.path.isdir(where.where):
             raise UsageError(f"{option} {location}: {where.where} is a file, not a directory")
+        if where.kind == "http" and where.name is not None:  # from the config file
+            url(where.where, _in_config(location))
+
+
+#: the schemes an index can be read (or published) at
+_SCHEMES = ("http", "https", "file")
+
+
+def url(location: str, option: str) -> None:
+    """A URL (anything with ``://``) an index could be at: http, https or file, a host for
+    http(s), a port from 1 to 65535. Anything else used to be found only once the work had
+    begun, as a failure of a page derived from it (``ftp://x/python/: unsupported URL
+    scheme``), or never (``install`` with everything already installed exited 0)."""
+    if "://" not in location:
+        return
+    from rezwheel.redaction import redact
+
+    said = f"{option} {redact(location)}"  # its user information is no one's to read
+    scheme = location.split("://", 1)[0]
+    if scheme.lower() not in _SCHEMES:
+        shown = f" {scheme!r}" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,20}", scheme) else ""
+        raise UsageError(f"{said}: unsupported URL scheme{shown} (http, https or file)")
+    if scheme.lower() == "file":
+        return  # a path: what is at it is checked as a directory
+    try:
+        parts = urlsplit(location)
+    except ValueError as e:  # an unclosed ``[`` of an IPv6 host
+        raise UsageError(f"{said}: not a URL ({e})") from None
+    if not parts.hostname:
+        raise UsageError(f"{said}: the URL names no host")
+    try:
+        port = parts.port
+    except ValueError:  # out of range, or not a number
+        port = 0
+    if port == 0:  # urlsplit takes 0, which no server listens on
+        raise UsageError(f"{said}: the port is not a number from 1 to 65535")
 
 
 def _configured(name: str) -> bool:
@@ -100,9 +143,20 @@ def _target(to: str) -> None:
     """``publish --to``: a local index is a directory (made if missing)."""
     from rezwheel.config import resolve_target
 
+    url(to, "--to")
     target = resolve_target(to)
+    if target.type != "local" and target.name is not None:
+        url(target.upload_url, _in_config(to))
     if target.type == "local":
         directory(target.upload_url, "--to" if target.name is None else f"--to {to}:")
+
+
+def _in_config(name: str) -> str:
+    """Where a configured index's URL was written: the config file's mistake, not the
+    option's."""
+    from rezwheel.config import config_path
+
+    return f"{config_path()}: index {name!r}:"
 
 
 def _file(path: str, option: str) -> None:

@@ -63,6 +63,11 @@ TABLE = [
     (2, ["--config", "{t}/none.toml", "cache", "ls"]),
     (2, ["--config", "{t}", "cache", "ls"]),
     (2, ["install", "pyutil", "--into", "{t}/repo", "--index", "{idx}", "--jobs", "0"]),
+    (2, ["install", "pyutil", "--into", "{t}/repo", "--index", "ftp://x/"]),  # was 1
+    (2, ["lock", "pyutil", "--index", "http://", "-o", "{t}/pylock.toml"]),  # was 1
+    (2, ["export", "pyutil", "--index", "http://127.0.0.1:99999/", "--venv", "{t}/v"]),  # was 1
+    (2, ["mirror", "sync", "--from", "ftp://x/", "--to", "{t}/m"]),  # was 1
+    (2, ["publish", PYUTIL, "--to", "ftp://x/"]),  # was 1
     # 1: failures while working
     (1, ["inspect", "{t}/missing.whl"]),
     (1, ["verify", "{t}/missing.whl"]),
