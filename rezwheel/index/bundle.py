@@ -94,19 +94,8 @@ def without(body: Optional[bytes], project: str) -> set[str]:
     one; an unfit bundle, or a hostile list, is no note: the files are asked again)."""
     if not body:
         return set()
-    cap = int(limits.get("max-page-bytes"))
-    try:
-        if body[:2] == b"\x1f\x8b":
-            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            body = inflate.decompress(body, cap + 1)
-            if len(body) > cap or inflate.unconsumed_tail:
-                return set()
-        elif len(body) > cap:
-            return set()
-        doc = json.loads(body)
-    except (zlib.error, ValueError, RecursionError, EOFError):
-        return set()
-    if not (isinstance(doc, dict) and doc.get("format") == FORMAT and
+    doc, why = _document(body)
+    if why or not (isinstance(doc, dict) and doc.get("format") == FORMAT and
             doc.get("project") == project and isinstance(doc.get("without"), list)):
         return set()
     return {k.lower() for k in doc["without"] if isinstance(k, str) and is_sha256(k)}
@@ -120,19 +109,9 @@ def decode(body: Optional[bytes], project: str, where: str, within: Optional[str
     may hold thousands)."""
     if not body:
         return {}
-    cap = int(limits.get("max-page-bytes"))
-    try:
-        if body[:2] == b"\x1f\x8b":
-            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            body = inflate.decompress(body, cap + 1)
-            if len(body) > cap or inflate.unconsumed_tail:
-                return _unfit(where, within, f"larger than the limit {cap} uncompressed "
-                                     "(REZWHEEL_MAX_PAGE_BYTES)")
-        elif len(body) > cap:
-            return _unfit(where, within, f"larger than the limit {cap} (REZWHEEL_MAX_PAGE_BYTES)")
-        doc = json.loads(body)
-    except (zlib.error, ValueError, RecursionError, EOFError):
-        return _unfit(where, within, "not a gzip JSON bundle")
+    doc, why = _document(body)
+    if why:
+        return _unfit(where, within, why)
     if isinstance(doc, dict) and doc.get("format") != FORMAT:
         return {}  # another format (a newer publisher's): per-file reads, nothing to say
     if not isinstance(doc, dict) or doc.get("project") != project or \
@@ -141,6 +120,23 @@ def decode(body: Optional[bytes], project: str, where: str, within: Optional[str
     entry_cap = int(limits.get("max-dist-info-bytes"))
     return {k.lower(): v for k, v in doc["definitions"].items()
             if is_sha256(k) and isinstance(v, str) and v and len(v) <= entry_cap}
+
+
+def _document(body: bytes) -> tuple[object, Optional[str]]:
+    """(the JSON document of a bundle's bytes, None), or (None, why it is none): compressed,
+    or plain JSON (a server decoded it on the wire), capped both ways."""
+    cap = int(limits.get("max-page-bytes"))
+    try:
+        if body[:2] == b"\x1f\x8b":
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            body = inflate.decompress(body, cap + 1)
+            if len(body) > cap or inflate.unconsumed_tail:
+                return None, f"larger than the limit {cap} uncompressed (REZWHEEL_MAX_PAGE_BYTES)"
+        elif len(body) > cap:
+            return None, f"larger than the limit {cap} (REZWHEEL_MAX_PAGE_BYTES)"
+        return json.loads(body), None
+    except (zlib.error, ValueError, RecursionError, EOFError):
+        return None, "not a gzip JSON bundle"
 
 
 def merge(old: dict[str, str], new: dict[str, str], keep: Optional[set[str]] = None

@@ -7,12 +7,10 @@ right after works (no stale lock, no partial variant). Stdlib only, on a pseudo-
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import pty
 import re
-import select
 import signal
 import struct
 import subprocess
@@ -28,9 +26,9 @@ from typing import Optional
 import pytest
 
 from helpers import ARTIFACTORY_TOKENS, BIN
+from helpers.tty import ANSI, let_go, own_terminal, read_into
 
 #: CSI and OSC sequences, and the lone escapes rich writes
-ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 SIGNALS = {"INT": (signal.SIGINT, 130), "TERM": (signal.SIGTERM, 143)}
 NOISE = ("Traceback", "Exception ignored", "KeyboardInterrupt", "SystemExit")
 
@@ -108,11 +106,6 @@ class Run:
                 if ln.strip() and ln.strip() != "^C" and "\u2501" not in ln]
 
 
-def _own_terminal() -> None:  # in the child: a session of its own, the pty its terminal
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def on_tty(cmd: list, env: dict, held=None, sig: Optional[str] = None, cwd=None,
            stop_within: float = 10.0, timeout: float = 120.0) -> Run:
     """Run ``cmd`` on a fresh pseudo-terminal until it exits. ``held`` and ``sig``: once the
@@ -123,7 +116,7 @@ def on_tty(cmd: list, env: dict, held=None, sig: Optional[str] = None, cwd=None,
     # wide enough that no line a command says wraps
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 250, 0, 0))
     proc = subprocess.Popen([str(c) for c in cmd], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, cwd=cwd, preexec_fn=_own_terminal, close_fds=True)
+                            env=env, cwd=cwd, preexec_fn=own_terminal, close_fds=True)
     os.close(slave)
     chunks: list[bytes] = []
     mark: Optional[int] = None  # bytes read when the signal went
@@ -142,23 +135,11 @@ def on_tty(cmd: list, env: dict, held=None, sig: Optional[str] = None, cwd=None,
                     f"{' '.join(map(str, cmd))} still running "
                     f"{'%.0f s after SIG%s' % (stop_within, sig) if mark is not None else ''}:"
                     f"\n{strip(b''.join(chunks))[-3000:]}")
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError as e:  # EIO: every process holding the terminal is gone
-                    if e.errno != errno.EIO:
-                        raise
-                    data = b""
-                if not data:
-                    break
-                chunks.append(data)
+            if not read_into(master, chunks, 0.05):
+                break
         status = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        os.close(master)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        let_go(master, proc)
     if sig and mark is None:
         raise AssertionError(f"{' '.join(map(str, cmd))} ended before the server held a "
                              f"request:\n{strip(b''.join(chunks))}")

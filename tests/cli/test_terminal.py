@@ -8,12 +8,10 @@ moves rich makes), saved to /tmp/rezwheel-tty-publish.txt, the raw bytes beside 
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import pty
 import re
-import select
 import shutil
 import signal
 import struct
@@ -32,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for `python test
 
 from helpers import copy_samples  # noqa: E402
 from helpers.servers import PyPIServer, PythonStatic, QuietHandler  # noqa: E402
+from helpers.tty import ANSI, let_go, own_terminal, read_into  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ROWS, COLS = 30, 100
 #: CSI and OSC sequences, and the lone escapes rich writes (cursor show/hide are CSI too)
-ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 BAR = "\u2501"  # ━, what rich draws a bar with
 SECRET = "s3cret-Pa55"
 
@@ -76,11 +74,6 @@ def tty_env(home: Optional[Path] = None, **kw: str) -> dict:
     return e
 
 
-def _controlling_tty() -> None:  # in the child: a session of its own, the pty its terminal
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def on_tty(*args, env=None, timeout=120, interrupt_when=None, cwd=None, stop_within=10.0) -> Tty:
     """Run ``rezwheel ARGS`` on a fresh 100x30 pseudo-terminal (stdin, stdout and stderr), read
     until it exits and the terminal is closed. ``interrupt_when(raw_so_far)`` true: type Ctrl-C
@@ -92,7 +85,7 @@ def on_tty(*args, env=None, timeout=120, interrupt_when=None, cwd=None, stop_wit
     try:
         proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
                                 env=tty_env() if env is None else env,
-                                preexec_fn=_controlling_tty, close_fds=True)
+                                preexec_fn=own_terminal, close_fds=True)
     finally:
         os.close(slave)
     chunks: list[bytes] = []
@@ -111,27 +104,15 @@ def on_tty(*args, env=None, timeout=120, interrupt_when=None, cwd=None, stop_wit
                                      f"{time.monotonic() - start:.0f} s after it started on a "
                                      f"terminal{after}:\n"
                                      f"{strip(b''.join(chunks))[-3000:]}")
-            ready, _, _ = select.select([master], [], [], min(left, 0.1))
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError as e:  # EIO: every process holding the terminal is gone
-                    if e.errno != errno.EIO:
-                        raise
-                    data = b""
-                if not data:
-                    break
-                chunks.append(data)
+            if not read_into(master, chunks, min(left, 0.1)):
+                break
             if not interrupted and interrupt_when(b"".join(chunks)):
                 os.write(master, b"\x03")
                 interrupted = time.monotonic()
                 deadline = min(deadline, interrupted + stop_within)
         status = proc.wait(timeout=max(1, deadline - time.monotonic()))
     finally:
-        os.close(master)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        let_go(master, proc)
     if not interrupted:
         raise AssertionError(f"rezwheel {' '.join(map(str, args))} finished before Ctrl-C could "
                              f"be typed:\n{strip(b''.join(chunks))}")

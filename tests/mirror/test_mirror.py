@@ -72,16 +72,26 @@ def test_killed_sync_resumes(wheels, tmp_path):
             page.read_text()
 
 
-def test_plugin_falls_through_per_file(wheels, tmp_path):
-    """Mirror first, upstream second: what the mirror lacks, or holds damaged, comes from
-    upstream; what it holds comes from the mirror."""
+def _upstream_and_mirror(wheels, tmp_path, *wanted):
+    """pypiserver holding ``wheels`` (upstream), and a mirror synced from it of ``wanted``."""
     server = PyPIServer(tmp_path / "upstream")
     for w in wheels.glob("*.whl"):
         shutil.copy(w, server.root)
     mirror = tmp_path / "mirror"
     try:
         rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
-                 "--filter", "pyutil", "relfam==1.0.0", env=env(REZWHEEL_STORE=str(tmp_path / "s")))
+                 "--filter", *wanted, env=env(REZWHEEL_STORE=str(tmp_path / "s")))
+    except BaseException:
+        server.stop()
+        raise
+    return server, mirror
+
+
+def test_plugin_falls_through_per_file(wheels, tmp_path):
+    """Mirror first, upstream second: what the mirror lacks, or holds damaged, comes from
+    upstream; what it holds comes from the mirror."""
+    server, mirror = _upstream_and_mirror(wheels, tmp_path, "pyutil", "relfam==1.0.0")
+    try:
         damaged = mirror / "files" / "relfam-1.0.0-py3-none-any.whl"
         damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
         plugins = {"package_repository": {"artifactory": {
@@ -108,13 +118,8 @@ def test_a_file_gone_from_the_mirror_comes_from_upstream(wheels, tmp_path):
     """A file the mirror's page lists but someone deleted: the plugin takes it from the next
     index, saying so on one line; from the mirror alone, one line names the missing file (it
     blamed the store's disk)."""
-    server = PyPIServer(tmp_path / "upstream")
-    for w in wheels.glob("*.whl"):
-        shutil.copy(w, server.root)
-    mirror = tmp_path / "mirror"
+    server, mirror = _upstream_and_mirror(wheels, tmp_path, "pyutil")
     try:
-        rezwheel("mirror", "sync", "--from", server.url + "simple/", "--to", mirror,
-                 "--filter", "pyutil", env=env(REZWHEEL_STORE=str(tmp_path / "s")))
         gone = mirror / "files" / "pyutil-1.2.0-py3-none-any.whl"
         gone.unlink()
         for name, urls in [("chain", [str(mirror), server.url + "simple/"]),
