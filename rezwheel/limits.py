@@ -91,6 +91,10 @@ def check() -> None:
     the default, nor fail every package alike (the CLI and the rez plugin ask first)."""
     from rezwheel.errors import UsageError
 
+    unknown = sorted(str(k) for k in _from_config() if k not in DEFAULTS)
+    if unknown:  # a misspelt cap is no cap
+        raise UsageError(f"{unknown[0][:40]!r} under [limits] in the config file: no such "
+                         f"limit (known: {', '.join(DEFAULTS)})")
     for name in DEFAULTS:
         raw, where = _raw(name)
         if raw is not None and _parsed(name, raw) is None:

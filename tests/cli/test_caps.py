@@ -40,6 +40,18 @@ def test_a_whole_cap_in_the_config_file_in_plain_digits(tmp_path, value):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_misspelt_cap_in_the_config_file_is_refused(tmp_path):
+    """``max_page_bytes`` (underscores) or ``max-pages-bytes``: no such cap, said on one line
+    (it was taken silently, and the cap stayed at its default)."""
+    cfg = tmp_path / "rezwheel.toml"
+    cfg.write_text("[limits]\nmax_page_bytes = 1000\n")
+    r = rezwheel("cache", "ls", check=False, env=env(REZWHEEL_CONFIG=str(cfg),
+                                                     REZWHEEL_STORE=str(tmp_path / "store")))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "'max_page_bytes' under [limits]" in lines[0] and "no such limit" in lines[0]
+
+
 def test_a_cap_in_the_config_file_is_named_where_it_is(local_index, tmp_path):
     cfg = tmp_path / "rezwheel.toml"
     cfg.write_text('[limits]\nhttp-deadline = "soon"\n')
