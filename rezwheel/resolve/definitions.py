@@ -122,26 +122,33 @@ class DefinitionSource:
 
     def parse_ahead(self, files: list[IndexFile], entries: dict[str, str],
                     enough: Callable[[], bool]) -> bool:
-        """Parse the definitions ``entries`` (a bundle's or a hint's, by sha256) give for
-        ``files`` in turn, until ``enough()`` (then False). ``accept`` takes a parse for the
-        very text it is given for the file, and checks it as any; nothing else does. After
-        each the interpreter is handed back: the thread that waited on the network takes it
-        at once, not after a switch interval."""
+        """Parse (``parsed``) the definitions ``entries`` (a bundle's or a hint's, by sha256)
+        give for ``files`` in turn, until ``enough()`` (then False). After each the
+        interpreter is handed back: the thread that waited on the network takes it at once,
+        not after a switch interval."""
         for f in files:
             if enough():
                 return False
             text = entries.get(f.sha256 or "")
-            with self._lock:
-                if not text or f.sha256 in self._parsed_ahead:
-                    continue
-            try:
-                d = Definition.read(text, f"{f.filename}:{DEFINITION_LABEL}")  # type: ignore[arg-type]
-            except Exception:  # refused where rez asks, on one line, as ever
-                continue
-            with self._lock:
-                self._parsed_ahead[f.sha256] = d  # type: ignore[index]
-            time.sleep(0)
+            if text:
+                self.parsed(f, text)
+                time.sleep(0)
         return True
+
+    def parsed(self, f: IndexFile, text: str) -> Optional[Definition]:
+        """``text`` parsed for ``f``, once: kept for ``accept``, which takes it for that very
+        text only, and checks it as any. None when unfit (refused where rez asks for it)."""
+        with self._lock:
+            d = self._parsed_ahead.get(f.sha256 or "")
+        if d is not None and d.text == text:
+            return d
+        try:
+            d = Definition.read(text, f"{f.filename}:{DEFINITION_LABEL}")
+        except Exception:
+            return None
+        with self._lock:
+            self._parsed_ahead[f.sha256 or ""] = d
+        return d
 
     def kept(self, f: IndexFile, project: str) -> Optional[Definition]:
         """The definition of ``f`` kept parsed for this index, if any (not checked here)."""

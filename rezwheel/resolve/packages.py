@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from rezwheel.artifact import naming
 from rezwheel.artifact.identity import VariantId
@@ -300,15 +300,21 @@ class IndexRepository:
         and what it requires are parsed (``DefinitionSource.parse_ahead``), newest first and
         ``cap`` in all, until that page is in: time the interpreter would otherwise idle."""
         for name in [project, *(self.project(n) for n in names)]:
-            hinted = [h for r in self.readers if isinstance(r, HttpReader) and
-                      (h := r.hinted(name))][:1]
-            found = versions_of(name, hinted[0][0]) if hinted else {}
+            found, entries = next(self._hints(name), ({}, {}))
             newest = [found[v].first_file
                       for v in sorted(found, key=version_key, reverse=True)[:cap]]
             cap -= len(newest)
-            if not self.source.parse_ahead(newest, hinted[0][1] if hinted else {},
+            if not self.source.parse_ahead(newest, entries,
                                            lambda: project in self._projects) or cap <= 0:
                 return
+
+    def _hints(self, project: str) -> Iterator[tuple[dict[str, IndexVersion], dict[str, str]]]:
+        """(versions, bundle entries) each hinting index gives for ``project``, in order."""
+        for r in self.readers:
+            hinted = r.hinted(project) if isinstance(r, HttpReader) else None
+            versions = versions_of(project, hinted[0]) if hinted else None
+            if hinted and versions:
+                yield versions, hinted[1]
 
     def _hinted_requires(self, project: str) -> list[str]:
         """The families the newest version of ``project`` requires, as the hints say ([] when
@@ -317,19 +323,12 @@ class IndexRepository:
             if project in self._hint_deps:
                 return self._hint_deps[project]
         found: list[str] = []
-        for r in self.readers:
-            hinted = r.hinted(project) if isinstance(r, HttpReader) else None
-            versions = versions_of(project, hinted[0]) if hinted else None
-            if not versions:
-                continue
-            newest = versions[max(versions, key=version_key)]
-            f = newest.first_file
-            text = hinted[1].get(f.sha256 or "") if hinted else None
-            if text:
-                try:
-                    found = _required(Definition.read(text, f"{f.filename} (hint)").data)
-                except Exception:  # a hint unfit to read is no hint
-                    found = []
+        for versions, entries in self._hints(project):
+            f = versions[max(versions, key=version_key)].first_file
+            text = entries.get(f.sha256 or "")
+            if text:  # parsed once: rez may ask for it next (a hint unfit to read is no hint)
+                d = self.source.parsed(f, text)
+                found = _required(d.data) if d is not None else []
                 break
         with self._lock:
             self._hint_deps[project] = found
