@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rezwheel.errors import RezwheelError
+from rezwheel.errors import RezwheelError, UsageError
 from rezwheel.lock import HOST, Locked, Resolved
 
 _ROOT = "/@rezwheel-root@/"  # a root no real path starts with
@@ -41,15 +41,22 @@ class Exported:
     notes: list[str] = field(default_factory=list)  # what rez-env.sh cannot do
 
 
+def check_venv(venv: str) -> None:
+    """A new venv: nothing may be at ``venv`` but an empty directory (a mistake in the
+    command, found before any work: exit status 2)."""
+    full = os.path.abspath(os.path.expanduser(venv))
+    if os.path.exists(full) and (not os.path.isdir(full) or os.listdir(full)):
+        raise UsageError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
+
+
 def export(resolved: Resolved, venv: str, store: Optional[str] = None, jobs: int = 8,
            with_pip: bool = True) -> Exported:
     """Install ``resolved`` into the new venv ``venv`` and write its ``bin/rez-env.sh``.
 
     ``with_pip``: seed pip as ``python -m venv`` does (the venv is a developer's, who expects
     ``pip install`` to work in it); off, the venv holds only what the resolve installed."""
+    check_venv(venv)
     venv = os.path.abspath(venv)
-    if os.path.exists(venv) and (not os.path.isdir(venv) or os.listdir(venv)):
-        raise RezwheelError(f"--venv {venv}: exists and is not empty (export makes a new venv)")
     existed = os.path.isdir(venv)
     try:
         return _export(resolved, venv, store, jobs, with_pip)

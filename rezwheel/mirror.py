@@ -113,8 +113,9 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
     wanted = _wanted(upstream, location, filters or [], only_binary)
     with index.lock():
         stale = index.interrupted()
-        todo, results = _judge(wanted, index)
-        restated = _restate_yanked(upstream, index)
+        have = index.present()  # each held file's sha256, from its sidecar: read once
+        todo, results = _judge(wanted, index, have)
+        restated = _restate_yanked(upstream, index, have)
         if not todo and not stale and not restated:
             return results
         index.mark()
@@ -129,12 +130,12 @@ def sync(location: str, dest: str, filters: Optional[list[str]] = None, jobs: in
     return results
 
 
-def _restate_yanked(upstream: IndexRepository, index: LocalIndex) -> set[str]:
+def _restate_yanked(upstream: IndexRepository, index: LocalIndex, held: dict[str, str]
+                    ) -> set[str]:
     """The projects whose held files upstream now yanks, or no longer yanks (PEP 592), with
     the mirror's markers made to say the same: hosts behind the mirror see what hosts on the
     server see. Only the pages this sync read are compared (all of them without a filter):
     a filter's families are read, other held projects keep their state until synced."""
-    held = index.present()
     marked = yanks.held(index.files)
     changed = set()
     for f in upstream.files_read():
@@ -145,11 +146,11 @@ def _restate_yanked(upstream: IndexRepository, index: LocalIndex) -> set[str]:
     return changed
 
 
-def _judge(wanted: list[tuple[IndexFile, "IndexReader"]], index: LocalIndex
-           ) -> tuple[list[tuple[IndexFile, "IndexReader"]], list[Result]]:
-    """(what to copy, the results of the rest): a file the mirror holds under the same name is
-    present, or refused when its sha256 differs from upstream's (never overwritten)."""
-    have = index.present()
+def _judge(wanted: list[tuple[IndexFile, "IndexReader"]], index: LocalIndex,
+           have: dict[str, str]) -> tuple[list[tuple[IndexFile, "IndexReader"]], list[Result]]:
+    """(what to copy, the results of the rest): a file the mirror holds (``have``) under the
+    same name is present, or refused when its sha256 differs from upstream's (never
+    overwritten)."""
     todo, results = [], []
     for name, (f, reader) in sorted({f.filename: (f, r) for f, r in wanted}.items()):
         if name not in have:

@@ -41,7 +41,9 @@ def check(args: argparse.Namespace) -> None:
     if command == "lock":
         _file(args.lock_file, "-o")
     if command == "export":
-        _new_venv(args.venv)
+        from rezwheel.export import check_venv
+
+        check_venv(args.venv)
 
 
 #: the options of each command that name a directory rezwheel makes or fills
@@ -167,10 +169,3 @@ def _file(path: str, option: str) -> None:
     blocker = _first_file(os.path.dirname(full))
     if blocker:
         raise UsageError(f"{option} {path}: {blocker} is a file, not a directory")
-
-
-def _new_venv(venv: str) -> None:
-    """``export --venv``: a new venv, so nothing may be there but an empty directory."""
-    full = os.path.abspath(os.path.expanduser(venv))
-    if os.path.isdir(full) and os.listdir(full):
-        raise UsageError(f"--venv {venv}: exists and is not empty (export makes a new venv)")

@@ -32,7 +32,7 @@ from rezwheel.resolve.pip import Pick, pip_resolve
 from rezwheel.resolve.solve import (HOST_FAMILIES, MissingFamily, as_rez, families_in,
                                     installed_paths, pythons, solve)
 from rezwheel.resolve import yanked
-from rezwheel.resolve.wanted import Asked, Wanted, parse, pep_pin, pip_pin, rez_pin
+from rezwheel.resolve.wanted import Asked, Wanted, parse, pep_pin, pip_pin, release_of, rez_pin
 from rezwheel.rezrepo import fsrepo, rezpip
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class Planner:
             project = canonicalize_name(req.name)
             files = [(f, r.reader) for r in self.repos for f in r.files(project)]
             releases = [(v, f, reader) for f, reader in files
-                        if (v := _release(f.filename, project)) is not None and f.yanked is None]
+                        if (v := release_of(f.filename, project)) is not None and f.yanked is None]
             in_range = [t for t in releases if req.specifier.contains(t[0])]
             if not in_range or any(f.filename.endswith(".whl") for _, f, _ in in_range):
                 continue
@@ -463,14 +463,6 @@ def satisfied(asked: Asked, repo: str, target: rezpip.Target,
             return None
     return [Step(VariantId(v.name, str(v.version), v.index), "installed", None, v.root,
                  "present") for v in variants]
-
-
-def _release(filename: str, project: str) -> Optional[Any]:
-    """The PEP 440 version of a wheel or sdist of ``project``, from its file name."""
-    from rezwheel.index.pages import dist_of
-
-    dist = dist_of(filename)
-    return dist[1] if dist and dist[0] == project else None
 
 
 def _host(w: Wanted) -> bool:

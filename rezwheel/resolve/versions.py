@@ -60,12 +60,12 @@ def _wheel_of(filename: str) -> Optional[tuple[str, str]]:
     parts = filename[:-4].split("-") if filename.endswith(".whl") else ()
     if len(parts) not in (5, 6):
         return None
-    rez_version = _rez_version_spelled(parts[1])
+    rez_version = rez_version_spelled(parts[1])
     return None if rez_version is None else (canonicalize_name(parts[0]), rez_version)
 
 
 @functools.lru_cache(maxsize=4096)
-def _rez_version_spelled(spelled: str) -> Optional[str]:
+def rez_version_spelled(spelled: str) -> Optional[str]:
     """The rez version of a version as a file name spells it, None when it is none of ours."""
     from packaging.version import Version
 

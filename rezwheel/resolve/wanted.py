@@ -161,18 +161,20 @@ def rez_pin(request: str) -> Optional[tuple[str, str]]:
 def pep_pin(w: Wanted, family: str) -> Optional[tuple[str, str]]:
     """(family, rez version) when a PEP 508 requirement on one of our families is one ``==``
     or ``===`` without ``.*``."""
-    from packaging.version import Version
-
-    from rezwheel.artifact import naming
+    from rezwheel.resolve.versions import rez_version_spelled
 
     specs = list(w.pep.specifier) if w.pep else []
     if len(specs) != 1 or specs[0].operator not in ("==", "===") or \
             specs[0].version.endswith(".*"):
         return None
-    try:
-        return family, naming.pep440_to_rez(str(Version(specs[0].version)))
-    except Exception:  # not a version our names map: no pin
-        return None
+    version = rez_version_spelled(specs[0].version)  # None: not a version our names map
+    return (family, version) if version is not None else None
+
+
+def release_of(filename: str, project: str) -> Optional[object]:
+    """The PEP 440 version of a wheel or sdist of ``project`` (normalized), from its name."""
+    dist = dist_of(filename)
+    return dist[1] if dist and dist[0] == project else None
 
 
 def pip_pin(w: Wanted, files: list[IndexFile], where: str) -> Wanted:
@@ -188,11 +190,11 @@ def pip_pin(w: Wanted, files: list[IndexFile], where: str) -> Wanted:
     rng = RezRequirement(w.text).range
     found, kept = set(), set()  # releases; those with a file not yanked
     for f in files:
-        dist = dist_of(f.filename)
-        if dist and dist[0] == project:
-            found.add(dist[1])
+        release = release_of(f.filename, project)
+        if release is not None:
+            found.add(release)
             if f.yanked is None:
-                kept.add(dist[1])
+                kept.add(release)
     pin = rez_pin(w.text)
     for v in sorted(found, reverse=True):  # type: ignore[type-var]
         try:
